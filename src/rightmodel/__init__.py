@@ -1,0 +1,3 @@
+"""rightmodel: own the specialists, rent the frontier only when you must."""
+
+__version__ = "0.1.0"

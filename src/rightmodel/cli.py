@@ -1,0 +1,268 @@
+"""`rightmodel` command line: train, evaluate and manage specialists.
+
+Errors the user can fix are printed as one red line (no traceback) with a non-zero exit code.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+
+from rightmodel.errors import RightmodelError
+
+HOME_OPTION = typer.Option(
+    Path(".rightmodel"), "--home", envvar="RIGHTMODEL_HOME", help="Registry directory (versions, golden sets)."
+)
+DB_OPTION = typer.Option(
+    None, "--db-url", envvar="RIGHTMODEL_DATABASE_URL", help="SQLAlchemy URL of the registry index (default: SQLite in --home)."
+)
+
+
+def open_registry(home: Path, db_url: Optional[str]):
+    from rightmodel.registry import Registry
+
+    return Registry(home, db_url)
+
+
+def golden_scorer_factory(registry, ref: str):
+    """Promotion gate: score versions on the task's golden set with the served (int8) artifact."""
+    from rightmodel.specialists.scoring import golden_scorer
+
+    return golden_scorer(registry, ref)
+
+
+def build_app() -> typer.Typer:
+    from rightmodel.registry.cli import build_models_app
+
+    app = typer.Typer(
+        help="rightmodel: train, evaluate, version and serve small specialist models.",
+        no_args_is_help=True,
+        pretty_exceptions_enable=False,
+        add_completion=False,
+    )
+    app.add_typer(build_models_app(golden_scorer_factory), name="models", help="List, inspect, promote and roll back versions.")
+
+    @app.command()
+    def train(
+        task: str = typer.Argument(..., help="Task name, e.g. support-intent."),
+        data: Path = typer.Option(..., "--data", help="Labelled training file (CSV, TSV, JSONL or JSON)."),
+        eval_file: Optional[Path] = typer.Option(None, "--eval", help="Held-out evaluation file; default: carve one from --data."),
+        text_col: Optional[str] = typer.Option(None, "--text-col", help="Text column (default: auto-detect)."),
+        label_col: Optional[str] = typer.Option(None, "--label-col", help="Label column (default: auto-detect)."),
+        multi_label: bool = typer.Option(False, "--multi-label", help="Each row may carry zero or more labels."),
+        label_sep: str = typer.Option("|", "--label-sep", help="Separator of labels in a CSV cell (multi-label)."),
+        base: Optional[str] = typer.Option(None, "--base", help="Local Hugging Face encoder directory (default: bundled all-MiniLM-L6-v2)."),
+        epochs: Optional[int] = typer.Option(None, "--epochs", min=1, help="Passes over the data (default: from data size)."),
+        batch_size: int = typer.Option(32, "--batch-size", min=1),
+        learning_rate: float = typer.Option(1e-4, "--lr", min=0.0),
+        max_length: int = typer.Option(128, "--max-length", min=8, max=512, help="Tokens kept per text."),
+        seed: int = typer.Option(13, "--seed"),
+        target_accuracy: float = typer.Option(0.99, "--target-accuracy", min=0.5, max=0.9999, help="Accepted-answer accuracy the threshold certifies."),
+        encoding: str = typer.Option("utf-8", "--encoding", help="Text encoding of the data files."),
+        drop_rare: bool = typer.Option(False, "--drop-rare", help="Drop classes with fewer than 2 examples instead of failing."),
+        promote: bool = typer.Option(False, "--promote", help="Promote the new version to production if it passes the gate."),
+        home: Path = HOME_OPTION,
+        db_url: Optional[str] = DB_OPTION,
+    ) -> None:
+        """Fine-tune a specialist on a labelled file and register it as a candidate version."""
+        from rightmodel.specialists.pipeline import BuildRequest, build_specialist
+        from rightmodel.specialists.train import TrainConfig
+
+        registry = open_registry(home, db_url)
+        request = BuildRequest(
+            task=task,
+            train_path=data,
+            eval_path=eval_file,
+            text_col=text_col,
+            label_col=label_col,
+            multi_label=multi_label,
+            label_sep=label_sep,
+            encoding=encoding,
+            drop_rare=drop_rare,
+            base=base,
+            target_accuracy=target_accuracy,
+            config=TrainConfig(
+                epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, max_length=max_length, seed=seed
+            ),
+        )
+        err = Console(stderr=True)
+        with training_progress(err) as progress:
+            version = build_specialist(request, registry, progress=progress, log=lambda m: err.print(m))
+        print_version_summary(version)
+        if promote:
+            result = registry.promote(version.ref, scorer=golden_scorer_factory(registry, version.ref))
+            Console().print(f"promoted {version.ref} to production: {result}")
+
+    @app.command("eval")
+    def eval_command(
+        ref: str = typer.Argument(..., help="TASK or TASK@VERSION (e.g. support-intent@v2, support-intent@candidate)."),
+        data: Path = typer.Option(..., "--data", help="Labelled file to score on."),
+        compare: Optional[Path] = typer.Option(None, "--compare", help="Another system's predictions on the same items."),
+        text_col: Optional[str] = typer.Option(None, "--text-col"),
+        label_col: Optional[str] = typer.Option(None, "--label-col"),
+        label_sep: str = typer.Option("|", "--label-sep"),
+        encoding: str = typer.Option("utf-8", "--encoding"),
+        as_json: bool = typer.Option(False, "--json", help="Print the full result as JSON."),
+        home: Path = HOME_OPTION,
+        db_url: Optional[str] = DB_OPTION,
+    ) -> None:
+        """Score a version on a labelled file; optionally compare it with another system's predictions."""
+        from rightmodel.specialists.scoring import evaluate_version
+
+        registry = open_registry(home, db_url)
+        result = evaluate_version(
+            registry, ref, data, compare=compare, text_col=text_col, label_col=label_col,
+            label_sep=label_sep, encoding=encoding,
+        )
+        if as_json:
+            typer.echo(json.dumps(result, indent=2))
+        else:
+            print_eval(result)
+
+    @app.command()
+    def classify(
+        ref: str = typer.Argument(..., help="TASK or TASK@VERSION."),
+        texts: list[str] = typer.Argument(..., help="One or more texts."),
+        top_k: int = typer.Option(3, "--top-k", min=1),
+        home: Path = HOME_OPTION,
+        db_url: Optional[str] = DB_OPTION,
+    ) -> None:
+        """Classify texts with a registered version (ONNX Runtime) and show its threshold decision."""
+        from rightmodel.specialists.scoring import open_runtime
+
+        registry = open_registry(home, db_url)
+        version, runtime, threshold = open_runtime(registry, ref)
+        for text, pred in zip(texts, runtime.predict(texts, top_k=top_k)):
+            decision = "answer" if pred.confidence >= threshold else "escalate"
+            typer.echo(json.dumps({
+                "text": text, "labels": list(pred.labels), "confidence": round(pred.confidence, 5),
+                "decision": decision, "threshold": threshold, "version": version.ref,
+                "top": [[label, round(p, 5)] for label, p in pred.top],
+            }))
+
+    return app
+
+
+class training_progress:
+    """A rich progress bar with ETA for training steps; a no-op when stderr is not a terminal."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.bar = None
+        self.task_id = None
+        self.last_epoch = 0
+
+    def __enter__(self):
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+        self.bar = Progress(
+            TextColumn("[bold]training[/] epoch {task.fields[epoch]} loss {task.fields[loss]:.4f}"),
+            BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+            console=self.console, transient=False, disable=not self.console.is_terminal,
+        )
+        self.bar.__enter__()
+        return self.update
+
+    def update(self, step: int, total: int, info: dict) -> None:
+        if self.task_id is None:
+            self.task_id = self.bar.add_task("train", total=total, epoch=1, loss=0.0)
+        self.bar.update(self.task_id, completed=step, epoch=info.get("epoch", 0), loss=info.get("loss", 0.0))
+        if not self.console.is_terminal and info.get("epoch", 0) != self.last_epoch and step > 1:
+            self.console.print(f"epoch {self.last_epoch} done, step {step}/{total}, loss {info.get('loss', 0):.4f}")
+        self.last_epoch = info.get("epoch", 0)
+
+    def __exit__(self, *exc) -> None:
+        self.bar.__exit__(*exc)
+
+
+def print_version_summary(version) -> None:
+    from rightmodel.evaluate.card import read_card
+
+    card = read_card(version.path)
+    m, cal, q = card["metrics"], card["calibration"], card["int8_vs_fp32"]
+    on_eval = card["calibration_on_eval"]
+    console = Console()
+    console.print(f"[green]registered {version.ref}[/] (stage {version.stage}) at {version.path}")
+    console.print(
+        f"held-out ({card['data']['n_eval']}): accuracy {m['accuracy']:.4f}  micro-F1 {m['micro_f1']:.4f}  "
+        f"macro-F1 {m['macro_f1']:.4f}  (int8 vs fp32 {q['accuracy_delta_points']:+.2f} pts)"
+    )
+    console.print(
+        f"threshold {cal['threshold']:.5f} for {cal['target_accuracy']:.0%} accepted accuracy: "
+        f"coverage {on_eval['coverage']:.1%}, accepted accuracy {fmt(on_eval['accepted_accuracy'])} on held-out data"
+    )
+    console.print(
+        f"trained in {card['training']['seconds']:.0f}s; p50 {card['latency'].get('single_p50_ms')} ms, "
+        f"{card['latency'].get('batched_throughput_per_s')} texts/s batched; card: {version.path / 'card.md'}"
+    )
+
+
+def fmt(value) -> str:
+    return "n/a" if value is None else f"{value:.4f}"
+
+
+def print_eval(result: dict) -> None:
+    console = Console()
+    m = result["metrics"]
+    console.print(
+        f"{result['version']} on {result['data']} ({m['n']} items): accuracy {m['accuracy']:.4f}  "
+        f"micro-F1 {m['micro_f1']:.4f}  macro-F1 {m['macro_f1']:.4f}"
+    )
+    sel = result["at_threshold"]
+    console.print(
+        f"at threshold {sel['threshold']:.5f}: coverage {sel['coverage']:.1%}, accepted accuracy {fmt(sel['accepted_accuracy'])}"
+    )
+    for c in m.get("most_confused", [])[:5]:
+        console.print(f"  confused: {c['true']} → {c['predicted']} ×{c['count']}")
+    if "comparison" in result:
+        c = result["comparison"]
+        console.print(
+            f"vs {result['compare_file']}: ours {c['ours_accuracy']:.4f}, theirs {c['theirs_accuracy']:.4f}, "
+            f"agreement {c['agreement']:.4f}; only ours right {c['only_ours_correct']}, only theirs right "
+            f"{c['only_theirs_correct']} (exact McNemar p={c['mcnemar_exact_p']:.4g})"
+        )
+
+
+def interrupted(err: Console) -> None:
+    err.print("[yellow]interrupted: nothing was registered[/]")
+    sys.exit(130)
+
+
+def main() -> None:
+    """Entry point: one red line for user errors, exit 130 on interrupt, nothing half-registered."""
+    # Ctrl-C and SIGTERM both unwind through the registry's staging cleanup. SIGINT is reset
+    # explicitly because a parent that started us in the background may have ignored it.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    err = Console(stderr=True)
+    try:
+        code = build_app()(standalone_mode=False)
+        if code == 130:  # typer turns KeyboardInterrupt into exit code 130
+            interrupted(err)
+        sys.exit(code if isinstance(code, int) else 0)
+    except RightmodelError as exc:
+        err.print(f"[red]error:[/] {exc}", highlight=False)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        interrupted(err)
+    except (typer.Exit, SystemExit) as exc:
+        sys.exit(getattr(exc, "exit_code", getattr(exc, "code", 0)))
+    except Exception as exc:  # click usage errors arrive here in standalone_mode=False
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        if isinstance(exc, click.exceptions.Abort):  # click's wrapper around KeyboardInterrupt
+            interrupted(err)
+        raise
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

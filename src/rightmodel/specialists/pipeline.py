@@ -1,0 +1,226 @@
+"""Labelled file in, registered candidate out: split → train → export → evaluate → calibrate → register.
+
+Everything is built in a staging directory owned by the registry; a failure or an interrupt at
+any step removes it, so a half-built version can never be registered.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable
+
+import numpy as np
+
+from rightmodel.data import LabelledSet, read_labelled, split_holdout
+from rightmodel.errors import DataError
+from rightmodel.evaluate.card import write_card
+from rightmodel.evaluate.latency import measure_latency
+from rightmodel.evaluate.metrics import classification_metrics
+from rightmodel.routing.calibration import calibrate_threshold, summarize
+from rightmodel.specialists.encoder import describe_base, resolve_base
+from rightmodel.specialists.export import MODEL_FILE, export_specialist
+from rightmodel.specialists.runtime import SpecialistRuntime, confidence_of
+from rightmodel.specialists.train import ProgressCallback, TrainConfig, TrainedModel, train_classifier
+
+if TYPE_CHECKING:
+    from rightmodel.registry import ModelVersion, Registry
+
+
+@dataclass
+class BuildRequest:
+    """What `rightmodel train` was asked to do."""
+
+    task: str
+    train_path: Path
+    eval_path: Path | None = None
+    text_col: str | None = None
+    label_col: str | None = None
+    multi_label: bool = False
+    label_sep: str = "|"
+    encoding: str = "utf-8"
+    drop_rare: bool = False
+    base: str | None = None
+    config: TrainConfig = field(default_factory=TrainConfig)
+    calibration_fraction: float = 0.1
+    eval_fraction: float = 0.1
+    target_accuracy: float = 0.99
+    delta: float = 0.1
+
+
+@dataclass(frozen=True)
+class Splits:
+    fit: LabelledSet
+    calibration: LabelledSet
+    evaluation: LabelledSet
+    eval_source: str
+
+
+def make_splits(request: BuildRequest, log: Callable[[str], None]) -> tuple[LabelledSet, Splits]:
+    """Read the files and carve held-out splits; the calibration split is always carved from train."""
+    read = dict(
+        text_col=request.text_col,
+        label_col=request.label_col,
+        multi_label=request.multi_label,
+        label_sep=request.label_sep,
+        encoding=request.encoding,
+        drop_rare=request.drop_rare,
+    )
+    data = read_labelled(request.train_path, **read)
+    if data.report:
+        log(f"read {request.train_path}: {data.report.summary()}")
+    seed = request.config.seed
+    if request.eval_path is not None:
+        evaluation = read_labelled(request.eval_path, **{**read, "drop_rare": True, "min_per_class": 1})
+        if evaluation.report:
+            log(f"read {request.eval_path}: {evaluation.report.summary()}")
+        rest = data
+        eval_source = f"file `{request.eval_path}`"
+    else:
+        rest, evaluation = split_holdout(data, request.eval_fraction, seed)
+        eval_source = f"{request.eval_fraction:.0%} carved from the training file (stratified, seed {seed})"
+    fit, calibration = split_holdout(rest, request.calibration_fraction, seed + 1)
+    if len(fit) < 2 or len(calibration) < 1:
+        raise DataError(f"{request.train_path} is too small to split into training and calibration sets")
+    return data, Splits(fit=fit, calibration=calibration, evaluation=evaluation, eval_source=eval_source)
+
+
+def correct_rows(truth, predicted) -> np.ndarray:
+    return np.array([set(t) == set(p) for t, p in zip(truth, predicted)], dtype=bool)
+
+
+def build_specialist(
+    request: BuildRequest,
+    registry: "Registry",
+    progress: ProgressCallback | None = None,
+    log: Callable[[str], None] = print,
+) -> "ModelVersion":
+    """Train, evaluate, calibrate, export and register a candidate; returns the new version."""
+    data, splits, trained = train_from_request(request, progress, log)
+    return package_and_register(request, registry, data, splits, trained, log)
+
+
+def train_from_request(
+    request: BuildRequest, progress: ProgressCallback | None = None, log: Callable[[str], None] = print
+) -> tuple[LabelledSet, Splits, "TrainedModel"]:
+    """Read, split and fine-tune; nothing touches the registry yet."""
+    resolve_base(request.base)  # fail on a bad --base before reading data or training
+    data, splits = make_splits(request, log)
+    unknown = set(splits.evaluation.label_names) - set(splits.fit.label_names)
+    if unknown:
+        log(f"warning: {len(unknown)} evaluation labels never appear in training: {sorted(unknown)[:5]}")
+    log(
+        f"training on {len(splits.fit)} examples, calibrating on {len(splits.calibration)}, "
+        f"evaluating on {len(splits.evaluation)} ({splits.eval_source})"
+    )
+    trained = train_classifier(splits.fit, base=request.base, config=request.config, progress=progress)
+    return data, splits, trained
+
+
+def package_and_register(
+    request: BuildRequest,
+    registry: "Registry",
+    data: LabelledSet,
+    splits: Splits,
+    trained: "TrainedModel",
+    log: Callable[[str], None] = print,
+) -> "ModelVersion":
+    """Export to int8 ONNX in a staging dir, evaluate, calibrate, write the card, register."""
+    with registry.staging(request.task) as staged:
+        fp32_path = staged.parent / f"{staged.name}.fp32.onnx"
+        try:
+            export_specialist(trained, staged, keep_fp32=fp32_path)
+            card = evaluate_build(request, trained, splits, staged, fp32_path)
+        finally:
+            fp32_path.unlink(missing_ok=True)
+        card["data"]["train_hash"] = data.content_hash()
+        write_card(card, staged)
+        manifest = {
+            "kind": "specialist",
+            "data_hash": card["data"]["train_hash"],
+            "base_model": card["base_model"],
+            "metrics": {k: card["metrics"][k] for k in ("accuracy", "micro_f1", "macro_f1")},
+            "calibration": card["calibration"],
+            "hyperparameters": card["hyperparameters"],
+        }
+        version = registry.register(request.task, staged, manifest)
+    if registry.golden_path(request.task) is None:
+        golden = version.path.parent / f".golden-{request.task}.jsonl"
+        splits.evaluation.to_jsonl(golden)
+        registry.set_golden(request.task, golden)
+        golden.unlink(missing_ok=True)
+        log(f"golden set for {request.task}: the {len(splits.evaluation)} evaluation examples")
+    return version
+
+
+def evaluate_build(
+    request: BuildRequest, trained, splits: Splits, staged: Path, fp32_path: Path
+) -> dict:
+    """Score the int8 artifact (and fp32 for the delta), calibrate, time it; return the card."""
+    runtime = SpecialistRuntime(staged)
+    fp32 = SpecialistRuntime(staged, model_file=str(fp32_path))
+    ev = splits.evaluation
+    probs = runtime.predict_proba(ev.texts)
+    preds = [p.labels for p in runtime.decode(probs)]
+    fp32_preds = [p.labels for p in fp32.predict(ev.texts)]
+    metrics = classification_metrics(ev.labels, preds, trained.labels, trained.multi_label)
+    fp32_metrics = classification_metrics(ev.labels, fp32_preds, trained.labels, trained.multi_label)
+
+    cal_probs = runtime.predict_proba(splits.calibration.texts)
+    cal_preds = [p.labels for p in runtime.decode(cal_probs)]
+    calibration = calibrate_threshold(
+        confidence_of(cal_probs, trained.multi_label, runtime.decision_threshold),
+        correct_rows(splits.calibration.labels, cal_preds),
+        target_accuracy=request.target_accuracy,
+        delta=request.delta,
+    )
+    on_eval = summarize(
+        confidence_of(probs, trained.multi_label, runtime.decision_threshold),
+        correct_rows(ev.labels, preds),
+        calibration.threshold,
+        calibration.target_accuracy,
+        calibration.delta,
+    )
+    latency = measure_latency(lambda batch: runtime.predict_proba(batch), list(ev.texts))
+    fit_texts = set(splits.fit.texts)
+    return {
+        "task": request.task,
+        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "base_model": describe_base(request.base),
+        "data": {
+            "train_file": str(request.train_path),
+            "n_train": len(splits.fit),
+            "n_calibration": len(splits.calibration),
+            "n_eval": len(ev),
+            "eval_source": splits.eval_source,
+            "eval_hash": ev.content_hash(),
+            "eval_texts_also_in_training": sum(t in fit_texts for t in ev.texts),
+            "n_labels": len(trained.labels),
+            "multi_label": trained.multi_label,
+        },
+        "hyperparameters": {**trained.config.to_dict(), "epochs": trained.epochs},
+        "training": {
+            "seconds": round(trained.seconds, 1),
+            "epochs": trained.epochs,
+            "examples_per_second": round(len(splits.fit) * trained.epochs / max(trained.seconds, 1e-9), 1),
+            "history": trained.history,
+        },
+        "metrics": metrics,
+        "metrics_fp32": {k: fp32_metrics[k] for k in ("accuracy", "micro_f1", "macro_f1")},
+        "int8_vs_fp32": {
+            "accuracy_delta_points": round(100 * (metrics["accuracy"] - fp32_metrics["accuracy"]), 2),
+            "micro_f1_delta_points": round(100 * (metrics["micro_f1"] - fp32_metrics["micro_f1"]), 2),
+            "agreement": round(float(np.mean([set(a) == set(b) for a, b in zip(preds, fp32_preds)])), 4),
+        },
+        "calibration": calibration.to_dict(),
+        "calibration_on_eval": on_eval.to_dict(),
+        "latency": latency,
+        "size": {
+            "model_bytes": (staged / MODEL_FILE).stat().st_size,
+            "fp32_model_bytes": fp32_path.stat().st_size,
+            "parameters": sum(p.numel() for p in trained.model.parameters()),
+        },
+        "measured_at": time.strftime("%Y-%m-%d"),
+    }

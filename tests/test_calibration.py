@@ -1,0 +1,72 @@
+"""The threshold rule: its guarantee must hold empirically, and it must fail safe on little data."""
+
+import numpy as np
+import pytest
+
+from rightmodel.routing.calibration import NEVER_ACCEPT, calibrate_threshold, summarize, threshold_grid
+
+
+def synthetic(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Confidences whose correctness probability equals the confidence (a calibrated model)."""
+    conf = rng.beta(5, 1, size=n)
+    correct = rng.random(n) < conf
+    return conf, correct
+
+
+def test_grid_is_fixed_sorted_and_covers_zero_to_near_one():
+    grid = threshold_grid()
+    assert grid[0] == 0.0 and grid[-1] > 0.99999
+    assert np.all(np.diff(grid) > 0)
+    np.testing.assert_array_equal(grid, threshold_grid())
+
+
+def test_guarantee_holds_on_fresh_data_in_at_least_1_minus_delta_of_draws():
+    """Over many calibration draws, accepted accuracy on a large fresh sample is >= target
+    in at least 1 - delta of them (we allow a little slack for the finite number of trials)."""
+    rng = np.random.default_rng(0)
+    target, delta, trials = 0.95, 0.1, 200
+    test_conf, test_correct = synthetic(200_000, rng)
+    failures = 0
+    for _ in range(trials):
+        conf, correct = synthetic(1000, rng)
+        cal = calibrate_threshold(conf, correct, target_accuracy=target, delta=delta)
+        accepted = test_conf >= cal.threshold
+        if accepted.any() and test_correct[accepted].mean() < target:
+            failures += 1
+    assert failures / trials <= delta
+
+
+def test_threshold_is_not_absurdly_conservative():
+    rng = np.random.default_rng(1)
+    conf, correct = synthetic(5000, rng)
+    cal = calibrate_threshold(conf, correct, target_accuracy=0.95)
+    # Accuracy at confidence c is c here, so the ideal threshold sits a little above 0.95's
+    # conditional-mean point; coverage should be substantial, not near zero.
+    assert 0.2 < cal.coverage < 0.8
+    assert cal.accepted_accuracy >= 0.95
+
+
+def test_too_little_data_never_accepts():
+    conf = np.array([0.99, 0.98, 0.97])
+    correct = np.array([True, True, True])
+    cal = calibrate_threshold(conf, correct, target_accuracy=0.99)
+    assert cal.threshold == NEVER_ACCEPT
+    assert cal.coverage == 0.0 and cal.accepted_accuracy is None
+
+
+def test_perfect_model_accepts_everything():
+    conf = np.linspace(0.3, 1.0, 2000)
+    cal = calibrate_threshold(conf, np.ones(2000, dtype=bool), target_accuracy=0.99)
+    assert cal.threshold == 0.0 and cal.coverage == 1.0
+
+
+def test_summarize_reports_coverage_and_accuracy():
+    s = summarize(np.array([0.9, 0.8, 0.1]), np.array([True, False, True]), 0.5, 0.99, 0.1)
+    assert s.accepted == 2 and s.coverage == pytest.approx(2 / 3) and s.accepted_accuracy == 0.5
+
+
+def test_rejects_bad_arguments():
+    with pytest.raises(ValueError):
+        calibrate_threshold(np.array([0.5]), np.array([True, False]))
+    with pytest.raises(ValueError):
+        calibrate_threshold(np.array([0.5]), np.array([True]), target_accuracy=1.0)

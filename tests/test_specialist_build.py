@@ -1,0 +1,100 @@
+"""A real specialist end to end: train → int8 ONNX → evaluate → calibrate → register → serve."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from conftest import run_cli, write_csv
+
+pytestmark = pytest.mark.slow
+
+CARD_FIELDS = {
+    "metrics": ("accuracy", "micro_f1", "macro_f1", "per_class", "most_confused"),
+    "latency": ("single_p50_ms", "single_p99_ms", "batched_throughput_per_s"),
+    "size": ("model_bytes", "parameters"),
+    "training": ("seconds", "epochs", "history"),
+    "calibration": ("threshold", "target_accuracy", "coverage", "accepted_accuracy", "method"),
+    "int8_vs_fp32": ("accuracy_delta_points", "agreement"),
+}
+
+
+def test_version_directory_is_complete_and_verifiable(built):
+    version = built["version"]
+    assert version.ref == "intent@v1" and version.stage == "candidate"
+    names = {p.name for p in version.path.iterdir()}
+    assert {"model.onnx", "tokenizer.json", "specialist.json", "card.json", "card.md", "manifest.json", "SHA256SUMS"} <= names
+    assert built["registry"].open("intent@v1").path == version.path
+
+
+def test_card_has_every_field_and_honest_provenance(built):
+    card = json.loads((built["version"].path / "card.json").read_text())
+    for section, keys in CARD_FIELDS.items():
+        for key in keys:
+            assert key in card[section], f"card.{section}.{key} missing"
+    assert card["data"]["train_hash"] and card["data"]["eval_hash"]
+    assert card["base_model"].startswith("all-MiniLM-L6-v2")
+    assert card["hyperparameters"]["epochs"] == 3
+    assert card["data"]["n_eval"] == 40 and "eval.csv" in card["data"]["eval_source"]
+    assert card["data"]["n_train"] + card["data"]["n_calibration"] == 120
+    # 4 separable intents: a working trainer is far above chance (25%)
+    assert card["metrics"]["accuracy"] >= 0.7
+    assert abs(card["int8_vs_fp32"]["accuracy_delta_points"]) <= 10
+    assert "## Calibration" in (built["version"].path / "card.md").read_text()
+
+
+def test_runtime_predicts_with_probabilities_and_top_k(built):
+    from rightmodel.specialists.runtime import SpecialistRuntime
+
+    runtime = SpecialistRuntime(built["version"].path)
+    preds = runtime.predict(["my card has not arrived yet", "what is the exchange rate for euros"], top_k=2)
+    assert preds[0].labels == ("card_arrival",)
+    assert preds[1].labels == ("exchange_rate",)
+    assert len(preds[0].top) == 2 and 0 < preds[0].confidence <= 1
+    probs = runtime.predict_proba(["x" * 5000, ""])  # truncation and empty text are handled
+    np.testing.assert_allclose(probs.sum(1), 1.0, rtol=1e-5)
+
+
+def test_eval_command_scores_and_compares(built, tmp_path):
+    eval_file = built["eval"]
+    lines = eval_file.read_text().splitlines()[1:]
+    preds = tmp_path / "other.csv"
+    # another "system" that always answers card_arrival, aligned by row order
+    write_csv(preds, [("card_arrival",) for _ in lines], header=("prediction",))
+    result = run_cli("eval", "intent@v1", "--data", str(eval_file), "--compare", str(preds), "--json", home=built["home"])
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout)
+    assert out["version"] == "intent@v1" and out["metrics"]["n"] == 40
+    assert out["comparison"]["theirs_accuracy"] == pytest.approx(0.25)
+    assert out["comparison"]["ours_accuracy"] == out["metrics"]["accuracy"]
+    assert "coverage" in out["at_threshold"]
+
+
+def test_classify_command(built):
+    result = run_cli("classify", "intent", "where is my new card", home=built["home"])
+    assert result.returncode == 0, result.stderr
+    row = json.loads(result.stdout.splitlines()[0])
+    assert row["labels"] == ["card_arrival"] and row["version"] == "intent@v1"
+    assert row["decision"] in ("answer", "escalate")
+
+
+def test_golden_set_recorded_from_first_build(built):
+    golden = built["registry"].golden_path("intent")
+    assert golden is not None and golden.exists()
+
+
+def test_reproducible_training_same_seed_same_weights(tiny_files):
+    from rightmodel.data import read_labelled
+    from rightmodel.specialists.train import TrainConfig, predict_proba_torch, train_classifier
+
+    data = read_labelled(tiny_files["train"])
+    small = data.subset(range(0, len(data), 3))
+    cfg = TrainConfig(epochs=1, batch_size=8, seed=5)
+    a = train_classifier(small, config=cfg)
+    b = train_classifier(small, config=cfg)
+    texts = ["card still not here", "exchange rate please"]
+    np.testing.assert_array_equal(predict_proba_torch(a, texts), predict_proba_torch(b, texts))
+    c = train_classifier(small, config=TrainConfig(epochs=1, batch_size=8, seed=6))
+    assert not np.array_equal(predict_proba_torch(a, texts), predict_proba_torch(c, texts))
