@@ -200,6 +200,7 @@ def main() -> None:
     parser.add_argument("--only", default="banking77,reviews,claudette")
     parser.add_argument("--epochs", type=int, default=None, help="override the recipe's epoch count (all datasets)")
     parser.add_argument("--claudette-epochs", type=int, default=2)
+    parser.add_argument("--negative-rate", type=float, default=0.3, help="CLAUDETTE: label-less rows sampled per epoch")
     parser.add_argument("--out", type=Path, default=RESULTS / "specialists.json")
     args = parser.parse_args()
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -211,7 +212,8 @@ def main() -> None:
     for name in args.only.split(","):
         config = TrainConfig(epochs=args.epochs)
         if name == "claudette":
-            config = TrainConfig(epochs=args.claudette_epochs)
+            # 92% of CLAUDETTE sentences carry no label: sample 30% of those per epoch (prior-corrected)
+            config = TrainConfig(epochs=args.claudette_epochs, negative_rate=args.negative_rate)
         log(f"== {name}")
         results[name] = {"banking77": bench_banking77, "reviews": bench_reviews, "claudette": bench_claudette}[name](
             registry, config, work, log

@@ -26,14 +26,27 @@ def test_guarantee_holds_on_fresh_data_in_at_least_1_minus_delta_of_draws():
     rng = np.random.default_rng(0)
     target, delta, trials = 0.95, 0.1, 200
     test_conf, test_correct = synthetic(200_000, rng)
-    failures = 0
+    failures = naive_failures = 0
     for _ in range(trials):
         conf, correct = synthetic(1000, rng)
         cal = calibrate_threshold(conf, correct, target_accuracy=target, delta=delta)
         accepted = test_conf >= cal.threshold
         if accepted.any() and test_correct[accepted].mean() < target:
             failures += 1
+        naive = naive_threshold(conf, correct, target)
+        if test_correct[test_conf >= naive].mean() < target:
+            naive_failures += 1
     assert failures / trials <= delta
+    # the check has teeth: the plug-in rule (lowest threshold whose calibration accuracy meets
+    # the target) misses the target on fresh data far more often than delta
+    assert naive_failures / trials > 0.3
+
+
+def naive_threshold(conf, correct, target):
+    order = np.argsort(-conf)
+    running = np.cumsum(correct[order]) / np.arange(1, len(conf) + 1)
+    ok = np.flatnonzero(running >= target)
+    return conf[order][ok[-1]] if len(ok) else 1.1
 
 
 def test_threshold_is_not_absurdly_conservative():

@@ -98,3 +98,26 @@ def test_reproducible_training_same_seed_same_weights(tiny_files):
     np.testing.assert_array_equal(predict_proba_torch(a, texts), predict_proba_torch(b, texts))
     c = train_classifier(small, config=TrainConfig(epochs=1, batch_size=8, seed=6))
     assert not np.array_equal(predict_proba_torch(a, texts), predict_proba_torch(c, texts))
+
+
+def test_negative_sampling_prior_correction_restores_full_data_odds():
+    import math
+
+    import torch
+
+    from rightmodel.data import LabelledSet
+    from rightmodel.specialists.train import correct_negative_sampling_bias, epoch_rows
+
+    # 6 label-less rows, 2 rows with "a", 2 with "b"
+    labels = [()] * 6 + [("a",)] * 2 + [("b",)] * 2
+    data = LabelledSet.from_pairs([f"t{i}" for i in range(10)], labels, multi_label=True)
+    model = torch.nn.Module()
+    model.head = torch.nn.Linear(4, 2)
+    torch.nn.init.zeros_(model.head.bias)
+    correct_negative_sampling_bias(model, data, ["a", "b"], 0.5)
+    # negatives of "a": 6 empty (seen at rate .5) + 2 "b" rows (always seen) → (3 + 2) / 8
+    assert model.head.bias[0].item() == pytest.approx(math.log(5 / 8))
+    import random
+
+    rows = epoch_rows(data, 0.5, random.Random(0))()
+    assert sorted(rows)[-4:] == [6, 7, 8, 9] and len(rows) == 7

@@ -63,6 +63,10 @@ def build_app() -> typer.Typer:
         learning_rate: float = typer.Option(1e-4, "--lr", min=0.0),
         max_length: int = typer.Option(128, "--max-length", min=8, max=512, help="Tokens kept per text."),
         seed: int = typer.Option(13, "--seed"),
+        negative_rate: float = typer.Option(
+            1.0, "--negative-rate", min=0.01, max=1.0,
+            help="Multi-label: share of label-less rows sampled per epoch (faster on sparse labels; probabilities are prior-corrected).",
+        ),
         target_accuracy: float = typer.Option(0.99, "--target-accuracy", min=0.5, max=0.9999, help="Accepted-answer accuracy the threshold certifies."),
         encoding: str = typer.Option("utf-8", "--encoding", help="Text encoding of the data files."),
         drop_rare: bool = typer.Option(False, "--drop-rare", help="Drop classes with fewer than 2 examples instead of failing."),
@@ -88,7 +92,8 @@ def build_app() -> typer.Typer:
             base=base,
             target_accuracy=target_accuracy,
             config=TrainConfig(
-                epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, max_length=max_length, seed=seed
+                epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, max_length=max_length,
+                seed=seed, negative_rate=negative_rate,
             ),
         )
         err = Console(stderr=True)
@@ -247,7 +252,9 @@ def main() -> None:
             interrupted(err)
         sys.exit(code if isinstance(code, int) else 0)
     except RightmodelError as exc:
-        err.print(f"[red]error:[/] {exc}", highlight=False)
+        from rich.markup import escape
+
+        err.print(f"[red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         interrupted(err)

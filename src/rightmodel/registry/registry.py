@@ -292,6 +292,29 @@ class Registry:
                     "(CLI: --force --reason TEXT) to promote anyway."
                 )
         task = candidate.task
+        try:
+            self._swap_production(task, candidate, current, force, reason, cand_score, prod_score)
+        except sa.exc.IntegrityError as exc:  # a concurrent promotion won the race (PostgreSQL)
+            raise RegistryError(
+                f"{task} changed while {candidate.ref} was being scored; run promote again"
+            ) from exc
+        return PromotionResult(
+            version=_with_stage(candidate, "production"),
+            previous=_with_stage(current, "archived") if current else None,
+            candidate_score=cand_score, production_score=prod_score, forced=force,
+        )
+
+    def _swap_production(
+        self,
+        task: str,
+        candidate: ModelVersion,
+        current: ModelVersion | None,
+        force: bool,
+        reason: str | None,
+        cand_score: float | None,
+        prod_score: float | None,
+    ) -> None:
+        """One transaction: archive the old production, promote the candidate, audit both."""
         with index.write(self._engine) as conn:
             fresh = index.find_version(conn, task, version=candidate.version)
             now_prod = index.find_version(conn, task, stage="production")
@@ -310,11 +333,6 @@ class Registry:
                                from_stage=candidate.stage, to_stage="production", forced=force,
                                reason=reason, candidate_score=cand_score,
                                production_score=prod_score)
-        return PromotionResult(
-            version=_with_stage(candidate, "production"),
-            previous=_with_stage(current, "archived") if current else None,
-            candidate_score=cand_score, production_score=prod_score, forced=force,
-        )
 
     def rollback(self, task: str, *, reason: str | None = None) -> ModelVersion:
         """Archive production and bring back the version that was production before it.

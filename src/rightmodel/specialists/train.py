@@ -38,6 +38,9 @@ class TrainConfig:
     freeze_embeddings: bool = True
     seed: int = 13
     threads: int | None = None  # None: torch's default (all cores)
+    # Multi-label only: share of label-less rows used per epoch (a fresh sample each epoch);
+    # the head's biases are corrected afterwards so probabilities keep the true prior.
+    negative_rate: float = 1.0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -143,7 +146,7 @@ def train_classifier(
         weight_decay=config.weight_decay,
     )
     epochs = config.epochs or auto_epochs(len(data))
-    steps_per_epoch = math.ceil(len(data) / config.batch_size)
+    steps_per_epoch = math.ceil(expected_epoch_size(data, config.negative_rate) / config.batch_size)
     total_steps = steps_per_epoch * epochs
     warmup = max(1, int(total_steps * config.warmup_ratio))
 
@@ -163,9 +166,12 @@ def train_classifier(
     history: list[dict] = []
     step = 0
     model.train()
+    rows_per_epoch = epoch_rows(data, config.negative_rate, rng)
     for epoch in range(epochs):
         epoch_loss, epoch_batches = 0.0, 0
-        for batch in length_grouped_batches(lengths, config.batch_size, rng):
+        rows = rows_per_epoch()
+        for batch in length_grouped_batches([lengths[i] for i in rows], config.batch_size, rng):
+            batch = [rows[i] for i in batch]
             ids_tensor, mask_tensor = pad_batch([input_ids[i] for i in batch], pad_id)
             logits = model(ids_tensor, mask_tensor)
             loss = loss_fn(logits, torch.tensor([targets[i] for i in batch], dtype=target_dtype))
@@ -181,6 +187,8 @@ def train_classifier(
                 progress(step, total_steps, {"epoch": epoch + 1, "loss": epoch_loss / epoch_batches})
         history.append({"epoch": epoch + 1, "loss": round(epoch_loss / max(1, epoch_batches), 5)})
     model.eval()
+    if data.multi_label and config.negative_rate < 1.0:
+        correct_negative_sampling_bias(model, data, labels, config.negative_rate)
     return TrainedModel(
         model=model,
         tokenizer=tokenizer,
@@ -192,6 +200,41 @@ def train_classifier(
         epochs=epochs,
         history=history,
     )
+
+
+def expected_epoch_size(data: "LabelledSet", negative_rate: float) -> int:
+    if not data.multi_label or negative_rate >= 1.0:
+        return len(data)
+    empty = sum(1 for row in data.labels if not row)
+    return len(data) - empty + round(empty * negative_rate)
+
+
+def epoch_rows(data: "LabelledSet", negative_rate: float, rng: random.Random) -> Callable[[], list[int]]:
+    """Rows to train on in each epoch: all of them, or all labelled rows plus a fresh sample of label-less ones."""
+    everything = list(range(len(data)))
+    if not data.multi_label or negative_rate >= 1.0:
+        return lambda: everything
+    if not 0.0 < negative_rate <= 1.0:
+        raise ValueError("negative_rate must be in (0, 1]")
+    labelled = [i for i, row in enumerate(data.labels) if row]
+    empty = [i for i, row in enumerate(data.labels) if not row]
+    keep = round(len(empty) * negative_rate)
+    return lambda: labelled + rng.sample(empty, keep)
+
+
+def correct_negative_sampling_bias(model, data: "LabelledSet", labels: Sequence[str], negative_rate: float) -> None:
+    """Prior correction for subsampled negatives (King & Zeng 2001): the model saw label l's
+    negatives at rate s_l = (r·E + O_l) / (E + O_l), where E is the number of label-less rows and
+    O_l the rows labelled with something other than l, so its odds are inflated by 1/s_l;
+    adding log(s_l) to the logit restores the full-data odds."""
+    import torch
+
+    empty = sum(1 for row in data.labels if not row)
+    with torch.no_grad():
+        for j, name in enumerate(labels):
+            others = sum(1 for row in data.labels if row and name not in row)
+            rate = (negative_rate * empty + others) / max(empty + others, 1)
+            model.head.bias[j] += math.log(max(rate, 1e-9))
 
 
 def pad_batch(rows: Sequence[Sequence[int]], pad_id: int) -> tuple["torch.Tensor", "torch.Tensor"]:
