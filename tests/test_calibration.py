@@ -29,7 +29,7 @@ def test_guarantee_holds_on_fresh_data_in_at_least_1_minus_delta_of_draws():
     failures = naive_failures = 0
     for _ in range(trials):
         conf, correct = synthetic(1000, rng)
-        cal = calibrate_threshold(conf, correct, target_accuracy=target, delta=delta)
+        cal = calibrate_threshold(conf, correct, target_accuracy=target, delta=delta, method="high-probability")
         accepted = test_conf >= cal.threshold
         if accepted.any() and test_correct[accepted].mean() < target:
             failures += 1
@@ -52,7 +52,7 @@ def naive_threshold(conf, correct, target):
 def test_threshold_is_not_absurdly_conservative():
     rng = np.random.default_rng(1)
     conf, correct = synthetic(5000, rng)
-    cal = calibrate_threshold(conf, correct, target_accuracy=0.95)
+    cal = calibrate_threshold(conf, correct, target_accuracy=0.95, method="high-probability")
     # Accuracy at confidence c is c here, so the ideal threshold sits a little above 0.95's
     # conditional-mean point; coverage should be substantial, not near zero.
     assert 0.2 < cal.coverage < 0.8
@@ -62,15 +62,17 @@ def test_threshold_is_not_absurdly_conservative():
 def test_too_little_data_never_accepts():
     conf = np.array([0.99, 0.98, 0.97])
     correct = np.array([True, True, True])
-    cal = calibrate_threshold(conf, correct, target_accuracy=0.99)
-    assert cal.threshold == NEVER_ACCEPT
+    for method in ("expected", "high-probability"):
+        cal = calibrate_threshold(conf, correct, target_accuracy=0.99, method=method)
+        assert cal.threshold == NEVER_ACCEPT
     assert cal.coverage == 0.0 and cal.accepted_accuracy is None
 
 
 def test_perfect_model_accepts_everything():
     conf = np.linspace(0.3, 1.0, 2000)
-    cal = calibrate_threshold(conf, np.ones(2000, dtype=bool), target_accuracy=0.99)
-    assert cal.threshold == 0.0 and cal.coverage == 1.0
+    for method in ("expected", "high-probability"):
+        cal = calibrate_threshold(conf, np.ones(2000, dtype=bool), target_accuracy=0.99, method=method)
+        assert cal.threshold == 0.0 and cal.coverage == 1.0
 
 
 def test_summarize_reports_coverage_and_accuracy():
@@ -83,3 +85,23 @@ def test_rejects_bad_arguments():
         calibrate_threshold(np.array([0.5]), np.array([True, False]))
     with pytest.raises(ValueError):
         calibrate_threshold(np.array([0.5]), np.array([True]), target_accuracy=1.0)
+    with pytest.raises(ValueError):
+        calibrate_threshold(np.array([0.5]), np.array([True]), method="vibes")
+
+
+def test_expected_rule_meets_target_on_average_and_covers_more():
+    """Averaged over calibration draws, accepted accuracy on fresh data is >= target (up to
+    Monte-Carlo noise), and the rule accepts more than the high-probability one."""
+    rng = np.random.default_rng(3)
+    target = 0.95
+    test_conf, test_correct = synthetic(200_000, rng)
+    accuracies, coverages, strict = [], [], []
+    for _ in range(100):
+        conf, correct = synthetic(1000, rng)
+        cal = calibrate_threshold(conf, correct, target_accuracy=target)
+        accepted = test_conf >= cal.threshold
+        accuracies.append(test_correct[accepted].mean())
+        coverages.append(accepted.mean())
+        strict.append(calibrate_threshold(conf, correct, target_accuracy=target, method="high-probability").coverage)
+    assert np.mean(accuracies) >= target - 0.002
+    assert np.mean(coverages) > np.mean(strict)

@@ -29,7 +29,7 @@ def no_versions(home) -> bool:
 
 @pytest.mark.parametrize(
     "case",
-    ["empty", "header_only", "missing_column", "single_example_class", "non_utf8", "unknown_base", "missing_file"],
+    ["empty", "header_only", "missing_column", "single_example_class", "non_utf8", "unknown_base", "missing_file", "bad_task"],
 )
 def test_bad_input_gives_clear_error(tmp_path, case):
     data = tmp_path / "data.csv"
@@ -54,10 +54,14 @@ def test_bad_input_gives_clear_error(tmp_path, case):
         write_csv(data, banking_rows("train", 5))
         extra = ["--base", str(tmp_path / "no-such-model")]
         needles = ("no-such-model", "does not exist")
+    elif case == "bad_task":
+        write_csv(data, banking_rows("train", 5))
+        needles = ("invalid task name",)
     else:
         data = tmp_path / "nope.csv"
         needles = ("not found",)
-    result = run_cli("train", "t", "--data", str(data), *extra, home=tmp_path / "home")
+    task = "Bad Task!" if case == "bad_task" else "t"
+    result = run_cli("train", task, "--data", str(data), *extra, home=tmp_path / "home")
     assert_clean_error(result, *needles)
     assert no_versions(tmp_path / "home")
 

@@ -68,6 +68,10 @@ def build_app() -> typer.Typer:
             help="Multi-label: share of label-less rows sampled per epoch (faster on sparse labels; probabilities are prior-corrected).",
         ),
         target_accuracy: float = typer.Option(0.99, "--target-accuracy", min=0.5, max=0.9999, help="Accepted-answer accuracy the threshold certifies."),
+        calibration: str = typer.Option(
+            "expected", "--calibration",
+            help="Threshold rule: 'expected' (conformal-style bound, default) or 'high-probability' (Learn-then-Test, stricter).",
+        ),
         encoding: str = typer.Option("utf-8", "--encoding", help="Text encoding of the data files."),
         drop_rare: bool = typer.Option(False, "--drop-rare", help="Drop classes with fewer than 2 examples instead of failing."),
         promote: bool = typer.Option(False, "--promote", help="Promote the new version to production if it passes the gate."),
@@ -75,8 +79,13 @@ def build_app() -> typer.Typer:
         db_url: Optional[str] = DB_OPTION,
     ) -> None:
         """Fine-tune a specialist on a labelled file and register it as a candidate version."""
+        from rightmodel.errors import ConfigError
+        from rightmodel.routing.calibration import METHODS
         from rightmodel.specialists.pipeline import BuildRequest, build_specialist
         from rightmodel.specialists.train import TrainConfig
+
+        if calibration not in METHODS:
+            raise ConfigError(f"--calibration must be one of: {', '.join(METHODS)}")
 
         registry = open_registry(home, db_url)
         request = BuildRequest(
@@ -91,6 +100,7 @@ def build_app() -> typer.Typer:
             drop_rare=drop_rare,
             base=base,
             target_accuracy=target_accuracy,
+            calibration_method=calibration,
             config=TrainConfig(
                 epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, max_length=max_length,
                 seed=seed, negative_rate=negative_rate,

@@ -52,12 +52,18 @@ def render_markdown(card: dict) -> str:
         "## Calibration",
         "",
         f"Answer locally when confidence >= **{cal['threshold']:.6f}** — target accepted-answer accuracy "
-        f"{pct(cal['target_accuracy'])} with probability >= {1 - cal['delta']:.0%} ({cal['method']}).",
+        f"{pct(cal['target_accuracy'])}, rule `{cal['method']}` (see rightmodel.routing.calibration).",
         f"On the calibration split: coverage {pct(cal['coverage'])}, accepted accuracy {pct(cal['accepted_accuracy'])}.",
     ]
     if on_eval:
         lines.append(
             f"On the evaluation set: coverage {pct(on_eval['coverage'])}, accepted accuracy {pct(on_eval['accepted_accuracy'])}."
+        )
+    for method, result in card.get("calibration_methods", {}).items():
+        c, e = result["on_calibration"], result["on_eval"]
+        lines.append(
+            f"- rule `{method}`: threshold {c['threshold']:.6f}; calibration coverage {pct(c['coverage'])} "
+            f"(accepted {pct(c['accepted_accuracy'])}); evaluation coverage {pct(e['coverage'])} (accepted {pct(e['accepted_accuracy'])})"
         )
     lines += [
         "",

@@ -1,21 +1,25 @@
 """Choose the confidence threshold above which a specialist answers instead of escalating.
 
-Method: Learn-then-Test (Angelopoulos, Bates, Candès, Jordan & Lei, 2021) for selective
-classification. For each threshold t on a fixed, data-independent grid, the null hypothesis
-"the error rate among answers with confidence >= t exceeds alpha" is tested with an exact
-one-sided binomial test on a held-out calibration split. The family-wise error is controlled
-by fixed-sequence testing from several starting points (LTT's multi-start fixed sequence):
-each of K chains starts at a grid point and walks towards lower thresholds, testing at level
-delta / K, until its first non-rejection. The chosen threshold is the lowest rejected one.
-Walking in sequence spends no multiplicity budget along a chain, which is what lets ~1,000
-calibration examples certify a 99% target; several starts keep one unlucky, data-poor first
-point from stopping everything.
+Two rules, both computed on a calibration split the model never trained on, over a fixed,
+data-independent grid of thresholds:
 
-Guarantee: if calibration and future inputs are exchangeable (drawn from the same
-distribution), then with probability at least 1 - delta over the draw of the calibration set,
-the accuracy of the answers the specialist accepts at the chosen threshold is at least
-1 - alpha. The exact test (no normal approximation) keeps it valid for small calibration sets;
-when the data cannot support the target, the threshold is set above 1 so everything escalates.
+- ``expected`` (default): the lowest threshold t whose accepted calibration answers satisfy
+  (errors + 1) / (accepted + 1) <= alpha = 1 - target. This is the conformal risk control
+  bound (n·R + B) / (n + 1) <= alpha with B = 1, applied to the answers that clear t. For a
+  fixed t, exchangeability gives P(a new accepted answer is wrong) <= E[(errors + 1) /
+  (accepted + 1)], so the expected accuracy of accepted answers is at least the target; choosing
+  t from the same data makes that approximate, which is why the benchmark checks it on a
+  held-out test set.
+- ``high-probability``: Learn-then-Test (Angelopoulos, Bates, Candès, Jordan & Lei, 2021). For
+  each grid point an exact one-sided binomial test of "error rate among accepted answers >
+  alpha", tested in fixed sequence towards lower thresholds from several starting points
+  (multi-start, level delta / starts each). Guarantee: with probability >= 1 - delta over the
+  calibration draw, accuracy among accepted answers is >= the target, for data exchangeable
+  with the calibration split. It is strict: certifying 99% from ~1,000 examples needs the
+  top-confidence answers to be almost error-free, so on noisy labels it may accept nothing.
+
+Either way, when nothing can be certified the threshold is set above 1 and everything escalates.
+Both results are stored in each version's card; the chosen one drives routing.
 """
 
 from __future__ import annotations
@@ -67,35 +71,50 @@ def binomial_p_value(errors: int, n: int, alpha: float) -> float:
     return float(binom.cdf(errors, n, alpha))
 
 
+METHODS = ("expected", "high-probability")
+
+
 def calibrate_threshold(
     confidence: np.ndarray,
     correct: np.ndarray,
     target_accuracy: float = 0.99,
     delta: float = 0.1,
+    method: str = "expected",
     grid: np.ndarray | None = None,
     chains: int = 8,
 ) -> Calibration:
-    """Lowest grid threshold whose accepted-answer accuracy is certified >= target_accuracy."""
+    """Lowest grid threshold whose accepted answers reach target_accuracy under `method`."""
     confidence = np.asarray(confidence, dtype=np.float64)
     correct = np.asarray(correct, dtype=bool)
     if confidence.shape != correct.shape:
         raise ValueError("confidence and correct must have the same length")
     if not 0.0 < target_accuracy < 1.0:
         raise ValueError("target_accuracy must be strictly between 0 and 1")
+    if method not in METHODS:
+        raise ValueError(f"calibration method must be one of {', '.join(METHODS)}")
     grid = np.sort(threshold_grid() if grid is None else np.asarray(grid, dtype=np.float64))
     alpha = 1.0 - target_accuracy
-    starts = chain_starts(len(grid), chains)
-    level = delta / len(starts)
+    counts = [accepted_counts(confidence, correct, t) for t in grid]
     chosen = NEVER_ACCEPT
-    for start in starts:
-        for i in range(start, -1, -1):  # towards lower thresholds, i.e. more coverage
-            accepted = confidence >= grid[i]
-            n = int(accepted.sum())
-            errors = int((~correct[accepted]).sum())
-            if not n or binomial_p_value(errors, n, alpha) > level:
-                break
-            chosen = min(chosen, float(grid[i]))
-    return summarize(confidence, correct, chosen, target_accuracy, delta)
+    if method == "expected":
+        passing = [t for t, (n, e) in zip(grid, counts) if n and (e + 1) / (n + 1) <= alpha]
+        chosen = float(passing[0]) if passing else NEVER_ACCEPT
+    else:
+        starts = chain_starts(len(grid), chains)
+        level = delta / len(starts)
+        for start in starts:
+            for i in range(start, -1, -1):  # towards lower thresholds, i.e. more coverage
+                n, errors = counts[i]
+                if not n or binomial_p_value(errors, n, alpha) > level:
+                    break
+                chosen = min(chosen, float(grid[i]))
+    return summarize(confidence, correct, chosen, target_accuracy, delta, method)
+
+
+def accepted_counts(confidence: np.ndarray, correct: np.ndarray, threshold: float) -> tuple[int, int]:
+    """(answers accepted at threshold, errors among them)."""
+    accepted = confidence >= threshold
+    return int(accepted.sum()), int((~correct[accepted]).sum())
 
 
 def chain_starts(grid_size: int, chains: int) -> list[int]:
@@ -105,7 +124,12 @@ def chain_starts(grid_size: int, chains: int) -> list[int]:
 
 
 def summarize(
-    confidence: np.ndarray, correct: np.ndarray, threshold: float, target_accuracy: float, delta: float
+    confidence: np.ndarray,
+    correct: np.ndarray,
+    threshold: float,
+    target_accuracy: float,
+    delta: float,
+    method: str = "expected",
 ) -> Calibration:
     """Coverage and accepted accuracy of a threshold on a labelled set (used on test sets too)."""
     accepted = np.asarray(confidence) >= threshold
@@ -114,7 +138,7 @@ def summarize(
         threshold=float(threshold),
         target_accuracy=float(target_accuracy),
         delta=float(delta),
-        method="learn-then-test: exact binomial tests, multi-start fixed-sequence over a fixed 120-point grid",
+        method=method,
         n_calibration=int(len(confidence)),
         coverage=float(n_acc / len(confidence)) if len(confidence) else 0.0,
         accepted_accuracy=float(np.asarray(correct)[accepted].mean()) if n_acc else None,

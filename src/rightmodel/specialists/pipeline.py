@@ -19,7 +19,8 @@ from rightmodel.errors import DataError
 from rightmodel.evaluate.card import write_card
 from rightmodel.evaluate.latency import measure_latency
 from rightmodel.evaluate.metrics import classification_metrics
-from rightmodel.routing.calibration import calibrate_threshold, summarize
+from rightmodel.registry.store import validate_task
+from rightmodel.routing.calibration import METHODS, calibrate_threshold, summarize
 from rightmodel.specialists.encoder import describe_base, resolve_base
 from rightmodel.specialists.export import MODEL_FILE, export_specialist
 from rightmodel.specialists.runtime import SpecialistRuntime, confidence_of
@@ -48,6 +49,7 @@ class BuildRequest:
     eval_fraction: float = 0.1
     target_accuracy: float = 0.99
     delta: float = 0.1
+    calibration_method: str = "expected"  # or "high-probability" (see routing.calibration)
 
 
 @dataclass(frozen=True)
@@ -73,7 +75,7 @@ def make_splits(request: BuildRequest, log: Callable[[str], None]) -> tuple[Labe
         log(f"read {request.train_path}: {data.report.summary()}")
     seed = request.config.seed
     if request.eval_path is not None:
-        evaluation = read_labelled(request.eval_path, **{**read, "drop_rare": True, "min_per_class": 1})
+        evaluation = read_labelled(request.eval_path, **{**read, "min_per_class": 1})  # rare classes are fine in evaluation
         if evaluation.report:
             log(f"read {request.eval_path}: {evaluation.report.summary()}")
         rest = data
@@ -106,7 +108,8 @@ def train_from_request(
     request: BuildRequest, progress: ProgressCallback | None = None, log: Callable[[str], None] = print
 ) -> tuple[LabelledSet, Splits, "TrainedModel"]:
     """Read, split and fine-tune; nothing touches the registry yet."""
-    resolve_base(request.base)  # fail on a bad --base before reading data or training
+    validate_task(request.task)  # fail on a bad task name or --base before any training
+    resolve_base(request.base)
     data, splits = make_splits(request, log)
     unknown = set(splits.evaluation.label_names) - set(splits.fit.label_names)
     if unknown:
@@ -170,20 +173,17 @@ def evaluate_build(
 
     cal_probs = runtime.predict_proba(splits.calibration.texts)
     cal_preds = [p.labels for p in runtime.decode(cal_probs)]
-    calibration = calibrate_threshold(
-        confidence_of(cal_probs, trained.multi_label, runtime.decision_threshold),
-        correct_rows(splits.calibration.labels, cal_preds),
-        target_accuracy=request.target_accuracy,
-        delta=request.delta,
-    )
-    on_eval = summarize(
-        confidence_of(probs, trained.multi_label, runtime.decision_threshold),
-        correct_rows(ev.labels, preds),
-        calibration.threshold,
-        calibration.target_accuracy,
-        calibration.delta,
-    )
-    latency = measure_latency(lambda batch: runtime.predict_proba(batch), list(ev.texts))
+    cal_conf = confidence_of(cal_probs, trained.multi_label, runtime.decision_threshold)
+    cal_correct = correct_rows(splits.calibration.labels, cal_preds)
+    eval_conf = confidence_of(probs, trained.multi_label, runtime.decision_threshold)
+    eval_correct = correct_rows(ev.labels, preds)
+    calibrations = {}
+    for method in METHODS:
+        on_cal = calibrate_threshold(cal_conf, cal_correct, request.target_accuracy, request.delta, method)
+        on_eval = summarize(eval_conf, eval_correct, on_cal.threshold, on_cal.target_accuracy, on_cal.delta, method)
+        calibrations[method] = {"on_calibration": on_cal.to_dict(), "on_eval": on_eval.to_dict()}
+    chosen = calibrations[request.calibration_method]
+    latency = measure_latency(lambda batch: runtime.predict_proba(batch, batch_size=64), list(ev.texts))
     fit_texts = set(splits.fit.texts)
     return {
         "task": request.task,
@@ -214,8 +214,9 @@ def evaluate_build(
             "micro_f1_delta_points": round(100 * (metrics["micro_f1"] - fp32_metrics["micro_f1"]), 2),
             "agreement": round(float(np.mean([set(a) == set(b) for a, b in zip(preds, fp32_preds)])), 4),
         },
-        "calibration": calibration.to_dict(),
-        "calibration_on_eval": on_eval.to_dict(),
+        "calibration": chosen["on_calibration"],
+        "calibration_on_eval": chosen["on_eval"],
+        "calibration_methods": calibrations,
         "latency": latency,
         "size": {
             "model_bytes": (staged / MODEL_FILE).stat().st_size,

@@ -1,0 +1,95 @@
+"""Micro-batching: concurrent single-text requests share one ONNX Runtime call.
+
+A batch of 32 short texts costs little more than one on CPU, so under load the gateway waits
+at most `max_wait_ms` for company before running. Inference runs on one worker thread, keeping
+the event loop free and ONNX Runtime's own thread pool as the only source of parallelism.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from rightmodel.specialists.runtime import SpecialistRuntime
+
+
+@dataclass
+class BatchStats:
+    """Counters the gateway exports as metrics (batch sizes, queue depth)."""
+
+    batches: int = 0
+    items: int = 0
+    sizes: list[int] = field(default_factory=list)
+
+    def record(self, size: int) -> None:
+        self.batches += 1
+        self.items += size
+        if len(self.sizes) < 10_000:
+            self.sizes.append(size)
+
+
+class MicroBatcher:
+    """Async front of a SpecialistRuntime; create and use it inside one event loop."""
+
+    def __init__(self, runtime: SpecialistRuntime, max_batch: int = 64, max_wait_ms: float = 2.0) -> None:
+        self.runtime = runtime
+        self.max_batch = max_batch
+        self.max_wait = max_wait_ms / 1000.0
+        self.stats = BatchStats()
+        self._queue: asyncio.Queue[tuple[str, asyncio.Future]] = asyncio.Queue()
+        self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="specialist")
+        self._worker: asyncio.Task | None = None
+
+    @property
+    def queue_depth(self) -> int:
+        return self._queue.qsize()
+
+    async def predict_proba(self, text: str) -> np.ndarray:
+        """Probabilities for one text, computed in whatever batch it lands in."""
+        if self._worker is None:
+            self._worker = asyncio.get_running_loop().create_task(self._run())
+        future: asyncio.Future = asyncio.get_running_loop().create_future()
+        await self._queue.put((text, future))
+        return await future
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            batch = [await self._queue.get()]
+            deadline = loop.time() + self.max_wait
+            while len(batch) < self.max_batch:
+                timeout = deadline - loop.time()
+                if timeout <= 0:
+                    break
+                try:
+                    batch.append(await asyncio.wait_for(self._queue.get(), timeout))
+                except asyncio.TimeoutError:
+                    break
+            live = [(text, fut) for text, fut in batch if not fut.cancelled()]
+            if not live:
+                continue
+            self.stats.record(len(live))
+            try:
+                probs = await loop.run_in_executor(
+                    self._executor, self.runtime.predict_proba, [text for text, _ in live]
+                )
+            except Exception as exc:  # one bad batch fails its callers, not the worker
+                for _, fut in live:
+                    if not fut.done():
+                        fut.set_exception(exc)
+                continue
+            for row, (_, fut) in zip(probs, live):
+                if not fut.done():
+                    fut.set_result(row)
+
+    async def close(self) -> None:
+        if self._worker is not None:
+            self._worker.cancel()
+            try:
+                await self._worker
+            except asyncio.CancelledError:
+                pass
+        self._executor.shutdown(wait=True)
