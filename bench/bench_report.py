@@ -72,7 +72,8 @@ def render_specialists(out: dict) -> str:
         lines += [
             "## CLAUDETTE unfair clauses (multi-label, 8 unfair categories, 5 document-level folds)",
             "",
-            f"Measured {c['measured_at']}. Each fold trains on 40 documents (10% of their sentences carved for calibration) and tests on the other 10.",
+            f"Measured {c['measured_at']}. Each fold trains on 40 documents (10% of their sentences carved for calibration) and tests on the other 10. "
+            + recipe(c["folds"][0].get("hyperparameters", {})),
             "",
             "| fold | micro-F1 | macro-F1 | exact-match accuracy | training s |",
             "|---|---|---|---|---|",
@@ -83,7 +84,15 @@ def render_specialists(out: dict) -> str:
             f"| mean of folds | {pct(c['mean_fold_micro_f1'])} | {pct(c['mean_fold_macro_f1'])} | | {c['training_seconds_total']:.0f} total |",
             f"| pooled over all test sentences | {pct(c['pooled_micro_f1'])} | {pct(c['pooled_macro_f1'])} | | |",
             "",
-            "Published for comparison (LexGLUE UNFAIR-ToS uses the same 8 categories but its own split, so not directly comparable):",
+        ]
+        if "pooled_with_none_class" in c:
+            n = c["pooled_with_none_class"]
+            lines += [
+                f"Scored LexGLUE-style, with a 9th 'none' label for sentences without an unfair category: micro-F1 {pct(n['micro_f1'])}, macro-F1 {pct(n['macro_f1'])}.",
+                "",
+            ]
+        lines += [
+            "Published for comparison (LexGLUE UNFAIR-ToS uses the same 8 categories but its own split and counts the 'none' label, so not directly comparable):",
             "",
         ]
         lines += [f"- {name}: {score}" for name, score in c["published"]]
@@ -93,6 +102,15 @@ def render_specialists(out: dict) -> str:
             "",
         ]
     return "\n".join(lines)
+
+
+def recipe(h: dict) -> str:
+    if not h:
+        return ""
+    return (
+        f"Recipe: {h['epochs']} epochs, batch {h['batch_size']}, max {h['max_length']} tokens, "
+        f"label-less sentences sampled at {h.get('negative_rate', 1.0):.0%} per epoch (prior-corrected), decision threshold 0.5 per label."
+    )
 
 
 def calibration_rules(result: dict) -> str:
