@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Callable
 import numpy as np
 
 from rightmodel.data import LabelledSet, read_labelled, split_holdout
-from rightmodel.errors import DataError
+from rightmodel.errors import ConfigError, DataError, RegistryError
 from rightmodel.evaluate.card import write_card
 from rightmodel.evaluate.latency import measure_latency
 from rightmodel.evaluate.metrics import classification_metrics
@@ -108,7 +108,10 @@ def train_from_request(
     request: BuildRequest, progress: ProgressCallback | None = None, log: Callable[[str], None] = print
 ) -> tuple[LabelledSet, Splits, "TrainedModel"]:
     """Read, split and fine-tune; nothing touches the registry yet."""
-    validate_task(request.task)  # fail on a bad task name or --base before any training
+    try:  # fail on a bad task name or --base before any training
+        validate_task(request.task)
+    except RegistryError as exc:
+        raise ConfigError(str(exc)) from None
     resolve_base(request.base)
     data, splits = make_splits(request, log)
     unknown = set(splits.evaluation.label_names) - set(splits.fit.label_names)
