@@ -101,6 +101,7 @@ def render_specialists(out: dict) -> str:
             "Caveat: 6–11% of each fold's test sentences also occur verbatim in that fold's training documents (boilerplate shared across companies).",
             "",
         ]
+        lines += [f"Note: {n}" for n in c.get("notes", [])]
     return "\n".join(lines)
 
 
