@@ -15,7 +15,6 @@ def test_single_label_metrics_and_confusions():
     # per class: a P=1 R=.5 F=.667; b P=1/3 R=1 F=.5; c P=0 R=0 F=0 → macro .3889
     assert m["macro_f1"] == pytest.approx(0.3889, abs=1e-4)
     assert m["per_class"]["b"]["precision"] == pytest.approx(0.3333, abs=1e-4)
-    assert m["most_confused"][0] == {"true": "a", "predicted": "b", "count": 1} or m["most_confused"][0]["count"] == 1
     assert {(c["true"], c["predicted"]) for c in m["most_confused"]} == {("a", "b"), ("c", "b")}
 
 
