@@ -245,8 +245,15 @@ def print_eval(result: dict) -> None:
 
 
 def interrupted(err: Console) -> None:
+    """Report and leave with 130. The staging directory was already removed while the interrupt
+    unwound; exit without interpreter finalization, where native thread pools (torch,
+    tokenizers) were seen to turn a clean exit into a death by SIGINT."""
+    import os
+
     err.print("[yellow]interrupted: nothing was registered[/]")
-    sys.exit(130)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(130)
 
 
 def main() -> None:
