@@ -107,7 +107,7 @@ def build_app() -> typer.Typer:
             ),
         )
         err = Console(stderr=True)
-        with training_progress(err) as progress:
+        with TrainingProgress(err) as progress:
             version = build_specialist(request, registry, progress=progress, log=lambda m: err.print(m))
         print_version_summary(version)
         if promote:
@@ -164,7 +164,7 @@ def build_app() -> typer.Typer:
     return app
 
 
-class training_progress:
+class TrainingProgress:
     """A rich progress bar with ETA for training steps; a no-op when stderr is not a terminal."""
 
     def __init__(self, console: Console) -> None:

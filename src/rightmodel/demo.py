@@ -15,7 +15,7 @@ TASK = "support-intent"
 
 
 def main() -> None:
-    from rightmodel.cli import golden_scorer_factory, print_version_summary, training_progress
+    from rightmodel.cli import golden_scorer_factory, print_version_summary, TrainingProgress
     from rightmodel.data.shipped import datasets_root
     from rightmodel.registry import Registry
     from rightmodel.specialists.pipeline import BuildRequest, build_specialist
@@ -32,7 +32,7 @@ def main() -> None:
     else:
         console.print(f"[bold]training {TASK} on Banking77[/] (official train split; scored on the official test split)")
         request = BuildRequest(task=TASK, train_path=root / "train.csv", eval_path=root / "test.csv")
-        with training_progress(Console(stderr=True)) as progress:
+        with TrainingProgress(Console(stderr=True)) as progress:
             version = build_specialist(request, registry, progress=progress, log=console.print)
         registry.promote(version.ref, scorer=golden_scorer_factory(registry, version.ref))
         version = registry.get(version.ref)

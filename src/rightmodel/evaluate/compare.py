@@ -12,6 +12,7 @@ from typing import Sequence
 
 from rightmodel.data import LabelledSet, read_labelled
 from rightmodel.errors import DataError
+from rightmodel.evaluate.metrics import exact_match
 
 PREDICTION_COLUMNS = ("prediction", "predicted", "pred", "label", "labels", "category", "answer")
 
@@ -64,8 +65,8 @@ def compare_systems(
     """Accuracy of both, agreement, and the exact McNemar test on the items where they differ."""
     from scipy.stats import binomtest
 
-    ours_right = [set(t) == set(o) for t, o in zip(truth, ours)]
-    theirs_right = [set(t) == set(o) for t, o in zip(truth, theirs)]
+    ours_right = exact_match(truth, ours).tolist()
+    theirs_right = exact_match(truth, theirs).tolist()
     only_ours = sum(a and not b for a, b in zip(ours_right, theirs_right))
     only_theirs = sum(b and not a for a, b in zip(ours_right, theirs_right))
     discordant = only_ours + only_theirs

@@ -10,6 +10,11 @@ import numpy as np
 LabelRows = Sequence[Sequence[str]]
 
 
+def exact_match(truth: LabelRows, predicted: LabelRows) -> np.ndarray:
+    """Per-row correctness: the predicted label set equals the true one."""
+    return np.array([set(t) == set(p) for t, p in zip(truth, predicted)], dtype=bool)
+
+
 def binarize(rows: LabelRows, labels: Sequence[str]) -> np.ndarray:
     index = {name: i for i, name in enumerate(labels)}
     out = np.zeros((len(rows), len(labels)), dtype=np.int8)
@@ -34,7 +39,7 @@ def classification_metrics(
     all_labels = list(labels) + sorted({n for row in truth for n in row} - set(labels))
     y_true = binarize(truth, all_labels)
     y_pred = binarize(predicted, all_labels)
-    exact = float(np.mean([set(t) == set(p) for t, p in zip(truth, predicted)])) if truth else 0.0
+    exact = float(exact_match(truth, predicted).mean()) if truth else 0.0
     present = [i for i in range(len(all_labels)) if y_true[:, i].any() or y_pred[:, i].any()]
     micro = precision_recall_fscore_support(y_true, y_pred, average="micro", zero_division=0)
     macro = precision_recall_fscore_support(

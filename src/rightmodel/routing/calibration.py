@@ -57,10 +57,6 @@ class Calibration:
     def to_dict(self) -> dict:
         return asdict(self)
 
-    @staticmethod
-    def from_dict(data: dict) -> "Calibration":
-        return Calibration(**data)
-
 
 def binomial_p_value(errors: int, n: int, alpha: float) -> float:
     """P(X <= errors) for X ~ Binomial(n, alpha): small when the true error rate is below alpha."""

@@ -6,19 +6,17 @@ any step removes it, so a half-built version can never be registered.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-import numpy as np
 
 from rightmodel.data import LabelledSet, read_labelled, split_holdout
 from rightmodel.errors import ConfigError, DataError, RegistryError
 from rightmodel.evaluate.card import write_card
 from rightmodel.evaluate.latency import measure_latency
-from rightmodel.evaluate.metrics import classification_metrics
+from rightmodel.evaluate.metrics import classification_metrics, exact_match
 from rightmodel.registry.store import validate_task
 from rightmodel.routing.calibration import METHODS, calibrate_threshold, summarize
 from rightmodel.specialists.encoder import describe_base, resolve_base
@@ -87,10 +85,6 @@ def make_splits(request: BuildRequest, log: Callable[[str], None]) -> tuple[Labe
     if len(fit) < 2 or len(calibration) < 1:
         raise DataError(f"{request.train_path} is too small to split into training and calibration sets")
     return data, Splits(fit=fit, calibration=calibration, evaluation=evaluation, eval_source=eval_source)
-
-
-def correct_rows(truth, predicted) -> np.ndarray:
-    return np.array([set(t) == set(p) for t, p in zip(truth, predicted)], dtype=bool)
 
 
 def build_specialist(
@@ -177,9 +171,9 @@ def evaluate_build(
     cal_probs = runtime.predict_proba(splits.calibration.texts)
     cal_preds = [p.labels for p in runtime.decode(cal_probs)]
     cal_conf = confidence_of(cal_probs, trained.multi_label, runtime.decision_threshold)
-    cal_correct = correct_rows(splits.calibration.labels, cal_preds)
+    cal_correct = exact_match(splits.calibration.labels, cal_preds)
     eval_conf = confidence_of(probs, trained.multi_label, runtime.decision_threshold)
-    eval_correct = correct_rows(ev.labels, preds)
+    eval_correct = exact_match(ev.labels, preds)
     calibrations = {}
     for method in METHODS:
         on_cal = calibrate_threshold(cal_conf, cal_correct, request.target_accuracy, request.delta, method)
@@ -215,7 +209,7 @@ def evaluate_build(
         "int8_vs_fp32": {
             "accuracy_delta_points": round(100 * (metrics["accuracy"] - fp32_metrics["accuracy"]), 2),
             "micro_f1_delta_points": round(100 * (metrics["micro_f1"] - fp32_metrics["micro_f1"]), 2),
-            "agreement": round(float(np.mean([set(a) == set(b) for a, b in zip(preds, fp32_preds)])), 4),
+            "agreement": round(float(exact_match(preds, fp32_preds).mean()), 4),
         },
         "calibration": chosen["on_calibration"],
         "calibration_on_eval": chosen["on_eval"],
@@ -226,5 +220,4 @@ def evaluate_build(
             "fp32_model_bytes": fp32_path.stat().st_size,
             "parameters": sum(p.numel() for p in trained.model.parameters()),
         },
-        "measured_at": time.strftime("%Y-%m-%d"),
     }

@@ -5,11 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-import numpy as np
 
 from rightmodel.errors import DataError, RegistryError
 from rightmodel.evaluate.card import read_card
-from rightmodel.evaluate.metrics import classification_metrics
+from rightmodel.evaluate.metrics import classification_metrics, exact_match
 from rightmodel.routing.calibration import NEVER_ACCEPT, summarize
 from rightmodel.specialists.runtime import SpecialistRuntime, confidence_of
 
@@ -30,7 +29,7 @@ def score(runtime: SpecialistRuntime, texts, truth, threshold: float, target: fl
     probs = runtime.predict_proba(texts)
     preds = [p.labels for p in runtime.decode(probs)]
     metrics = classification_metrics(truth, preds, runtime.labels, runtime.multi_label)
-    correct = np.array([set(t) == set(p) for t, p in zip(truth, preds)], dtype=bool)
+    correct = exact_match(truth, preds)
     conf = confidence_of(probs, runtime.multi_label, runtime.decision_threshold)
     selective = summarize(conf, correct, threshold, target, 0.0).to_dict()
     selective = {k: selective[k] for k in ("threshold", "coverage", "accepted_accuracy", "accepted")}
@@ -78,6 +77,6 @@ def golden_scorer(registry: "Registry", ref: str) -> Callable[["ModelVersion"], 
         except DataError as exc:
             raise RegistryError(f"golden set of {task} at {golden} cannot be read: {exc}") from exc
         preds = [p.labels for p in runtime.predict(data.texts)]
-        return float(np.mean([set(t) == set(p) for t, p in zip(data.labels, preds)]))
+        return float(exact_match(data.labels, preds).mean())
 
     return scorer
