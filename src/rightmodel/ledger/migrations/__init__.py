@@ -1,0 +1,1 @@
+"""Alembic migrations for the request ledger; run programmatically by ``store.migrate``."""

@@ -1,0 +1,1 @@
+"""Migration scripts, one per schema revision (alembic skips this file)."""

@@ -1,0 +1,309 @@
+"""The ledger's SQL side: table, engine setup, migrations, idempotent inserts and reads.
+
+SQLAlchemy 2 Core on SQLite or PostgreSQL (the two dialects with ``ON CONFLICT DO NOTHING``
+that we test). Not ``registry.index.create_engine``: the ledger wants different trade-offs.
+
+- SQLite: WAL, ``BEGIN IMMEDIATE`` for writes (as the registry), but a 1 s busy timeout (the
+  shipper backs off and retries on its own, and a 30 s wait would hold ``close()`` hostage),
+  ``synchronous=FULL`` (a journal segment is deleted once its rows are committed, so a commit
+  must survive a power cut), and a pooled connection is only reused while the database path
+  still names the file it opened (a connection kept across a deleted or moved database file
+  would otherwise go on committing into the vanished file).
+- PostgreSQL: pre-ping and a connect timeout, so a restarted or unreachable server costs one
+  failed attempt instead of a hang.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine
+
+from rightmodel.errors import ConfigError
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+ALEMBIC_VERSION_TABLE = "rightmodel_ledger_alembic_version"
+SQLITE_BUSY_TIMEOUT_S = 1.0
+PG_CONNECT_TIMEOUT_S = 10
+SUPPORTED_DIALECTS = ("sqlite", "postgresql")
+INT64 = (-(2**63), 2**63 - 1)
+
+# Schema declaration (not state). Keep in step with the latest migration in migrations/versions.
+metadata = sa.MetaData()
+
+# Bounded string columns: values longer than this are truncated on the way in (see to_row).
+STRING_LIMITS = {"request_id": 128, "tenant": 256, "endpoint": 256, "task": 128, "route": 64,
+                 "model": 256}
+
+requests = sa.Table(
+    "ledger_requests",
+    metadata,
+    sa.Column("request_id", sa.String(128), primary_key=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("tenant", sa.String(256), nullable=True),
+    sa.Column("endpoint", sa.String(256), nullable=False),
+    sa.Column("task", sa.String(128), nullable=True),
+    sa.Column("route", sa.String(64), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("model", sa.String(256), nullable=True),
+    sa.Column("tokens_in", sa.BigInteger, nullable=False),
+    sa.Column("tokens_out", sa.BigInteger, nullable=False),
+    sa.Column("cached_tokens", sa.BigInteger, nullable=False),
+    sa.Column("latency_ms", sa.Float, nullable=True),
+    sa.Column("routing_ms", sa.Float, nullable=True),
+    sa.Column("model_ms", sa.Float, nullable=True),
+    sa.Column("cost_usd", sa.Float, nullable=True),
+    sa.Column("counterfactual_cost_usd", sa.Float, nullable=True),
+    sa.Column("confidence", sa.Float, nullable=True),
+    sa.Column("escalated", sa.Boolean, nullable=False),
+    sa.Column("stream", sa.Boolean, nullable=False),
+    sa.Column("status", sa.Integer, nullable=False),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("extra", sa.JSON, nullable=False),
+    sa.Index("ix_ledger_requests_created_at", "created_at"),
+    sa.Index("ix_ledger_requests_task_created_at", "task", "created_at"),
+    sa.Index("ix_ledger_requests_tenant_created_at", "tenant", "created_at"),
+)
+
+_STR = ("tenant", "endpoint", "task", "route", "reason", "model", "error")
+_REQUIRED_STR = ("endpoint", "route", "reason")
+_INT = ("tokens_in", "tokens_out", "cached_tokens", "status")
+_FLOAT = ("latency_ms", "routing_ms", "model_ms", "cost_usd", "counterfactual_cost_usd",
+          "confidence")
+_BOOL = ("escalated", "stream")
+
+
+# -- engine -----------------------------------------------------------------------------------
+
+
+def safe_url(url: str | sa.URL) -> str:
+    """The URL with its password masked, for messages."""
+    try:
+        return sa.engine.make_url(url).render_as_string(hide_password=True)
+    except sa.exc.ArgumentError:
+        return "(unparseable URL)"
+
+
+def create_engine(url: str) -> Engine:
+    """An engine configured for the ledger (see the module docstring); ConfigError if unusable."""
+    try:
+        parsed = sa.engine.make_url(url)
+    except sa.exc.ArgumentError as exc:
+        raise ConfigError(f"cannot use ledger database URL {safe_url(url)!r}: {exc}") from None
+    backend = parsed.get_backend_name()
+    if backend not in SUPPORTED_DIALECTS:
+        raise ConfigError(f"ledger database {safe_url(url)!r}: only SQLite and PostgreSQL are "
+                          f"supported (idempotent inserts need ON CONFLICT)")
+    kwargs: dict[str, Any] = {}
+    if backend == "sqlite":
+        if parsed.database in (None, "", ":memory:") or parsed.query.get("mode") == "memory":
+            raise ConfigError("the ledger needs an SQLite database file, not an in-memory one")
+    else:
+        kwargs["pool_pre_ping"] = True
+        if parsed.get_driver_name() in ("psycopg", "psycopg2") and "connect_timeout" not in (
+            parsed.query
+        ):
+            kwargs["connect_args"] = {"connect_timeout": PG_CONNECT_TIMEOUT_S}
+    try:
+        engine = sa.create_engine(parsed, **kwargs)
+    except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ImportError) as exc:
+        raise ConfigError(f"cannot use ledger database URL {safe_url(url)!r}: {exc}") from None
+    if backend == "sqlite":
+        _configure_sqlite(engine, os.path.abspath(parsed.database))
+    return engine
+
+
+def _file_identity(path: str) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+def _configure_sqlite(engine: Engine, path: str) -> None:
+    # Same transaction handling as the registry: autocommit at the driver, explicit BEGINs, and
+    # BEGIN IMMEDIATE for writers so a deferred read→write upgrade can never fail with BUSY.
+    @sa.event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, record: Any) -> None:
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute(f"PRAGMA busy_timeout = {int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
+        cur.execute("PRAGMA journal_mode = WAL")
+        cur.execute("PRAGMA synchronous = FULL")
+        cur.close()
+        record.info["rightmodel_file"] = _file_identity(path)
+
+    @sa.event.listens_for(engine, "checkout")
+    def _on_checkout(_dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        # One stat per checkout. The pool retries with a fresh connection, whose open then
+        # fails (file gone) or creates a new, empty database (the shipper re-migrates it).
+        if record.info.get("rightmodel_file") != _file_identity(path):
+            raise sa.exc.DisconnectionError(f"SQLite database {path} was moved or replaced")
+
+    @sa.event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        mode = "IMMEDIATE" if conn.get_execution_options().get("rightmodel_write") else "DEFERRED"
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+@contextmanager
+def write(engine: Engine) -> Iterator[Connection]:
+    """A connection inside a write transaction: committed on success, rolled back on error."""
+    with engine.connect() as conn:
+        conn.execution_options(rightmodel_write=True)
+        with conn.begin():
+            yield conn
+
+
+# -- migrations -------------------------------------------------------------------------------
+
+
+def _alembic_config() -> Any:
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR).replace("%", "%%"))
+    return cfg
+
+
+def schema_is_current(engine: Engine) -> bool:
+    """True when the version table already names the newest migration (a read: it works while
+    another process holds SQLite's write lock, so start() need not wait for it)."""
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
+    with engine.connect() as conn, conn.begin():
+        if not sa.inspect(conn).has_table(ALEMBIC_VERSION_TABLE):
+            return False
+        current = conn.execute(
+            sa.text(f"SELECT version_num FROM {ALEMBIC_VERSION_TABLE}")
+        ).scalars().all()
+    return current == [head]
+
+
+def migrate(engine: Engine) -> None:
+    """Create or upgrade the schema to the newest migration shipped with the package.
+
+    In a write transaction so two processes starting on a fresh SQLite file serialize; a
+    second attempt covers a server where a concurrent first run created the tables first.
+    Raises the database's error (the caller decides whether that is fatal or worth a retry).
+    """
+    from alembic import command
+
+    if schema_is_current(engine):
+        return
+    cfg = _alembic_config()
+    for attempt in range(2):
+        try:
+            with write(engine) as conn:
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, "head")
+            return
+        except sa.exc.DBAPIError:
+            if attempt == 1:
+                raise
+
+
+# -- rows -------------------------------------------------------------------------------------
+
+
+def to_row(data: dict[str, Any]) -> dict[str, Any]:
+    """Journal JSON → column values, validated so one odd row cannot make a batch fail forever.
+
+    Strings are truncated to their column and stripped of NUL (PostgreSQL refuses it); floats
+    that are not finite become NULL; ints must fit in 64 bits. Raises ValueError for a row that
+    still cannot be stored (it is then quarantined, see ``Shipper``).
+    """
+    row: dict[str, Any] = {"request_id": _text(data["request_id"], "request_id")}
+    if not row["request_id"]:
+        raise ValueError("empty request_id")
+    created = data.get("created_at")
+    if not isinstance(created, str):
+        raise ValueError(f"created_at is {created!r}, not an ISO 8601 string")
+    row["created_at"] = _utc(datetime.fromisoformat(created))
+    for name in _STR:
+        value = data.get(name)
+        if value is None:
+            row[name] = "" if name in _REQUIRED_STR else None
+        else:
+            row[name] = _text(value, name)
+    for name in _INT:
+        value = data.get(name, 0)
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"{name} is {value!r}, not an integer")
+        if not INT64[0] <= value <= INT64[1]:
+            raise ValueError(f"{name} = {value} does not fit in 64 bits")
+        row[name] = value
+    for name in _FLOAT:
+        value = data.get(name)
+        if value is None:
+            row[name] = None
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            row[name] = float(value) if math.isfinite(value) else None
+        else:
+            raise ValueError(f"{name} is {value!r}, not a number")
+    for name in _BOOL:
+        row[name] = bool(data.get(name, False))
+    extra = data.get("extra")
+    row["extra"] = extra if isinstance(extra, dict) else ({} if extra is None else {"value": extra})
+    return row
+
+
+def _text(value: Any, name: str) -> str:
+    text = value if isinstance(value, str) else str(value)
+    if "\x00" in text:
+        text = text.replace("\x00", "")
+    limit = STRING_LIMITS.get(name)
+    return text[:limit] if limit is not None and len(text) > limit else text
+
+
+def insert_rows(engine: Engine, rows: list[dict[str, Any]]) -> None:
+    """Insert in one transaction; rows whose request_id is already there are skipped."""
+    if not rows:
+        return
+    dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
+    stmt = dialect.insert(requests).on_conflict_do_nothing(index_elements=["request_id"])
+    with write(engine) as conn:
+        conn.execute(stmt, rows)
+
+
+def fetch_rows(
+    engine: Engine,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int | None = None,
+) -> list[dict[str, Any]]:
+    """Rows with ``since <= created_at < until``, oldest first (ties by request_id)."""
+    query = sa.select(requests).order_by(requests.c.created_at, requests.c.request_id)
+    if since is not None:
+        query = query.where(requests.c.created_at >= _utc(since))
+    if until is not None:
+        query = query.where(requests.c.created_at < _utc(until))
+    if limit is not None:
+        query = query.limit(limit)
+    with engine.connect() as conn, conn.begin():
+        result = conn.execute(query)
+        out = []
+        for r in result:
+            data = dict(r._mapping)
+            data["created_at"] = _utc(data["created_at"])
+            data["escalated"] = bool(data["escalated"])
+            data["stream"] = bool(data["stream"])
+            out.append(data)
+    return out
+
+
+def _utc(value: datetime) -> datetime:
+    """Aware UTC. SQLite hands back naive datetimes (stored as UTC); a naive input is UTC."""
+    return value.astimezone(timezone.utc) if value.tzinfo else value.replace(tzinfo=timezone.utc)
