@@ -1,4 +1,4 @@
-"""`rightmodel` command line: train, evaluate and manage specialists.
+"""`rightmodel` command line: train, evaluate and manage specialists; serve the gateway.
 
 Errors the user can fix are printed as one red line (no traceback) with a non-zero exit code.
 """
@@ -47,6 +47,9 @@ def build_app() -> typer.Typer:
         add_completion=False,
     )
     app.add_typer(build_models_app(golden_scorer_factory), name="models", help="List, inspect, promote and roll back versions.")
+    from rightmodel.gateway.cli import add_gateway_commands
+
+    add_gateway_commands(app)
 
     @app.command()
     def train(

@@ -1,14 +1,18 @@
 """Micro-batching: concurrent single-text requests share one ONNX Runtime call.
 
-A batch of 32 short texts costs little more than one on CPU, so under load the gateway waits
-at most `max_wait_ms` for company before running. Inference runs on one worker thread, keeping
-the event loop free and ONNX Runtime's own thread pool as the only source of parallelism.
+A batch of 32 short texts costs little more than one on CPU. The worker never idles waiting for
+company by default: it takes everything queued the moment it is free, so a lone request runs at
+once and, under load, requests that arrive during one batch form the next. `max_wait_ms` > 0
+adds an explicit wait for company (higher throughput at the cost of latency). Inference runs on
+one worker thread, keeping the event loop free and ONNX Runtime's own thread pool as the only
+source of parallelism.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -34,7 +38,7 @@ class BatchStats:
 class MicroBatcher:
     """Async front of a SpecialistRuntime; create and use it inside one event loop."""
 
-    def __init__(self, runtime: SpecialistRuntime, max_batch: int = 64, max_wait_ms: float = 2.0) -> None:
+    def __init__(self, runtime: SpecialistRuntime, max_batch: int = 64, max_wait_ms: float = 0.0) -> None:
         self.runtime = runtime
         self.max_batch = max_batch
         self.max_wait = max_wait_ms / 1000.0
@@ -49,18 +53,30 @@ class MicroBatcher:
 
     async def predict_proba(self, text: str) -> np.ndarray:
         """Probabilities for one text, computed in whatever batch it lands in."""
+        probs, _ = await self.predict_proba_timed(text)
+        return probs
+
+    async def predict_proba_timed(self, text: str) -> tuple[np.ndarray, float]:
+        """Probabilities plus this text's share of its batch's compute seconds (for local cost)."""
         if self._worker is None:
             self._worker = asyncio.get_running_loop().create_task(self._run())
         future: asyncio.Future = asyncio.get_running_loop().create_future()
-        await self._queue.put((text, future))
+        self._queue.put_nowait((text, future))
         return await future
+
+    def _compute(self, texts: list[str]) -> tuple[np.ndarray, float]:
+        start = time.perf_counter()
+        probs = self.runtime.predict_proba(texts)
+        return probs, time.perf_counter() - start
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
             batch = [await self._queue.get()]
+            while len(batch) < self.max_batch and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
             deadline = loop.time() + self.max_wait
-            while len(batch) < self.max_batch:
+            while self.max_wait > 0 and len(batch) < self.max_batch:
                 timeout = deadline - loop.time()
                 if timeout <= 0:
                     break
@@ -73,17 +89,16 @@ class MicroBatcher:
                 continue
             self.stats.record(len(live))
             try:
-                probs = await loop.run_in_executor(
-                    self._executor, self.runtime.predict_proba, [text for text, _ in live]
-                )
+                probs, seconds = await loop.run_in_executor(self._executor, self._compute, [text for text, _ in live])
             except Exception as exc:  # one bad batch fails its callers, not the worker
                 for _, fut in live:
                     if not fut.done():
                         fut.set_exception(exc)
                 continue
+            share = seconds / len(live)
             for row, (_, fut) in zip(probs, live):
                 if not fut.done():
-                    fut.set_result(row)
+                    fut.set_result((row, share))
 
     async def close(self) -> None:
         if self._worker is not None:

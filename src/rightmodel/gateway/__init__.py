@@ -1,0 +1,1 @@
+"""The OpenAI-compatible gateway: config, routing, backends and the FastAPI app."""

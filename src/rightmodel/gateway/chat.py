@@ -1,0 +1,293 @@
+"""POST /v1/chat/completions: admit, route, answer (specialist, escalation or remote), record.
+
+Every request, answered or refused, leaves exactly one ledger row. The row is journaled before
+the response is handed to the server (for streams: before the final `[DONE]` frame), so an
+answered request is never missing from the ledger even if the process dies right after.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from rightmodel.gateway import answers
+from rightmodel.gateway.backends.base import ChatResult, ChatStream, UpstreamError, Usage
+from rightmodel.gateway.costs import estimate_prompt_tokens, estimate_tokens
+from rightmodel.gateway.errors import APIError
+from rightmodel.gateway.fallback import Attempts, call_with_fallbacks
+from rightmodel.gateway.router import Decision, specialist_input
+from rightmodel.gateway.state import GatewayState
+from rightmodel.gateway.validation import read_json, validate_chat
+from rightmodel.ledger import LedgerRecord, make_request_id
+
+JSON = "application/json"
+
+
+@dataclass
+class Ticket:
+    """One request's bookkeeping from admission to its ledger row."""
+
+    endpoint: str
+    request_id: str = field(default_factory=make_request_id)
+    created_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    start: float = field(default_factory=time.perf_counter)
+    routing_ms: float = 0.0
+    model_ms: float = 0.0
+    tenant: str | None = None
+    task: str | None = None
+    route: str = "rejected"
+    reason: str = ""
+    model: str | None = None
+    usage: Usage = field(default_factory=Usage)
+    cost: float = 0.0
+    counterfactual: float = 0.0
+    confidence: float | None = None
+    escalated: bool = False
+    stream: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def elapsed_ms(self) -> float:
+        return (time.perf_counter() - self.start) * 1000.0
+
+    def info(self, threshold: float | None = None) -> answers.RouteInfo:
+        return answers.RouteInfo(
+            request_id=self.request_id,
+            route=self.route,
+            reason=self.reason,
+            model=self.model or "",
+            task=self.task,
+            confidence=self.confidence,
+            threshold=threshold,
+            cost_usd=round(self.cost, 10),
+            latency_ms=self.elapsed_ms(),
+        )
+
+
+def record(state: GatewayState, t: Ticket, status: int, error: str | None = None) -> None:
+    state.ledger.record(
+        LedgerRecord(
+            request_id=t.request_id,
+            created_at=t.created_at,
+            tenant=t.tenant,
+            endpoint=t.endpoint,
+            task=t.task,
+            route=t.route,
+            reason=t.reason,
+            model=t.model,
+            tokens_in=t.usage.prompt_tokens,
+            tokens_out=t.usage.completion_tokens,
+            cached_tokens=t.usage.cached_tokens,
+            latency_ms=t.elapsed_ms(),
+            routing_ms=t.routing_ms,
+            model_ms=t.model_ms,
+            cost_usd=t.cost,
+            counterfactual_cost_usd=t.counterfactual,
+            confidence=t.confidence,
+            escalated=t.escalated,
+            stream=t.stream,
+            status=status,
+            error=error,
+            extra=t.extra,
+        )
+    )
+
+
+def error_response(state: GatewayState, t: Ticket, err: APIError) -> Response:
+    record(state, t, err.status, err.summary())
+    return Response(err.body(), status_code=err.status, media_type=JSON, headers={"x-request-id": t.request_id, **err.headers})
+
+
+async def chat_completions(request: Request) -> Response:
+    state: GatewayState = request.app.state.gateway
+    t = Ticket("/v1/chat/completions")
+    try:
+        body = await read_json(request, state.constellation.defaults.max_body_bytes)
+        t.stream = body.get("stream") is True
+        validate_chat(body)
+        decision = state.router.decide(body, request.headers)
+        t.routing_ms = t.elapsed_ms()
+        t.task, t.reason = decision.task, decision.reason
+        if decision.route == "specialist":
+            return await serve_specialist(state, t, body, decision)
+        return await serve_remote(state, t, body, decision.remote, route="remote")
+    except APIError as err:
+        return error_response(state, t, err)
+
+
+async def serve_specialist(state: GatewayState, t: Ticket, body: dict[str, Any], decision: Decision) -> Response:
+    backend = state.specialists[decision.specialist]
+    task_cfg = state.constellation.tasks.get(decision.task or "")
+    text = specialist_input(body["messages"], task_cfg.input if task_cfg else "last_user")
+    started = time.perf_counter()
+    cls = await backend.classify(text)
+    t.model_ms = (time.perf_counter() - started) * 1000.0
+    t.confidence = cls.confidence
+    threshold = decision.threshold if decision.threshold is not None else backend.threshold
+    local_cost = state.costs.local(cls.compute_s)
+    prompt_estimate = estimate_prompt_tokens(body["messages"])
+    if decision.escalate_to is not None and not backend.accepts(cls.confidence, decision.threshold):
+        t.escalated = True
+        t.reason = f"{decision.reason}; confidence {cls.confidence:.4f} < threshold {threshold:.4f}, escalated to {decision.escalate_to}"
+        t.extra["specialist"] = {"model": cls.version, "label": cls.label, "compute_ms": round(cls.compute_s * 1000, 3)}
+        t.cost = local_cost
+        return await serve_remote(state, t, body, decision.escalate_to, route="escalated")
+    t.route, t.model = "specialist", cls.version
+    if decision.escalate_to is None and not backend.accepts(cls.confidence, decision.threshold):
+        t.reason = f"{decision.reason}; confidence {cls.confidence:.4f} < threshold {threshold:.4f} but no escalation target"
+    else:
+        t.reason = f"{decision.reason}; confidence {cls.confidence:.4f} >= threshold {threshold:.4f}"
+    text_out = answers.answer_text(cls, answers.wants_json(body, task_cfg.answer if task_cfg else "label"), backend.runtime.multi_label)
+    t.usage = Usage(prompt_tokens=cls.tokens, completion_tokens=estimate_tokens(text_out), reported=True)
+    t.cost = local_cost
+    t.counterfactual = state.costs.counterfactual(Usage(prompt_estimate, estimate_tokens(text_out)))
+    t.extra["estimated"] = "counterfactual tokens"
+    model_name = body["model"]
+    info = t.info(threshold)
+    if t.stream:
+        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        frames = answers.completion_chunks(t.request_id, model_name, text_out, cls.tokens, t.usage.completion_tokens, info, include_usage)
+        record(state, t, 200)
+        return StreamingResponse(iter(frames), media_type="text/event-stream", headers=info.headers())
+    payload = answers.completion(t.request_id, model_name, text_out, cls.tokens, t.usage.completion_tokens, info)
+    record(state, t, 200)
+    return Response(orjson.dumps(payload), media_type=JSON, headers=info.headers())
+
+
+def outbound(body: dict[str, Any]) -> dict[str, Any]:
+    """The client's body minus what only rightmodel reads (metadata.task)."""
+    metadata = body.get("metadata")
+    if isinstance(metadata, dict) and "task" in metadata:
+        body = dict(body)
+        rest = {k: v for k, v in metadata.items() if k != "task"}
+        if rest:
+            body["metadata"] = rest
+        else:
+            body.pop("metadata")
+    return body
+
+
+def settle_remote(state: GatewayState, t: Ticket, served_by: str, usage: Usage, body: dict[str, Any], answer_text: str) -> None:
+    if not usage.reported:
+        usage = Usage(estimate_prompt_tokens(body["messages"]), estimate_tokens(answer_text))
+        t.extra["estimated"] = "tokens (upstream reported no usage)"
+    t.usage = usage
+    t.model = served_by
+    t.cost += state.costs.remote(served_by, usage)
+    t.counterfactual = state.costs.counterfactual(usage)
+
+
+async def serve_remote(state: GatewayState, t: Ticket, body: dict[str, Any], model: str, route: str) -> Response:
+    t.route = route
+    t.model = model
+    chain = state.fallback_chain(model)
+    attempts = Attempts()
+    base = outbound(body)
+    started = time.perf_counter()
+    if t.stream:
+        return await stream_remote(state, t, body, base, chain, attempts, started)
+    try:
+        result: ChatResult = await call_with_fallbacks(
+            chain, state.remotes, state.retry, lambda backend, name: backend.chat({**base, "model": state.upstream_id(name)}), attempts
+        )
+    except APIError as err:
+        t.model_ms = (time.perf_counter() - started) * 1000.0
+        t.extra["attempts"] = attempts.failures
+        return error_response(state, t, err)
+    t.model_ms = (time.perf_counter() - started) * 1000.0
+    served_by = attempts.served_by or model
+    if attempts.failures:
+        t.extra["attempts"] = attempts.failures
+        if served_by != model:
+            t.reason = f"{t.reason}; {model} failed, fell back to {served_by}"
+    settle_remote(state, t, served_by, result.usage, body, _content_of(result.body))
+    info = t.info()
+    payload = result.body
+    payload["rightmodel"] = info.to_dict()
+    record(state, t, 200)
+    return Response(orjson.dumps(payload), media_type=JSON, headers=info.headers())
+
+
+def _content_of(payload: dict[str, Any]) -> str:
+    try:
+        return payload["choices"][0]["message"].get("content") or ""
+    except (KeyError, IndexError, TypeError, AttributeError):
+        return ""
+
+
+async def stream_remote(
+    state: GatewayState, t: Ticket, body: dict[str, Any], base: dict[str, Any], chain: list[str], attempts: Attempts, started: float
+) -> Response:
+    # Backends ask the upstream for usage themselves and pass the usage chunk on only when the
+    # client asked for it, so the body goes out as the client sent it.
+    upstream_body = base
+    try:
+        stream: ChatStream = await call_with_fallbacks(
+            chain,
+            state.remotes,
+            state.retry,
+            lambda backend, name: backend.open_stream({**upstream_body, "model": state.upstream_id(name)}),
+            attempts,
+        )
+    except APIError as err:
+        t.extra["attempts"] = attempts.failures
+        return error_response(state, t, err)
+    served_by = attempts.served_by or chain[0]
+    t.model = served_by
+    if attempts.failures:
+        t.extra["attempts"] = attempts.failures
+        if served_by != chain[0]:
+            t.reason = f"{t.reason}; {chain[0]} failed, fell back to {served_by}"
+    headers = t.info().headers()
+    for key in ("x-rightmodel-cost-usd", "x-rightmodel-latency-ms"):
+        headers.pop(key, None)  # unknown until the stream ends; the ledger has them
+    return StreamingResponse(
+        relay_stream(state, t, body, stream, served_by, started), media_type="text/event-stream", headers=headers
+    )
+
+
+async def relay_stream(
+    state: GatewayState, t: Ticket, body: dict[str, Any], stream: ChatStream, served_by: str, started: float
+) -> AsyncIterator[bytes]:
+    parts: list[str] = []
+    status, error = 200, None
+    recorded = False
+    try:
+        async for frame in stream:
+            if frame.startswith(b"data: [DONE]"):
+                t.model_ms = (time.perf_counter() - started) * 1000.0
+                settle_remote(state, t, served_by, stream.usage, body, "".join(parts))
+                record(state, t, status)
+                recorded = True
+                yield frame
+                continue
+            if not stream.usage.reported and b'"content"' in frame:
+                parts.append(_delta_text(frame))
+            yield frame
+    except UpstreamError as exc:
+        status, error = 502, f"stream failed after it started: {exc.kind}: {exc}"[:500]
+        err = APIError(502, f"{served_by}: the upstream stream failed: {exc}", code="upstream_stream_error")
+        yield answers.sse(err.to_dict())
+    except BaseException:  # client went away (cancelled) or the server is stopping
+        status, error = 499, "client disconnected before the stream ended"
+        raise
+    finally:
+        await stream.aclose()
+        if not recorded:
+            t.model_ms = (time.perf_counter() - started) * 1000.0
+            settle_remote(state, t, served_by, stream.usage, body, "".join(parts))
+            record(state, t, status, error)
+
+
+def _delta_text(frame: bytes) -> str:
+    try:
+        chunk = orjson.loads(frame[6:])
+        return chunk["choices"][0]["delta"].get("content") or ""
+    except (orjson.JSONDecodeError, KeyError, IndexError, TypeError, AttributeError):
+        return ""

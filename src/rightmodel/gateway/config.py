@@ -1,0 +1,249 @@
+"""The constellation file: which models exist, which tasks they serve, and how requests route.
+
+Validated with pydantic (unknown keys rejected), then cross-checked (every reference names a
+model of the right kind). Every problem is reported with the key path that holds it, e.g.
+``models.gpt-4o.price.input_per_mtok: Input should be a valid number``, so a user can fix a
+file without reading our source. Secrets never live in the file: a remote model names the
+environment variable that holds its key.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from rightmodel.errors import ConfigError
+
+NAME = r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$"
+ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+RESERVED_MODEL_NAMES = ("auto",)
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PriceConfig(Strict):
+    """List price in USD per million tokens."""
+
+    input_per_mtok: float = Field(0.0, ge=0)
+    output_per_mtok: float = Field(0.0, ge=0)
+    cached_input_per_mtok: float | None = Field(None, ge=0)
+
+
+class RemoteModelConfig(Strict):
+    base_url: str
+    model: str | None = None  # id sent upstream; default: the model's name in this file
+    api_key_env: str | None = Field(None, pattern=ENV_NAME)
+    headers: dict[str, str] = Field(default_factory=dict)
+    price: PriceConfig = Field(default_factory=PriceConfig)
+    timeout_s: float = Field(60.0, gt=0)
+    fallbacks: list[str] = Field(default_factory=list)  # tried in order when this model fails
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError("must be an http:// or https:// URL")
+        return value.rstrip("/")
+
+
+class OpenAIModelConfig(RemoteModelConfig):
+    """Any OpenAI-compatible chat-completions endpoint (OpenAI, vLLM, llama.cpp, another rightmodel)."""
+
+    kind: Literal["openai"]
+
+
+class AnthropicModelConfig(RemoteModelConfig):
+    """Anthropic's Messages API."""
+
+    kind: Literal["anthropic"]
+    base_url: str = "https://api.anthropic.com"
+
+
+class SpecialistModelConfig(Strict):
+    """A registered specialist: a task in the registry, pinned to a stage or a version."""
+
+    kind: Literal["specialist"]
+    task: str | None = None  # registry task name; default: the model's name in this file
+    stage: Literal["production", "candidate"] = "production"
+    version: str | None = None  # e.g. "v3"; overrides stage
+
+    def ref(self, name: str) -> str:
+        task = self.task or name
+        return f"{task}@{self.version or self.stage}"
+
+
+ModelConfig = Annotated[
+    Union[OpenAIModelConfig, AnthropicModelConfig, SpecialistModelConfig], Field(discriminator="kind")
+]
+
+
+class RecogniseConfig(Strict):
+    """How an `auto` request is recognised as this task."""
+
+    system_prompts: list[str] = Field(default_factory=list)  # templates; {name} matches any text
+    examples: list[str] = Field(default_factory=list)  # example prompts for embedding similarity
+    similarity: float = Field(0.8, gt=0, le=1)
+
+
+class TaskConfig(Strict):
+    specialist: str  # name of a `kind: specialist` model
+    escalate_to: str | None = None  # a remote model; default: defaults.generalist
+    threshold: float | None = Field(None, ge=0, le=1.000001)  # override of the calibrated threshold
+    answer: Literal["label", "json"] = "label"
+    recognise: RecogniseConfig = Field(default_factory=RecogniseConfig)
+    input: Literal["last_user", "all_user"] = "last_user"  # which text the specialist reads
+
+
+class DefaultsConfig(Strict):
+    generalist: str | None = None  # remote model for requests that match no task
+    frontier: str | None = None  # the model the counterfactual cost is priced at
+    retries: int = Field(2, ge=0, le=10)  # per backend, on timeouts / 429 / 5xx
+    backoff_s: float = Field(0.2, ge=0)
+    backoff_max_s: float = Field(5.0, ge=0)
+    max_body_bytes: int = Field(4 * 1024 * 1024, gt=0)
+    local_cost_per_hour: float = Field(0.10, ge=0)  # hardware cost a local model's compute time is priced at
+    batch_max_size: int = Field(32, ge=1)
+    batch_max_wait_ms: float = Field(2.0, ge=0)
+
+
+class StorageConfig(Strict):
+    home: str = ".rightmodel"  # registry directory
+    registry_url: str | None = None  # default: SQLite in home
+    ledger_url: str | None = None  # default: SQLite in home
+    journal_dir: str | None = None  # default: home/ledger-journal
+
+
+class Constellation(Strict):
+    version: Literal[1] = 1
+    models: dict[str, ModelConfig] = Field(default_factory=dict)
+    tasks: dict[str, TaskConfig] = Field(default_factory=dict)
+    defaults: DefaultsConfig = Field(default_factory=DefaultsConfig)
+    storage: StorageConfig = Field(default_factory=StorageConfig)
+
+    def remote_models(self) -> dict[str, OpenAIModelConfig | AnthropicModelConfig]:
+        return {n: m for n, m in self.models.items() if not isinstance(m, SpecialistModelConfig)}
+
+    def specialists(self) -> dict[str, SpecialistModelConfig]:
+        return {n: m for n, m in self.models.items() if isinstance(m, SpecialistModelConfig)}
+
+    def to_public_dict(self) -> dict[str, Any]:
+        """The file as validated, defaults filled in; safe to print (it holds env var names, not keys)."""
+        return self.model_dump(mode="json", exclude_none=True)
+
+
+def _path(loc: tuple) -> str:
+    parts = []
+    for item in loc:
+        # pydantic adds the discriminator tag ("openai", ...) as a location step; users never wrote it
+        if parts and parts[0] == "models" and len(parts) == 2 and item in ("openai", "anthropic", "specialist"):
+            continue
+        parts.append(str(item))
+    return ".".join(parts) or "(top level)"
+
+
+def _cross_check(c: Constellation) -> list[str]:
+    """References between sections: names must exist and be of the right kind."""
+    problems: list[str] = []
+    remotes, specialists = c.remote_models(), c.specialists()
+    for name in c.models:
+        if not re.match(NAME, name) or name in RESERVED_MODEL_NAMES:
+            problems.append(f"models.{name}: invalid model name (letters, digits, . _ : / -; not 'auto')")
+        if name in c.tasks:
+            problems.append(f"models.{name}: a model and a task cannot share a name")
+    for name, model in remotes.items():
+        for i, fallback in enumerate(model.fallbacks):
+            if fallback not in remotes:
+                problems.append(f"models.{name}.fallbacks.{i}: '{fallback}' is not a remote model in models")
+            elif fallback == name:
+                problems.append(f"models.{name}.fallbacks.{i}: a model cannot fall back to itself")
+    for name, task in c.tasks.items():
+        if not re.match(NAME, name) or name in RESERVED_MODEL_NAMES:
+            problems.append(f"tasks.{name}: invalid task name")
+        if task.specialist not in specialists:
+            problems.append(f"tasks.{name}.specialist: '{task.specialist}' is not a specialist model in models")
+        if task.escalate_to is not None and task.escalate_to not in remotes:
+            problems.append(f"tasks.{name}.escalate_to: '{task.escalate_to}' is not a remote model in models")
+        for i, template in enumerate(task.recognise.system_prompts):
+            try:
+                compile_template(template)
+            except ValueError as exc:
+                problems.append(f"tasks.{name}.recognise.system_prompts.{i}: {exc}")
+    for key in ("generalist", "frontier"):
+        value = getattr(c.defaults, key)
+        if value is not None and value not in remotes:
+            problems.append(f"defaults.{key}: '{value}' is not a remote model in models")
+    return problems
+
+
+def compile_template(template: str) -> re.Pattern[str]:
+    """A system-prompt template as a whole-text regex: `{name}` matches any text, whitespace is
+    loose, case is ignored, everything else is literal."""
+    if not template.strip():
+        raise ValueError("empty template")
+    pieces = re.split(r"(\{[A-Za-z_][A-Za-z0-9_]*\})", template.strip())
+    pattern = []
+    for piece in pieces:
+        if re.fullmatch(r"\{[A-Za-z_][A-Za-z0-9_]*\}", piece):
+            pattern.append(r"[\s\S]*?")
+        elif piece:
+            words = piece.split()
+            literal = r"\s+".join(re.escape(w) for w in words)
+            if piece[:1].isspace():
+                literal = r"\s*" + literal
+            if piece[-1:].isspace():
+                literal += r"\s*"
+            pattern.append(literal)
+    return re.compile(r"\s*" + "".join(pattern) + r"\s*", re.IGNORECASE)
+
+
+def parse_constellation(raw: Any, source: str = "constellation") -> Constellation:
+    """Validate an already-parsed document; raise ConfigError listing every problem by key path."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: the top level must be a mapping (models:, tasks:, defaults:)")
+    try:
+        constellation = Constellation.model_validate(raw)
+    except ValidationError as exc:
+        lines = [f"{_path(err['loc'])}: {err['msg']}" for err in exc.errors()]
+        raise ConfigError(f"{source} has {len(lines)} error(s):\n  " + "\n  ".join(lines)) from None
+    problems = _cross_check(constellation)
+    if problems:
+        raise ConfigError(f"{source} has {len(problems)} error(s):\n  " + "\n  ".join(problems))
+    return constellation
+
+
+def load_constellation(path: str | Path) -> Constellation:
+    """Read and validate a YAML (or JSON) constellation file."""
+    import yaml
+
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"constellation file not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read {path}: {exc}") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(f"{path} is not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+    return parse_constellation(raw, str(path))
+
+
+def missing_secrets(c: Constellation) -> list[str]:
+    """Remote models whose key variable is named but unset (a warning at check time, an error
+    only when a request actually needs that model)."""
+    return [
+        f"models.{name}.api_key_env: ${m.api_key_env} is not set"
+        for name, m in c.remote_models().items()
+        if m.api_key_env and not os.environ.get(m.api_key_env)
+    ]

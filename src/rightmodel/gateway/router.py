@@ -1,0 +1,164 @@
+"""Which model serves a request, and why.
+
+`model` may name a task (its specialist answers, escalating when unsure), a specialist model (it
+always answers), a remote model (passthrough) or `auto`. For `auto` the task comes, in order,
+from `metadata.task`, the `x-rightmodel-task` header, a system-prompt template, or embedding
+similarity to the task's example prompts; with no task the default generalist serves it. The
+reason string travels with the answer and into the ledger, so every route can be explained.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+
+from rightmodel.gateway.config import Constellation, SpecialistModelConfig, compile_template
+from rightmodel.gateway.errors import APIError
+
+TASK_HEADER = "x-rightmodel-task"
+GENERATIVE_ONLY = ("tools", "functions", "logprobs", "n")  # parameters a classifier cannot honour
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The first hop of a request and the reason for it.
+
+    route "specialist": `specialist` answers; if `escalate_to` is set and its confidence is below
+    the threshold, that remote model answers instead. route "remote": `remote` answers (with its
+    configured fallbacks).
+    """
+
+    route: Literal["specialist", "remote"]
+    reason: str
+    task: str | None = None
+    specialist: str | None = None
+    remote: str | None = None
+    escalate_to: str | None = None
+    threshold: float | None = None  # task override of the calibrated threshold
+
+
+def message_text(message: Mapping[str, Any]) -> str:
+    """The text of one message, whether content is a string or a list of parts."""
+    content = message.get("content")
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "\n".join(p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text")
+    return ""
+
+
+def system_prompt(messages: Sequence[Mapping[str, Any]]) -> str:
+    return "\n".join(message_text(m) for m in messages if m.get("role") in ("system", "developer"))
+
+
+def specialist_input(messages: Sequence[Mapping[str, Any]], mode: str = "last_user") -> str:
+    """What a classifier reads: the last user message, or all user messages joined."""
+    users = [message_text(m) for m in messages if m.get("role") == "user"]
+    if not users:
+        return ""
+    return users[-1] if mode == "last_user" else "\n".join(users)
+
+
+def generative_parameter(body: Mapping[str, Any]) -> str | None:
+    """The first parameter that asks for something only a generative model can give."""
+    for key in GENERATIVE_ONLY:
+        value = body.get(key)
+        if key == "n":
+            if isinstance(value, int) and value > 1:
+                return key
+        elif value:
+            return key
+    return None
+
+
+class Router:
+    """Routing tables built once from the constellation; `decide` is called per request."""
+
+    def __init__(
+        self,
+        constellation: Constellation,
+        embed: Callable[[Sequence[str]], np.ndarray] | None = None,
+    ) -> None:
+        self.c = constellation
+        self.embed = embed
+        self.templates: list[tuple[str, re.Pattern[str]]] = [
+            (task, compile_template(t)) for task, cfg in constellation.tasks.items() for t in cfg.recognise.system_prompts
+        ]
+        self.example_tasks: list[str] = []
+        self.example_vectors: np.ndarray | None = None
+        examples = [(task, text) for task, cfg in constellation.tasks.items() for text in cfg.recognise.examples]
+        if examples and embed is not None:
+            self.example_tasks = [task for task, _ in examples]
+            self.example_vectors = embed([text for _, text in examples])
+
+    def model_ids(self) -> list[str]:
+        """What GET /v1/models lists: auto, tasks, then models."""
+        return ["auto", *self.c.tasks, *self.c.models]
+
+    def decide(self, body: Mapping[str, Any], headers: Mapping[str, str]) -> Decision:
+        model = body["model"]
+        if model == "auto":
+            return self._auto(body, headers)
+        if model in self.c.tasks:
+            return self._task(model, body, f"model names task {model}")
+        target = self.c.models.get(model)
+        if isinstance(target, SpecialistModelConfig):
+            blocked = generative_parameter(body)
+            if blocked:
+                raise APIError(
+                    400, f"'{blocked}' is not supported by specialist model {model} (a classifier)", param=blocked, code="unsupported_parameter"
+                )
+            return Decision("specialist", f"model names specialist {model}", task=target.task or model, specialist=model)
+        if target is not None:
+            return Decision("remote", f"model names remote model {model}", remote=model)
+        raise APIError(
+            404, f"model '{model}' does not exist: use 'auto', a task or a model listed at /v1/models", param="model", code="model_not_found"
+        )
+
+    def _task(self, task: str, body: Mapping[str, Any], why: str) -> Decision:
+        cfg = self.c.tasks[task]
+        target = cfg.escalate_to or self.c.defaults.generalist
+        blocked = generative_parameter(body)
+        if blocked:
+            if target is None:
+                raise APIError(
+                    400, f"'{blocked}' needs a generative model and task {task} has no escalation target", param=blocked, code="unsupported_parameter"
+                )
+            return Decision("remote", f"{why}; '{blocked}' needs a generative model", task=task, remote=target)
+        return Decision("specialist", why, task=task, specialist=cfg.specialist, escalate_to=target, threshold=cfg.threshold)
+
+    def _auto(self, body: Mapping[str, Any], headers: Mapping[str, str]) -> Decision:
+        metadata = body.get("metadata") or {}
+        named = metadata.get("task") if isinstance(metadata, dict) else None
+        if named is not None:
+            if named not in self.c.tasks:
+                raise APIError(400, f"metadata.task '{named}' is not a task of this gateway", param="metadata.task", code="unknown_task")
+            return self._task(named, body, f"metadata.task names {named}")
+        header = headers.get(TASK_HEADER)
+        if header:
+            if header not in self.c.tasks:
+                raise APIError(400, f"header {TASK_HEADER} '{header}' is not a task of this gateway", param=TASK_HEADER, code="unknown_task")
+            return self._task(header, body, f"header names task {header}")
+        messages = body["messages"]
+        system = system_prompt(messages)
+        if system:
+            for task, pattern in self.templates:
+                if pattern.fullmatch(system):
+                    return self._task(task, body, f"system prompt matches a template of {task}")
+        if self.example_vectors is not None and self.embed is not None:
+            probe = system or specialist_input(messages)
+            if probe:
+                sims = self.example_vectors @ self.embed([probe])[0]
+                best = int(np.argmax(sims))
+                task = self.example_tasks[best]
+                if sims[best] >= self.c.tasks[task].recognise.similarity:
+                    return self._task(task, body, f"prompt similar to an example of {task} ({sims[best]:.2f})")
+        if self.c.defaults.generalist is None:
+            raise APIError(
+                400, "no task matched this request and defaults.generalist is not set: name a model or a task", param="model", code="no_route"
+            )
+        return Decision("remote", "no task matched; default generalist", remote=self.c.defaults.generalist)

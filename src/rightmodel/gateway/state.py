@@ -1,0 +1,201 @@
+"""Everything one gateway process holds, built at startup and kept in `app.state.gateway`.
+
+Nothing here is a module global: two apps in one process (tests do this) share nothing, and
+everything shared between processes (registry, ledger) is reached by URL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rightmodel.errors import ConfigError, RightmodelError
+from rightmodel.gateway.backends.base import ChatBackend, RemoteEndpoint
+from rightmodel.gateway.backends.specialist import SpecialistBackend
+from rightmodel.gateway.config import AnthropicModelConfig, Constellation, RemoteModelConfig
+from rightmodel.gateway.costs import CostModel
+from rightmodel.gateway.fallback import RetryPolicy
+from rightmodel.gateway.router import Router
+
+log = logging.getLogger("rightmodel.gateway")
+
+
+@dataclass
+class GatewaySettings:
+    """Process-level settings that are not part of the constellation (paths, threads)."""
+
+    home: Path
+    registry_url: str | None = None
+    ledger_url: str | None = None
+    journal_dir: Path | None = None
+    inference_threads: int | None = None
+    load_embedder: bool | None = None  # None: only when a task recognises by examples
+
+    @classmethod
+    def from_constellation(cls, c: Constellation, home: Path | None = None, **overrides: Any) -> "GatewaySettings":
+        root = Path(home or c.storage.home)
+        return cls(
+            home=root,
+            registry_url=overrides.pop("registry_url", None) or c.storage.registry_url,
+            ledger_url=overrides.pop("ledger_url", None) or c.storage.ledger_url,
+            journal_dir=overrides.pop("journal_dir", None) or (Path(c.storage.journal_dir) if c.storage.journal_dir else None),
+            **overrides,
+        )
+
+
+@dataclass
+class GatewayState:
+    constellation: Constellation
+    settings: GatewaySettings
+    router: Router
+    costs: CostModel
+    retry: RetryPolicy
+    remotes: dict[str, ChatBackend]
+    specialists: dict[str, SpecialistBackend]
+    ledger: Any
+    registry: Any
+    http: Any
+    embedder: Any = None
+    started_at: float = field(default_factory=time.time)
+    ready: bool = False
+    embedder_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    def fallback_chain(self, model: str) -> list[str]:
+        cfg = self.constellation.remote_models()[model]
+        return [model, *cfg.fallbacks]
+
+    def upstream_id(self, model: str) -> str:
+        cfg = self.constellation.remote_models()[model]
+        return cfg.model or model
+
+    async def get_embedder(self):
+        """The embedder, exported and loaded on first use (off the event loop)."""
+        if self.embedder is None:
+            async with self.embedder_lock:
+                if self.embedder is None:
+                    self.embedder = await asyncio.get_running_loop().run_in_executor(None, load_embedder, self.settings)
+        return self.embedder
+
+    async def aclose(self) -> None:
+        for backend in self.specialists.values():
+            await backend.aclose()
+        for backend in self.remotes.values():
+            await backend.aclose()
+        if self.http is not None:
+            await self.http.aclose()
+        if self.ledger is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self.ledger.close)
+        if self.registry is not None:
+            self.registry.close()
+
+
+def load_embedder(settings: GatewaySettings):
+    from rightmodel.specialists.embedder import Embedder, ensure_embedder
+
+    return Embedder(ensure_embedder(settings.home / "cache"), threads=settings.inference_threads)
+
+
+def resolve_endpoint(name: str, cfg: RemoteModelConfig) -> RemoteEndpoint:
+    import os
+
+    key = os.environ.get(cfg.api_key_env) if cfg.api_key_env else None
+    if cfg.api_key_env and not key:
+        log.warning("models.%s: $%s is not set; requests to %s will be sent without a key", name, cfg.api_key_env, name)
+    return RemoteEndpoint(base_url=cfg.base_url, model=cfg.model or name, api_key=key, headers=dict(cfg.headers), timeout_s=cfg.timeout_s)
+
+
+def build_remote(name: str, cfg: RemoteModelConfig, http) -> ChatBackend:
+    endpoint = resolve_endpoint(name, cfg)
+    if isinstance(cfg, AnthropicModelConfig):
+        from rightmodel.gateway.backends.anthropic import AnthropicBackend
+
+        return AnthropicBackend(name, endpoint, http)
+    from rightmodel.gateway.backends.openai_http import OpenAICompatibleBackend
+
+    return OpenAICompatibleBackend(name, endpoint, http)
+
+
+def build_state(constellation: Constellation, settings: GatewaySettings) -> GatewayState:
+    """Open the registry, load every specialist (verified), start the ledger, make backends.
+
+    Runs before the server accepts requests: a missing production version or a corrupted file
+    stops startup with a message naming it, rather than failing requests later.
+    """
+    from rightmodel.gateway.backends.http_client import HttpClient
+    from rightmodel.ledger import Ledger
+    from rightmodel.registry import Registry
+
+    home = settings.home
+    home.mkdir(parents=True, exist_ok=True)
+    registry = Registry(home, settings.registry_url)
+    specialists: dict[str, SpecialistBackend] = {}
+    try:
+        for name, cfg in constellation.specialists().items():
+            try:
+                specialists[name] = SpecialistBackend(
+                    name,
+                    registry,
+                    cfg.ref(name),
+                    max_batch=constellation.defaults.batch_max_size,
+                    max_wait_ms=constellation.defaults.batch_max_wait_ms,
+                    threads=settings.inference_threads,
+                )
+            except RightmodelError as exc:
+                raise ConfigError(f"models.{name}: cannot load {cfg.ref(name)} from the registry at {home}: {exc}") from None
+        embedder = None
+        wants_examples = any(t.recognise.examples for t in constellation.tasks.values())
+        if settings.load_embedder or (settings.load_embedder is None and wants_examples):
+            embedder = load_embedder(settings)
+        router = Router(constellation, embed=embedder.embed if embedder else None)
+        ledger_url = settings.ledger_url or f"sqlite:///{(home / 'ledger.db').resolve()}"
+        ledger = Ledger(ledger_url, settings.journal_dir or home / "ledger-journal")
+        ledger.start()
+    except BaseException:
+        registry.close()
+        raise
+    http = HttpClient()
+    remotes = {name: build_remote(name, cfg, http) for name, cfg in constellation.remote_models().items()}
+    d = constellation.defaults
+    return GatewayState(
+        constellation=constellation,
+        settings=settings,
+        router=router,
+        costs=CostModel(constellation),
+        retry=RetryPolicy(d.retries, d.backoff_s, d.backoff_max_s),
+        remotes=remotes,
+        specialists=specialists,
+        ledger=ledger,
+        registry=registry,
+        http=http,
+        embedder=embedder,
+    )
+
+
+def preflight(constellation: Constellation, settings: GatewaySettings) -> None:
+    """Fail before the server starts when a configured specialist is missing or corrupted."""
+    from rightmodel.registry import Registry
+
+    with Registry(settings.home, settings.registry_url) as registry:
+        for name, cfg in constellation.specialists().items():
+            try:
+                registry.open(cfg.ref(name))
+            except RightmodelError as exc:
+                raise ConfigError(f"models.{name}: cannot serve {cfg.ref(name)} from the registry at {settings.home}: {exc}") from None
+
+
+def default_constellation(home: Path, registry_url: str | None = None) -> Constellation:
+    """With no constellation file: every task with a production specialist, served by name."""
+    from rightmodel.gateway.config import parse_constellation
+    from rightmodel.registry import Registry
+
+    with Registry(home, registry_url) as registry:
+        tasks = sorted({v.task for v in registry.list() if v.stage == "production"})
+    models = {f"{t}-specialist": {"kind": "specialist", "task": t} for t in tasks}
+    return parse_constellation(
+        {"models": models, "tasks": {t: {"specialist": f"{t}-specialist"} for t in tasks}, "storage": {"home": str(home)}},
+        "default constellation",
+    )

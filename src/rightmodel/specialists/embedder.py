@@ -1,0 +1,126 @@
+"""Sentence embeddings from the base encoder, served by ONNX Runtime like the specialists.
+
+The gateway needs embeddings for `/v1/embeddings` and to recognise which task an `auto` request
+belongs to. Torch is only needed once, to export the encoder (mean pooling + L2 normalisation,
+the way all-MiniLM-L6-v2 was trained) into a cache directory; serving never imports it.
+The served model is fp32: int8 would be faster but moves embeddings (cosine ~0.99 to fp32),
+and clients compare embeddings across calls and stores.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from rightmodel.errors import ModelLoadError
+from rightmodel.specialists.encoder import describe_base, resolve_base
+
+EMBEDDER_FILE = "embedder.onnx"
+EMBEDDER_SPEC = "embedder.json"
+TOKENIZER_FILE = "tokenizer.json"
+
+
+def _export(base_dir: Path, out_dir: Path, max_length: int) -> None:
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(base_dir), local_files_only=True)
+    encoder = AutoModel.from_pretrained(str(base_dir), local_files_only=True).eval()
+
+    class Pooled(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.encoder = encoder
+
+        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+            hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-6)
+            return torch.nn.functional.normalize(pooled, dim=-1)
+
+    example = tokenizer(["an example sentence", "a second one"], padding=True, return_tensors="pt")
+    with torch.inference_mode():
+        torch.onnx.export(
+            Pooled(),
+            (example["input_ids"], example["attention_mask"]),
+            str(out_dir / EMBEDDER_FILE),
+            input_names=["input_ids", "attention_mask"],
+            output_names=["embedding"],
+            dynamic_axes={"input_ids": {0: "batch", 1: "sequence"}, "attention_mask": {0: "batch", 1: "sequence"}, "embedding": {0: "batch"}},
+            opset_version=17,
+            dynamo=False,
+        )
+    tokenizer.save_pretrained(str(out_dir))
+    spec = {"base_model": describe_base(str(base_dir)), "dimensions": int(encoder.config.hidden_size), "max_length": max_length}
+    (out_dir / EMBEDDER_SPEC).write_text(json.dumps(spec, indent=2))
+
+
+def ensure_embedder(cache_root: str | Path, base: str | Path | None = None, max_length: int = 256) -> Path:
+    """Directory of the exported embedder for `base`, exporting it on first use (atomic rename,
+    so concurrent first starts don't see a half-written directory)."""
+    base_dir = resolve_base(base)
+    key = hashlib.sha256(f"{describe_base(base)}|{max_length}".encode()).hexdigest()[:16]
+    target = Path(cache_root) / "embedders" / key
+    if (target / EMBEDDER_SPEC).is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".export-", dir=target.parent))
+    _export(base_dir, staging, max_length)
+    try:
+        os.replace(staging, target)
+    except OSError:  # another process finished first
+        import shutil
+
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+class Embedder:
+    """Normalised sentence embeddings (cosine similarity = dot product)."""
+
+    def __init__(self, directory: str | Path, threads: int | None = None) -> None:
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        directory = Path(directory)
+        try:
+            spec = json.loads((directory / EMBEDDER_SPEC).read_text())
+            self.tokenizer = Tokenizer.from_file(str(directory / TOKENIZER_FILE))
+            options = ort.SessionOptions()
+            if threads:
+                options.intra_op_num_threads = threads
+            self.session = ort.InferenceSession(str(directory / EMBEDDER_FILE), options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # missing files, bad JSON, bad ONNX: one clear error
+            raise ModelLoadError(f"cannot load the embedder at {directory}: {exc}") from exc
+        self.base_model: str = spec["base_model"]
+        self.dimensions: int = int(spec["dimensions"])
+        self.tokenizer.no_padding()
+        self.tokenizer.enable_truncation(int(spec["max_length"]))
+        self.pad_id = self.tokenizer.token_to_id("[PAD]") or 0
+
+    def encode(self, texts: Sequence[str]) -> list[list[int]]:
+        return [e.ids for e in self.tokenizer.encode_batch(list(texts))]
+
+    def embed(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+        rows = self.encode(texts)
+        return self.embed_ids(rows, batch_size)
+
+    def embed_ids(self, rows: Sequence[Sequence[int]], batch_size: int = 64) -> np.ndarray:
+        order = sorted(range(len(rows)), key=lambda i: len(rows[i]))
+        out = np.zeros((len(rows), self.dimensions), dtype=np.float32)
+        for start in range(0, len(order), batch_size):
+            idx = order[start : start + batch_size]
+            width = max(1, max(len(rows[i]) for i in idx))
+            ids = np.full((len(idx), width), self.pad_id, dtype=np.int64)
+            mask = np.zeros((len(idx), width), dtype=np.int64)
+            for r, i in enumerate(idx):
+                ids[r, : len(rows[i])] = rows[i]
+                mask[r, : len(rows[i])] = 1
+            out[idx] = self.session.run(["embedding"], {"input_ids": ids, "attention_mask": mask})[0]
+        return out
