@@ -264,3 +264,52 @@ def test_ledger_survives_sigkill(served, frontier, tmp_path):
         assert len(found) == len(set(found))  # no duplicates
     finally:
         stop_gateway(restarted)
+
+
+def test_no_escalation_target_is_never_silent(served, tmp_path):
+    """Below threshold with no frontier configured: empty answer, route escalation_unavailable,
+    the specialist's best guess in the rightmodel field."""
+    home = tmp_path / "gw"
+    config = {
+        "models": {"intent-v": {"kind": "specialist", "task": "intent"}},
+        "tasks": {"intent": {"specialist": "intent-v", "threshold": NEVER_ACCEPT}},
+    }
+    args = ("--home", str(served), "--journal-dir", str(home / "journal"), "--ledger-url", f"sqlite:///{home / 'ledger.db'}")
+    with running_gateway(config, home, extra_args=args) as gw:
+        gw.home = home
+        raw = client(gw).chat.completions.with_raw_response.create(model="intent", messages=[{"role": "user", "content": "card lost"}])
+        reply = raw.parse()
+        meta = reply.model_extra["rightmodel"]
+        assert reply.choices[0].message.content == ""
+        assert meta["route"] == "escalation_unavailable" and meta["status"] == "escalation_unavailable"
+        assert meta["best_guess"]["labels"] and 0 <= meta["best_guess"]["confidence"] <= 1
+        assert raw.headers["x-rightmodel-route"] == "escalation_unavailable"
+        chunks = list(client(gw).chat.completions.create(model="intent", messages=[{"role": "user", "content": "card lost"}], stream=True))
+        assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == ""
+        assert chunks[-1].model_extra["rightmodel"]["status"] == "escalation_unavailable"
+        # a specialist named directly always answers
+        direct = client(gw).chat.completions.create(model="intent-v", messages=[{"role": "user", "content": "card lost"}])
+        assert direct.choices[0].message.content and direct.model_extra["rightmodel"]["route"] == "specialist"
+        rows = gw.ledger_rows(expect=3)
+        assert [r["route"] for r in rows] == ["escalation_unavailable", "escalation_unavailable", "specialist"]
+
+
+def test_serve_without_a_config_serves_every_production_task(served, tmp_path):
+    home = tmp_path / "gw"
+    args = ("--home", str(served), "--journal-dir", str(home / "journal"), "--ledger-url", f"sqlite:///{home / 'ledger.db'}")
+    with running_gateway(None, home, extra_args=args) as gw:
+        ids = [m.id for m in client(gw).models.list()]
+        assert "intent" in ids
+        reply = client(gw).chat.completions.create(model="intent", messages=[{"role": "user", "content": "where is my card"}])
+        assert reply.model_extra["rightmodel"]["route"] in ("specialist", "escalation_unavailable")
+
+
+def test_a_missing_specialist_stops_startup_with_one_clear_line(served, tmp_path):
+    from conftest import run_cli
+    import yaml
+
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump({"models": {"x": {"kind": "specialist", "task": "ghost"}}, "tasks": {"ghost": {"specialist": "x"}}}))
+    result = run_cli("serve", "--config", str(path), "--home", str(served), "--port", "0", timeout=60)
+    assert result.returncode == 2
+    assert "models.x" in result.stderr and "ghost" in result.stderr and "Traceback" not in result.stderr

@@ -99,7 +99,14 @@ DONE = b"data: [DONE]\n\n"
 
 
 def completion_chunks(
-    request_id: str, model: str, text: str, prompt_tokens: int, completion_tokens: int, info: RouteInfo, include_usage: bool
+    request_id: str,
+    model: str,
+    text: str,
+    prompt_tokens: int,
+    completion_tokens: int,
+    info: RouteInfo,
+    include_usage: bool,
+    best_guess: dict[str, Any] | None = None,
 ) -> list[bytes]:
     """The same answer as a stream: role, content, finish (with the rightmodel field), usage, [DONE]."""
     base = {"id": f"chatcmpl-{request_id}", "object": "chat.completion.chunk", "created": int(time.time()), "model": model, "system_fingerprint": None}
@@ -107,7 +114,13 @@ def completion_chunks(
     def chunk(delta: dict, finish: str | None = None, **extra: Any) -> bytes:
         return sse({**base, "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}], **extra})
 
-    frames = [chunk({"role": "assistant", "content": ""}), chunk({"content": text}), chunk({}, "stop", rightmodel=info.to_dict())]
+    meta = info.to_dict()
+    if best_guess is not None:
+        meta.update(status="escalation_unavailable", best_guess=best_guess)
+    frames = [chunk({"role": "assistant", "content": ""})]
+    if text:
+        frames.append(chunk({"content": text}))
+    frames.append(chunk({}, "stop", rightmodel=meta))
     if include_usage:
         usage = {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens, "total_tokens": prompt_tokens + completion_tokens}
         frames.append(sse({**base, "choices": [], "usage": usage}))

@@ -139,8 +139,10 @@ async def serve_specialist(state: GatewayState, t: Ticket, body: dict[str, Any],
         t.cost = local_cost
         return await serve_remote(state, t, body, decision.escalate_to, route="escalated")
     t.route, t.model = "specialist", cls.version
-    if decision.escalate_to is None and not backend.accepts(cls.confidence, decision.threshold):
-        t.reason = f"{decision.reason}; confidence {cls.confidence:.4f} < threshold {threshold:.4f} but no escalation target"
+    if decision.must_answer:
+        t.reason = f"{decision.reason}; confidence {cls.confidence:.4f} (answers whatever its confidence)"
+    elif not backend.accepts(cls.confidence, decision.threshold):
+        return unavailable_escalation(state, t, body, cls, threshold, local_cost, prompt_estimate)
     else:
         t.reason = f"{decision.reason}; confidence {cls.confidence:.4f} >= threshold {threshold:.4f}"
     text_out = answers.answer_text(cls, answers.wants_json(body, task_cfg.answer if task_cfg else "label"), backend.runtime.multi_label)
@@ -157,6 +159,33 @@ async def serve_specialist(state: GatewayState, t: Ticket, body: dict[str, Any],
         return StreamingResponse(iter(frames), media_type="text/event-stream", headers=info.headers())
     payload = answers.completion(t.request_id, model_name, text_out, cls.tokens, t.usage.completion_tokens, info)
     record(state, t, 200)
+    return Response(orjson.dumps(payload), media_type=JSON, headers=info.headers())
+
+
+def unavailable_escalation(
+    state: GatewayState, t: Ticket, body: dict[str, Any], cls, threshold: float, local_cost: float, prompt_estimate: int
+) -> Response:
+    """Below threshold with nowhere to escalate: say so, never pass the guess off as an answer.
+
+    The reply is a normal 200 completion with empty content; the specialist's best guess is in the
+    `rightmodel` field and the route is `escalation_unavailable` in body, headers and ledger.
+    """
+    t.route = "escalation_unavailable"
+    t.reason = f"{t.reason}; confidence {cls.confidence:.4f} < threshold {threshold:.4f} and no escalation target is configured"
+    t.usage = Usage(prompt_tokens=cls.tokens, completion_tokens=0, reported=True)
+    t.cost = local_cost
+    t.counterfactual = state.costs.counterfactual(Usage(prompt_estimate, estimate_tokens(cls.label)))
+    info = t.info(threshold)
+    best = {"labels": list(cls.labels), "confidence": round(cls.confidence, 6), "top": [[label, round(p, 6)] for label, p in cls.top]}
+    t.extra["best_guess"] = cls.label
+    record(state, t, 200)
+    if t.stream:
+        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        frames = answers.completion_chunks(t.request_id, body["model"], "", cls.tokens, 0, info, include_usage, best_guess=best)
+        return StreamingResponse(iter(frames), media_type="text/event-stream", headers=info.headers())
+    payload = answers.completion(t.request_id, body["model"], "", cls.tokens, 0, info)
+    payload["rightmodel"]["status"] = "escalation_unavailable"
+    payload["rightmodel"]["best_guess"] = best
     return Response(orjson.dumps(payload), media_type=JSON, headers=info.headers())
 
 

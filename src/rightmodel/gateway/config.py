@@ -40,7 +40,7 @@ class RemoteModelConfig(Strict):
     model: str | None = None  # id sent upstream; default: the model's name in this file
     api_key_env: str | None = Field(None, pattern=ENV_NAME)
     headers: dict[str, str] = Field(default_factory=dict)
-    price: PriceConfig = Field(default_factory=PriceConfig)
+    price: PriceConfig | None = None  # default: the shipped list price of `model`, if known (prices.py)
     timeout_s: float = Field(60.0, gt=0)
     fallbacks: list[str] = Field(default_factory=list)  # tried in order when this model fails
 
@@ -102,7 +102,7 @@ class TaskConfig(Strict):
 
 class DefaultsConfig(Strict):
     generalist: str | None = None  # remote model for requests that match no task
-    frontier: str | None = None  # the model the counterfactual cost is priced at
+    frontier: str | None = None  # what the counterfactual is priced at: a remote model, or a model of the price table
     retries: int = Field(2, ge=0, le=10)  # per backend, on timeouts / 429 / 5xx
     backoff_s: float = Field(0.2, ge=0)
     backoff_max_s: float = Field(5.0, ge=0)
@@ -174,10 +174,15 @@ def _cross_check(c: Constellation) -> list[str]:
                 compile_template(template)
             except ValueError as exc:
                 problems.append(f"tasks.{name}.recognise.system_prompts.{i}: {exc}")
-    for key in ("generalist", "frontier"):
-        value = getattr(c.defaults, key)
-        if value is not None and value not in remotes:
-            problems.append(f"defaults.{key}: '{value}' is not a remote model in models")
+    from rightmodel.gateway.prices import LIST_PRICES, list_price
+
+    if c.defaults.generalist is not None and c.defaults.generalist not in remotes:
+        problems.append(f"defaults.generalist: '{c.defaults.generalist}' is not a remote model in models")
+    frontier = c.defaults.frontier
+    if frontier is not None and frontier not in remotes and list_price(frontier) is None:
+        problems.append(
+            f"defaults.frontier: '{frontier}' is neither a remote model in models nor a model of the price table ({', '.join(LIST_PRICES)})"
+        )
     return problems
 
 

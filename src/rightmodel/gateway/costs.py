@@ -37,12 +37,24 @@ def local_cost(compute_s: float, cost_per_hour: float) -> float:
     return compute_s * cost_per_hour / 3600.0
 
 
+def remote_price(name: str, upstream_model: str | None, configured: PriceConfig | None) -> Price:
+    """The configured price, else the list price of the upstream model id, else zero."""
+    from rightmodel.gateway.prices import list_price
+
+    config = configured or list_price(upstream_model or name) or list_price(name) or PriceConfig()
+    return price_of(config)
+
+
 class CostModel:
     """Prices of the constellation's remote models, and the frontier reference."""
 
     def __init__(self, constellation: Constellation) -> None:
-        self.prices = {name: price_of(m.price) for name, m in constellation.remote_models().items()}
+        from rightmodel.gateway.prices import list_price
+
+        self.prices = {name: remote_price(name, m.model, m.price) for name, m in constellation.remote_models().items()}
         self.frontier = constellation.defaults.frontier or constellation.defaults.generalist
+        if self.frontier is not None and self.frontier not in self.prices:
+            self.prices[self.frontier] = price_of(list_price(self.frontier) or PriceConfig())
         self.local_per_hour = constellation.defaults.local_cost_per_hour
 
     def remote(self, model: str, usage: Usage) -> float:

@@ -39,6 +39,7 @@ class Decision:
     remote: str | None = None
     escalate_to: str | None = None
     threshold: float | None = None  # task override of the calibrated threshold
+    must_answer: bool = False  # a specialist named directly answers whatever its confidence
 
 
 def message_text(message: Mapping[str, Any]) -> str:
@@ -112,7 +113,7 @@ class Router:
                 raise APIError(
                     400, f"'{blocked}' is not supported by specialist model {model} (a classifier)", param=blocked, code="unsupported_parameter"
                 )
-            return Decision("specialist", f"model names specialist {model}", task=target.task or model, specialist=model)
+            return Decision("specialist", f"model names specialist {model}", task=target.task or model, specialist=model, must_answer=True)
         if target is not None:
             return Decision("remote", f"model names remote model {model}", remote=model)
         raise APIError(
