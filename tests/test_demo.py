@@ -1,4 +1,5 @@
-"""`make demo`'s module end to end, on a small Banking77 slice so it runs in seconds."""
+"""`make demo`'s module end to end (train, serve, replay through the openai SDK, report), on a
+small Banking77 slice so it runs in seconds."""
 
 from __future__ import annotations
 
@@ -22,7 +23,11 @@ def test_demo_trains_promotes_and_answers(tmp_path):
     first = subprocess.run([sys.executable, "-m", "rightmodel.demo"], capture_output=True, text=True, env=env, timeout=600)
     assert first.returncode == 0, first.stderr
     assert "registered support-intent@v1" in first.stdout
-    assert "examples" in first.stdout and ("local" in first.stdout or "escalate" in first.stdout)
+    out = first.stdout
+    assert "replayed through the gateway (40 requests" in out
+    assert "route: " in out and "accuracy on locally answered" in out and "latency p50" in out
+    assert "ledger rows for these requests" in out and "40 of 40" in out
+    assert "all-frontier cost (gpt-4o list price)" in out
     second = subprocess.run([sys.executable, "-m", "rightmodel.demo"], capture_output=True, text=True, env=env, timeout=600)
     assert second.returncode == 0, second.stderr
     assert "already in production" in second.stdout
