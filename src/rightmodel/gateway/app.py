@@ -54,6 +54,8 @@ def create_app(constellation: Constellation, settings: GatewaySettings) -> FastA
         version="0.1.0",
         description="OpenAI-compatible gateway routing each request to a specialist or a frontier model.",
         lifespan=lifespan,
+        docs_url=None,  # Swagger/ReDoc pages load their assets from a CDN; the schema is at /openapi.json
+        redoc_url=None,
     )
 
     @app.exception_handler(APIError)
