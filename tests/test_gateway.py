@@ -64,7 +64,11 @@ def constellation(served: Path, frontier_url: str, threshold: float, **task_extr
                 "specialist": "intent-v",
                 "escalate_to": "big",
                 "threshold": threshold,
-                "recognise": {"system_prompts": ["You classify banking customer messages. {anything}"]},
+                "recognise": {
+                    "system_prompts": ["You classify banking customer messages. {anything}"],
+                    "examples": ["my new card has not arrived yet", "what exchange rate do you use"],
+                    "similarity": 0.6,
+                },
                 **task_extra,
             }
         },
@@ -156,7 +160,10 @@ def test_auto_recognises_the_task(local_first):
         model="auto", messages=[{"role": "user", "content": "card not here"}], extra_headers={"x-rightmodel-task": "intent"}
     )
     assert by_header.model_extra["rightmodel"]["task"] == "intent"
-    unmatched = c.chat.completions.create(model="auto", messages=[{"role": "user", "content": "write me a poem"}])
+    by_example = c.chat.completions.create(model="auto", messages=[{"role": "user", "content": "When will my new card get here?"}])
+    assert by_example.model_extra["rightmodel"]["task"] == "intent"
+    assert "similar to an example" in by_example.model_extra["rightmodel"]["reason"]
+    unmatched = c.chat.completions.create(model="auto", messages=[{"role": "user", "content": "write me a poem about the sea"}])
     assert unmatched.model_extra["rightmodel"]["route"] == "remote"
     assert unmatched.model_extra["rightmodel"]["model"] == "big"
 
