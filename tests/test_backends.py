@@ -21,10 +21,9 @@ import pytest
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 from upstream_server import Upstream, upstream  # noqa: F401  (module-scoped fixture)
 
-from rightmodel.gateway.backends.anthropic import (
+from rightmodel.gateway.backends.anthropic import AnthropicBackend, AnthropicStreamTranslator
+from rightmodel.gateway.backends.anthropic_mapping import (
     JSON_OBJECT_INSTRUCTION,
-    AnthropicBackend,
-    AnthropicStreamTranslator,
     RequestTranslationError,
     anthropic_usage,
     from_anthropic_message,
