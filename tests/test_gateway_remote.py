@@ -183,3 +183,31 @@ def test_auto_without_a_task_goes_to_the_generalist(gateway):
     reply = sdk(gateway).chat.completions.create(model="auto", messages=[{"role": "user", "content": "anything"}])
     assert reply.model_extra["rightmodel"]["model"] == "primary"
     assert "no task matched" in reply.model_extra["rightmodel"]["reason"]
+
+
+def test_sigterm_drains_a_stream_in_flight_and_exits_0(upstream, tmp_path):  # noqa: F811
+    import signal
+    import threading
+
+    from gateway_proc import start_gateway, stop_gateway
+
+    config = {"models": {"m": {"kind": "openai", "base_url": upstream.openai_base, "api_key_env": "TEST_OPENAI_KEY"}}}
+    gw = start_gateway(config, tmp_path / "gw", env={"TEST_OPENAI_KEY": "k"})
+    upstream.set_fault("slow-stream:150", count=1)
+    got: dict = {}
+
+    def consume() -> None:
+        with httpx.stream("POST", f"{gw.v1}/chat/completions", timeout=30,
+                          json={"model": "m", "stream": True, "messages": [{"role": "user", "content": "a b c d e f"}]}) as r:
+            got["frames"] = [line for line in r.iter_lines() if line.startswith("data: ")]
+            got["id"] = r.headers["x-request-id"]
+
+    reader = threading.Thread(target=consume)
+    reader.start()
+    time.sleep(0.5)  # the stream is under way
+    code = stop_gateway(gw, signal.SIGTERM, timeout=30)
+    reader.join(30)
+    assert code == 0
+    assert got["frames"][-1] == "data: [DONE]"  # drained, not cut
+    rows = gw.ledger_rows()
+    assert [r["status"] for r in rows if r["request_id"] == got["id"]] == [200]

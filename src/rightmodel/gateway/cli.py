@@ -52,6 +52,7 @@ def add_gateway_commands(app: typer.Typer) -> None:
     ) -> None:
         """Serve the OpenAI-compatible gateway (chat completions, embeddings, classify, models)."""
         import logging
+        import signal
 
         import uvicorn
 
@@ -71,8 +72,13 @@ def add_gateway_commands(app: typer.Typer) -> None:
         app = create_app(constellation, settings)
         names = ", ".join([*constellation.tasks, *constellation.remote_models()]) or "nothing (no production specialists, no models)"
         typer.echo(f"rightmodel gateway on http://{host}:{port}/v1 serving: {names}", err=True)
+        # uvicorn drains and shuts down on SIGINT/SIGTERM, then re-raises the signal with the handler
+        # it found: make that a no-op so a graceful stop exits 0 (the CLI's default turns it into 130).
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: None)
         server = uvicorn.Server(
-            uvicorn.Config(app, host=host, port=port, loop="uvloop", http="httptools", access_log=False, log_level=log_level, lifespan="on")
+            uvicorn.Config(app, host=host, port=port, loop="uvloop", http="httptools", access_log=False, log_level=log_level, lifespan="on",
+                          timeout_graceful_shutdown=constellation.defaults.drain_s)
         )
         server.run()
         if getattr(server, "started", False) is False:

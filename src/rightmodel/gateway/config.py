@@ -107,9 +107,12 @@ class DefaultsConfig(Strict):
     backoff_s: float = Field(0.2, ge=0)
     backoff_max_s: float = Field(5.0, ge=0)
     max_body_bytes: int = Field(4 * 1024 * 1024, gt=0)
+    drain_s: float = Field(30.0, ge=0)  # on SIGTERM/SIGINT: time given to in-flight requests (streams too)
     local_cost_per_hour: float = Field(0.10, ge=0)  # hardware cost a local model's compute time is priced at
-    batch_max_size: int = Field(32, ge=1)
-    batch_max_wait_ms: float = Field(2.0, ge=0)
+    # Micro-batching of concurrent specialist requests. Small batches by default: on 2 CPU cores
+    # padding makes big batches of mixed-length texts slower per text (bench/results/gateway.md).
+    batch_max_size: int = Field(4, ge=1)
+    batch_max_wait_ms: float = Field(0.0, ge=0)  # > 0 waits for company: more throughput, more latency
 
 
 class StorageConfig(Strict):

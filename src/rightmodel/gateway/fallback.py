@@ -8,11 +8,13 @@ failure (a 4xx the client caused) is relayed at once: another backend would refu
 
 from __future__ import annotations
 
+import asyncio
+import random
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
 
 from rightmodel.gateway.backends.base import ChatBackend, UpstreamError
 from rightmodel.gateway.errors import APIError
@@ -37,16 +39,26 @@ def _retryable(exc: BaseException) -> bool:
 
 
 class RetryPolicy:
+    """Jittered exponential backoff: retry k (k = 1, 2, ...) waits backoff·2^(k-1) plus up to one
+    `backoff` of random jitter, capped; an upstream's Retry-After replaces it (also capped)."""
+
     def __init__(self, retries: int, backoff_s: float, backoff_max_s: float) -> None:
         self.retries = retries
-        self.jitter = wait_exponential_jitter(initial=backoff_s, max=backoff_max_s, jitter=backoff_s)
+        self.backoff = backoff_s
         self.cap = backoff_max_s
 
-    def wait(self, state) -> float:
-        exc = state.outcome.exception() if state.outcome else None
+    def delay(self, retry: int, exc: BaseException | None) -> float:
         if isinstance(exc, UpstreamError) and exc.retry_after is not None:
             return min(max(exc.retry_after, 0.0), self.cap)
-        return self.jitter(state)
+        return min(self.cap, self.backoff * 2 ** (retry - 1) + random.uniform(0, self.backoff))
+
+    def first_wait(self, exc: UpstreamError) -> float:
+        return self.delay(1, exc)
+
+    def wait(self, state) -> float:
+        """tenacity's wait hook; its attempt 1 is our first retry, so the next wait is retry 2."""
+        exc = state.outcome.exception() if state.outcome else None
+        return self.delay(state.attempt_number + 1, exc)
 
 
 async def call_with_fallbacks(
@@ -60,9 +72,22 @@ async def call_with_fallbacks(
     last: UpstreamError | None = None
     for name in chain:
         backend = backends[name]
+        # The first attempt runs bare: the retry machinery is only built once something failed.
+        try:
+            result = await call(backend, name)
+            attempts.served_by = name
+            return result
+        except UpstreamError as exc:
+            attempts.failures.append(_describe(name, exc))
+            if not exc.retryable:
+                raise relay(exc, name) from None
+            last = exc
+        if policy.retries == 0:
+            continue
+        await asyncio.sleep(policy.first_wait(last))
         try:
             async for attempt in AsyncRetrying(
-                stop=stop_after_attempt(policy.retries + 1),
+                stop=stop_after_attempt(policy.retries),
                 wait=policy.wait,
                 retry=retry_if_exception(_retryable),
                 reraise=True,
@@ -71,7 +96,7 @@ async def call_with_fallbacks(
                     try:
                         result = await call(backend, name)
                     except UpstreamError as exc:
-                        attempts.failures.append(f"{name}: {exc.kind} {exc.status or ''} {exc}".strip()[:200])
+                        attempts.failures.append(_describe(name, exc))
                         raise
             attempts.served_by = name
             return result
@@ -81,6 +106,10 @@ async def call_with_fallbacks(
             last = exc
     assert last is not None
     raise exhausted(last, chain)
+
+
+def _describe(name: str, exc: UpstreamError) -> str:
+    return f"{name}: {exc.kind} {exc.status or ''} {exc}".strip()[:200]
 
 
 def relay(exc: UpstreamError, name: str) -> APIError:
