@@ -105,6 +105,7 @@ def create_app(constellation: Constellation, settings: GatewaySettings) -> FastA
         try:
             body = await read_json(request, state.constellation.defaults.max_body_bytes)
             texts = validate_embeddings(body)
+            await state.guard.admit(request, body, t)
             t.route, t.reason = "embeddings", "embeddings endpoint"
             embedder = await state.get_embedder()
             started = time.perf_counter()
@@ -139,6 +140,7 @@ def create_app(constellation: Constellation, settings: GatewaySettings) -> FastA
         try:
             body = await read_json(request, state.constellation.defaults.max_body_bytes)
             model, texts, top_k = validate_classify(body)
+            await state.guard.admit(request, body, t)
             name = state.constellation.tasks[model].specialist if model in state.constellation.tasks else model
             backend = state.specialists.get(name)
             if backend is None:

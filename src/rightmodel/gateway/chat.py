@@ -52,6 +52,7 @@ class Ticket:
     escalated: bool = False
     stream: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+    grant: Any = None  # what the guard reserved at admission (settled when the row is written)
 
     def elapsed_ms(self) -> float:
         return (time.perf_counter() - self.start) * 1000.0
@@ -71,6 +72,8 @@ class Ticket:
 
 
 def record(state: GatewayState, t: Ticket, status: int, error: str | None = None) -> None:
+    """The request's one ledger row; also settles what the guard reserved for it."""
+    state.guard.settle(t)
     state.ledger.record(
         LedgerRecord(
             request_id=t.request_id,
@@ -111,6 +114,7 @@ async def chat_completions(request: Request) -> Response:
         body = await read_json(request, state.constellation.defaults.max_body_bytes)
         t.stream = body.get("stream") is True
         validate_chat(body)
+        await state.guard.admit(request, body, t)
         decision = state.router.decide(body, request.headers)
         t.routing_ms = t.elapsed_ms()
         t.task, t.reason = decision.task, decision.reason

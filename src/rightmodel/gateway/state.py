@@ -59,6 +59,7 @@ class GatewayState:
     ledger: Any
     registry: Any
     http: Any
+    guard: Any = None  # admission control (gateway/guard.py)
     embedder: Any = None
     started_at: float = field(default_factory=time.time)
     ready: bool = False
@@ -81,6 +82,8 @@ class GatewayState:
         return self.embedder
 
     async def aclose(self) -> None:
+        if self.guard is not None:
+            await self.guard.aclose()
         for backend in self.specialists.values():
             await backend.aclose()
         for backend in self.remotes.values():
@@ -157,6 +160,9 @@ def build_state(constellation: Constellation, settings: GatewaySettings) -> Gate
     except BaseException:
         registry.close()
         raise
+    from rightmodel.gateway.guard import build_guard
+
+    guard = build_guard(constellation, settings)
     http = HttpClient()
     remotes = {name: build_remote(name, cfg, http) for name, cfg in constellation.remote_models().items()}
     d = constellation.defaults
@@ -172,6 +178,7 @@ def build_state(constellation: Constellation, settings: GatewaySettings) -> Gate
         registry=registry,
         http=http,
         embedder=embedder,
+        guard=guard,
     )
 
 
