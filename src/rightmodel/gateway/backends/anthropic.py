@@ -21,6 +21,7 @@ from rightmodel.gateway.backends.http_client import (
     TRANSPORT_FAILURES,
     SSEFramer,
     failure,
+    open_sse,
     parse_event,
     protocol_error,
     status_error,
@@ -306,26 +307,12 @@ class AnthropicBackend:
         options = body.get("stream_options")
         include_usage = isinstance(options, dict) and options.get("include_usage") is True
         name = self.name
-        try:
-            resp = await self.http.session.post(
-                self.url,
-                data=data,
-                headers=self._stream_headers,
-                timeout=self.http.timeout(timeout or self.endpoint.timeout_s, stream=True),
-                allow_redirects=False,
-            )
-        except TRANSPORT_FAILURES as exc:
-            raise failure(name, exc) from exc
-        status = resp.status
-        if not 200 <= status < 300 or resp.content_type == "application/json":
-            try:
-                raw = await resp.read()
-            except TRANSPORT_FAILURES as exc:
-                raise failure(name, exc) from exc
-            finally:
-                resp.release()
+        resp, status, headers, raw = await open_sse(
+            self.http, self.url, data, self._stream_headers, timeout or self.endpoint.timeout_s, name
+        )
+        if resp is None:
             if not 200 <= status < 300:
-                raise self._status_error(status, resp.headers, raw)
+                raise self._status_error(status, headers, raw)
             raise protocol_error(name, "upstream answered a stream request with JSON, not SSE", raw)
         return AnthropicStream(name, resp, AnthropicStreamTranslator(name, include_usage=include_usage))
 

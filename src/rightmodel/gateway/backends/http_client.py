@@ -255,3 +255,27 @@ def parse_event(frame: bytes) -> tuple[bytes | None, bytes | None]:
         elif name == b"event":
             event = value
     return event, (b"\n".join(data) if data else None)
+
+
+async def open_sse(
+    http: HttpClient, url: Any, data: bytes, headers: Mapping[str, str], timeout: float, name: str
+) -> tuple[aiohttp.ClientResponse | None, int, Any, bytes]:
+    """POST a streaming request. Returns `(response, status, headers, b"")` when the upstream
+    started an event stream, or `(None, status, headers, body)` when it answered anything else
+    (an error status, or JSON instead of SSE) so the caller can map that answer its own way."""
+    try:
+        resp = await http.session.post(
+            url, data=data, headers=headers, timeout=http.timeout(timeout, stream=True), allow_redirects=False
+        )
+    except TRANSPORT_FAILURES as exc:
+        raise failure(name, exc) from exc
+    status = resp.status
+    if 200 <= status < 300 and resp.content_type != "application/json":
+        return resp, status, resp.headers, b""
+    try:
+        raw = await resp.read()
+    except TRANSPORT_FAILURES as exc:
+        raise failure(name, exc) from exc
+    finally:
+        resp.release()
+    return None, status, resp.headers, raw

@@ -21,6 +21,7 @@ from rightmodel.gateway.backends.http_client import (
     SSEFramer,
     error_message,
     failure,
+    open_sse,
     parse_event,
     protocol_error,
     status_error,
@@ -245,28 +246,13 @@ class OpenAICompatibleBackend:
             body.setdefault("model", self.endpoint.model)
             if self.stream_usage and not client_wants_usage:
                 body["stream_options"] = {**(options if isinstance(options, dict) else {}), "include_usage": True}
-        data = orjson.dumps(body)
         name = self.name
-        try:
-            resp = await self.http.session.post(
-                self.url,
-                data=data,
-                headers=self._stream_headers,
-                timeout=self.http.timeout(timeout or self.endpoint.timeout_s, stream=True),
-                allow_redirects=False,
-            )
-        except TRANSPORT_FAILURES as exc:
-            raise failure(name, exc) from exc
-        status = resp.status
-        if not 200 <= status < 300 or resp.content_type == "application/json":
-            try:
-                raw = await resp.read()
-            except TRANSPORT_FAILURES as exc:
-                raise failure(name, exc) from exc
-            finally:
-                resp.release()
+        resp, status, headers, raw = await open_sse(
+            self.http, self.url, orjson.dumps(body), self._stream_headers, timeout or self.endpoint.timeout_s, name
+        )
+        if resp is None:
             if not 200 <= status < 300:
-                raise status_error(name, status, resp.headers, raw)
+                raise status_error(name, status, headers, raw)
             try:
                 parsed = orjson.loads(raw)
             except orjson.JSONDecodeError:
