@@ -227,18 +227,24 @@ async def serve_remote(state: GatewayState, t: Ticket, body: dict[str, Any], mod
         return await stream_remote(state, t, body, base, chain, attempts, started)
     try:
         result: ChatResult = await call_with_fallbacks(
-            chain, state.remotes, state.retry, lambda backend, name: backend.chat({**base, "model": state.upstream_id(name)}), attempts
+            chain,
+            state.remotes,
+            state.retry,
+            lambda backend, name: backend.chat({**base, "model": state.upstream_id(name)}),
+            attempts,
+            state.breakers,
         )
     except APIError as err:
         t.model_ms = (time.perf_counter() - started) * 1000.0
-        t.extra["attempts"] = attempts.failures
+        t.extra.update(attempts.ledger_extra())
+        if attempts.passed_over:
+            t.reason = f"{t.reason}; {attempts.fallback_reason()}"
         return error_response(state, t, err)
     t.model_ms = (time.perf_counter() - started) * 1000.0
     served_by = attempts.served_by or model
-    if attempts.failures:
-        t.extra["attempts"] = attempts.failures
-        if served_by != model:
-            t.reason = f"{t.reason}; {model} failed, fell back to {served_by}"
+    t.extra.update(attempts.ledger_extra())
+    if attempts.passed_over:  # e.g. "primary circuit open, fell back to backup"
+        t.reason = f"{t.reason}; {attempts.fallback_reason()}"
     settle_remote(state, t, served_by, result.usage, body, _content_of(result.body))
     info = t.info()
     payload = result.body
@@ -259,24 +265,34 @@ async def stream_remote(
 ) -> Response:
     # Backends ask the upstream for usage themselves and pass the usage chunk on only when the
     # client asked for it, so the body goes out as the client sent it.
+    # Each stream is read up to its first content token before the client sees it, so a stream
+    # that fails before then falls back like an error status (fallback.open_primed).
+    from rightmodel.gateway.fallback import open_primed
+
     upstream_body = base
+    models = state.constellation.remote_models()
+    first_token_s = state.constellation.defaults.first_token_timeout_s
     try:
         stream: ChatStream = await call_with_fallbacks(
             chain,
             state.remotes,
             state.retry,
-            lambda backend, name: backend.open_stream({**upstream_body, "model": state.upstream_id(name)}),
+            lambda backend, name: open_primed(
+                backend, {**upstream_body, "model": state.upstream_id(name)}, first_token_s or models[name].timeout_s
+            ),
             attempts,
+            state.breakers,
         )
     except APIError as err:
-        t.extra["attempts"] = attempts.failures
+        t.extra.update(attempts.ledger_extra())
+        if attempts.passed_over:
+            t.reason = f"{t.reason}; {attempts.fallback_reason()}"
         return error_response(state, t, err)
     served_by = attempts.served_by or chain[0]
     t.model = served_by
-    if attempts.failures:
-        t.extra["attempts"] = attempts.failures
-        if served_by != chain[0]:
-            t.reason = f"{t.reason}; {chain[0]} failed, fell back to {served_by}"
+    t.extra.update(attempts.ledger_extra())
+    if attempts.passed_over:
+        t.reason = f"{t.reason}; {attempts.fallback_reason()}"
     headers = t.info().headers()
     for key in ("x-rightmodel-cost-usd", "x-rightmodel-latency-ms"):
         headers.pop(key, None)  # unknown until the stream ends; the ledger has them

@@ -113,6 +113,13 @@ class DefaultsConfig(Strict):
     # padding makes big batches of mixed-length texts slower per text (bench/results/gateway.md).
     batch_max_size: int = Field(4, ge=1)
     batch_max_wait_ms: float = Field(0.0, ge=0)  # > 0 waits for company: more throughput, more latency
+    # Circuit breakers (gateway/breaker.py): after this many consecutive failed requests to a
+    # remote model its circuit opens and requests skip it for the cooldown, then one probe goes
+    # through. 0: never open.
+    breaker_failures: int = Field(5, ge=0)
+    breaker_cooldown_s: float = Field(30.0, gt=0)
+    # A stream with no content by then fails over like an error (default: the model's timeout_s).
+    first_token_timeout_s: float | None = Field(None, gt=0)
 
 
 class StorageConfig(Strict):

@@ -16,6 +16,7 @@ from typing import Any
 from rightmodel.errors import ConfigError, RightmodelError
 from rightmodel.gateway.backends.base import ChatBackend, RemoteEndpoint
 from rightmodel.gateway.backends.specialist import SpecialistBackend
+from rightmodel.gateway.breaker import CircuitBreaker
 from rightmodel.gateway.config import AnthropicModelConfig, Constellation, RemoteModelConfig
 from rightmodel.gateway.costs import CostModel
 from rightmodel.gateway.fallback import RetryPolicy
@@ -64,6 +65,7 @@ class GatewayState:
     started_at: float = field(default_factory=time.time)
     ready: bool = False
     embedder_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    breakers: dict[str, CircuitBreaker] = field(default_factory=dict)  # one per remote model (gateway/breaker.py)
 
     def fallback_chain(self, model: str) -> list[str]:
         cfg = self.constellation.remote_models()[model]
@@ -179,6 +181,7 @@ def build_state(constellation: Constellation, settings: GatewaySettings) -> Gate
         http=http,
         embedder=embedder,
         guard=guard,
+        breakers={name: CircuitBreaker(name, d.breaker_failures, d.breaker_cooldown_s) for name in remotes},
     )
 
 
