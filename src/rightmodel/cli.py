@@ -50,6 +50,9 @@ def build_app() -> typer.Typer:
     from rightmodel.gateway.cli import add_gateway_commands
 
     add_gateway_commands(app)
+    from rightmodel.auth.cli import add_keys_commands
+
+    add_keys_commands(app)
 
     @app.command()
     def train(

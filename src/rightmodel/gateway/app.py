@@ -22,7 +22,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from rightmodel.gateway import openapi
+from rightmodel.gateway import admin, openapi
 from rightmodel.gateway.chat import JSON, Ticket, chat_completions, error_response, record
 from rightmodel.gateway.config import Constellation, SpecialistModelConfig
 from rightmodel.gateway.errors import APIError
@@ -80,13 +80,15 @@ def create_app(constellation: Constellation, settings: GatewaySettings) -> FastA
         err = APIError(500, f"internal error ({type(exc).__name__}); the request was not completed", code="internal_error")
         return Response(err.body(), status_code=500, media_type=JSON)
 
+    app.include_router(admin.router)
     app.add_api_route(
         "/v1/chat/completions", chat_completions, methods=["POST"], openapi_extra=openapi.CHAT, summary="Chat completion, routed"
     )
 
-    @app.get("/v1/models", summary="Tasks and models this gateway serves")
+    @app.get("/v1/models", summary="Tasks and models this gateway serves (to this key)")
     async def list_models(request: Request) -> Response:
         state: GatewayState = request.app.state.gateway
+        key = state.guard.authenticate(request)  # 401 without a valid key once keys exist
         created = int(state.started_at)
         data = [{"id": "auto", "object": "model", "created": created, "owned_by": "rightmodel", "rightmodel": {"kind": "router"}}]
         for name, task in state.constellation.tasks.items():
@@ -96,7 +98,7 @@ def create_app(constellation: Constellation, settings: GatewaySettings) -> FastA
             kind = cfg.kind
             extra = {"kind": kind, "version": state.specialists[name].ref} if isinstance(cfg, SpecialistModelConfig) else {"kind": kind}
             data.append({"id": name, "object": "model", "created": created, "owned_by": "rightmodel", "rightmodel": extra})
-        return json_response({"object": "list", "data": data})
+        return json_response({"object": "list", "data": [m for m in data if state.guard.visible(key, m["id"])]})
 
     @app.post("/v1/embeddings", summary="Embeddings from the bundled encoder", openapi_extra=openapi.EMBEDDINGS)
     async def embeddings(request: Request) -> Response:

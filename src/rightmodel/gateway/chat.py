@@ -22,6 +22,7 @@ from rightmodel.gateway.backends.base import ChatResult, ChatStream, UpstreamErr
 from rightmodel.gateway.costs import estimate_prompt_tokens, estimate_tokens
 from rightmodel.gateway.errors import APIError
 from rightmodel.gateway.fallback import Attempts, call_with_fallbacks
+from rightmodel.gateway.limits import deadline
 from rightmodel.gateway.router import Decision, specialist_input
 from rightmodel.gateway.state import GatewayState
 from rightmodel.gateway.validation import read_json, validate_chat
@@ -115,12 +116,13 @@ async def chat_completions(request: Request) -> Response:
         t.stream = body.get("stream") is True
         validate_chat(body)
         await state.guard.admit(request, body, t)
-        decision = state.router.decide(body, request.headers)
-        t.routing_ms = t.elapsed_ms()
-        t.task, t.reason = decision.task, decision.reason
-        if decision.route == "specialist":
-            return await serve_specialist(state, t, body, decision)
-        return await serve_remote(state, t, body, decision.remote, route="remote")
+        async with deadline(state.constellation.defaults.deadline_s, t.start):
+            decision = state.router.decide(body, request.headers)
+            t.routing_ms = t.elapsed_ms()
+            t.task, t.reason = decision.task, decision.reason
+            if decision.route == "specialist":
+                return await serve_specialist(state, t, body, decision)
+            return await serve_remote(state, t, body, decision.remote, route="remote")
     except APIError as err:
         return error_response(state, t, err)
 

@@ -120,6 +120,8 @@ class DefaultsConfig(Strict):
     breaker_cooldown_s: float = Field(30.0, gt=0)
     # A stream with no content by then fails over like an error (default: the model's timeout_s).
     first_token_timeout_s: float | None = Field(None, gt=0)
+    max_tokens: int | None = Field(None, ge=1)  # cap on a request's max_tokens / max_completion_tokens (400 above it)
+    deadline_s: float | None = Field(None, gt=0)  # per chat request, from arrival to its answer (or a stream's first byte): 504
 
 
 class StorageConfig(Strict):
@@ -127,6 +129,22 @@ class StorageConfig(Strict):
     registry_url: str | None = None  # default: SQLite in home
     ledger_url: str | None = None  # default: SQLite in home
     journal_dir: str | None = None  # default: home/ledger-journal
+    keys_url: str | None = None  # API key store; default: $RIGHTMODEL_KEYS_URL, else SQLite home/keys.db
+
+
+class AuthConfig(Strict):
+    """API keys (`rightmodel keys`). `auto`: open while the key store has never held a key (a
+    warning at startup), keys required from the first one on; `required`: always."""
+
+    mode: Literal["auto", "required"] = "auto"
+    refresh_s: float = Field(2.0, gt=0)  # how often a running gateway re-reads the key store (revocations)
+
+
+class LimitsConfig(Strict):
+    """What admission assumes before a request has run (corrected by its actual usage at the end)."""
+
+    completion_tokens: int = Field(1024, ge=1)  # reserved (tpm, budget) when a request names no max_tokens
+    local_seconds: float = Field(0.05, ge=0)  # compute reserved per text for a local model
 
 
 class Constellation(Strict):
@@ -135,6 +153,8 @@ class Constellation(Strict):
     tasks: dict[str, TaskConfig] = Field(default_factory=dict)
     defaults: DefaultsConfig = Field(default_factory=DefaultsConfig)
     storage: StorageConfig = Field(default_factory=StorageConfig)
+    auth: AuthConfig = Field(default_factory=AuthConfig)
+    limits: LimitsConfig = Field(default_factory=LimitsConfig)
 
     def remote_models(self) -> dict[str, OpenAIModelConfig | AnthropicModelConfig]:
         return {n: m for n, m in self.models.items() if not isinstance(m, SpecialistModelConfig)}
