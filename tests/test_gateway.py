@@ -77,21 +77,23 @@ def constellation(served: Path, frontier_url: str, threshold: float, **task_extr
     }
 
 
+def gateway_a(served: Path, frontier, home: Path, threshold: float):
+    """Gateway A in front of B, with its own journal and ledger (B shares the registry home)."""
+    args = ("--home", str(served), "--journal-dir", str(home / "journal"), "--ledger-url", f"sqlite:///{home / 'ledger.db'}")
+    return running_gateway(constellation(served, frontier.v1, threshold), home, extra_args=args)
+
+
 @pytest.fixture(scope="module")
 def local_first(served, frontier, tmp_path_factory):
     """Gateway A with a threshold every answer passes: the specialist answers."""
-    home = tmp_path_factory.mktemp("gw-a")
-    with running_gateway(constellation(served, frontier.v1, ALWAYS_ACCEPT), home, extra_args=("--home", str(served), "--journal-dir", str(home / "journal"), "--ledger-url", f"sqlite:///{home / 'ledger.db'}")) as gw:
-        gw.home = home
+    with gateway_a(served, frontier, tmp_path_factory.mktemp("gw-a"), ALWAYS_ACCEPT) as gw:
         yield gw
 
 
 @pytest.fixture(scope="module")
 def escalating(served, frontier, tmp_path_factory):
     """Gateway A with a threshold no answer passes: every task request escalates to B."""
-    home = tmp_path_factory.mktemp("gw-esc")
-    with running_gateway(constellation(served, frontier.v1, NEVER_ACCEPT), home, extra_args=("--home", str(served), "--journal-dir", str(home / "journal"), "--ledger-url", f"sqlite:///{home / 'ledger.db'}")) as gw:
-        gw.home = home
+    with gateway_a(served, frontier, tmp_path_factory.mktemp("gw-esc"), NEVER_ACCEPT) as gw:
         yield gw
 
 

@@ -7,6 +7,7 @@ answered request is never missing from the ledger even if the process dies right
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ from rightmodel.gateway.validation import read_json, validate_chat
 from rightmodel.ledger import LedgerRecord, make_request_id
 
 JSON = "application/json"
+log = logging.getLogger("rightmodel.gateway")
 
 
 @dataclass
@@ -125,6 +127,9 @@ async def chat_completions(request: Request) -> Response:
             return await serve_remote(state, t, body, decision.remote, route="remote")
     except APIError as err:
         return error_response(state, t, err)
+    except Exception as exc:  # a bug of ours: still one ledger row, a settled reservation, no trace
+        log.exception("unexpected error in %s", t.request_id)
+        return error_response(state, t, APIError(500, f"internal error ({type(exc).__name__}); the request was not completed", code="internal_error"))
 
 
 async def serve_specialist(state: GatewayState, t: Ticket, body: dict[str, Any], decision: Decision) -> Response:

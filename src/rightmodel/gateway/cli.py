@@ -46,6 +46,7 @@ def add_gateway_commands(app: typer.Typer) -> None:
         home: Optional[Path] = typer.Option(None, "--home", envvar="RIGHTMODEL_HOME", help="Registry directory (default: storage.home of the file, else ./.rightmodel)."),
         db_url: Optional[str] = typer.Option(None, "--db-url", envvar="RIGHTMODEL_DATABASE_URL", help="Registry index URL."),
         ledger_url: Optional[str] = typer.Option(None, "--ledger-url", envvar="RIGHTMODEL_LEDGER_URL", help="Ledger database URL (default: SQLite in --home)."),
+        keys_url: Optional[str] = typer.Option(None, "--keys-url", envvar="RIGHTMODEL_KEYS_URL", help="API key store URL (default: storage.keys_url, else SQLite keys.db in --home)."),
         journal_dir: Optional[Path] = typer.Option(None, "--journal-dir", help="Ledger journal directory (default: --home/ledger-journal)."),
         threads: Optional[int] = typer.Option(None, "--threads", min=1, help="ONNX Runtime threads per specialist (default: all cores)."),
         log_level: str = typer.Option("warning", "--log-level"),
@@ -65,6 +66,8 @@ def add_gateway_commands(app: typer.Typer) -> None:
             constellation = load_constellation(config)
         else:
             constellation = default_constellation(home or Path(".rightmodel"), db_url)
+        if keys_url:
+            constellation = constellation.model_copy(update={"storage": constellation.storage.model_copy(update={"keys_url": keys_url})})
         settings = GatewaySettings.from_constellation(
             constellation, home=home, registry_url=db_url, ledger_url=ledger_url, journal_dir=journal_dir, inference_threads=threads
         )

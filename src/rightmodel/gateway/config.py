@@ -163,8 +163,23 @@ class Constellation(Strict):
         return {n: m for n, m in self.models.items() if isinstance(m, SpecialistModelConfig)}
 
     def to_public_dict(self) -> dict[str, Any]:
-        """The file as validated, defaults filled in; safe to print (it holds env var names, not keys)."""
-        return self.model_dump(mode="json", exclude_none=True)
+        """The file as validated, defaults filled in; safe to print: it holds env var names, not
+        keys, and passwords inside database URLs are masked."""
+        data = self.model_dump(mode="json", exclude_none=True)
+        storage = data.get("storage", {})
+        for key, value in storage.items():
+            if key.endswith("_url") and isinstance(value, str):
+                storage[key] = _mask_password(value)
+        return data
+
+
+def _mask_password(url: str) -> str:
+    import sqlalchemy as sa
+
+    try:
+        return sa.make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not a parseable URL: show nothing of it rather than a secret
+        return "<unparseable URL>"
 
 
 def _path(loc: tuple) -> str:

@@ -189,6 +189,9 @@ def preflight(constellation: Constellation, settings: GatewaySettings) -> None:
     """Fail before the server starts when a configured specialist is missing or corrupted."""
     from rightmodel.registry import Registry
 
+    from rightmodel.auth.store import KeyStore, resolve_keys_url
+
+    KeyStore(resolve_keys_url(settings.home, constellation.storage.keys_url)).close()  # a URL that cannot work: ConfigError
     with Registry(settings.home, settings.registry_url) as registry:
         for name, cfg in constellation.specialists().items():
             try:
