@@ -11,17 +11,16 @@ that was acknowledged must survive a power cut); on PostgreSQL, pre-ping and a c
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Engine
 
 from rightmodel.auth.keys import KeyRecord, KeySpec, generate_key, hash_key
 from rightmodel.errors import ConfigError
+from rightmodel.sqlite_engine import alembic_config, configure_sqlite, write
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 ALEMBIC_VERSION_TABLE = "rightmodel_auth_alembic_version"
@@ -96,48 +95,15 @@ def create_engine(url: str) -> Engine:
     except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ImportError) as exc:
         raise KeyStoreError(f"cannot use key store URL {safe_url(url)!r}: {exc}") from None
     if engine.dialect.name == "sqlite":
-        _configure_sqlite(engine)
+        configure_sqlite(engine, busy_timeout_s=SQLITE_BUSY_TIMEOUT_S, synchronous="FULL")
     return engine
-
-
-def _configure_sqlite(engine: Engine) -> None:
-    @sa.event.listens_for(engine, "connect")
-    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
-        dbapi_conn.isolation_level = None  # explicit BEGINs below
-        cur = dbapi_conn.cursor()
-        cur.execute(f"PRAGMA busy_timeout = {int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
-        cur.execute("PRAGMA journal_mode = WAL")
-        cur.execute("PRAGMA synchronous = FULL")
-        cur.close()
-
-    @sa.event.listens_for(engine, "begin")
-    def _on_begin(conn: Connection) -> None:
-        mode = "IMMEDIATE" if conn.get_execution_options().get("rightmodel_write") else "DEFERRED"
-        conn.exec_driver_sql(f"BEGIN {mode}")
-
-
-@contextmanager
-def write(engine: Engine) -> Iterator[Connection]:
-    """A connection inside a write transaction: committed on success, rolled back on error."""
-    with engine.connect() as conn:
-        conn.execution_options(rightmodel_write=True)
-        with conn.begin():
-            yield conn
-
-
-def _alembic_config() -> Any:
-    from alembic.config import Config
-
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS_DIR).replace("%", "%%"))
-    return cfg
 
 
 def _schema_is_current(engine: Engine) -> bool:
     """A read, so gateways starting next to a CLI holding the write lock need not wait."""
     from alembic.script import ScriptDirectory
 
-    head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
+    head = ScriptDirectory.from_config(alembic_config(MIGRATIONS_DIR)).get_current_head()
     with engine.connect() as conn, conn.begin():
         if not sa.inspect(conn).has_table(ALEMBIC_VERSION_TABLE):
             return False
@@ -186,7 +152,7 @@ class KeyStore:
         try:
             if _schema_is_current(self.engine):
                 return
-            cfg = _alembic_config()
+            cfg = alembic_config(MIGRATIONS_DIR)
             for attempt in range(2):
                 try:
                     with write(self.engine) as conn:

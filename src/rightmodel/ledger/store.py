@@ -17,17 +17,16 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Engine
 
 from rightmodel.errors import ConfigError
+from rightmodel.sqlite_engine import alembic_config, configure_sqlite, write
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 ALEMBIC_VERSION_TABLE = "rightmodel_ledger_alembic_version"
@@ -117,62 +116,11 @@ def create_engine(url: str) -> Engine:
     except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ImportError) as exc:
         raise ConfigError(f"cannot use ledger database URL {safe_url(url)!r}: {exc}") from None
     if backend == "sqlite":
-        _configure_sqlite(engine, os.path.abspath(parsed.database))
+        configure_sqlite(engine, busy_timeout_s=SQLITE_BUSY_TIMEOUT_S, synchronous="FULL", watch_file=os.path.abspath(parsed.database))
     return engine
 
 
-def _file_identity(path: str) -> tuple[int, int] | None:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return st.st_dev, st.st_ino
-
-
-def _configure_sqlite(engine: Engine, path: str) -> None:
-    # Same transaction handling as the registry: autocommit at the driver, explicit BEGINs, and
-    # BEGIN IMMEDIATE for writers so a deferred read→write upgrade can never fail with BUSY.
-    @sa.event.listens_for(engine, "connect")
-    def _on_connect(dbapi_conn: Any, record: Any) -> None:
-        dbapi_conn.isolation_level = None
-        cur = dbapi_conn.cursor()
-        cur.execute(f"PRAGMA busy_timeout = {int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
-        cur.execute("PRAGMA journal_mode = WAL")
-        cur.execute("PRAGMA synchronous = FULL")
-        cur.close()
-        record.info["rightmodel_file"] = _file_identity(path)
-
-    @sa.event.listens_for(engine, "checkout")
-    def _on_checkout(_dbapi_conn: Any, record: Any, _proxy: Any) -> None:
-        # One stat per checkout. The pool retries with a fresh connection, whose open then
-        # fails (file gone) or creates a new, empty database (the shipper re-migrates it).
-        if record.info.get("rightmodel_file") != _file_identity(path):
-            raise sa.exc.DisconnectionError(f"SQLite database {path} was moved or replaced")
-
-    @sa.event.listens_for(engine, "begin")
-    def _on_begin(conn: Connection) -> None:
-        mode = "IMMEDIATE" if conn.get_execution_options().get("rightmodel_write") else "DEFERRED"
-        conn.exec_driver_sql(f"BEGIN {mode}")
-
-
-@contextmanager
-def write(engine: Engine) -> Iterator[Connection]:
-    """A connection inside a write transaction: committed on success, rolled back on error."""
-    with engine.connect() as conn:
-        conn.execution_options(rightmodel_write=True)
-        with conn.begin():
-            yield conn
-
-
 # -- migrations -------------------------------------------------------------------------------
-
-
-def _alembic_config() -> Any:
-    from alembic.config import Config
-
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS_DIR).replace("%", "%%"))
-    return cfg
 
 
 def schema_is_current(engine: Engine) -> bool:
@@ -180,7 +128,7 @@ def schema_is_current(engine: Engine) -> bool:
     another process holds SQLite's write lock, so start() need not wait for it)."""
     from alembic.script import ScriptDirectory
 
-    head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
+    head = ScriptDirectory.from_config(alembic_config(MIGRATIONS_DIR)).get_current_head()
     with engine.connect() as conn, conn.begin():
         if not sa.inspect(conn).has_table(ALEMBIC_VERSION_TABLE):
             return False
@@ -201,7 +149,7 @@ def migrate(engine: Engine) -> None:
 
     if schema_is_current(engine):
         return
-    cfg = _alembic_config()
+    cfg = alembic_config(MIGRATIONS_DIR)
     for attempt in range(2):
         try:
             with write(engine) as conn:

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from rightmodel.errors import RegistryError
+from rightmodel.sqlite_engine import alembic_config, configure_sqlite, write  # noqa: F401  (write: used by registry.py)
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 # Own version table so the registry can share a database with other rightmodel components.
@@ -82,7 +83,7 @@ def create_engine(url: str) -> Engine:
     except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ImportError) as exc:
         raise RegistryError(f"cannot use registry database URL {_safe_url(url)}: {exc}") from exc
     if engine.dialect.name == "sqlite":
-        _configure_sqlite(engine)
+        configure_sqlite(engine, busy_timeout_s=SQLITE_BUSY_TIMEOUT_S)
     return engine
 
 
@@ -94,39 +95,11 @@ def _safe_url(url: str) -> str:
         return "(unparseable URL)"
 
 
-def _configure_sqlite(engine: Engine) -> None:
-    # pysqlite's own transaction handling issues a deferred BEGIN lazily, which in WAL mode can
-    # fail instantly with SQLITE_BUSY when a read transaction tries to upgrade to a write. We take
-    # over: autocommit at the driver, and BEGIN IMMEDIATE for connections marked as writers.
-    @sa.event.listens_for(engine, "connect")
-    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
-        dbapi_conn.isolation_level = None
-        cur = dbapi_conn.cursor()
-        cur.execute(f"PRAGMA busy_timeout = {int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
-        cur.execute("PRAGMA journal_mode = WAL")
-        cur.execute("PRAGMA synchronous = NORMAL")
-        cur.close()
-
-    @sa.event.listens_for(engine, "begin")
-    def _on_begin(conn: Connection) -> None:
-        mode = "IMMEDIATE" if conn.get_execution_options().get("rightmodel_write") else "DEFERRED"
-        conn.exec_driver_sql(f"BEGIN {mode}")
-
-
 @contextmanager
 def read(engine: Engine) -> Iterator[Connection]:
     """A connection inside a read transaction (rolled back at the end; nothing to commit)."""
     with engine.connect() as conn, conn.begin():
         yield conn
-
-
-@contextmanager
-def write(engine: Engine) -> Iterator[Connection]:
-    """A connection inside a write transaction: committed on success, rolled back on any error."""
-    with engine.connect() as conn:
-        conn.execution_options(rightmodel_write=True)
-        with conn.begin():
-            yield conn
 
 
 def migrate(engine: Engine) -> None:
@@ -137,10 +110,8 @@ def migrate(engine: Engine) -> None:
     concurrent first run wins the race and ours fails on the already-created tables.
     """
     from alembic import command
-    from alembic.config import Config
 
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS_DIR).replace("%", "%%"))
+    cfg = alembic_config(MIGRATIONS_DIR)
     last_error: Exception | None = None
     for _attempt in range(2):
         try:
