@@ -1,0 +1,728 @@
+"""Benchmark: minutes of load at the machine's capacity, with faults, and the ledger checked after.
+
+A rightmodel gateway (ledger on: journal + SQLite) in front of tests/upstream_server.py serves
+mixed traffic from bench/load/loadgen.py (closed-loop aiohttp clients: non-streamed and
+streamed passthrough chat completions, and chat completions answered by a local specialist)
+for --duration seconds (default 180). On a schedule scaled to the duration, faults are injected
+at the upstream (429 burst, 5xx storm, stalls, dropped connections, slow streams, cut streams,
+a slow upstream) and, in the middle, the ledger's database goes away for --outage-s seconds
+(default 20; another connection holds SQLite's write lock). Afterwards the bench waits for the
+journal backlog to be shipped, stops the gateway with SIGTERM and compares the rows of
+`ledger_requests` with the request ids the clients received: they must be equal.
+
+Writes bench/results/load.json and bench/results/load.md (or --out DIR): requests sent and
+answered, errors by kind, p50/p99 by kind and by fault segment, a 5 s timeline (with the ledger
+backlog from /readyz), the ledger comparison (differences listed by id), machine info and the
+exact command. Work files (records, logs, the ledger) go to --work. The specialist (1 epoch on
+2,002 Banking77 rows, as bench/gateway.py) is trained once into WORK/specialist-home and
+reused; --no-specialist leaves it out.
+
+Holds /tmp/bench.lock while measuring (waits up to --lock-wait s for another holder). Every
+process it starts is stopped at exit, also on failure, Ctrl-C or SIGTERM.
+
+Usage: .venv/bin/python bench/load.py [--duration 180] [--concurrency 32] [--outage-s 20]
+           [--ref HEAD] [--no-specialist] [--no-pin] [--quiet-wait 300] [--out bench/results] [--work DIR]
+
+--ref measures the src/ of a commit (exported with `git archive` into WORK) rather than the
+working tree's, so a results file can name exactly the code it measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import hashlib
+import json
+import os
+import platform
+import random
+import re
+import shlex
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench" / "load"))
+sys.path.insert(0, str(ROOT / "bench"))
+
+import gateway as gwbench  # noqa: E402  (bench/gateway.py: process group handling, CPU accounting)
+import report  # noqa: E402  (bench/load/report.py)
+
+LOCK = Path("/tmp/bench.lock")
+TASK = "bench-intent"
+TRAIN_PER_INTENT = 26  # 77 intents x 26 = 2,002 rows, as bench/gateway.py
+GW_CPU, OTHER_CPU = "0", "1"
+UPSTREAM_KEY_ENV = "LOAD_BENCH_UPSTREAM_KEY"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+# The circuit breaker's cooldown (default 30 s) shortened so that each fault's recovery, breaker
+# included, fits in the stretch of the run before the next fault.
+BREAKER_COOLDOWN_S = 5
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+class BenchError(Exception):
+    pass
+
+
+def _raise_exit(signum, _frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+# ----------------------------------------------------------------------------- the lock
+
+
+class BenchLock:
+    """/tmp/bench.lock, created exclusively with our pid; a holder that is gone is taken over."""
+
+    def __init__(self, tag: str, wait_s: int) -> None:
+        self.tag, self.wait_s, self.held = tag, wait_s, False
+
+    def acquire(self) -> None:
+        waited = 0
+        while True:
+            try:
+                fd = os.open(LOCK, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+                os.write(fd, f"{os.getpid()} bench/load.py {self.tag}\n".encode())
+                os.close(fd)
+                self.held = True
+                return
+            except FileExistsError:
+                try:
+                    holder = int(LOCK.read_text().split()[0])
+                    os.kill(holder, 0)
+                except (ValueError, IndexError, OSError):
+                    log(f"{LOCK} is stale (holder gone); taking it over")
+                    LOCK.unlink(missing_ok=True)
+                    continue
+                if waited >= self.wait_s:
+                    raise BenchError(f"{LOCK} is held by pid {holder} for {waited} s; not measuring on a busy machine")
+                if waited % 60 == 0:
+                    log(f"{LOCK} is held by pid {holder}: waiting (up to {self.wait_s} s)")
+                time.sleep(5)
+                waited += 5
+
+    def release(self) -> None:
+        if self.held:
+            try:
+                if LOCK.read_text().split()[0] == str(os.getpid()):
+                    LOCK.unlink()
+            except (OSError, IndexError):
+                pass
+            self.held = False
+
+
+# ----------------------------------------------------------------------------- faults
+
+
+@dataclass
+class Fault:
+    """One thing that goes wrong: at `at` (fraction of the run), for `seconds` or `count` calls."""
+
+    name: str
+    at: float
+    how: str
+    upstream_fault: str | None = None  # tests/upstream_server.py fault name
+    seconds: float | None = None  # a window: every upstream call in it gets the fault
+    count: int | None = None  # or: the next `count` upstream calls
+    ledger_outage: bool = False
+    started_at: float | None = None
+    ended_at: float | None = None
+
+    def record(self, t0: float) -> dict[str, Any]:
+        return {
+            "name": self.name, "how": self.how, "at_fraction": self.at, "upstream_fault": self.upstream_fault,
+            "seconds": self.seconds, "count": self.count, "ledger_outage": self.ledger_outage,
+            "started_at": self.started_at, "ended_at": self.ended_at,
+            "started_at_s": round(self.started_at - t0, 1) if self.started_at else None,
+            "ended_at_s": round(self.ended_at - t0, 1) if self.ended_at else None,
+        }
+
+
+def schedule(outage_s: float, concurrency: int) -> list[Fault]:
+    return [
+        Fault("429 burst", 0.08, "every upstream call answers 429 (Retry-After: 1) for 2 s", "429", seconds=2),
+        Fault("5xx storm", 0.17, "every upstream call answers 500 for 3 s", "500", seconds=3),
+        Fault("stalls", 0.27, f"the next {2 * concurrency} upstream calls never answer (the model's timeout_s ends them)", "stall",
+              count=2 * concurrency),
+        Fault("dropped connections", 0.35, "every upstream call has its connection closed without a response for 2 s", "drop", seconds=2),
+        Fault("ledger DB outage", 0.42, f"another connection holds BEGIN EXCLUSIVE on the ledger's SQLite file for {outage_s:g} s",
+              ledger_outage=True, seconds=outage_s),
+        Fault("slow streams", 0.62, "50 ms between the upstream's stream events for 5 s", "slow-stream:50", seconds=5),
+        Fault("cut streams", 0.70, "the next 200 upstream calls stop after 2 content chunks and close (streams: in-band error; "
+              "non-streamed: a truncated body)", "cut-stream", count=200),
+        Fault("slow upstream", 0.78, "the upstream waits 300 ms before every answer for 3 s", "slow:300", seconds=3),
+    ]
+
+
+# ----------------------------------------------------------------------------- HTTP helpers
+
+
+def http_json(method: str, url: str, body: Any = None, timeout: float = 10.0) -> tuple[int, Any]:
+    status, _, raw = gwbench.http(method, url, body, timeout=timeout)
+    try:
+        return status, json.loads(raw) if raw else None
+    except ValueError:
+        return status, None
+
+
+# ----------------------------------------------------------------------------- the run
+
+
+class Run:
+    def __init__(self, a: argparse.Namespace) -> None:
+        self.a = a
+        self.procs = gwbench.Procs()
+        self.run_id = time.strftime("%Y%m%d-%H%M%S")
+        self.work = Path(a.work).resolve()
+        self.dir = self.work / "runs" / self.run_id
+        self.logs = self.dir / "logs"
+        self.logs.mkdir(parents=True, exist_ok=True)
+        self.lock = BenchLock(self.run_id, a.lock_wait)
+        self.meta: dict[str, Any] = {}
+        self.checks: list[str] = []
+        self.problems: list[str] = []
+        self.faults = schedule(a.outage_s, a.concurrency)
+        self.samples: list[dict[str, Any]] = []
+        self.env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", PYTHONUNBUFFERED="1")
+        self.src = ROOT / "src"  # replaced by an exported commit's src/ with --ref
+        self.tests = ROOT / "tests"
+        self.env[UPSTREAM_KEY_ENV] = "sk-load-upstream"
+        self.db_lock: sqlite3.Connection | None = None
+        self.result: dict[str, Any] = {}
+        self.gateway: subprocess.Popen | None = None
+        self.gateway_url = ""
+        self.upstream_url = ""
+
+    def pin(self, cpu: str) -> str | None:
+        return None if self.a.no_pin else cpu
+
+    def check(self, ok: bool, what: str) -> bool:
+        self.checks.append(("OK " if ok else "FAILED ") + what)
+        log(("check OK: " if ok else "check FAILED: ") + what)
+        if not ok:
+            self.problems.append(what)
+        return ok
+
+    # --------------------------------------------------------------- meta
+    def collect_meta(self) -> None:
+        import importlib.metadata as md
+
+        m = self.meta
+        m["run_id"] = self.run_id
+        m["date_utc"] = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        m["command"] = " ".join(shlex.quote(x) for x in [os.path.relpath(sys.executable, ROOT), os.path.relpath(__file__, ROOT), *sys.argv[1:]])
+        m["duration_s"], m["concurrency"], m["outage_s"] = self.a.duration, self.a.concurrency, self.a.outage_s
+        m["mix"] = self.a.mix if not self.a.no_specialist else ",".join(p for p in self.a.mix.split(",") if not p.startswith("specialist"))
+        m["client_timeout_s"] = self.a.client_timeout
+        cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
+        m["cpu_model"] = next((line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")), "?")
+        m["nproc"] = os.cpu_count()
+        meminfo = Path("/proc/meminfo").read_text().splitlines()
+        m["mem_gib"] = round(int(next(line.split()[1] for line in meminfo if line.startswith("MemTotal"))) / 1024 / 1024, 1)
+        m["kernel"] = platform.release()
+        try:
+            m["os"] = next(line.split("=", 1)[1].strip('"') for line in Path("/etc/os-release").read_text().splitlines()
+                           if line.startswith("PRETTY_NAME="))
+        except (OSError, StopIteration):
+            m["os"] = platform.platform()
+        m["python"] = platform.python_version()
+        m["loadavg_at_start"] = Path("/proc/loadavg").read_text().split()[:3]
+        versions = {}
+        for pkg in ("fastapi", "starlette", "uvicorn", "uvloop", "httptools", "aiohttp", "orjson", "SQLAlchemy", "onnxruntime"):
+            try:
+                versions[pkg] = md.version(pkg)
+            except md.PackageNotFoundError:
+                pass
+        m["versions"] = versions
+
+        def git(*args: str) -> str:
+            return subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True, text=True).stdout.strip()
+
+        if self.a.ref:
+            sha = git("rev-parse", "--verify", f"{self.a.ref}^{{commit}}")
+            if not sha:
+                raise BenchError(f"--ref {self.a.ref}: not a commit of {ROOT}")
+            export = self.work / f"src-{sha[:12]}"
+            if not (export / "src" / "rightmodel").is_dir():
+                staging = self.work / f".export-{sha[:12]}-{os.getpid()}"
+                staging.mkdir(parents=True, exist_ok=True)
+                archive = subprocess.run(["git", "-C", str(ROOT), "archive", sha, "src", "tests/upstream_server.py"], capture_output=True, check=True)
+                subprocess.run(["tar", "-x", "-C", str(staging)], input=archive.stdout, check=True)
+                shutil.rmtree(export, ignore_errors=True)
+                staging.rename(export)
+            self.src, self.tests = export / "src", export / "tests"
+            m["git_commit"] = sha[:7]
+            m["git_src_uncommitted_files"] = 0
+            m["source"] = f"src/ of commit {sha[:12]} (--ref {self.a.ref}), exported to {export}"
+        else:
+            m["git_commit"] = git("rev-parse", "--short", "HEAD")
+            m["git_src_uncommitted_files"] = len([line for line in git("status", "--porcelain", "--", "src").splitlines() if line])
+            m["source"] = "the working tree's src/"
+        self.env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(self.src), os.environ.get("PYTHONPATH")]))
+        probe = subprocess.run([sys.executable, "-c", "import rightmodel; print(rightmodel.__file__)"], capture_output=True, text=True,
+                               env=self.env, cwd=ROOT)
+        if Path(probe.stdout.strip()).resolve() != (self.src / "rightmodel" / "__init__.py").resolve():
+            raise BenchError(f"the gateway would import rightmodel from {probe.stdout.strip() or probe.stderr.strip()}, not {self.src}")
+        h = hashlib.sha256()
+        for f in sorted((self.src / "rightmodel").rglob("*.py")):
+            h.update(str(f.relative_to(self.src.parent)).encode() + b"\0" + f.read_bytes())
+        m["src_digest"] = h.hexdigest()[:12]
+        m["layout"] = ("unpinned (--no-pin)" if self.a.no_pin else
+                       f"gateway pinned to CPU {GW_CPU}; upstream and load generator pinned to CPU {OTHER_CPU}")
+
+    # --------------------------------------------------------------- specialist
+    def specialist_home(self) -> Path | None:
+        if self.a.no_specialist:
+            self.meta["specialist"] = "none (--no-specialist)"
+            return None
+        if self.a.specialist_home:
+            home = Path(self.a.specialist_home).resolve()
+            self.meta["specialist"] = f"{TASK} from {home} (--specialist-home)"
+            return home
+        home = self.work / "specialist-home"
+        marker = home / ".bench-load-promoted"
+        if marker.exists():
+            self.meta["specialist"] = f"{TASK}@v1, trained by an earlier run of this bench ({marker.read_text().strip()}), reused"
+            return home
+        if home.exists():
+            shutil.rmtree(home)
+        from rightmodel.data.shipped import banking77
+
+        train = banking77("train")
+        by: dict[str, list[str]] = {}
+        for text, labels in zip(train.texts, train.labels):
+            by.setdefault(labels[0], []).append(text)
+        rng = random.Random(7)
+        rows = []
+        for label in sorted(by):
+            texts = by[label][:]
+            rng.shuffle(texts)
+            rows += [(t, label) for t in texts[:TRAIN_PER_INTENT]]
+        rng.shuffle(rows)
+        data = self.dir / "train-subset.csv"
+        with open(data, "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["text", "category"])
+            w.writerows(rows)
+        log(f"training {TASK} on {len(rows)} Banking77 train rows, 1 epoch, into {home} (once; later runs reuse it)")
+        t0 = time.time()
+        cli = [sys.executable, "-m", "rightmodel.cli"]
+        with open(self.logs / "train.log", "ab") as out:
+            r = subprocess.run([*cli, "train", TASK, "--data", str(data), "--epochs", "1", "--home", str(home)],
+                               stdout=out, stderr=subprocess.STDOUT, env=self.env, cwd=ROOT, timeout=1800)
+            if r.returncode == 0:
+                r = subprocess.run([*cli, "models", "--home", str(home), "promote", f"{TASK}@v1"], stdout=out,
+                                   stderr=subprocess.STDOUT, env=self.env, cwd=ROOT, timeout=300)
+        if r.returncode != 0:
+            raise BenchError(f"training or promotion failed (see {self.logs / 'train.log'})")
+        note = f"{len(rows)} Banking77 train rows ({TRAIN_PER_INTENT} per intent), 1 epoch, {time.time() - t0:.0f} s, run {self.run_id}"
+        marker.write_text(note + "\n")
+        self.meta["specialist"] = f"{TASK}@v1 trained by this run: {note}"
+        return home
+
+    # --------------------------------------------------------------- processes
+    def start_upstream(self) -> None:
+        log_path = self.logs / "upstream.log"
+        p = self.procs.start("upstream", [sys.executable, str(self.tests / "upstream_server.py"), "--port", "0"],
+                             cpus=self.pin(OTHER_CPU), log_path=log_path, env=self.env, cwd=ROOT)
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            m = re.search(r"READY (\d+)", log_path.read_text(errors="replace")) if log_path.exists() else None
+            if m:
+                self.upstream_url = f"http://127.0.0.1:{m.group(1)}"
+                return
+            if p.poll() is not None:
+                break
+            time.sleep(0.1)
+        raise BenchError(f"the upstream did not start (see {log_path})")
+
+    def constellation(self, specialist: Path | None) -> str:
+        import yaml
+
+        models: dict[str, Any] = {
+            "primary": {"kind": "openai", "base_url": self.upstream_url + "/v1", "model": "gpt-4o-mini", "api_key_env": UPSTREAM_KEY_ENV,
+                        "fallbacks": ["backup"], "timeout_s": 2},
+            "backup": {"kind": "openai", "base_url": self.upstream_url + "/v1", "model": "gpt-4o-mini-backup", "api_key_env": UPSTREAM_KEY_ENV,
+                       "timeout_s": 2, "price": {"input_per_mtok": 0.15, "output_per_mtok": 0.6}},
+        }
+        config: dict[str, Any] = {"models": models, "tasks": {},
+                                  "defaults": {"generalist": "primary", "frontier": "gpt-4o", "retries": 2, "backoff_s": 0.1, "backoff_max_s": 2,
+                                               "breaker_cooldown_s": BREAKER_COOLDOWN_S}}
+        if specialist is not None:
+            models[f"{TASK}-v"] = {"kind": "specialist", "task": TASK}
+            config["tasks"][TASK] = {"specialist": f"{TASK}-v", "threshold": 0.0}  # always answered locally
+        return yaml.safe_dump(config, sort_keys=False)
+
+    def start_gateway(self, specialist: Path | None) -> None:
+        text = self.constellation(specialist)
+        path = self.dir / "constellation.yaml"
+        path.write_text(text)
+        self.result["constellation"] = text
+        port = _free_port()
+        home = specialist or (self.dir / "home")
+        self.ledger_db = self.dir / "ledger.db"
+        self.journal = self.dir / "ledger-journal"
+        argv = [sys.executable, "-m", "rightmodel.cli", "serve", "--config", str(path), "--port", str(port), "--home", str(home),
+                "--ledger-url", f"sqlite:///{self.ledger_db}", "--journal-dir", str(self.journal), "--threads", "1", "--log-level", "warning"]
+        self.meta["gateway_argv"] = " ".join(shlex.quote(os.path.relpath(x, ROOT) if x.startswith(str(ROOT)) else x) for x in argv)
+        self.meta["constellation_file"] = os.path.relpath(path, ROOT) if str(path).startswith(str(ROOT)) else str(path)
+        self.meta["ledger_db"], self.meta["journal_dir"] = str(self.ledger_db), str(self.journal)
+        log(f"starting the gateway: {self.meta['gateway_argv']}")
+        self.gateway = self.procs.start("gateway", argv, cpus=self.pin(GW_CPU), log_path=self.logs / "gateway.log", env=self.env, cwd=ROOT)
+        self.gateway_url = f"http://127.0.0.1:{port}"
+        if not gwbench.wait_http(self.gateway_url + "/readyz", 180, self.gateway, ok=lambda s: s == 200):
+            tail = (self.logs / "gateway.log").read_text(errors="replace")[-3000:]
+            raise BenchError(f"the gateway did not become ready (exit code {self.gateway.poll()}); log tail:\n{tail}")
+
+    def smoke(self, specialist: bool, when: str) -> None:
+        """One request of each kind; their request ids join the accepted ones of the ledger check."""
+        url = self.gateway_url + "/v1/chat/completions"
+        say = [{"role": "user", "content": "smoke test"}]
+        bodies = [("passthrough", {"model": "primary", "messages": say}), ("streamed passthrough", {"model": "primary", "messages": say, "stream": True})]
+        if specialist:
+            bodies.append(("specialist", {"model": TASK, "messages": [{"role": "user", "content": "my card has not arrived"}]}))
+        for what, body in bodies:
+            status, headers, raw = gwbench.http("POST", url, body)
+            rid = {k.lower(): v for k, v in headers.items()}.get("x-request-id")
+            if rid:
+                self.smoke_ids.add(rid)
+            if body.get("stream"):
+                ok = status == 200 and b"data: [DONE]" in raw
+            else:
+                try:
+                    reply = json.loads(raw)
+                    ok = status == 200 and bool(reply["choices"]) and (what != "specialist" or reply["rightmodel"]["route"] == "specialist")
+                except (ValueError, KeyError, TypeError):
+                    ok = False
+            self.check(ok, f"{what} answer {when} (HTTP {status})")
+
+    # --------------------------------------------------------------- sampling
+    def sampler(self, stop: threading.Event) -> None:
+        """/readyz's ledger part and the gateway's CPU once a second, for the timeline."""
+        last = None
+        while not stop.is_set():
+            t = time.time()
+            ticks = gwbench.cpu_ticks(self.gateway.pid) if self.gateway else 0
+            s, body = http_json("GET", self.gateway_url + "/readyz", timeout=5)
+            ledger = (body or {}).get("ledger") or {}
+            sample = {"t": t, "status": s, "pending": ledger.get("pending"), "db_up": ledger.get("db_up")}
+            if last is not None and t > last[0]:
+                sample["gateway_cpu_pct"] = round(100.0 * (ticks - last[1]) / CLK_TCK / (t - last[0]), 1)
+            last = (t, ticks)
+            self.samples.append(sample)
+            stop.wait(max(0.0, 1.0 - (time.time() - t)))
+
+    # --------------------------------------------------------------- faults
+    def set_fault(self, fault: str | None, count: int = -1) -> None:
+        s, _ = http_json("POST", self.upstream_url + "/_control", {"fault": fault, "count": count if fault else 0})
+        if s != 200:
+            self.problems.append(f"could not set upstream fault {fault!r} (HTTP {s})")
+
+    def begin(self, f: Fault) -> None:
+        f.started_at = time.time()
+        if f.ledger_outage:
+            self.db_lock = sqlite3.connect(self.ledger_db, timeout=10, isolation_level=None)
+            self.db_lock.execute("BEGIN EXCLUSIVE")
+        else:
+            self.set_fault(f.upstream_fault, f.count if f.count is not None else -1)
+        log(f"fault: {f.name} ({f.how})")
+
+    def end(self, f: Fault) -> None:
+        if f.ledger_outage and self.db_lock is not None:
+            self.db_lock.execute("ROLLBACK")
+            self.db_lock.close()
+            self.db_lock = None
+        elif f.seconds is not None:
+            self.set_fault(None)
+        f.ended_at = time.time()
+        log(f"fault over: {f.name}")
+
+    def run_schedule(self, t0: float, loadgen: subprocess.Popen) -> None:
+        """Begin and end every fault at its time; count faults end when the next one begins."""
+        actions: list[tuple[float, Callable[[], None]]] = []
+        for i, f in enumerate(self.faults):
+            start = t0 + f.at * self.a.duration
+            actions.append((start, lambda f=f: self.begin(f)))
+            if f.seconds is not None:
+                actions.append((start + f.seconds, lambda f=f: self.end(f)))
+            else:  # a count fault: cleared (if not used up) just before the next fault
+                nxt = t0 + (self.faults[i + 1].at if i + 1 < len(self.faults) else 0.9) * self.a.duration
+                actions.append((nxt - 0.01, lambda f=f: (self.set_fault(None), setattr(f, "ended_at", time.time()))))
+        for at, action in sorted(actions, key=lambda x: x[0]):
+            while time.time() < at:
+                if loadgen.poll() is not None:
+                    raise BenchError(f"the load generator exited early with {loadgen.returncode} (see {self.logs / 'loadgen.log'})")
+                time.sleep(min(0.05, max(0.0, at - time.time())))
+            action()
+
+    # --------------------------------------------------------------- main
+    def run(self) -> int:
+        self.collect_meta()
+        specialist = self.specialist_home()
+        texts = self.dir / "texts.json"
+        if specialist is not None:
+            from rightmodel.data.shipped import banking77
+
+            texts.write_text(json.dumps(banking77("test").texts))
+        self.lock.acquire()
+        self.wait_quiet()
+        self.meta["loadavg_at_measure_start"] = Path("/proc/loadavg").read_text().split()[:3]
+        self.smoke_ids: set[str] = set()
+        self.start_upstream()
+        self.start_gateway(specialist)
+        self.smoke(specialist is not None, "before the load")
+        records_path = self.dir / "records.jsonl"
+        mix = self.meta["mix"]
+        argv = [sys.executable, str(ROOT / "bench" / "load" / "loadgen.py"), "--url", self.gateway_url, "--duration", str(self.a.duration),
+                "--concurrency", str(self.a.concurrency), "--mix", mix, "--timeout", str(self.a.client_timeout), "--out", str(records_path)]
+        if specialist is not None:
+            argv += ["--texts", str(texts), "--task", TASK]
+        stop_sampling = threading.Event()
+        sampler = threading.Thread(target=self.sampler, args=(stop_sampling,), daemon=True)
+        sampler.start()
+        window = gwbench.Window(os.getpid())
+        cpu0 = gwbench.cpu_ticks(self.gateway.pid)
+        log(f"load: {self.a.concurrency} clients for {self.a.duration} s, mix {mix}")
+        loadgen = self.procs.start("loadgen", argv, cpus=self.pin(OTHER_CPU), log_path=self.logs / "loadgen.log", env=self.env, cwd=ROOT)
+        t0 = self.wait_start(loadgen)
+        self.run_schedule(t0, loadgen)
+        try:
+            rc = loadgen.wait(self.a.duration + self.a.client_timeout + 120 - (time.time() - t0))
+        except subprocess.TimeoutExpired:
+            raise BenchError("the load generator did not finish") from None
+        self.procs.live.pop(loadgen.pid, None)
+        loadgen_exited = time.time()
+        t_end = t0 + self.a.duration  # no request starts later; the rates are per second of load
+        machine = window.close()
+        cpu1 = gwbench.cpu_ticks(self.gateway.pid)
+        self.meta["other_cores"], self.meta["other_top"] = machine.get("other_cores"), machine.get("other_top")
+        self.meta["cpu_busy"] = ", ".join(f"{k.replace('_busy_pct', '')} {v:.0f}%" for k, v in machine.items() if k.endswith("_busy_pct"))
+        self.meta["gateway_cpu_s"] = round((cpu1 - cpu0) / CLK_TCK, 1)
+        if rc != 0:
+            raise BenchError(f"the load generator exited with {rc} (see {self.logs / 'loadgen.log'})")
+        self.set_fault(None)
+        self.smoke(specialist is not None, "after the load")
+        drained = self.wait_drained(loadgen_exited)
+        stop_sampling.set()
+        sampler.join(5)
+        self.stop_gateway()
+        records = [json.loads(line) for line in records_path.read_text().splitlines() if line.strip()]
+        self.finish(records, t0, t_end, drained)
+        return 0 if not self.problems else 1
+
+    def wait_quiet(self) -> None:
+        """Wait (up to --quiet-wait s) until processes other than this bench's use < 0.15 cores over 5 s."""
+        t0 = time.time()
+        while self.a.quiet_wait > 0:
+            w = gwbench.Window(os.getpid())
+            time.sleep(5)
+            other = w.close()
+            if other["other_cores"] < 0.15:
+                break
+            if time.time() - t0 >= self.a.quiet_wait:
+                self.problems.append(f"the machine was not quiet after {self.a.quiet_wait} s: other processes used "
+                                     f"{other['other_cores']:.2f} cores ({other['other_top']}); measured anyway")
+                log(self.problems[-1])
+                break
+            log(f"waiting for a quiet machine: other processes use {other['other_cores']:.2f} cores ({other['other_top']})")
+        self.meta["quiet_wait_s"] = round(time.time() - t0)
+
+    def wait_start(self, loadgen: subprocess.Popen) -> float:
+        path = self.logs / "loadgen.log"
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            m = re.search(r"START ([\d.]+)", path.read_text(errors="replace")) if path.exists() else None
+            if m:
+                return float(m.group(1))
+            if loadgen.poll() is not None:
+                break
+            time.sleep(0.02)
+        raise BenchError(f"the load generator did not start (see {path})")
+
+    def wait_drained(self, since: float) -> float | None:
+        """Seconds from `since` (the load's end) until /readyz reported no ledger rows pending (None: never)."""
+        deadline = time.time() + 180
+        while time.time() < deadline:
+            s, body = http_json("GET", self.gateway_url + "/readyz", timeout=5)
+            ledger = (body or {}).get("ledger") or {}
+            if s == 200 and ledger.get("pending") == 0 and ledger.get("db_up") is True:
+                return round(time.time() - since, 1)
+            time.sleep(0.2)
+        self.problems.append("the ledger still had rows pending 180 s after the load")
+        return None
+
+    def stop_gateway(self) -> None:
+        took = self.procs.stop(self.gateway, timeout=60)
+        self.meta["gateway_stop_s"] = round(took, 2) if took is not None else None
+        self.meta["gateway_exit_code"] = self.gateway.returncode
+        self.check(self.gateway.returncode == 0, f"the gateway exited {self.gateway.returncode} after SIGTERM")
+
+    # --------------------------------------------------------------- results
+    def ledger_rows(self) -> list[tuple]:
+        conn = sqlite3.connect(f"file:{self.ledger_db}?mode=ro", uri=True)
+        try:
+            return conn.execute("SELECT request_id, status, route, error FROM ledger_requests").fetchall()
+        finally:
+            conn.close()
+
+    def finish(self, records: list[dict[str, Any]], t0: float, t_end: float, drained: float | None) -> None:
+        rows = self.ledger_rows()
+        ids = [r[0] for r in rows]
+        by_id = {r[0]: r for r in rows}
+        accepted = {r["rid"] for r in records if r["rid"]} | self.smoke_ids
+        missing = sorted(accepted - set(ids))
+        extra = sorted(set(ids) - accepted)
+        no_response = sum(1 for r in records if not r["rid"])
+        led = {
+            "rows": len(rows),
+            "distinct_ids": len(set(ids)),
+            "accepted": len(accepted),
+            "accepted_smoke_checks": len(self.smoke_ids),
+            "no_response": no_response,
+            "missing_ids": missing,
+            "extra_ids": extra,
+            "extra_rows": [{"request_id": i, "status": by_id[i][1], "route": by_id[i][2], "error": by_id[i][3]} for i in extra],
+            "equal": not missing and not extra and len(ids) == len(set(ids)),
+            "journal_files_left": sorted(p.name for p in self.journal.iterdir()) if self.journal.exists() else [],
+        }
+        counts: dict[tuple, int] = {}
+        for _, status, route, _ in rows:
+            counts[(status, route)] = counts.get((status, route), 0) + 1
+        led["by_status"] = [{"status": s, "route": r, "rows": c} for (s, r), c in sorted(counts.items(), key=lambda kv: -kv[1])]
+        self.check(not missing, f"every accepted request has a ledger row ({len(accepted):,} accepted, {len(missing)} without a row)")
+        self.check(len(ids) == len(set(ids)), f"no duplicate rows ({len(ids):,} rows, {len(set(ids)):,} distinct ids)")
+        self.check(not extra, f"no rows beyond the accepted requests ({len(extra)}; {no_response} requests got no response)")
+        pend = [s["pending"] for s in self.samples if s.get("pending") is not None]
+        self.meta["pending_peak"] = max(pend) if pend else None
+        outage = next((f for f in self.faults if f.ledger_outage), None)
+        if outage and outage.started_at and outage.ended_at:
+            down = [s["t"] for s in self.samples if s.get("db_up") is False]
+            seen = f"; /readyz reported db_up false for {len(down)} s" if down else ""
+            self.meta["outage_text"] = f"SQLite locked {outage.ended_at - outage.started_at:.1f} s, from {outage.started_at - t0:.1f} s{seen}"
+            up_again = next((s["t"] for s in self.samples if s["t"] > outage.ended_at and s.get("db_up") is True), None)
+            if up_again:
+                self.meta["outage_text"] += f"; shipping again {up_again - outage.ended_at:.1f} s after the lock was released"
+        self.meta["drain_text"] = (f"no rows pending {drained} s after the load ended" if drained is not None else "NOT drained within 180 s")
+        self.meta["measure_s"] = round(time.time() - t0, 1)
+        log_lines = (self.logs / "gateway.log").read_text(errors="replace").splitlines()
+        self.result.update(
+            meta=self.meta,
+            events=[f.record(t0) for f in self.faults],
+            analysis=report.analyse(records, [f.record(t0) for f in self.faults], self.samples, t0, t_end),
+            ledger=led,
+            ledger_log=[line[:300] for line in log_lines if "ledger" in line][:40],
+            samples=self.samples,
+            checks=self.checks,
+            problems=self.problems,
+        )
+
+    def write(self, out: Path | None) -> None:
+        self.result.setdefault("meta", self.meta)
+        self.result["checks"], self.result["problems"] = self.checks, self.problems
+        for target in filter(None, [self.dir, out]):
+            target.mkdir(parents=True, exist_ok=True)
+            (target / "load.json").write_text(json.dumps(self.result, indent=1) + "\n")
+            if "analysis" in self.result:
+                (target / "load.md").write_text(report.render(self.result))
+
+    def cleanup(self) -> None:
+        if self.db_lock is not None:
+            try:
+                self.db_lock.execute("ROLLBACK")
+                self.db_lock.close()
+            except sqlite3.Error:
+                pass
+            self.db_lock = None
+        self.procs.stop_all()
+        self.lock.release()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--duration", type=int, default=180, help="seconds of load (default 180)")
+    ap.add_argument("--concurrency", type=int, default=32, help="closed-loop clients (default 32)")
+    ap.add_argument("--outage-s", type=float, default=20.0, help="seconds the ledger's SQLite file stays locked (default 20)")
+    ap.add_argument("--mix", default="chat=6,stream=3,specialist=1", help="request kinds and weights (default chat=6,stream=3,specialist=1)")
+    ap.add_argument("--client-timeout", type=float, default=30.0, help="client timeout per request, seconds (default 30)")
+    ap.add_argument("--no-specialist", action="store_true", help="passthrough traffic only (no training)")
+    ap.add_argument("--specialist-home", help=f"a home with {TASK} in production (default: trained once into WORK/specialist-home)")
+    ap.add_argument("--no-pin", action="store_true", help="do not pin processes to CPUs")
+    ap.add_argument("--ref", help="measure src/ of this commit (exported with git archive) instead of the working tree's, e.g. HEAD")
+    ap.add_argument("--quiet-wait", type=int, default=300,
+                    help="seconds to wait for other processes to go quiet (< 0.15 cores) before measuring (default 300; 0: do not wait)")
+    ap.add_argument("--out", default=str(ROOT / "bench" / "results"), help="results directory (default bench/results)")
+    ap.add_argument("--work", default=os.path.join(os.environ.get("TMPDIR", "/tmp"), "rightmodel-bench-load"),
+                    help="work directory: runs, logs, records, the trained specialist (default $TMPDIR/rightmodel-bench-load)")
+    ap.add_argument("--lock-wait", type=int, default=900, help="seconds to wait for another holder of /tmp/bench.lock (default 900)")
+    a = ap.parse_args(argv)
+    if not 20 <= a.duration <= 3600:
+        ap.error("--duration must be 20..3600 s")
+    if not 1 <= a.concurrency <= 1024:
+        ap.error("--concurrency must be 1..1024")
+    if not 0 < a.outage_s < a.duration * 0.18:
+        ap.error(f"--outage-s must be > 0 and fit its slot (< {a.duration * 0.18:.0f} s for --duration {a.duration})")
+    if a.no_pin is False and (os.cpu_count() or 1) < 2:
+        a.no_pin = True
+    return a
+
+
+def main(argv: list[str] | None = None) -> int:
+    a = parse_args(argv)
+    sys.path.insert(0, str(ROOT / "src"))
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    signal.signal(signal.SIGTERM, _raise_exit)
+    run = Run(a)
+    rc = 0
+    try:
+        rc = run.run()
+    except KeyboardInterrupt as exc:
+        log(f"interrupted ({str(exc) or 'Ctrl-C'}): stopping everything this bench started; no results written")
+        rc = 130
+    except BenchError as exc:
+        log(f"ERROR: {exc}")
+        run.problems.append(str(exc))
+        rc = 1
+    except Exception as exc:  # a bug here or a surprise: clean up, keep what was measured
+        import traceback
+
+        traceback.print_exc()
+        run.problems.append(f"bench error: {type(exc).__name__}: {exc}")
+        rc = 1
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # cleanup is bounded: let it finish
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        run.cleanup()
+    if rc == 130:
+        return rc
+    complete = "analysis" in run.result
+    run.write(Path(a.out) if complete and rc == 0 else None)
+    if complete:
+        print(report.render(run.result))
+    where = f"{a.out}/load.{{json,md}}" if complete and rc == 0 else f"{run.dir}/load.json only ({a.out} left as it was)"
+    log(f"results: {where}; work files in {run.dir}")
+    return rc
+
+
+if __name__ == "__main__":
+    sys.exit(main())
