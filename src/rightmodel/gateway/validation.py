@@ -119,6 +119,11 @@ def validate_chat(body: dict[str, Any]) -> None:
     _expect(body, "tools", (list,), "an array")
     _expect(body, "user", (str,), "a string")
     _expect(body, "stop", (str, list), "a string or an array of strings")
+    stop = body.get("stop")
+    if isinstance(stop, list):
+        for i, item in enumerate(stop):
+            if not isinstance(item, str):
+                raise invalid(f"stop.{i}", f"'stop.{i}' must be a string, got {_type_name(item)}", "invalid_type")
     for key in ("n", "max_tokens", "max_completion_tokens", "seed", "top_logprobs"):
         _expect(body, key, (int,), "an integer")
     for key in ("temperature", "top_p", "presence_penalty", "frequency_penalty"):
