@@ -22,7 +22,7 @@ from rightmodel.gateway import answers
 from rightmodel.gateway.backends.base import ChatResult, ChatStream, UpstreamError, Usage
 from rightmodel.gateway.costs import estimate_prompt_tokens, estimate_tokens
 from rightmodel.gateway.errors import APIError
-from rightmodel.gateway.fallback import Attempts, call_with_fallbacks
+from rightmodel.gateway.fallback import Attempts, call_with_fallbacks, open_primed
 from rightmodel.gateway.limits import deadline
 from rightmodel.gateway.router import Decision, specialist_input
 from rightmodel.gateway.state import GatewayState
@@ -274,7 +274,6 @@ async def stream_remote(
     # client asked for it, so the body goes out as the client sent it.
     # Each stream is read up to its first content token before the client sees it, so a stream
     # that fails before then falls back like an error status (fallback.open_primed).
-    from rightmodel.gateway.fallback import open_primed
 
     upstream_body = base
     models = state.constellation.remote_models()
