@@ -22,6 +22,7 @@ from rightmodel.gateway.backends.http_client import (
     SSEFramer,
     failure,
     open_sse,
+    post_json,
     parse_event,
     protocol_error,
     status_error,
@@ -274,21 +275,9 @@ class AnthropicBackend:
     async def chat(self, body: dict[str, Any], *, timeout: float | None = None) -> ChatResult:
         data = self._request(body, stream=False)
         name = self.name
-        started = time.perf_counter()
-        try:
-            async with self.http.session.post(
-                self.url,
-                data=data,
-                headers=self._headers,
-                timeout=self.http.timeout(timeout or self.endpoint.timeout_s),
-                allow_redirects=False,
-            ) as resp:
-                raw = await resp.read()
-                status = resp.status
-                headers = resp.headers
-        except TRANSPORT_FAILURES as exc:
-            raise failure(name, exc) from exc
-        upstream_ms = (time.perf_counter() - started) * 1000.0
+        status, headers, raw, upstream_ms = await post_json(
+            self.http, self.url, data, self._headers, timeout or self.endpoint.timeout_s, name
+        )
         if not 200 <= status < 300:
             raise self._status_error(status, headers, raw)
         try:

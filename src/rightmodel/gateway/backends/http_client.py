@@ -279,3 +279,20 @@ async def open_sse(
     finally:
         resp.release()
     return None, status, resp.headers, raw
+
+
+async def post_json(
+    http: HttpClient, url: Any, data: bytes, headers: Mapping[str, str], timeout: float, name: str
+) -> tuple[int, Any, bytes, float]:
+    """POST a whole (non-streamed) request: `(status, headers, body, milliseconds)`; transport
+    failures become `UpstreamError`, statuses are left to the caller to map."""
+    started = time.perf_counter()
+    try:
+        async with http.session.post(
+            url, data=data, headers=headers, timeout=http.timeout(timeout), allow_redirects=False
+        ) as resp:
+            raw = await resp.read()
+            status, resp_headers = resp.status, resp.headers
+    except TRANSPORT_FAILURES as exc:
+        raise failure(name, exc) from exc
+    return status, resp_headers, raw, (time.perf_counter() - started) * 1000.0

@@ -6,7 +6,6 @@ serialised once, the answer parsed once, and stream frames go out as the upstrea
 from __future__ import annotations
 
 import os
-import time
 from typing import Any
 
 import aiohttp
@@ -22,6 +21,7 @@ from rightmodel.gateway.backends.http_client import (
     error_message,
     failure,
     open_sse,
+    post_json,
     parse_event,
     protocol_error,
     status_error,
@@ -209,21 +209,9 @@ class OpenAICompatibleBackend:
             body.setdefault("model", self.endpoint.model)
         data = orjson.dumps(body)
         name = self.name
-        started = time.perf_counter()
-        try:
-            async with self.http.session.post(
-                self.url,
-                data=data,
-                headers=self._headers,
-                timeout=self.http.timeout(timeout or self.endpoint.timeout_s),
-                allow_redirects=False,
-            ) as resp:
-                raw = await resp.read()
-                status = resp.status
-                headers = resp.headers
-        except TRANSPORT_FAILURES as exc:
-            raise failure(name, exc) from exc
-        upstream_ms = (time.perf_counter() - started) * 1000.0
+        status, headers, raw, upstream_ms = await post_json(
+            self.http, self.url, data, self._headers, timeout or self.endpoint.timeout_s, name
+        )
         if not 200 <= status < 300:
             raise status_error(name, status, headers, raw)
         try:
