@@ -213,7 +213,9 @@ def test_a_stream_failing_before_its_first_content_falls_back(gw, hollow_up, bac
     text, chunks, request_id = ask_stream(gw, model, "one two three")
     assert text == "echo: one two three"  # the whole answer, from the fallback, no error in between
     assert chunks[-1].choices and chunks[-1].choices[0].finish_reason == "stop"
-    assert [r["outcome"] for r in hollow_up.received()] == [fault, fault]  # both tries really misbehaved
+    # both tries really misbehaved (the upstream may log the second as client-disconnected when the
+    # gateway drops the connection at the bad frame before the upstream finished writing)
+    assert [r["fault"] for r in hollow_up.received()] == [fault, fault]
     assert models_sent(backup_up) == ["up-backup"]
     row = row_of(gw, request_id)
     assert row["status"] == 200 and row["model"] == "backup" and row["error"] is None
