@@ -18,6 +18,58 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 
+def safe_url(url: str | sa.URL) -> str:
+    """The URL with its password masked, for messages and `config show`."""
+    try:
+        return sa.engine.make_url(url).render_as_string(hide_password=True)
+    except sa.exc.ArgumentError:
+        return "(unparseable URL)"
+
+
+def open_store_engine(
+    url: str,
+    *,
+    what: str,
+    error: type[Exception],
+    busy_timeout_s: float,
+    pg_connect_timeout_s: float = 10,
+    watch_file: bool = False,
+    make_parent: bool = False,
+) -> Engine:
+    """An engine for a store that needs SQLite (a file) or PostgreSQL — the ledger and the key
+    store both rely on ON CONFLICT and JSON. Raises `error` naming `what` when the URL cannot work.
+    SQLite gets synchronous=FULL: these stores' rows must survive a power cut once committed."""
+    try:
+        parsed = sa.engine.make_url(url)
+    except sa.exc.ArgumentError as exc:
+        raise error(f"cannot use {what} URL {safe_url(url)!r}: {exc}") from None
+    backend = parsed.get_backend_name()
+    if backend not in ("sqlite", "postgresql"):
+        raise error(f"{what} {safe_url(url)!r}: only SQLite and PostgreSQL URLs are supported")
+    kwargs: dict[str, Any] = {}
+    if backend == "sqlite":
+        if parsed.database in (None, "", ":memory:") or parsed.query.get("mode") == "memory":
+            raise error(f"the {what} needs an SQLite database file, not an in-memory one")
+        if make_parent:
+            Path(parsed.database).expanduser().absolute().parent.mkdir(parents=True, exist_ok=True)
+    else:
+        kwargs["pool_pre_ping"] = True
+        if parsed.get_driver_name() in ("psycopg", "psycopg2") and "connect_timeout" not in parsed.query:
+            kwargs["connect_args"] = {"connect_timeout": pg_connect_timeout_s}
+    try:
+        engine = sa.create_engine(parsed, **kwargs)
+    except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ImportError) as exc:
+        raise error(f"cannot use {what} URL {safe_url(url)!r}: {exc}") from None
+    if backend == "sqlite":
+        configure_sqlite(
+            engine,
+            busy_timeout_s=busy_timeout_s,
+            synchronous="FULL",
+            watch_file=os.path.abspath(parsed.database) if watch_file else None,
+        )
+    return engine
+
+
 def _file_identity(path: str) -> tuple[int, int] | None:
     try:
         st = os.stat(path)

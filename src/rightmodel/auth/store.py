@@ -13,14 +13,13 @@ from __future__ import annotations
 import os
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from rightmodel.auth.keys import KeyRecord, KeySpec, generate_key, hash_key
 from rightmodel.errors import ConfigError
-from rightmodel.sqlite_engine import alembic_config, configure_sqlite, write
+from rightmodel.sqlite_engine import alembic_config, open_store_engine, safe_url, write  # noqa: F401  (safe_url: re-exported)
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 ALEMBIC_VERSION_TABLE = "rightmodel_auth_alembic_version"
@@ -65,38 +64,12 @@ def resolve_keys_url(home: str | Path, configured: str | None = None, override: 
     return url or f"sqlite:///{(Path(home) / 'keys.db').resolve()}"
 
 
-def safe_url(url: str | sa.URL) -> str:
-    """The URL with its password masked, for messages."""
-    try:
-        return sa.engine.make_url(url).render_as_string(hide_password=True)
-    except sa.exc.ArgumentError:
-        return "(unparseable URL)"
-
-
 def create_engine(url: str) -> Engine:
     """An engine for the key store; ConfigError when the URL cannot be used."""
-    try:
-        parsed = sa.engine.make_url(url)
-    except sa.exc.ArgumentError as exc:
-        raise KeyStoreError(f"cannot use key store URL {safe_url(url)!r}: {exc}") from None
-    if parsed.get_backend_name() not in SUPPORTED_DIALECTS:
-        raise KeyStoreError(f"key store {safe_url(url)!r}: only SQLite and PostgreSQL URLs are supported")
-    kwargs: dict[str, Any] = {}
-    if parsed.get_backend_name() == "sqlite":
-        if parsed.database in (None, "", ":memory:") or parsed.query.get("mode") == "memory":
-            raise KeyStoreError("the key store needs an SQLite database file, not an in-memory one")
-        Path(parsed.database).expanduser().absolute().parent.mkdir(parents=True, exist_ok=True)
-    else:
-        kwargs["pool_pre_ping"] = True
-        if parsed.get_driver_name() in ("psycopg", "psycopg2") and "connect_timeout" not in parsed.query:
-            kwargs["connect_args"] = {"connect_timeout": PG_CONNECT_TIMEOUT_S}
-    try:
-        engine = sa.create_engine(parsed, **kwargs)
-    except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ImportError) as exc:
-        raise KeyStoreError(f"cannot use key store URL {safe_url(url)!r}: {exc}") from None
-    if engine.dialect.name == "sqlite":
-        configure_sqlite(engine, busy_timeout_s=SQLITE_BUSY_TIMEOUT_S, synchronous="FULL")
-    return engine
+    return open_store_engine(
+        url, what="key store", error=KeyStoreError, busy_timeout_s=SQLITE_BUSY_TIMEOUT_S,
+        pg_connect_timeout_s=PG_CONNECT_TIMEOUT_S, make_parent=True,
+    )
 
 
 def _schema_is_current(engine: Engine) -> bool:

@@ -17,6 +17,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from rightmodel.errors import ConfigError
+from rightmodel.sqlite_engine import safe_url
 
 NAME = r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$"
 ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
@@ -169,17 +170,8 @@ class Constellation(Strict):
         storage = data.get("storage", {})
         for key, value in storage.items():
             if key.endswith("_url") and isinstance(value, str):
-                storage[key] = _mask_password(value)
+                storage[key] = safe_url(value)
         return data
-
-
-def _mask_password(url: str) -> str:
-    import sqlalchemy as sa
-
-    try:
-        return sa.make_url(url).render_as_string(hide_password=True)
-    except Exception:  # not a parseable URL: show nothing of it rather than a secret
-        return "<unparseable URL>"
 
 
 def _path(loc: tuple) -> str:

@@ -16,7 +16,6 @@ that we test). Not ``registry.index.create_engine``: the ledger wants different 
 from __future__ import annotations
 
 import math
-import os
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
 from rightmodel.errors import ConfigError
-from rightmodel.sqlite_engine import alembic_config, configure_sqlite, write
+from rightmodel.sqlite_engine import alembic_config, open_store_engine, safe_url, write  # noqa: F401  (safe_url: re-exported)
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 ALEMBIC_VERSION_TABLE = "rightmodel_ledger_alembic_version"
@@ -83,41 +82,12 @@ _BOOL = ("escalated", "stream")
 # -- engine -----------------------------------------------------------------------------------
 
 
-def safe_url(url: str | sa.URL) -> str:
-    """The URL with its password masked, for messages."""
-    try:
-        return sa.engine.make_url(url).render_as_string(hide_password=True)
-    except sa.exc.ArgumentError:
-        return "(unparseable URL)"
-
-
 def create_engine(url: str) -> Engine:
     """An engine configured for the ledger (see the module docstring); ConfigError if unusable."""
-    try:
-        parsed = sa.engine.make_url(url)
-    except sa.exc.ArgumentError as exc:
-        raise ConfigError(f"cannot use ledger database URL {safe_url(url)!r}: {exc}") from None
-    backend = parsed.get_backend_name()
-    if backend not in SUPPORTED_DIALECTS:
-        raise ConfigError(f"ledger database {safe_url(url)!r}: only SQLite and PostgreSQL are "
-                          f"supported (idempotent inserts need ON CONFLICT)")
-    kwargs: dict[str, Any] = {}
-    if backend == "sqlite":
-        if parsed.database in (None, "", ":memory:") or parsed.query.get("mode") == "memory":
-            raise ConfigError("the ledger needs an SQLite database file, not an in-memory one")
-    else:
-        kwargs["pool_pre_ping"] = True
-        if parsed.get_driver_name() in ("psycopg", "psycopg2") and "connect_timeout" not in (
-            parsed.query
-        ):
-            kwargs["connect_args"] = {"connect_timeout": PG_CONNECT_TIMEOUT_S}
-    try:
-        engine = sa.create_engine(parsed, **kwargs)
-    except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ImportError) as exc:
-        raise ConfigError(f"cannot use ledger database URL {safe_url(url)!r}: {exc}") from None
-    if backend == "sqlite":
-        configure_sqlite(engine, busy_timeout_s=SQLITE_BUSY_TIMEOUT_S, synchronous="FULL", watch_file=os.path.abspath(parsed.database))
-    return engine
+    return open_store_engine(
+        url, what="ledger database", error=ConfigError, busy_timeout_s=SQLITE_BUSY_TIMEOUT_S,
+        pg_connect_timeout_s=PG_CONNECT_TIMEOUT_S, watch_file=True,
+    )
 
 
 # -- migrations -------------------------------------------------------------------------------
