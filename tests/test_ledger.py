@@ -25,7 +25,9 @@ import sqlalchemy as sa
 from rightmodel.errors import ConfigError
 from rightmodel.ledger import Ledger, LedgerRecord, make_request_id
 from rightmodel.ledger.journal import CHECKPOINT_NAME, REJECTED_NAME, list_segments, segment_name
+from rightmodel.ledger import store
 from rightmodel.ledger.record import encode
+from rightmodel.sqlite_engine import alembic_config, write
 
 TESTS = Path(__file__).resolve().parent
 CHILD = TESTS / "ledger_child.py"
@@ -58,6 +60,9 @@ def sample(i: int, **overrides) -> LedgerRecord:
         status=200 if i % 9 else 502,
         error=None if i % 9 else "UpstreamError: remote model timed out",
         extra={"i": i, "nested": {"list": [1, 2.5, "x"], "flag": True}},
+        privacy_policy=(None, "allow", "redact", "local-only")[i % 4],
+        privacy_action=(None, "none", "redacted", "kept_local")[i % 4],
+        pii_entities=(None, {}, {"EMAIL_ADDRESS": i % 3 + 1, "PERSON": 1}, {"PHONE_NUMBER": i})[i % 4],
     )
     fields.update(overrides)
     return LedgerRecord(**fields)
@@ -418,6 +423,110 @@ def test_torn_last_line_is_skipped_with_a_warning(paths, caplog) -> None:
     messages = [r.getMessage() for r in caplog.records]
     assert any("ends in a torn line" in m for m in messages)
     assert any("unreadable line" in m for m in messages)
+
+
+# -- privacy fields (schema 0002) ---------------------------------------------------------------
+
+PRIVACY_FIELDS = ("privacy_policy", "privacy_action", "pii_entities")
+
+
+def migrate_to(db: Path, revision: str, downgrade: bool = False) -> None:
+    """Bring the SQLite ledger at ``db`` to ``revision`` (as an older release would have left it)."""
+    from alembic import command
+
+    engine = store.create_engine(sqlite_url(db))
+    try:
+        cfg = alembic_config(store.MIGRATIONS_DIR)
+        with write(engine) as conn:
+            cfg.attributes["connection"] = conn
+            (command.downgrade if downgrade else command.upgrade)(cfg, revision)
+    finally:
+        engine.dispose()
+
+
+def columns_and_version(db: Path) -> tuple[set[str], list[str]]:
+    with sqlite3.connect(db) as conn:
+        columns = {r[1] for r in conn.execute("PRAGMA table_info(ledger_requests)")}
+        version = [r[0] for r in conn.execute(
+            f"SELECT version_num FROM {store.ALEMBIC_VERSION_TABLE}")]
+    return columns, version
+
+
+def old_journal_line(rec: LedgerRecord) -> bytes:
+    """The line a release before the privacy fields wrote for ``rec``."""
+    data = orjson.loads(encode(rec))
+    for name in PRIVACY_FIELDS:
+        del data[name]
+    return orjson.dumps(data, option=orjson.OPT_APPEND_NEWLINE)
+
+
+def test_privacy_fields_round_trip_and_odd_values_never_reject_a_row(paths) -> None:
+    odd = [
+        sample(0, privacy_policy="redact", privacy_action="redacted",  # exact counts in disguise
+               pii_entities={"EMAIL_ADDRESS": 2.0, "PERSON": " 3", "PHONE_NUMBER": True,
+                             "IBAN": "many", "NEG": -1, "INF": float("inf"), "NAN": float("nan"),
+                             "HALF": 0.5, "BIG": 2**70, "x" * 100: 1, "NESTED": {"a": 1}}),
+        sample(1, pii_entities=["EMAIL_ADDRESS"]),  # not a mapping: NULL
+        sample(2, pii_entities="EMAIL_ADDRESS"),
+        sample(3, privacy_policy="local-only" * 5, privacy_action="kept_local\x00" + "y" * 50),
+        sample(4, privacy_policy=7, privacy_action=["refused"]),  # not strings: their text
+    ]
+    with open_ledger(paths) as ledger:
+        for rec in odd:
+            ledger.record(rec)
+        assert ledger.flush()
+        rows = {r["request_id"]: r for r in ledger.rows()}
+        stats = ledger.stats()
+    assert stats["rejected"] == 0 and stats["shipped"] == len(odd)
+    assert rows[odd[0].request_id]["pii_entities"] == {"EMAIL_ADDRESS": 2, "PERSON": 3, "x" * 64: 1}
+    assert rows[odd[0].request_id]["privacy_action"] == "redacted"
+    assert rows[odd[1].request_id]["pii_entities"] is None
+    assert rows[odd[2].request_id]["pii_entities"] is None
+    assert rows[odd[3].request_id]["privacy_policy"] == ("local-only" * 5)[:16]
+    assert rows[odd[3].request_id]["privacy_action"] == ("kept_local" + "y" * 50)[:32]
+    assert (rows[odd[4].request_id]["privacy_policy"], rows[odd[4].request_id]["privacy_action"]) \
+        == ("7", "['refused']")
+    with sqlite3.connect(paths["db"]) as conn:  # None is SQL NULL (detection did not run), not 'null'
+        nulls = {r[0] for r in conn.execute(
+            "SELECT request_id FROM ledger_requests WHERE pii_entities IS NULL")}
+    assert nulls == {odd[1].request_id, odd[2].request_id, odd[4].request_id}
+
+
+def test_a_0001_database_with_rows_and_old_journal_lines_upgrade_in_place(paths) -> None:
+    """A ledger left by a release before the privacy fields: its database (rows at 0001) and its
+    unshipped journal lines (without the keys) both carry over, the old rows with NULLs."""
+    migrate_to(paths["db"], "0001")
+    old = [sample(i) for i in range(20)]
+    rows = [store.to_row(orjson.loads(old_journal_line(r))) for r in old[:10]]
+    engine = store.create_engine(sqlite_url(paths["db"]))
+    with write(engine) as conn:
+        conn.execute(sa.insert(store.requests), [
+            {k: v for k, v in row.items() if k not in PRIVACY_FIELDS} for row in rows])
+    engine.dispose()
+    assert columns_and_version(paths["db"])[1] == ["0001"]
+    paths["journal"].mkdir()  # unshipped lines the old release journaled before it stopped
+    (paths["journal"] / segment_name(1)).write_bytes(b"".join(map(old_journal_line, old[10:])))
+
+    new = sample(20, privacy_policy="redact", privacy_action="redacted",
+                 pii_entities={"EMAIL_ADDRESS": 2, "PERSON": 1})
+    with open_ledger(paths) as ledger:
+        ledger.record(new)
+        assert ledger.flush()
+        got = ledger.rows()
+        assert ledger.stats()["rejected"] == 0
+    columns, version = columns_and_version(paths["db"])
+    assert version == ["0002"] and set(PRIVACY_FIELDS) <= columns
+    assert got == [{**as_row(r), **dict.fromkeys(PRIVACY_FIELDS)} for r in old] + [as_row(new)]
+
+    # And back: downgrading drops the columns and keeps every row (SQLite rebuilds the table).
+    migrate_to(paths["db"], "0001", downgrade=True)
+    columns, version = columns_and_version(paths["db"])
+    assert version == ["0001"] and not set(PRIVACY_FIELDS) & columns
+    assert sorted(db_ids(paths["db"])) == [r.request_id for r in [*old, new]]
+    with sqlite3.connect(paths["db"]) as conn:
+        indexes = {r[1] for r in conn.execute("PRAGMA index_list(ledger_requests)")}
+    assert {"ix_ledger_requests_created_at", "ix_ledger_requests_task_created_at",
+            "ix_ledger_requests_tenant_created_at"} <= indexes
 
 
 # -- rows the database refuses ------------------------------------------------------------------

@@ -13,11 +13,13 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from pg_server import PgServer, pg_server, pg_url  # noqa: F401  (fixtures)
-from test_ledger import FAST, Recorder, as_row, sample, wait_until
+from test_ledger import FAST, PRIVACY_FIELDS, Recorder, as_row, old_journal_line, sample, wait_until
 
 from rightmodel.ledger import Ledger
 from rightmodel.ledger.journal import REJECTED_NAME
+from rightmodel.ledger import store
 from rightmodel.ledger.store import ALEMBIC_VERSION_TABLE
+from rightmodel.sqlite_engine import alembic_config, write
 
 
 @pytest.fixture
@@ -48,12 +50,14 @@ def test_schema_and_round_trip(pg_url: str, engine: sa.Engine, tmp_path: Path) -
         "ix_ledger_requests_tenant_created_at"}
     with engine.connect() as conn:
         assert conn.execute(sa.text(f"SELECT version_num FROM {ALEMBIC_VERSION_TABLE}")
-                            ).scalars().all() == ["0001"]
+                            ).scalars().all() == ["0002"]
         types = dict(conn.execute(sa.text(
             "SELECT column_name, data_type FROM information_schema.columns "
             "WHERE table_name = 'ledger_requests'")).all())
     assert types["created_at"] == "timestamp with time zone" and types["extra"] == "json"
     assert types["tokens_in"] == "bigint"
+    assert (types["privacy_policy"], types["privacy_action"], types["pii_entities"]) == (
+        "character varying", "character varying", "json")
     # A second ledger (another process's journal) on the same database: schema already current.
     with Ledger(pg_url, tmp_path / "journal-2", **FAST) as other:
         other.record(sample(1000))
@@ -106,3 +110,46 @@ def test_refused_and_odd_rows(pg_url: str, engine: sa.Engine, tmp_path: Path) ->
     assert rows[sample(8).request_id]["error"] == "badbyte"
     assert stats["rejected"] == 1
     assert sample(7).request_id in (tmp_path / "journal" / REJECTED_NAME).read_text()
+
+
+def migrate_pg(url: str, revision: str, downgrade: bool = False) -> None:
+    from alembic import command
+
+    eng = store.create_engine(url)
+    try:
+        cfg = alembic_config(store.MIGRATIONS_DIR)
+        with write(eng) as conn:
+            cfg.attributes["connection"] = conn
+            (command.downgrade if downgrade else command.upgrade)(cfg, revision)
+    finally:
+        eng.dispose()
+
+
+def test_privacy_columns_upgrade_a_0001_database_with_rows_and_downgrade(
+    pg_url: str, engine: sa.Engine, tmp_path: Path
+) -> None:
+    import orjson
+
+    migrate_pg(pg_url, "0001")
+    old = [sample(i) for i in range(10)]
+    rows = [store.to_row(orjson.loads(old_journal_line(r))) for r in old]
+    with engine.begin() as conn:
+        conn.execute(sa.insert(store.requests),
+                     [{k: v for k, v in row.items() if k not in PRIVACY_FIELDS} for row in rows])
+    new = sample(10, privacy_policy="local-only", privacy_action="kept_local",
+                 pii_entities={"CREDIT_CARD": 1.0, "PERSON": "2", "BAD": "x"})
+    with Ledger(pg_url, tmp_path / "journal", **FAST) as ledger:  # start() upgrades in place
+        ledger.record(new)
+        assert ledger.flush(timeout=30)
+        got = ledger.rows()
+    assert got[:10] == [{**as_row(r), **dict.fromkeys(PRIVACY_FIELDS)} for r in old]
+    assert got[10] == {**as_row(new), "pii_entities": {"CREDIT_CARD": 1, "PERSON": 2}}
+    with engine.connect() as conn:
+        assert conn.execute(sa.text(f"SELECT version_num FROM {ALEMBIC_VERSION_TABLE}")
+                            ).scalars().all() == ["0002"]
+        assert conn.execute(sa.text("SELECT count(*) FROM ledger_requests "
+                                    "WHERE pii_entities IS NULL")).scalar() == 10
+    migrate_pg(pg_url, "0001", downgrade=True)
+    assert sorted(ids_in(engine)) == [r.request_id for r in [*old, new]]
+    columns = {c["name"] for c in sa.inspect(engine).get_columns("ledger_requests")}
+    assert not set(PRIVACY_FIELDS) & columns

@@ -46,6 +46,13 @@ class LedgerRecord:
     API key id or tenant name, never the key. ``counterfactual_cost_usd`` is what the default
     frontier model would have cost. ``error`` is "ErrorType: message" without secrets. ``extra``
     is a small JSON object for whatever else explains the row.
+
+    Privacy, so an audit can show what left and why without the ledger holding what it guards:
+    ``privacy_policy`` is the effective policy ("local-only", "redact" or "allow"; None when
+    detection did not run, e.g. the request was rejected first), ``privacy_action`` what it did
+    ("none", "allowed", "redacted", "kept_local", "refused"), and ``pii_entities`` the sensitive
+    entities found, as entity type -> count (e.g. ``{"EMAIL_ADDRESS": 2}``): types and counts,
+    never the values.
     """
 
     endpoint: str
@@ -70,6 +77,9 @@ class LedgerRecord:
     status: int = 200
     error: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    privacy_policy: str | None = None
+    privacy_action: str | None = None
+    pii_entities: dict[str, int] | None = None
 
 
 def encode(rec: LedgerRecord) -> bytes:

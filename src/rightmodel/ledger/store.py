@@ -39,7 +39,8 @@ metadata = sa.MetaData()
 
 # Bounded string columns: values longer than this are truncated on the way in (see to_row).
 STRING_LIMITS = {"request_id": 128, "tenant": 256, "endpoint": 256, "task": 128, "route": 64,
-                 "model": 256}
+                 "model": 256, "privacy_policy": 16, "privacy_action": 32}
+PII_TYPE_LIMIT = 64  # characters kept of an entity type name in pii_entities
 
 requests = sa.Table(
     "ledger_requests",
@@ -66,12 +67,17 @@ requests = sa.Table(
     sa.Column("status", sa.Integer, nullable=False),
     sa.Column("error", sa.Text, nullable=True),
     sa.Column("extra", sa.JSON, nullable=False),
+    # 0002: the privacy policy applied, what it did, entity type -> count (never values).
+    sa.Column("privacy_policy", sa.String(16), nullable=True),
+    sa.Column("privacy_action", sa.String(32), nullable=True),
+    sa.Column("pii_entities", sa.JSON(none_as_null=True), nullable=True),  # None: SQL NULL, not 'null'
     sa.Index("ix_ledger_requests_created_at", "created_at"),
     sa.Index("ix_ledger_requests_task_created_at", "task", "created_at"),
     sa.Index("ix_ledger_requests_tenant_created_at", "tenant", "created_at"),
 )
 
-_STR = ("tenant", "endpoint", "task", "route", "reason", "model", "error")
+_STR = ("tenant", "endpoint", "task", "route", "reason", "model", "error", "privacy_policy",
+        "privacy_action")
 _REQUIRED_STR = ("endpoint", "route", "reason")
 _INT = ("tokens_in", "tokens_out", "cached_tokens", "status")
 _FLOAT = ("latency_ms", "routing_ms", "model_ms", "cost_usd", "counterfactual_cost_usd",
@@ -139,7 +145,8 @@ def to_row(data: dict[str, Any]) -> dict[str, Any]:
 
     Strings are truncated to their column and stripped of NUL (PostgreSQL refuses it); floats
     that are not finite become NULL; ints must fit in 64 bits. Raises ValueError for a row that
-    still cannot be stored (it is then quarantined, see ``Shipper``).
+    still cannot be stored (it is then quarantined, see ``Shipper``). The privacy fields never
+    raise (see ``_pii_counts``), and lines journaled before they existed get NULLs.
     """
     row: dict[str, Any] = {"request_id": _text(data["request_id"], "request_id")}
     if not row["request_id"]:
@@ -175,7 +182,31 @@ def to_row(data: dict[str, Any]) -> dict[str, Any]:
         row[name] = bool(data.get(name, False))
     extra = data.get("extra")
     row["extra"] = extra if isinstance(extra, dict) else ({} if extra is None else {"value": extra})
+    row["pii_entities"] = _pii_counts(data.get("pii_entities"))
     return row
+
+
+def _pii_counts(value: Any) -> dict[str, int] | None:
+    """``pii_entities`` as {entity type: count}, best effort: a bookkeeping field must never get
+    an otherwise good row quarantined. Counts are coerced to int where that is exact (2.0, "2"),
+    entries that are not counts are dropped, and a value that is not a mapping becomes NULL."""
+    if not isinstance(value, dict):
+        return None
+    counts: dict[str, int] = {}
+    for key, raw in value.items():
+        count: int | None = None
+        if isinstance(raw, int) and not isinstance(raw, bool):
+            count = raw
+        elif isinstance(raw, float) and raw.is_integer():
+            count = int(raw)
+        elif isinstance(raw, str):
+            try:
+                count = int(raw.strip())
+            except ValueError:
+                count = None
+        if count is not None and 0 <= count <= INT64[1]:
+            counts[_text(key, "")[:PII_TYPE_LIMIT]] = count
+    return counts
 
 
 def _text(value: Any, name: str) -> str:
