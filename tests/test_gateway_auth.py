@@ -285,6 +285,95 @@ def test_keys_cli_and_revocation_reach_a_running_gateway(stack):
     assert unknown.returncode == 2 and "no key with id" in unknown.stderr
 
 
+def test_a_keys_privacy_policy_via_cli_and_admin_api(stack):
+    """`privacy` is set by `keys create --privacy` and POST /admin/keys, shown by both listings,
+    and a value other than local-only, redact or allow is refused naming the field."""
+    home = str(stack.home)
+    made = run_cli("keys", "create", "--tenant", "zeta", "--privacy", "local-only", "--json", "--home", home)
+    assert made.returncode == 0, made.stderr
+    created = json.loads(made.stdout)
+    stack.keys["cli-private"], stack.ids["cli-private"] = created["key"], created["id"]
+    assert created["privacy"] == "local-only"
+    bad = run_cli("keys", "create", "--tenant", "zeta", "--privacy", "secret", "--home", home)
+    assert bad.returncode == 2 and "--privacy" in bad.stderr and "local-only" in bad.stderr
+
+    url, admin = f"{stack.gw.url}/admin/keys", bearer(stack.keys["admin"])
+    posted = httpx.post(url, json={"tenant": "zeta", "privacy": "redact"}, headers=admin)
+    assert posted.status_code == 201 and posted.json()["privacy"] == "redact"
+    stack.keys["admin-private"], stack.ids["admin-private"] = posted.json()["key"], posted.json()["id"]
+    for value in ("secret", "REDACT", 1):
+        refused = httpx.post(url, json={"tenant": "zeta", "privacy": value}, headers=admin)
+        assert refused.status_code == 400, refused.text
+        error = refused.json()["error"]
+        assert error["param"] == "privacy" and "'privacy'" in error["message"] and "redact" in error["message"]
+
+    listed = {k["id"]: k for k in httpx.get(url, headers=admin).json()["data"]}
+    assert listed[stack.ids["cli-private"]]["privacy"] == "local-only"
+    assert listed[stack.ids["admin-private"]]["privacy"] == "redact"
+    assert listed[stack.ids["acme"]]["privacy"] is None  # made without one
+    cli_listed = {r["id"]: r for r in map(json.loads, run_cli("keys", "list", "--json", "--home", home).stdout.splitlines())}
+    assert cli_listed[stack.ids["admin-private"]]["privacy"] == "redact"
+    table = run_cli("keys", "list", "--home", home)
+    assert table.returncode == 0 and "privacy" in table.stdout
+    line = next(x for x in table.stdout.splitlines() if stack.ids["cli-private"] in x)
+    assert "local-only" in line
+
+
+def _upgrade_a_0001_key_store(url: str) -> None:
+    """A key store left by a release before `privacy` (schema 0001, one key) upgrades in place on
+    migrate(): the old key is kept with no policy, new keys get theirs; downgrading keeps both."""
+    from datetime import datetime, timezone
+
+    import sqlalchemy as sa
+    from alembic import command
+
+    from rightmodel.auth import store as key_store
+    from rightmodel.sqlite_engine import alembic_config, write
+
+    def alembic(conn_engine, revision: str, downgrade: bool = False) -> None:
+        cfg = alembic_config(key_store.MIGRATIONS_DIR)
+        with write(conn_engine) as conn:
+            cfg.attributes["connection"] = conn
+            (command.downgrade if downgrade else command.upgrade)(cfg, revision)
+
+    def version(conn_engine) -> list[str]:
+        with conn_engine.connect() as conn:
+            return conn.execute(sa.text(f"SELECT version_num FROM {key_store.ALEMBIC_VERSION_TABLE}")).scalars().all()
+
+    engine = key_store.create_engine(url)
+    try:
+        alembic(engine, "0001")
+        old = {"key_id": "0123456789ab", "key_hash": "f" * 64, "tenant": "old", "name": "before privacy", "models": ["a"], "rpm": 3,
+               "tpm": None, "budget_usd": 1.5, "budget_period": "monthly", "admin": False,
+               "created_at": datetime(2025, 1, 2, tzinfo=timezone.utc), "revoked_at": None}
+        with write(engine) as conn:
+            conn.execute(sa.insert(key_store.keys_table).values(**old))
+        with KeyStore(url) as store:
+            store.migrate()
+            (kept,) = store.list()
+            assert (kept.key_id, kept.tenant, kept.models, kept.rpm, kept.budget_usd, kept.privacy) == (
+                "0123456789ab", "old", ("a",), 3, 1.5, None)
+            made, _ = store.create(KeySpec(tenant="new", privacy="local-only"))
+            assert made.privacy == "local-only"
+            assert {r.key_id: r.privacy for r in store.list()} == {"0123456789ab": None, made.key_id: "local-only"}
+        assert version(engine) == ["0002"]
+        alembic(engine, "0001", downgrade=True)
+        assert version(engine) == ["0001"]
+        with engine.connect() as conn:
+            assert sorted(conn.execute(sa.text("SELECT key_id FROM auth_keys")).scalars()) == sorted(["0123456789ab", made.key_id])
+        assert "privacy" not in {c["name"] for c in sa.inspect(engine).get_columns("auth_keys")}
+    finally:
+        engine.dispose()
+
+
+def test_a_key_store_made_before_privacy_upgrades_in_place(tmp_path):
+    _upgrade_a_0001_key_store(f"sqlite:///{tmp_path / 'keys.db'}")
+
+
+def test_a_key_store_made_before_privacy_upgrades_in_place_on_postgresql(pg_url):  # noqa: F811
+    _upgrade_a_0001_key_store(pg_url)
+
+
 def test_budget_survives_a_restart_and_deadline_is_504(stack, upstream):  # noqa: F811
     client = stack.client("restart")
     streamed = list(client.chat.completions.create(**chat(text=LONG), max_tokens=MAX_TOKENS, stream=True))

@@ -54,6 +54,7 @@ def add_keys_commands(app: typer.Typer) -> None:
         budget_usd: Optional[float] = typer.Option(None, "--budget-usd", min=0.0, help="Spending limit in USD."),
         budget_period: str = typer.Option("total", "--budget-period", help="total, monthly or daily (UTC)."),
         admin: bool = typer.Option(False, "--admin", help="An admin key: manages keys over /admin, cannot call models."),
+        privacy: Optional[str] = typer.Option(None, "--privacy", help="local-only, redact or allow: privacy policy for this key's requests; the stricter of this and the task's policy applies."),
         as_json: bool = typer.Option(False, "--json", help="Print the key and its record as JSON."),
         home: Optional[Path] = home_opt,
         keys_url: Optional[str] = url_opt,
@@ -70,6 +71,7 @@ def add_keys_commands(app: typer.Typer) -> None:
             spec = KeySpec(
                 tenant=tenant or "admin", name=name, models=_csv(models), rpm=rpm, tpm=tpm,
                 budget_usd=budget_usd, budget_period=budget_period, admin=admin,
+                privacy=privacy,
             )
         except ValidationError as exc:
             err = exc.errors()[0]
@@ -103,12 +105,12 @@ def add_keys_commands(app: typer.Typer) -> None:
             return
         table = Table(box=box.SIMPLE_HEAD)
         table.add_column("id", no_wrap=True, min_width=12)  # what `keys revoke` takes: never cut
-        for column in ("tenant", "name", "models", "rpm", "tpm", "budget", "admin", "created", "revoked"):
+        for column in ("tenant", "name", "models", "rpm", "tpm", "budget", "privacy", "admin", "created", "revoked"):
             table.add_column(column, overflow="fold")
         for r in records:
             budget = "" if r.budget_usd is None else f"${r.budget_usd:g} {r.budget_period}"
             table.add_row(
-                r.key_id, r.tenant, r.name or "", ",".join(r.models) or "(all)", str(r.rpm or ""), str(r.tpm or ""), budget,
+                r.key_id, r.tenant, r.name or "", ",".join(r.models) or "(all)", str(r.rpm or ""), str(r.tpm or ""), budget, r.privacy or "",
                 "yes" if r.admin else "", f"{r.created_at:%Y-%m-%d}", f"{r.revoked_at:%Y-%m-%d %H:%M}" if r.revoked_at else "",
             )
         console = Console()

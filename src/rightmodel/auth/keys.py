@@ -18,6 +18,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 KEY_PREFIX = "rm"
 BUDGET_PERIODS = ("total", "monthly", "daily")
 BudgetPeriod = Literal["total", "monthly", "daily"]
+# Strictest first. A key's policy is combined with the task's: the stricter of the two applies.
+PRIVACY_POLICIES = ("local-only", "redact", "allow")
+PrivacyPolicy = Literal["local-only", "redact", "allow"]
 
 
 def hash_key(key: str) -> str:
@@ -50,6 +53,8 @@ class KeySpec(BaseModel):
     budget_usd: float | None = Field(None, ge=0)
     budget_period: BudgetPeriod = "total"  # total, or per calendar month / day (UTC)
     admin: bool = False  # admin keys manage keys (/admin routes) and cannot call models
+    # Privacy policy for this key's requests; None: the task's (or the default) policy alone.
+    privacy: PrivacyPolicy | None = None
 
     @field_validator("tenant")
     @classmethod
@@ -82,6 +87,7 @@ class KeyRecord:
     admin: bool
     created_at: datetime
     revoked_at: datetime | None
+    privacy: str | None = None  # one of PRIVACY_POLICIES, or None (no policy of the key's own)
 
     @property
     def active(self) -> bool:
@@ -103,6 +109,7 @@ class KeyRecord:
             "budget_usd": self.budget_usd,
             "budget_period": self.budget_period,
             "admin": self.admin,
+            "privacy": self.privacy,
             "created_at": self.created_at.isoformat(),
             "revoked_at": self.revoked_at.isoformat() if self.revoked_at else None,
         }

@@ -46,6 +46,7 @@ keys_table = sa.Table(
     sa.Column("admin", sa.Boolean, nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("privacy", sa.String(16), nullable=True),  # 0002: the key's privacy policy
 )
 
 
@@ -99,6 +100,7 @@ def _record(row: sa.Row) -> KeyRecord:
         admin=bool(data["admin"]),
         created_at=_utc(data["created_at"]),
         revoked_at=_utc(data["revoked_at"]) if data["revoked_at"] is not None else None,
+        privacy=data["privacy"],
     )
 
 
@@ -154,6 +156,7 @@ class KeyStore:
             "admin": spec.admin,
             "created_at": datetime.now(timezone.utc),
             "revoked_at": None,
+            "privacy": spec.privacy,
         }
         try:
             with write(self.engine) as conn:
