@@ -28,8 +28,10 @@ from rightmodel.gateway.config import Constellation, SpecialistModelConfig
 from rightmodel.gateway.errors import APIError
 from rightmodel.gateway.state import GatewaySettings, GatewayState, build_state
 from rightmodel.gateway.validation import read_json, validate_classify, validate_embeddings
+from rightmodel.privacy.gate import ScrubbingFilter
 
 log = logging.getLogger("rightmodel.gateway")
+SCRUBBED_LOGGERS = ("rightmodel.gateway", "rightmodel.ledger", "uvicorn.error", "uvicorn.access", "fastapi")
 CLASSIFY_BATCH_INLINE = 8  # up to this many texts go through the micro-batcher; more run as one batch
 
 
@@ -43,6 +45,11 @@ def create_app(constellation: Constellation, settings: GatewaySettings) -> FastA
         loop = asyncio.get_running_loop()
         state: GatewayState = await loop.run_in_executor(None, build_state, constellation, settings)
         app.state.gateway = state
+        # Log lines (tracebacks included) leave with sensitive values replaced by their type.
+        scrubber = ScrubbingFilter(state.privacy)
+        scrubbed = [logging.getLogger(name) for name in SCRUBBED_LOGGERS]
+        for logger in scrubbed:
+            logger.addFilter(scrubber)
         # Startup objects (models, tokenizers, config) live for the whole process: move them out of
         # the collector's reach, or each full collection walks them all while every request waits
         # (measured: p99 71 ms -> 9 ms at 16 concurrent passthrough requests).
@@ -54,6 +61,8 @@ def create_app(constellation: Constellation, settings: GatewaySettings) -> FastA
         finally:
             state.ready = False
             await state.aclose()
+            for logger in scrubbed:
+                logger.removeFilter(scrubber)
 
     app = FastAPI(
         title="rightmodel gateway",

@@ -28,6 +28,8 @@ from rightmodel.gateway.router import Decision, specialist_input
 from rightmodel.gateway.state import GatewayState
 from rightmodel.gateway.validation import read_json, validate_chat
 from rightmodel.ledger import LedgerRecord, make_request_id
+from rightmodel.privacy.gate import NOT_SCANNED, Inspection
+from rightmodel.privacy.stream import FrameRestorer
 
 JSON = "application/json"
 log = logging.getLogger("rightmodel.gateway")
@@ -56,6 +58,9 @@ class Ticket:
     stream: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
     grant: Any = None  # what the guard reserved at admission (settled when the row is written)
+    key_privacy: str | None = None  # the API key's privacy policy, if it has one
+    inspection: Inspection = field(default_factory=lambda: NOT_SCANNED)  # what privacy detection found (rightmodel/privacy/gate.py)
+    privacy_action: str | None = None
 
     def elapsed_ms(self) -> float:
         return (time.perf_counter() - self.start) * 1000.0
@@ -99,8 +104,11 @@ def record(state: GatewayState, t: Ticket, status: int, error: str | None = None
             escalated=t.escalated,
             stream=t.stream,
             status=status,
-            error=error,
+            error=state.privacy.scrub(error) if error else None,
             extra=t.extra,
+            privacy_policy=t.inspection.policy if t.inspection.scanned else None,
+            privacy_action=(t.privacy_action or ("none" if not t.inspection.sensitive else "allowed")) if t.inspection.scanned else None,
+            pii_entities=t.inspection.entities if t.inspection.scanned else None,
         )
     )
 
@@ -120,8 +128,11 @@ async def chat_completions(request: Request) -> Response:
         await state.guard.admit(request, body, t)
         async with deadline(state.constellation.defaults.deadline_s, t.start):
             decision = state.router.decide(body, request.headers)
-            t.routing_ms = t.elapsed_ms()
             t.task, t.reason = decision.task, decision.reason
+            task_cfg = state.constellation.tasks.get(decision.task or "")
+            policy = state.privacy.policy(task_cfg.privacy if task_cfg else None, t.key_privacy)
+            t.inspection = await state.privacy.inspect_async(body, policy)
+            t.routing_ms = t.elapsed_ms()
             if decision.route == "specialist":
                 return await serve_specialist(state, t, body, decision)
             return await serve_remote(state, t, body, decision.remote, route="remote")
@@ -150,6 +161,8 @@ async def serve_specialist(state: GatewayState, t: Ticket, body: dict[str, Any],
         t.cost = local_cost
         return await serve_remote(state, t, body, decision.escalate_to, route="escalated")
     t.route, t.model = "specialist", cls.version
+    if t.inspection.sensitive and t.inspection.policy != "allow":
+        t.privacy_action = "kept_local"
     if decision.must_answer:
         t.reason = f"{decision.reason}; confidence {cls.confidence:.4f} (answers whatever its confidence)"
     elif not backend.accepts(cls.confidence, decision.threshold):
@@ -223,10 +236,36 @@ def settle_remote(state: GatewayState, t: Ticket, served_by: str, usage: Usage, 
     t.counterfactual = state.costs.counterfactual(usage)
 
 
+def private_chain(state: GatewayState, t: Ticket, chain: list[str]) -> list[str]:
+    """The models a request may reach under its privacy policy (local-only: local ones), or a 403."""
+    if not t.inspection.local_only:
+        return chain
+    local = [m for m in chain if state.is_local(m)]
+    if local:
+        t.privacy_action = "kept_local"
+        return local
+    t.privacy_action = "refused"
+    raise APIError(
+        403,
+        f"the request contains sensitive data ({t.inspection.summary()}) and its privacy policy is local-only, "
+        f"but it would have to go to {', '.join(chain)}, which is not local"
+        + (f" ({t.reason})" if t.escalated else ""),
+        param="messages",
+        code="sensitive_data_local_only",
+    )
+
+
+def body_for(state: GatewayState, t: Ticket, base: dict[str, Any], name: str) -> tuple[dict[str, Any], Any]:
+    """What model `name` is sent: redacted unless it is local; and the mapping to restore with."""
+    if state.is_local(name) or not t.inspection.redacts:
+        return base, None
+    return t.inspection.outbound(base)
+
+
 async def serve_remote(state: GatewayState, t: Ticket, body: dict[str, Any], model: str, route: str) -> Response:
     t.route = route
     t.model = model
-    chain = state.fallback_chain(model)
+    chain = private_chain(state, t, state.fallback_chain(model))
     attempts = Attempts()
     base = outbound(body)
     started = time.perf_counter()
@@ -237,7 +276,7 @@ async def serve_remote(state: GatewayState, t: Ticket, body: dict[str, Any], mod
             chain,
             state.remotes,
             state.retry,
-            lambda backend, name: backend.chat({**base, "model": state.upstream_id(name)}),
+            lambda backend, name: backend.chat({**body_for(state, t, base, name)[0], "model": state.upstream_id(name)}),
             attempts,
             state.breakers,
         )
@@ -252,9 +291,15 @@ async def serve_remote(state: GatewayState, t: Ticket, body: dict[str, Any], mod
     t.extra.update(attempts.ledger_extra())
     if attempts.passed_over:  # e.g. "primary circuit open, fell back to backup"
         t.reason = f"{t.reason}; {attempts.fallback_reason()}"
-    settle_remote(state, t, served_by, result.usage, body, _content_of(result.body))
-    info = t.info()
     payload = result.body
+    redaction = body_for(state, t, base, served_by)[1]
+    if redaction:
+        t.privacy_action = "redacted"
+        redaction.restore_completion(payload)
+    elif t.inspection.sensitive and t.inspection.policy != "allow" and state.is_local(served_by):
+        t.privacy_action = "kept_local"
+    settle_remote(state, t, served_by, result.usage, body, _content_of(payload))
+    info = t.info()
     payload["rightmodel"] = info.to_dict()
     record(state, t, 200)
     return Response(orjson.dumps(payload), media_type=JSON, headers=info.headers())
@@ -284,7 +329,9 @@ async def stream_remote(
             state.remotes,
             state.retry,
             lambda backend, name: open_primed(
-                backend, {**upstream_body, "model": state.upstream_id(name)}, first_token_s or models[name].timeout_s
+                backend,
+                {**body_for(state, t, upstream_body, name)[0], "model": state.upstream_id(name)},
+                first_token_s or models[name].timeout_s,
             ),
             attempts,
             state.breakers,
@@ -296,6 +343,12 @@ async def stream_remote(
         return error_response(state, t, err)
     served_by = attempts.served_by or chain[0]
     t.model = served_by
+    redaction = body_for(state, t, upstream_body, served_by)[1]
+    restorer = FrameRestorer(redaction) if redaction else None
+    if restorer is not None:
+        t.privacy_action = "redacted"
+    elif t.inspection.sensitive and t.inspection.policy != "allow" and state.is_local(served_by):
+        t.privacy_action = "kept_local"
     t.extra.update(attempts.ledger_extra())
     if attempts.passed_over:
         t.reason = f"{t.reason}; {attempts.fallback_reason()}"
@@ -303,18 +356,31 @@ async def stream_remote(
     for key in ("x-rightmodel-cost-usd", "x-rightmodel-latency-ms"):
         headers.pop(key, None)  # unknown until the stream ends; the ledger has them
     return StreamingResponse(
-        relay_stream(state, t, body, stream, served_by, started), media_type="text/event-stream", headers=headers
+        relay_stream(state, t, body, stream, served_by, started, restorer), media_type="text/event-stream", headers=headers
     )
 
 
 async def relay_stream(
-    state: GatewayState, t: Ticket, body: dict[str, Any], stream: ChatStream, served_by: str, started: float
+    state: GatewayState,
+    t: Ticket,
+    body: dict[str, Any],
+    stream: ChatStream,
+    served_by: str,
+    started: float,
+    restorer: FrameRestorer | None = None,
 ) -> AsyncIterator[bytes]:
     parts: list[str] = []
     status, error = 200, None
     recorded = False
     try:
         async for frame in stream:
+            if restorer is not None:
+                if frame.startswith(b"data: [DONE]"):
+                    leftover = restorer.leftover()
+                    if leftover is not None:
+                        yield leftover
+                else:
+                    frame = restorer.frame(frame)
             if frame.startswith(b"data: [DONE]"):
                 t.model_ms = (time.perf_counter() - started) * 1000.0
                 settle_remote(state, t, served_by, stream.usage, body, "".join(parts))

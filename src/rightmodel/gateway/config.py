@@ -17,6 +17,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from rightmodel.errors import ConfigError
+from rightmodel.privacy.config import Policy, PrivacyConfig
 from rightmodel.sqlite_engine import safe_url
 
 NAME = r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$"
@@ -44,6 +45,7 @@ class RemoteModelConfig(Strict):
     price: PriceConfig | None = None  # default: the shipped list price of `model`, if known (prices.py)
     timeout_s: float = Field(60.0, gt=0)
     fallbacks: list[str] = Field(default_factory=list)  # tried in order when this model fails
+    local: bool = False  # served inside your perimeter (e.g. vLLM on your own host): privacy policies treat it as local
 
     @field_validator("base_url")
     @classmethod
@@ -99,6 +101,7 @@ class TaskConfig(Strict):
     answer: Literal["label", "json"] = "label"
     recognise: RecogniseConfig = Field(default_factory=RecogniseConfig)
     input: Literal["last_user", "all_user"] = "last_user"  # which text the specialist reads
+    privacy: Policy | None = None  # local-only, redact or allow; default: privacy.policy
 
 
 class DefaultsConfig(Strict):
@@ -156,6 +159,7 @@ class Constellation(Strict):
     storage: StorageConfig = Field(default_factory=StorageConfig)
     auth: AuthConfig = Field(default_factory=AuthConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
+    privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
 
     def remote_models(self) -> dict[str, OpenAIModelConfig | AnthropicModelConfig]:
         return {n: m for n, m in self.models.items() if not isinstance(m, SpecialistModelConfig)}

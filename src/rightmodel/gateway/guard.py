@@ -180,6 +180,7 @@ class Guard:
         if key is not None:
             t.tenant = key.tenant  # on refusals too: the ledger shows who was refused
             t.extra["key_id"] = key.key_id
+            t.key_privacy = key.privacy
             if key.admin:
                 raise APIError(403, f"key {key.key_id} is an admin key: it manages keys and cannot call models", code="admin_key")
             name = EMBEDDINGS if t.endpoint == "/v1/embeddings" else (body or {}).get("model")

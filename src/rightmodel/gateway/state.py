@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,10 +18,11 @@ from rightmodel.errors import ConfigError, RightmodelError
 from rightmodel.gateway.backends.base import ChatBackend, RemoteEndpoint
 from rightmodel.gateway.backends.specialist import SpecialistBackend
 from rightmodel.gateway.breaker import CircuitBreaker
-from rightmodel.gateway.config import AnthropicModelConfig, Constellation, RemoteModelConfig
+from rightmodel.gateway.config import AnthropicModelConfig, Constellation, RemoteModelConfig, SpecialistModelConfig
 from rightmodel.gateway.costs import CostModel
 from rightmodel.gateway.fallback import RetryPolicy
 from rightmodel.gateway.router import Router
+from rightmodel.privacy.gate import PrivacyGate
 
 log = logging.getLogger("rightmodel.gateway")
 
@@ -66,6 +68,12 @@ class GatewayState:
     ready: bool = False
     embedder_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     breakers: dict[str, CircuitBreaker] = field(default_factory=dict)  # one per remote model (gateway/breaker.py)
+    privacy: Any = None  # sensitive-data detection and policies (rightmodel/privacy/gate.py)
+
+    def is_local(self, model: str) -> bool:
+        """May a local-only request be served by this model? Specialists, and remotes marked `local: true`."""
+        cfg = self.constellation.models.get(model)
+        return cfg is not None and (isinstance(cfg, SpecialistModelConfig) or bool(getattr(cfg, "local", False)))
 
     def fallback_chain(self, model: str) -> list[str]:
         cfg = self.constellation.remote_models()[model]
@@ -136,6 +144,10 @@ def build_state(constellation: Constellation, settings: GatewaySettings) -> Gate
 
     home = settings.home
     home.mkdir(parents=True, exist_ok=True)
+    # The NER pipeline takes seconds to load: in a thread, beside the specialists.
+    privacy_pool = ThreadPoolExecutor(1, thread_name_prefix="privacy-load")
+    privacy_future = privacy_pool.submit(PrivacyGate, constellation.privacy)
+    privacy_pool.shutdown(wait=False)
     registry = Registry(home, settings.registry_url)
     specialists: dict[str, SpecialistBackend] = {}
     try:
@@ -157,6 +169,10 @@ def build_state(constellation: Constellation, settings: GatewaySettings) -> Gate
             embedder = load_embedder(settings)
         router = Router(constellation, embed=embedder.embed if embedder else None)
         ledger_url = settings.ledger_url or f"sqlite:///{(home / 'ledger.db').resolve()}"
+        try:
+            privacy = privacy_future.result()
+        except RuntimeError as exc:
+            raise ConfigError(f"privacy: {exc}") from None
         ledger = Ledger(ledger_url, settings.journal_dir or home / "ledger-journal")
         ledger.start()
     except BaseException:
@@ -182,6 +198,7 @@ def build_state(constellation: Constellation, settings: GatewaySettings) -> Gate
         embedder=embedder,
         guard=guard,
         breakers={name: CircuitBreaker(name, d.breaker_failures, d.breaker_cooldown_s) for name in remotes},
+        privacy=privacy,
     )
 
 

@@ -1,0 +1,134 @@
+"""Pattern entities: presidio's validated recognizers, phone numbers, and the constellation's own types.
+
+Presidio's recognizers bring the validation that makes patterns precise (Luhn for cards, the
+IBAN checksum and per-country lengths, a real public-suffix check for e-mail domains, known
+invalid SSNs). Its phone recognizer runs libphonenumber's matcher once per region over the whole
+text (1.5 ms per region per KB, measured); here one regex finds candidates and libphonenumber
+parses only those, so twenty regions cost what one did.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from rightmodel.privacy.config import PrivacyConfig
+from rightmodel.privacy.entities import Entity
+
+_PRESIDIO = {
+    "EMAIL_ADDRESS": "EmailRecognizer",
+    "CREDIT_CARD": "CreditCardRecognizer",
+    "IBAN_CODE": "IbanRecognizer",
+    "US_SSN": "UsSsnRecognizer",
+    "IP_ADDRESS": "IpRecognizer",
+}
+
+# Digits with the separators phone numbers are written with, an optional +/00 prefix and extension.
+_PHONE_CANDIDATE = re.compile(
+    r"(?<![\w+/.-])(?:\+|00)?(?:\(\s*\+?\d{1,4}\s*\)|\d)[\d\s().\-/]{4,22}\d"
+    r"(?:\s*(?:x|ext\.?|extension|#)\s*\d{1,6})?(?![\w/])",
+    re.IGNORECASE,
+)
+_DATE = re.compile(r"^(?:\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.](?:\d{4}|\d{2}))$")
+_EXTENSION = re.compile(r"\s*(?:x|ext\.?|extension|#)\s*\d{1,6}$", re.IGNORECASE)
+_PHONE_CONTEXT = re.compile(r"(?:phone|tel|call|mobile|cell|fax|whatsapp|sms|text me|ring|contact|reach|number|handy|téléphone|teléfono|telefono|numéro)\W{0,3}(?:\w+\W{1,3}){0,3}$", re.IGNORECASE)
+
+
+def patch_tldextract_offline() -> None:
+    """Presidio's e-mail check asks tldextract, which fetches the public-suffix list over the
+    network on first use; use the snapshot bundled with tldextract instead (no network here)."""
+    import tldextract.tldextract as tld
+
+    if tld.TLD_EXTRACTOR.suffix_list_urls:
+        tld.TLD_EXTRACTOR = tld.TLDExtract(suffix_list_urls=(), cache_dir=None, fallback_to_snapshot=True)
+
+
+class PatternDetector:
+    """Every non-NER type the config enables, as one `find(text)` call."""
+
+    def __init__(self, config: PrivacyConfig) -> None:
+        from presidio_analyzer import Pattern, PatternRecognizer, predefined_recognizers
+
+        patch_tldextract_offline()
+        self.min_score = config.min_score
+        self.recognizers = [
+            (t, getattr(predefined_recognizers, cls)()) for t, cls in _PRESIDIO.items() if t in config.entities
+        ]
+        self.custom = [
+            (
+                c.type,
+                PatternRecognizer(
+                    supported_entity=c.type,
+                    patterns=[Pattern(f"{c.type}_{i}", p, c.score) for i, p in enumerate(c.patterns)] or None,
+                    deny_list=[t for t in c.deny_list if t.strip()] or None,
+                    deny_list_score=c.score,
+                ),
+            )
+            for c in config.custom
+        ]
+        self.custom_types = frozenset(c.type for c in config.custom)
+        self.phone_regions = tuple(config.phone_regions) if "PHONE_NUMBER" in config.entities else ()
+
+    def find(self, text: str) -> list[Entity]:
+        found: list[Entity] = []
+        for entity_type, recognizer in self.recognizers:
+            found.extend(self._run(recognizer, entity_type, text, "pattern"))
+        for entity_type, recognizer in self.custom:
+            found.extend(self._run(recognizer, entity_type, text, "custom"))
+        if self.phone_regions:
+            found.extend(e for e in phones(text, self.phone_regions) if e.score >= self.min_score)
+        return found
+
+    def _run(self, recognizer, entity_type: str, text: str, source: str) -> Iterable[Entity]:
+        for r in recognizer.analyze(text, [entity_type], None):
+            if r.score >= self.min_score or source == "custom":
+                yield Entity(r.start, r.end, entity_type, float(r.score), source)
+
+
+def phones(text: str, regions: tuple[str, ...]) -> list[Entity]:
+    """Phone numbers: candidates by regex, kept when libphonenumber finds them possible somewhere.
+
+    Scores: with a +/00 country code 0.9 if valid, else 0.6 if possible (right length); written
+    with separators or brackets 0.75 valid / 0.5 possible; a bare digit run counts only after a
+    word like "phone"/"call" (0.6 / 0.45), since it is more often an order or account number.
+    Dates (2024-05-03, 03.05.2024) are never phone numbers.
+    """
+    import phonenumbers
+
+    out: list[Entity] = []
+    if not any(c.isdigit() for c in text):
+        return out
+    for m in _PHONE_CANDIDATE.finditer(text):
+        raw = m.group(0).rstrip(" .-/(")
+        start = m.start()
+        end = start + len(raw)
+        number = _EXTENSION.sub("", raw)
+        if _DATE.match(number):
+            continue
+        digits = sum(c.isdigit() for c in number)
+        if not 7 <= digits <= 15:
+            continue
+        international = number.startswith("+") or number.startswith("00")
+        parse_as = "+" + number[2:] if number.startswith("00") else number
+        valid = possible = False
+        for region in (None,) if international else regions:
+            try:
+                parsed = phonenumbers.parse(parse_as, region)
+            except phonenumbers.NumberParseException:
+                continue
+            if phonenumbers.is_valid_number(parsed):
+                valid = possible = True
+                break
+            possible = possible or phonenumbers.is_possible_number(parsed)
+        if not possible:
+            continue
+        formatted = bool(re.search(r"[\s().\-/]", number.strip()))
+        context = bool(_PHONE_CONTEXT.search(text[max(0, start - 40):start]))
+        if international:
+            score = 0.9 if valid else 0.6
+        elif formatted:
+            score = 0.75 if valid else 0.5
+        else:  # a bare digit run is more often an order or account number
+            score = (0.6 if valid else 0.45) if context else (0.3 if valid else 0.2)
+        out.append(Entity(start, end, "PHONE_NUMBER", score, "phone"))
+    return out
