@@ -27,7 +27,9 @@ class Detector:
             return []
         found = self.patterns.find(text)
         if self.names is not None:
-            found.extend(self.names.find(text))
+            # The NER model reads the text with pattern findings blanked out (same length, so
+            # offsets hold): "Porter/troy91@example.net" must not become one PERSON token.
+            found.extend(self.names.find(_blank(text, found) if found else text))
         return resolve_overlaps(found, self.custom_types)
 
     def scrub(self, text: str) -> str:
@@ -39,3 +41,10 @@ class Detector:
             last = e.end
         out.append(text[last:])
         return "".join(out)
+
+
+def _blank(text: str, spans: list[Entity]) -> str:
+    chars = list(text)
+    for e in spans:
+        chars[e.start:e.end] = " " * (e.end - e.start)
+    return "".join(chars)

@@ -5,11 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 # When spans overlap, the earlier type wins: validated formats (checksums, TLDs) over looser ones,
-# patterns over the NER model (an e-mail address often contains a name).
+# patterns over the NER model (an e-mail address often contains a name), an IBAN over the
+# card-like digit run inside it.
 PRIORITY = (
     "EMAIL_ADDRESS",
-    "CREDIT_CARD",
     "IBAN_CODE",
+    "CREDIT_CARD",
     "US_SSN",
     "IP_ADDRESS",
     "PHONE_NUMBER",

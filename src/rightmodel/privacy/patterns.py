@@ -22,16 +22,26 @@ _PRESIDIO = {
     "US_SSN": "UsSsnRecognizer",
     "IP_ADDRESS": "IpRecognizer",
 }
+# Candidate patterns given to presidio's recognizers in place of their own (validation is theirs):
+# - e-mail: no "/" in the local part. RFC 5322 allows it, but presidio then validates the match as
+#   a URL ("Porter/troy91@example.net" has no domain as a URL) and drops the address.
+# - cards: any 12-19 digits starting 1-6, plain or grouped by spaces/dashes, then Luhn. Presidio's
+#   own pattern knows only some issuer prefixes and 13-17 digits (no 2-series Mastercard, Maestro,
+#   19-digit Visa).
+_CANDIDATES = {
+    "EMAIL_ADDRESS": [(r"(?<![\w.+'%-])[\w.+'%-]+@[\w-]+(?:\.[\w-]+)+\b", 0.5)],
+    "CREDIT_CARD": [(r"(?<![\d-])[1-6]\d{3}(?:[ -]?\d){8,15}(?![\d-])", 0.3)],
+}
 
 # Digits with the separators phone numbers are written with, an optional +/00 prefix and extension.
 _PHONE_CANDIDATE = re.compile(
-    r"(?<![\w+/.-])(?:\+|00)?(?:\(\s*\+?\d{1,4}\s*\)|\d)[\d\s().\-/]{4,22}\d"
-    r"(?:\s*(?:x|ext\.?|extension|#)\s*\d{1,6})?(?![\w/])",
+    r"(?<![\w+/.-])(?:\+|00)?(?:\([ \t]*\+?\d{1,4}[ \t]*\)|\d)[\d \t\u00a0().\-/]{4,22}\d"
+    r"(?:[ \t]*(?:x|ext\.?|extension|#)[ \t]*\d{1,6})?(?![\w/])",
     re.IGNORECASE,
 )
 _DATE = re.compile(r"^(?:\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.](?:\d{4}|\d{2}))$")
-_EXTENSION = re.compile(r"\s*(?:x|ext\.?|extension|#)\s*\d{1,6}$", re.IGNORECASE)
-_PHONE_CONTEXT = re.compile(r"(?:phone|tel|call|mobile|cell|fax|whatsapp|sms|text me|ring|contact|reach|number|handy|téléphone|teléfono|telefono|numéro)\W{0,3}(?:\w+\W{1,3}){0,3}$", re.IGNORECASE)
+_EXTENSION = re.compile(r"[ \t]*(?:x|ext\.?|extension|#)[ \t]*\d{1,6}$", re.IGNORECASE)
+_PHONE_CONTEXT = re.compile(r"(?:phone|tel|call|mobile|cell|fax|whatsapp|sms|text me|ring|contact|reach|handy|téléphone|teléfono|telefono|numéro)\W{0,3}(?:\w+\W{1,3}){0,3}$", re.IGNORECASE)
 
 
 def patch_tldextract_offline() -> None:
@@ -51,9 +61,11 @@ class PatternDetector:
 
         patch_tldextract_offline()
         self.min_score = config.min_score
-        self.recognizers = [
-            (t, getattr(predefined_recognizers, cls)()) for t, cls in _PRESIDIO.items() if t in config.entities
-        ]
+        def recognizer(entity_type: str, cls: str):
+            patterns = [Pattern(f"{entity_type}_rm{i}", rx, score) for i, (rx, score) in enumerate(_CANDIDATES.get(entity_type, []))]
+            return getattr(predefined_recognizers, cls)(**({"patterns": patterns} if patterns else {}))
+
+        self.recognizers = [(t, recognizer(t, cls)) for t, cls in _PRESIDIO.items() if t in config.entities]
         self.custom = [
             (
                 c.type,
