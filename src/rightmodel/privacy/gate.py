@@ -73,10 +73,10 @@ class PrivacyGate:
     def policy(self, task_policy: str | None, key_policy: str | None) -> str:
         return strictest(task_policy or self.config.policy, key_policy)
 
-    def inspect(self, body: dict[str, Any], policy: str) -> Inspection:
+    def inspect(self, body: dict[str, Any], policy: str, fields: list[TextField] | None = None) -> Inspection:
         if self.detector is None:
             return Inspection(policy=policy, scanned=False)
-        fields = text_fields(body)
+        fields = text_fields(body) if fields is None else fields
         for f in fields:
             f.entities = self.detector.detect(f.text)
         return Inspection(policy=policy, fields=fields, entities=counts(fields))
@@ -84,10 +84,10 @@ class PrivacyGate:
     async def inspect_async(self, body: dict[str, Any], policy: str) -> Inspection:
         if self.detector is None:
             return Inspection(policy=policy, scanned=False)
-        size = sum(len(f.text) for f in text_fields(body))
-        if size <= INLINE_CHARS:
-            return self.inspect(body, policy)
-        return await asyncio.get_running_loop().run_in_executor(None, self.inspect, body, policy)
+        fields = text_fields(body)
+        if sum(len(f.text) for f in fields) <= INLINE_CHARS:
+            return self.inspect(body, policy, fields)
+        return await asyncio.get_running_loop().run_in_executor(None, self.inspect, body, policy, fields)
 
     def scrub(self, text: str | None) -> str | None:
         """Findings in `text` replaced by their type: for error messages and log lines."""
