@@ -34,6 +34,8 @@ SEEDS = {
     "person": "Jürgen Müller",
     "person2": "Maria García",
     "city": "München",
+    "employee": "EMP-884213",  # a custom type from the constellation
+    "codename": "Project Bluebird",  # a custom deny-list term
 }
 
 
@@ -48,7 +50,7 @@ def forms(value: str) -> set[bytes]:
 def conversation() -> list[dict]:
     return [
         {"role": "system", "content": f"You help {SEEDS['person2']} ({SEEDS['email']}, phone {SEEDS['phone']})."},
-        {"role": "user", "content": f"My card {SEEDS['card']} was charged twice."},
+        {"role": "user", "content": f"My card {SEEDS['card']} was charged twice (badge {SEEDS['employee']}, {SEEDS['codename'].lower()})."},
         {"role": "assistant", "content": "Sorry to hear that. Which account should the refund go to?",
          "tool_calls": [{"id": "call_1", "type": "function", "function": {"name": "lookup", "arguments": json.dumps({"ssn": SEEDS["ssn"]})}}]},
         {"role": "tool", "tool_call_id": "call_1", "content": json.dumps({"iban": SEEDS["iban"], "last_login_ip": SEEDS["ip"]})},
@@ -101,6 +103,7 @@ def stack(upstream, built, tmp_path_factory):  # noqa: F811
             "intent-open": {**specialist_task, "privacy": "allow"},
         },
         "defaults": {"generalist": "frontier", "frontier": "gpt-4o", "retries": 0},
+        "privacy": {"custom": [{"type": "EMPLOYEE_ID", "patterns": [r"\bEMP-\d{6}\b"]}, {"type": "CODENAME", "deny_list": ["Project Bluebird"]}]},
     }
     with KeyStore(resolve_keys_url(home)) as store:
         store.migrate()
@@ -217,9 +220,11 @@ def test_ledger_journal_and_log_keep_types_and_counts_never_values(stack, upstre
     assert row["privacy_policy"] == "redact" and row["privacy_action"] == "redacted"
     counts = json.loads(row["pii_entities"])
     assert counts["IBAN_CODE"] >= 2 and counts["EMAIL_ADDRESS"] >= 2 and counts["CREDIT_CARD"] == 1
+    assert counts["EMPLOYEE_ID"] == 1 and counts["CODENAME"] == 1
     refused = [x for x in rows.values() if x["status"] == 403 and x["privacy_action"] == "refused"]
     assert refused and all(x["privacy_policy"] == "local-only" for x in refused)
-    stored = b"".join(p.read_bytes() for p in Path(home).rglob("*") if p.is_file() and not p.name.startswith("keys"))
+    # everything the gateway wrote (not the constellation file, which names the deny-list terms)
+    stored = b"".join(p.read_bytes() for p in Path(home).rglob("*") if p.is_file() and not p.name.startswith("keys") and p.suffix not in (".yaml", ".yml"))
     stored += gw.log_text().encode()
     for name, value in SEEDS.items():
-        assert not any(f in stored for f in forms(value)), name
+        assert not any(f in stored for f in forms(value) | {value.lower().encode()}), name
