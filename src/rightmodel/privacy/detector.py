@@ -35,9 +35,12 @@ class Detector:
             # Name models read the text with pattern findings blanked out (same length, so
             # offsets hold): "Porter/troy91@example.net" must not become one PERSON token.
             plain = _blank(text, found) if found else text
-            names = self.names.find(plain) if self.names is not None else []
+            seen = self.names.find_all(plain) if self.names is not None else []
+            names = [e for e in seen if not e.type.startswith("other:")]
             if self.tagger is not None:
-                names = _merge_people(text, names + self.tagger.find(plain))
+                vetoes = [e for e in seen if e.type in VETO or e.type == "LOCATION"]
+                tagged = [e for e in self.tagger.find(plain) if not any(_overlap(e, v) for v in vetoes)]
+                names = _merge_people(text, names + tagged)
             found.extend(names)
         return resolve_overlaps(found, self.custom_types)
 
@@ -50,6 +53,15 @@ class Detector:
             last = e.end
         out.append(text[last:])
         return "".join(out)
+
+
+# spaCy entities that overrule the tagger: a place, a nationality, a date or a number is not a
+# person. (Not ORG: spaCy's small model often calls people's names ORG.)
+VETO = frozenset(f"other:{label}" for label in ("GPE", "LOC", "FAC", "NORP", "DATE", "TIME", "MONEY", "PERCENT", "QUANTITY", "ORDINAL", "CARDINAL", "LANGUAGE"))
+
+
+def _overlap(a: Entity, b: Entity) -> bool:
+    return a.start < b.end and b.start < a.end
 
 
 def _blank(text: str, spans: list[Entity]) -> str:

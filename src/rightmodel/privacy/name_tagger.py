@@ -32,7 +32,7 @@ PARTICLES = frozenset(
     "van von de der den del della di da das dos do du des la le lo y e bin ibn al el af av zu ter ten mac mc o' ó ní nic ua".split()
 )
 THRESHOLD = 0.5  # a token this likely to be part of a name starts a name
-EXTEND = 0.2  # a capitalised neighbour of a name token this likely joins it ("Isabel" + "Morales")
+EXTEND = 0.1  # a capitalised neighbour of a name token this likely joins it ("Isabel" + "Morales")
 
 
 def tokens(text: str) -> list[tuple[int, int]]:
@@ -62,8 +62,10 @@ def shape(word: str) -> str:
 
 def is_candidate(words: list[str], i: int) -> bool:
     w = words[i]
+    if any(c.isdigit() for c in w):
+        return False  # codes and ids (TCK-14017), never names
     if w[:1].isupper():
-        return True
+        return not (w.isupper() and len(w.rstrip(".")) <= 4)  # acronyms: IBAN, VPN, EUR, PM
     if w.lower() in PARTICLES:
         before = any(words[j][:1].isupper() for j in range(max(0, i - 2), i))
         after = any(words[j][:1].isupper() for j in range(i + 1, min(len(words), i + 3)))

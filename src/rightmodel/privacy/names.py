@@ -179,6 +179,11 @@ class NameDetector:
         return spans
 
     def find(self, text: str) -> list[Entity]:
+        """PERSON/LOCATION spans (the types asked for)."""
+        return [e for e in self.find_all(text) if not e.type.startswith("other:")]
+
+    def find_all(self, text: str) -> list[Entity]:
+        """Every entity spaCy sees; types we do not report come as "other:<spaCy label>"."""
         spans = self.windows(text)
         if not spans:
             return []
@@ -217,9 +222,8 @@ class NameDetector:
             doc = self.nlp.make_doc(joined)
             ents = self.ner(doc)
         return tuple(
-            (doc[first].idx, doc[stop - 1].idx + len(doc[stop - 1]), self.wanted[label])
+            (doc[first].idx, doc[stop - 1].idx + len(doc[stop - 1]), self.wanted.get(label, f"other:{label}"))
             for first, stop, label in ents
-            if label in self.wanted
         )
 
     def _remember(self, joined: str, names: tuple[tuple[int, int, str], ...]) -> None:
