@@ -30,7 +30,7 @@ _PRESIDIO = {
 #   19-digit Visa).
 _CANDIDATES = {
     "EMAIL_ADDRESS": [(r"(?<![\w.+'%-])[\w.+'%-]+@[\w-]+(?:\.[\w-]+)+\b", 0.5)],
-    "CREDIT_CARD": [(r"(?<![\d-])[1-6]\d{3}(?:[ -]?\d){8,15}(?![\d-])", 0.3)],
+    "CREDIT_CARD": [(r"(?<![\d+-])[1-6]\d{3}(?:[ -]?\d){8,15}(?![\d-])", 0.3)],
 }
 
 # Digits with the separators phone numbers are written with, an optional +/00 prefix and extension.
@@ -41,7 +41,7 @@ _PHONE_CANDIDATE = re.compile(
 )
 _DATE = re.compile(r"^(?:\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.](?:\d{4}|\d{2}))$")
 _EXTENSION = re.compile(r"[ \t]*(?:x|ext\.?|extension|#)[ \t]*\d{1,6}$", re.IGNORECASE)
-_PHONE_CONTEXT = re.compile(r"(?:phone|tel|call|mobile|cell|fax|whatsapp|sms|text me|ring|contact|reach|handy|téléphone|teléfono|telefono|numéro)\W{0,3}(?:\w+\W{1,3}){0,3}$", re.IGNORECASE)
+_PHONE_CONTEXT = re.compile(r"(?:phone|tel|call|mobile|cell|fax|whatsapp|sms|text me|ring|contact|reach|handy|téléphone|teléfono|telefono|numéro|[☎📞📱])\W{0,5}(?:\w+\W{1,5}){0,3}$", re.IGNORECASE)
 
 
 def patch_tldextract_offline() -> None:
@@ -101,8 +101,9 @@ def phones(text: str, regions: tuple[str, ...]) -> list[Entity]:
     """Phone numbers: candidates by regex, kept when libphonenumber finds them possible somewhere.
 
     Scores: with a +/00 country code 0.9 if valid, else 0.6 if possible (right length); written
-    with separators or brackets 0.75 valid / 0.5 possible; a bare digit run counts only after a
-    word like "phone"/"call" (0.6 / 0.45), since it is more often an order or account number.
+    with separators or brackets 0.75 valid / 0.5 possible; a bare digit run counts after a word
+    like "phone"/"call" (0.6 / 0.45), or when it is valid national format with its trunk 0 (0.5);
+    otherwise it is more often an order or account number (0.3 / 0.2, below the default 0.4).
     Dates (2024-05-03, 03.05.2024) are never phone numbers.
     """
     import phonenumbers
@@ -140,7 +141,9 @@ def phones(text: str, regions: tuple[str, ...]) -> list[Entity]:
             score = 0.9 if valid else 0.6
         elif formatted:
             score = 0.75 if valid else 0.5
-        else:  # a bare digit run is more often an order or account number
-            score = (0.6 if valid else 0.45) if context else (0.3 if valid else 0.2)
+        elif context:
+            score = 0.6 if valid else 0.45
+        else:  # a bare digit run is more often an order or account number, unless it has a trunk 0
+            score = 0.5 if valid and number.startswith("0") else (0.3 if valid else 0.2)
         out.append(Entity(start, end, "PHONE_NUMBER", score, "phone"))
     return out
