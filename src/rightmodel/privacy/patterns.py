@@ -41,6 +41,8 @@ _PHONE_CANDIDATE = re.compile(
 )
 _DATE = re.compile(r"^(?:\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.](?:\d{4}|\d{2}))$")
 _EXTENSION = re.compile(r"[ \t]*(?:x|ext\.?|extension|#)[ \t]*\d{1,6}$", re.IGNORECASE)
+_CONTEXT_WORDS = r"phone|tel|call|mobile|cell|fax|whatsapp|sms|text me|ring|contact|reach|handy|téléphone|teléfono|telefono|numéro|[☎📞📱]"
+_PHONE_CONTEXT_AFTER = re.compile(r"^\W{0,5}(?:\w+\W{1,5}){0,5}?(?:" + _CONTEXT_WORDS + ")", re.IGNORECASE)
 _PHONE_CONTEXT = re.compile(r"(?:phone|tel|call|mobile|cell|fax|whatsapp|sms|text me|ring|contact|reach|handy|téléphone|teléfono|telefono|numéro|[☎📞📱])\W{0,5}(?:\w+\W{1,5}){0,3}$", re.IGNORECASE)
 
 
@@ -121,8 +123,9 @@ def phones(text: str, regions: tuple[str, ...]) -> list[Entity]:
         digits = sum(c.isdigit() for c in number)
         if not 7 <= digits <= 15:
             continue
-        international = number.startswith("+") or number.startswith("00")
-        parse_as = "+" + number[2:] if number.startswith("00") else number
+        bare = number.lstrip("( ")
+        international = bare.startswith(("+", "00"))
+        parse_as = "+" + bare[2:] if bare.startswith("00") else number
         valid = possible = False
         for region in (None,) if international else regions:
             try:
@@ -133,12 +136,15 @@ def phones(text: str, regions: tuple[str, ...]) -> list[Entity]:
                 valid = possible = True
                 break
             possible = possible or phonenumbers.is_possible_number(parsed)
-        if not possible:
+        if not possible and not (international and digits >= 8):
             continue
         formatted = bool(re.search(r"[\s().\-/]", number.strip()))
-        context = bool(_PHONE_CONTEXT.search(text[max(0, start - 40):start]))
-        if international:
-            score = 0.9 if valid else 0.6
+        context = bool(_PHONE_CONTEXT.search(text[max(0, start - 40):start]) or _PHONE_CONTEXT_AFTER.search(text[end:end + 50]))
+        if international and (bare.startswith("+") or formatted or context):
+            # an unknown country code after 00 still reads as a phone number when the text says so
+            score = 0.9 if valid else 0.6 if possible else (0.45 if context else 0.0)
+        elif international:  # "0012345678": as likely an id as a number dialled from abroad
+            score = 0.3
         elif formatted:
             score = 0.75 if valid else 0.5
         elif context:
