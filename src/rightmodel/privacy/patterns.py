@@ -39,10 +39,14 @@ _PHONE_CANDIDATE = re.compile(
     r"(?:[ \t]*(?:x|ext\.?|extension|#)[ \t]*\d{1,6})?(?![\w/])",
     re.IGNORECASE,
 )
-_DATE = re.compile(r"^(?:\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.](?:\d{4}|\d{2}))$")
+_DATE = re.compile(r"^(?:\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.](?:\d{4}|\d{2}))(?:$|[ T]\d)")  # a date, maybe + time
 _EXTENSION = re.compile(r"[ \t]*(?:x|ext\.?|extension|#)[ \t]*\d{1,6}$", re.IGNORECASE)
 _CONTEXT_WORDS = r"phone|tel|call|mobile|cell|fax|whatsapp|sms|text me|ring|contact|reach|handy|téléphone|teléfono|telefono|numéro|[☎📞📱]"
 _PHONE_CONTEXT_AFTER = re.compile(r"^\W{0,5}(?:\w+\W{1,5}){0,5}?(?:" + _CONTEXT_WORDS + ")", re.IGNORECASE)
+# Words that name what a bare digit run is when it is not a phone number.
+_ID_CONTEXT = re.compile(r"(?:order|invoice|tracking|account|acct|ref|reference|ticket|case|id|no|nr|number|transaction|parcel|package|"
+                         r"build|version|serial|sku|item|customer|policy|claim|contract|booking|confirmation|receipt|iban|card|pin|code)"
+                         r"\W{0,3}(?:\w+\W{1,3})?$", re.IGNORECASE)
 _PHONE_CONTEXT = re.compile(r"(?:phone|tel|call|mobile|cell|fax|whatsapp|sms|text me|ring|contact|reach|handy|téléphone|teléfono|telefono|numéro|[☎📞📱])\W{0,5}(?:\w+\W{1,5}){0,3}$", re.IGNORECASE)
 
 
@@ -103,9 +107,9 @@ def phones(text: str, regions: tuple[str, ...]) -> list[Entity]:
     """Phone numbers: candidates by regex, kept when libphonenumber finds them possible somewhere.
 
     Scores: with a +/00 country code 0.9 if valid, else 0.6 if possible (right length); written
-    with separators or brackets 0.75 valid / 0.5 possible; a bare digit run counts after a word
-    like "phone"/"call" (0.6 / 0.45), or when it is valid national format with its trunk 0 (0.5);
-    otherwise it is more often an order or account number (0.3 / 0.2, below the default 0.4).
+    with separators or brackets 0.75 valid / 0.5 possible; a bare digit run 0.6 / 0.45 next to a
+    word like "phone"/"call", else 0.45 when valid in a region unless a word like "order" or
+    "invoice" names it, and 0.2 when merely possible or so named (below the default 0.4).
     Dates (2024-05-03, 03.05.2024) are never phone numbers.
     """
     import phonenumbers
@@ -149,7 +153,11 @@ def phones(text: str, regions: tuple[str, ...]) -> list[Entity]:
             score = 0.75 if valid else 0.5
         elif context:
             score = 0.6 if valid else 0.45
-        else:  # a bare digit run is more often an order or account number, unless it has a trunk 0
-            score = 0.5 if valid and number.startswith("0") else (0.3 if valid else 0.2)
+        else:
+            # A bare digit run that is a valid number in one of the regions is taken as one: a
+            # missed phone number leaks, an order number taken for one is only a placeholder that
+            # comes back in the answer. Merely possible runs (right length) are not.
+            named = bool(_ID_CONTEXT.search(text[max(0, start - 30):start]))
+            score = 0.45 if valid and not named else 0.2
         out.append(Entity(start, end, "PHONE_NUMBER", score, "phone"))
     return out
