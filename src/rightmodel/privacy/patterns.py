@@ -41,13 +41,14 @@ _PHONE_CANDIDATE = re.compile(
 )
 _DATE = re.compile(r"^(?:\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.](?:\d{4}|\d{2}))(?:$|[ T]\d)")  # a date, maybe + time
 _EXTENSION = re.compile(r"[ \t]*(?:x|ext\.?|extension|#)[ \t]*\d{1,6}$", re.IGNORECASE)
-_CONTEXT_WORDS = r"phone|tel|call|mobile|cell|fax|whatsapp|sms|text me|ring|contact|reach|handy|téléphone|teléfono|telefono|numéro|[☎📞📱]"
+_CONTEXT_WORDS = (r"phone|tel|call|mobile|cell|fax|whatsapp|sms|text me|ring|contact|reach|handy|téléphone|teléfono|telefono|numéro|[☎📞📱]"
+                  r"|(?:my|his|her|their|your|our)\s+number")
 _PHONE_CONTEXT_AFTER = re.compile(r"^\W{0,5}(?:\w+\W{1,5}){0,5}?(?:" + _CONTEXT_WORDS + ")", re.IGNORECASE)
 # Words that name what a bare digit run is when it is not a phone number.
 _ID_CONTEXT = re.compile(r"(?:order|invoice|tracking|account|acct|ref|reference|ticket|case|id|no|nr|number|transaction|parcel|package|"
                          r"build|version|serial|sku|item|customer|policy|claim|contract|booking|confirmation|receipt|iban|card|pin|code)"
                          r"\W{0,3}(?:\w+\W{1,3})?$", re.IGNORECASE)
-_PHONE_CONTEXT = re.compile(r"(?:phone|tel|call|mobile|cell|fax|whatsapp|sms|text me|ring|contact|reach|handy|téléphone|teléfono|telefono|numéro|[☎📞📱])\W{0,5}(?:\w+\W{1,5}){0,3}$", re.IGNORECASE)
+_PHONE_CONTEXT = re.compile(r"(?:" + _CONTEXT_WORDS + r")\W{0,5}(?:\w+\W{1,5}){0,3}$", re.IGNORECASE)
 
 
 def patch_tldextract_offline() -> None:
