@@ -88,6 +88,49 @@ def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
+
+class BenchLock:
+    """/tmp/bench.lock, shared by every bench: created exclusively with our pid and the script's name;
+    a holder that is gone is taken over; a live one is waited for (up to wait_s), then `error` is raised."""
+
+    def __init__(self, script: str, tag: str, wait_s: float, log=None, error: type[Exception] | None = None) -> None:
+        self.script, self.tag, self.wait_s, self.held = script, tag, wait_s, False
+        self.log = log or globals()["log"]
+        self.error = error or BenchError
+
+    def acquire(self) -> None:
+        waited = 0
+        while True:
+            try:
+                fd = os.open(LOCK, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+                os.write(fd, f"{os.getpid()} {self.script} {self.tag}\n".encode())
+                os.close(fd)
+                self.held = True
+                return
+            except FileExistsError:
+                try:
+                    holder = int(LOCK.read_text().split()[0])
+                    os.kill(holder, 0)
+                except (ValueError, IndexError, OSError):
+                    self.log(f"{LOCK} is stale (holder gone); taking it over")
+                    LOCK.unlink(missing_ok=True)
+                    continue
+                if waited >= self.wait_s:
+                    raise self.error(f"{LOCK} is held by pid {holder} for {waited} s; not measuring on a busy machine")
+                if waited % 60 == 0:
+                    self.log(f"{LOCK} is held by pid {holder}: waiting (up to {self.wait_s} s)")
+                time.sleep(5)
+                waited += 5
+
+    def release(self) -> None:
+        if self.held:
+            try:
+                if LOCK.read_text().split()[0] == str(os.getpid()):
+                    LOCK.unlink()
+            except (OSError, IndexError):
+                pass
+            self.held = False
+
 class BenchError(Exception):
     pass
 
@@ -378,28 +421,9 @@ class Run:
         return ok
 
     def acquire_lock(self) -> None:
-        waited = 0.0
-        while True:
-            try:
-                fd = os.open(LOCK, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-                os.write(fd, f"{os.getpid()} bench/gateway.py {self.run_id}\n".encode())
-                os.close(fd)
-                self.lock_held = True
-                return
-            except FileExistsError:
-                try:
-                    holder = int(LOCK.read_text().split()[0])
-                    os.kill(holder, 0)
-                except (ValueError, IndexError, OSError):
-                    log(f"{LOCK} is stale (holder gone); taking it over")
-                    LOCK.unlink(missing_ok=True)
-                    continue
-                if waited >= self.a.lock_wait:
-                    raise BenchError(f"{LOCK} is held by pid {holder} for {waited:.0f} s; not measuring on a busy machine")
-                if waited % 30 == 0:
-                    log(f"{LOCK} is held by pid {holder}: waiting (up to {self.a.lock_wait} s)")
-                time.sleep(5)
-                waited += 5
+        self.lock = BenchLock("bench/gateway.py", self.run_id, self.a.lock_wait)
+        self.lock.acquire()
+        self.lock_held = True
 
     def wait_quiet(self) -> None:
         """Wait (up to --quiet-wait s) until processes other than this bench's use < 0.15 cores over 5 s."""
@@ -421,11 +445,7 @@ class Run:
 
     def release_lock(self) -> None:
         if self.lock_held:
-            try:
-                if LOCK.read_text().split()[0] == str(os.getpid()):
-                    LOCK.unlink()
-            except (OSError, IndexError):
-                pass
+            self.lock.release()
             self.lock_held = False
 
     # --------------------------------------------------------------- install / preflight

@@ -32,45 +32,8 @@ from privacy_bench.dataset import KBText
 from privacy_bench.detectors import summarize_chars, summarize_ms
 
 
-class BenchLock:
-    """/tmp/bench.lock as bench/gateway.py and bench/load.py take it: created exclusively with our pid;
-    a holder that is gone is taken over; a live one is waited for (up to wait_s)."""
-
-    def __init__(self, tag: str, wait_s: int) -> None:
-        self.tag, self.wait_s, self.held = tag, wait_s, False
-
-    def acquire(self) -> None:
-        waited = 0
-        while True:
-            try:
-                fd = os.open(LOCK, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-                os.write(fd, f"{os.getpid()} bench/privacy.py {self.tag}\n".encode())
-                os.close(fd)
-                self.held = True
-                return
-            except FileExistsError:
-                try:
-                    holder = int(LOCK.read_text().split()[0])
-                    os.kill(holder, 0)
-                except (ValueError, IndexError, OSError):
-                    log(f"{LOCK} is stale (holder gone); taking it over")
-                    LOCK.unlink(missing_ok=True)
-                    continue
-                if waited >= self.wait_s:
-                    raise BenchError(f"{LOCK} is held by pid {holder} for {waited} s; not measuring on a busy machine")
-                if waited % 60 == 0:
-                    log(f"{LOCK} is held by pid {holder}: waiting (up to {self.wait_s} s)")
-                time.sleep(5)
-                waited += 5
-
-    def release(self) -> None:
-        if self.held:
-            try:
-                if LOCK.read_text().split()[0] == str(os.getpid()):
-                    LOCK.unlink()
-            except (OSError, IndexError):
-                pass
-            self.held = False
+def BenchLock(tag: str, wait_s: int) -> "gwbench.BenchLock":  # noqa: N802  (the shared lock, named for this script)
+    return gwbench.BenchLock("bench/privacy.py", tag, wait_s, log=log, error=BenchError)
 
 
 def wait_quiet(limit_s: int) -> dict[str, Any]:
