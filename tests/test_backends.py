@@ -336,7 +336,7 @@ def test_from_anthropic_message_and_usage():
         "name": "get_weather", "arguments": '{"city":"Rome"}'}}]
     assert out["usage"] == {"prompt_tokens": 115, "completion_tokens": 7, "total_tokens": 122,
                             "prompt_tokens_details": {"cached_tokens": 100}}
-    assert anthropic_usage(msg["usage"]) == Usage(115, 7, 100, True)
+    assert anthropic_usage(msg["usage"]) == Usage(115, 7, 100, True, cache_write_tokens=5)  # writes priced apart (1.25x input)
     assert anthropic_usage(None) == Usage()
     for reason, finish in (("end_turn", "stop"), ("stop_sequence", "stop"), ("max_tokens", "length"),
                            ("tool_use", "tool_calls"), ("refusal", "content_filter")):
@@ -660,7 +660,7 @@ def test_anthropic_backend_stop_reasons_and_cache_usage(upstream: Upstream):  # 
     parsed = chunks(frames)
     assert parsed[-1]["usage"] == {"prompt_tokens": 6, "completion_tokens": 7, "total_tokens": 13,
                                    "prompt_tokens_details": {"cached_tokens": 3}}
-    assert stream_usage == Usage(6, 7, 3, True)
+    assert stream_usage == Usage(6, 7, 3, True, cache_write_tokens=2)
     assert upstream.received()[0]["json"]["stop_sequences"] == ["STOP"]
 
 

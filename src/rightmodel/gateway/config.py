@@ -35,6 +35,7 @@ class PriceConfig(Strict):
     input_per_mtok: float = Field(0.0, ge=0)
     output_per_mtok: float = Field(0.0, ge=0)
     cached_input_per_mtok: float | None = Field(None, ge=0)
+    cache_write_per_mtok: float | None = Field(None, ge=0)  # prompt-cache writes (Anthropic: 1.25x input); default: input price
 
 
 class RemoteModelConfig(Strict):
@@ -113,6 +114,7 @@ class DefaultsConfig(Strict):
     max_body_bytes: int = Field(4 * 1024 * 1024, gt=0)
     drain_s: float = Field(30.0, ge=0)  # on SIGTERM/SIGINT: time given to in-flight requests (streams too)
     local_cost_per_hour: float = Field(0.10, ge=0)  # hardware cost a local model's compute time is priced at
+    local_fixed_cost_per_month: float = Field(0.0, ge=0)  # what the hardware costs whatever the traffic (reports add it pro rata)
     # Micro-batching of concurrent specialist requests. Small batches by default: on 2 CPU cores
     # padding makes big batches of mixed-length texts slower per text (bench/results/gateway.md).
     batch_max_size: int = Field(4, ge=1)

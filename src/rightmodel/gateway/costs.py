@@ -20,7 +20,7 @@ MESSAGE_OVERHEAD_TOKENS = 4  # role and separators per message, as chat formats 
 
 
 def price_of(config: PriceConfig) -> Price:
-    return Price(config.input_per_mtok, config.output_per_mtok, config.cached_input_per_mtok)
+    return Price(config.input_per_mtok, config.output_per_mtok, config.cached_input_per_mtok, config.cache_write_per_mtok)
 
 
 def estimate_tokens(text: str) -> int:
@@ -35,6 +35,14 @@ def estimate_prompt_tokens(messages: Sequence[Mapping[str, Any]]) -> int:
 
 def local_cost(compute_s: float, cost_per_hour: float) -> float:
     return compute_s * cost_per_hour / 3600.0
+
+
+SECONDS_PER_MONTH = 365.25 / 12 * 86400  # 30.44 days: a calendar-average month
+
+
+def fixed_cost(period_s: float, cost_per_month: float) -> float:
+    """The share of a fixed monthly hardware cost that falls in a period (reports add it to local cost)."""
+    return max(0.0, period_s) * cost_per_month / SECONDS_PER_MONTH
 
 
 def remote_price(name: str, upstream_model: str | None, configured: PriceConfig | None) -> Price:

@@ -11,7 +11,7 @@ from rightmodel.gateway.config import PriceConfig
 
 PRICES_AS_OF = "2025-06-01"
 
-# model id: (input, output, cached input)
+# model id: (input, output, cached input); Anthropic's 5-minute cache writes cost 1.25x input (CACHE_WRITE).
 LIST_PRICES: dict[str, tuple[float, float, float | None]] = {
     "gpt-4o": (2.50, 10.00, 1.25),
     "gpt-4o-mini": (0.15, 0.60, 0.075),
@@ -26,10 +26,14 @@ LIST_PRICES: dict[str, tuple[float, float, float | None]] = {
 }
 
 
+CACHE_WRITE_FACTOR = {"claude-": 1.25}
+
+
 def list_price(model: str) -> PriceConfig | None:
     """The table's price for `model`, also matching dated ids such as claude-sonnet-4-20250514."""
     for name in sorted(LIST_PRICES, key=len, reverse=True):
         if model == name or model.startswith(name + "-"):
             inp, out, cached = LIST_PRICES[name]
-            return PriceConfig(input_per_mtok=inp, output_per_mtok=out, cached_input_per_mtok=cached)
+            write = next((inp * f for prefix, f in CACHE_WRITE_FACTOR.items() if name.startswith(prefix)), None)
+            return PriceConfig(input_per_mtok=inp, output_per_mtok=out, cached_input_per_mtok=cached, cache_write_per_mtok=write)
     return None

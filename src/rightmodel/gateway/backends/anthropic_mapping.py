@@ -294,6 +294,7 @@ def anthropic_usage(raw: Any) -> Usage:
         prompt_tokens=int(raw.get("input_tokens") or 0) + cache_read + cache_write,
         completion_tokens=int(raw.get("output_tokens") or 0),
         cached_tokens=cache_read,
+        cache_write_tokens=cache_write,
         reported=True,
     )
 
