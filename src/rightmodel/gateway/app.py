@@ -20,12 +20,14 @@ import orjson
 from fastapi import FastAPI
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import PlainTextResponse, Response
 
 from rightmodel.gateway import admin, openapi
 from rightmodel.gateway.chat import JSON, Ticket, chat_completions, error_response, record
 from rightmodel.gateway.config import Constellation, SpecialistModelConfig
 from rightmodel.gateway.errors import APIError
+from rightmodel.gateway.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from rightmodel.gateway.metrics import GatewayMetrics
 from rightmodel.gateway.state import GatewaySettings, GatewayState, build_state
 from rightmodel.gateway.validation import read_json, validate_classify, validate_embeddings
 from rightmodel.privacy.gate import ScrubbingFilter
@@ -44,6 +46,7 @@ def create_app(constellation: Constellation, settings: GatewaySettings) -> FastA
     async def lifespan(app: FastAPI):
         loop = asyncio.get_running_loop()
         state: GatewayState = await loop.run_in_executor(None, build_state, constellation, settings)
+        state.metrics = GatewayMetrics.for_state(state)  # its own registry, before the first request
         app.state.gateway = state
         # Log lines (tracebacks included) leave with sensitive values replaced by their type.
         scrubber = ScrubbingFilter(state.privacy)
@@ -207,5 +210,24 @@ def create_app(constellation: Constellation, settings: GatewaySettings) -> FastA
                 "ledger": {k: stats.get(k) for k in ("pending", "db_up")},
             }
         )
+
+    @app.get(
+        "/metrics",
+        summary="Prometheus metrics (open, like /healthz and /readyz: no API key needed)",
+        response_class=PlainTextResponse,
+    )
+    async def metrics(request: Request) -> Response:
+        """Prometheus text format: requests, latency, escalations, cost, tokens, privacy actions,
+        specialist batch sizes and queues, ledger backlog, build info (gateway/metrics.py).
+
+        Open like the health routes: it is meant for a scraper on the operator's network, and it
+        holds counts by route, model, task and status only: no tenants, keys, prompts or errors.
+        Keep the port off the public internet, or filter /metrics at the proxy, if even request
+        volumes and costs by model must not be seen.
+        """
+        state: GatewayState | None = getattr(request.app.state, "gateway", None)
+        if state is None or state.metrics is None:
+            return json_response({"status": "starting"}, status=503)
+        return Response(state.metrics.render(), media_type=METRICS_CONTENT_TYPE)
 
     return app

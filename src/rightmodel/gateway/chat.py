@@ -83,7 +83,7 @@ def record(state: GatewayState, t: Ticket, status: int, error: str | None = None
     """The request's one ledger row; also settles what the guard reserved for it."""
     state.guard.settle(t)
     state.ledger.record(
-        LedgerRecord(
+        row := LedgerRecord(
             request_id=t.request_id,
             created_at=t.created_at,
             tenant=t.tenant,
@@ -111,6 +111,8 @@ def record(state: GatewayState, t: Ticket, status: int, error: str | None = None
             pii_entities=t.inspection.entities if t.inspection.scanned else None,
         )
     )
+    if state.metrics is not None:
+        state.metrics.observe(row)  # from the row itself, so /metrics and the ledger always agree
 
 
 def error_response(state: GatewayState, t: Ticket, err: APIError) -> Response:

@@ -69,6 +69,7 @@ class GatewayState:
     embedder_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     breakers: dict[str, CircuitBreaker] = field(default_factory=dict)  # one per remote model (gateway/breaker.py)
     privacy: Any = None  # sensitive-data detection and policies (rightmodel/privacy/gate.py)
+    metrics: Any = None  # Prometheus metrics with their own registry (gateway/metrics.py), made in the app's lifespan
 
     def is_local(self, model: str) -> bool:
         """May a local-only request be served by this model? Specialists, and remotes marked `local: true`."""

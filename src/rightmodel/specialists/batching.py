@@ -12,12 +12,18 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from rightmodel.specialists.runtime import SpecialistRuntime
+
+log = logging.getLogger("rightmodel.specialists")
+
+BatchObserver = Callable[[int], None]  # called with each batch's size, on the event loop
 
 
 @dataclass
@@ -36,13 +42,19 @@ class BatchStats:
 
 
 class MicroBatcher:
-    """Async front of a SpecialistRuntime; create and use it inside one event loop."""
+    """Async front of a SpecialistRuntime; create and use it inside one event loop.
 
-    def __init__(self, runtime: SpecialistRuntime, max_batch: int = 64, max_wait_ms: float = 0.0) -> None:
+    `observer` (optional, settable after construction) is called with the size of every batch
+    before it runs, e.g. the gateway's metrics histogram; it must be cheap and is never allowed
+    to stop the worker. The queue depth is `queue_depth`, read whenever wanted.
+    """
+
+    def __init__(self, runtime: SpecialistRuntime, max_batch: int = 64, max_wait_ms: float = 0.0, observer: BatchObserver | None = None) -> None:
         self.runtime = runtime
         self.max_batch = max_batch
         self.max_wait = max_wait_ms / 1000.0
         self.stats = BatchStats()
+        self.observer = observer
         self._queue: asyncio.Queue[tuple[str, asyncio.Future]] = asyncio.Queue()
         self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="specialist")
         self._worker: asyncio.Task | None = None
@@ -88,6 +100,12 @@ class MicroBatcher:
             if not live:
                 continue
             self.stats.record(len(live))
+            if self.observer is not None:
+                try:
+                    self.observer(len(live))
+                except Exception:  # an observer's bug must not stop every specialist request
+                    log.exception("micro-batcher observer failed; removing it")
+                    self.observer = None
             try:
                 probs, seconds = await loop.run_in_executor(self._executor, self._compute, [text for text, _ in live])
             except Exception as exc:  # one bad batch fails its callers, not the worker
