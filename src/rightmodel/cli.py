@@ -53,6 +53,9 @@ def build_app() -> typer.Typer:
     from rightmodel.auth.cli import add_keys_commands
 
     add_keys_commands(app)
+    from rightmodel.report.cli import add_report_command
+
+    add_report_command(app)
 
     @app.command()
     def train(

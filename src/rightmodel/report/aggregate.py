@@ -1,0 +1,278 @@
+"""The report's numbers, computed in SQL where SQL can (see the package docstring for definitions).
+
+One ``GROUP BY`` query gives every count and sum per group; the total row is the sum of the
+groups. Percentiles need the values in order and SQLite has no percentile function, so on
+SQLite a second query streams ``(group, latency_ms)`` of the answered rows and Python sorts
+each group (measured on 1M rows: faster than ``ORDER BY group, latency_ms`` in SQLite, and
+about twice as fast as ``row_number()`` window functions picking the ranks; see
+bench/results/report.md). On PostgreSQL ``percentile_disc`` does it in the database.
+Both queries use the ``created_at`` index when the window is bounded.
+"""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from rightmodel.errors import ConfigError
+from rightmodel.ledger.store import requests
+from rightmodel.sqlite_engine import safe_url
+
+BY_CHOICES = ("task", "model", "tenant", "day", "route")
+PERCENTILES = (50, 95, 99)
+ACCURACY_NOTE = "no feedback recorded"
+NONE_LABEL = "(none)"
+
+# Output fields, in order (JSON object keys, CSV columns after the group column).
+FIELDS = (
+    "requests", "answered", "served_locally", "local_share", "escalated", "task_requests",
+    "escalation_rate", "errors", "error_rate", "latency_p50_ms", "latency_p95_ms",
+    "latency_p99_ms", "cost_usd", "counterfactual_cost_usd", "savings_usd", "savings_pct",
+    "tokens_in", "tokens_out", "accuracy", "accuracy_note",
+)
+# Counts and sums read from SQL; a total is the sum of its groups' values.
+_SUMS = ("requests", "answered", "served_locally", "routed_answered", "escalated",
+         "task_requests", "errors", "cost_usd", "counterfactual_cost_usd", "tokens_in",
+         "tokens_out")
+
+
+@dataclass
+class Report:
+    by: str
+    since: datetime | None
+    until: datetime | None
+    ledger: str  # the URL, password masked
+    generated_at: datetime
+    groups: list[dict[str, Any]] = field(default_factory=list)  # each: {"group": key, **FIELDS}
+    total: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        iso = lambda d: d.isoformat().replace("+00:00", "Z") if d else None  # noqa: E731
+        return {
+            "by": self.by,
+            "since": iso(self.since),
+            "until": iso(self.until),
+            "ledger": self.ledger,
+            "generated_at": iso(self.generated_at),
+            "groups": self.groups,
+            "total": self.total,
+        }
+
+
+def build_report(
+    engine: Engine,
+    by: str = "task",
+    since: datetime | None = None,
+    until: datetime | None = None,
+    now: datetime | None = None,
+) -> Report:
+    """Aggregate the ledger rows in ``since <= created_at < until`` per ``by`` and in total.
+
+    ConfigError for an unknown ``by``, ``since >= until``, a database that cannot be read or
+    one without the ledger table.
+    """
+    if by not in BY_CHOICES:
+        raise ConfigError(f"--by {by!r}: choose one of {', '.join(BY_CHOICES)}")
+    since, until = _utc(since), _utc(until)
+    if since is not None and until is not None and since >= until:
+        raise ConfigError(f"--since ({since.isoformat()}) must be before --until ({until.isoformat()})")
+    report = Report(by=by, since=since, until=until, ledger=safe_url(engine.url),
+                    generated_at=now or datetime.now(timezone.utc))
+    try:
+        with engine.connect() as conn, conn.begin():  # one read transaction: one snapshot
+            if not sa.inspect(conn).has_table(requests.name):
+                raise ConfigError(f"{report.ledger} has no ledger table ({requests.name}): is it a "
+                                  f"rightmodel ledger database?")
+            groups, total = _aggregate(conn, by, since, until)
+    except (sa.exc.SQLAlchemyError, sqlite3.Error) as exc:  # sqlite3: the raw latency cursor
+        raise ConfigError(f"cannot read the ledger at {report.ledger}: {_first_line(exc)}") from None
+    report.groups = [{"group": key, **_metrics(values)} for key, values in _ordered(groups, by)]
+    report.total = _metrics(total)
+    return report
+
+
+# -- SQL ---------------------------------------------------------------------------------------
+
+
+def _group_key(by: str, dialect: str) -> sa.ColumnElement:
+    c = requests.c
+    if by != "day":
+        return c[by]
+    if dialect == "postgresql":
+        return sa.func.to_char(sa.func.timezone("UTC", c.created_at), "YYYY-MM-DD")
+    # SQLite stores created_at as 'YYYY-MM-DD HH:MM:SS.ffffff' in UTC (ledger.store.to_row).
+    return sa.func.substr(c.created_at, 1, 10, type_=sa.String)
+
+
+def _window(since: datetime | None, until: datetime | None) -> list[sa.ColumnElement]:
+    c = requests.c
+    where = []
+    if since is not None:
+        where.append(c.created_at >= since)
+    if until is not None:
+        where.append(c.created_at < until)
+    return where
+
+
+def _count_if(cond: sa.ColumnElement) -> sa.ColumnElement:
+    return sa.func.sum(sa.case((cond, 1), else_=0))
+
+
+def _sum_columns() -> list[sa.ColumnElement]:
+    c = requests.c
+    answered = c.status < 400
+    return [
+        sa.func.count().label("requests"),
+        _count_if(answered).label("answered"),
+        _count_if(sa.and_(answered, c.route == "specialist")).label("served_locally"),
+        _count_if(sa.and_(answered, c.route != "embeddings")).label("routed_answered"),
+        _count_if(c.escalated).label("escalated"),
+        _count_if(c.task.is_not(None)).label("task_requests"),
+        _count_if(c.status >= 400).label("errors"),
+        sa.func.sum(c.cost_usd).label("cost_usd"),
+        sa.func.sum(c.counterfactual_cost_usd).label("counterfactual_cost_usd"),
+        sa.func.sum(c.tokens_in).label("tokens_in"),
+        sa.func.sum(c.tokens_out).label("tokens_out"),
+    ]
+
+
+def _percentile_columns() -> list[sa.ColumnElement]:
+    """PostgreSQL only: nearest-rank percentiles of answered rows' latency, in the database."""
+    c = requests.c
+    return [
+        sa.func.percentile_disc(p / 100).within_group(c.latency_ms).filter(c.status < 400).label(f"p{p}")
+        for p in PERCENTILES
+    ]
+
+
+def _aggregate(conn: sa.Connection, by: str, since, until) -> tuple[dict[Any, dict], dict]:
+    dialect = conn.dialect.name
+    key = _group_key(by, dialect).label("g")
+    where = _window(since, until)
+    in_sql = dialect == "postgresql"
+    cols = _sum_columns() + (_percentile_columns() if in_sql else [])
+    groups: dict[Any, dict] = {}
+    for row in conn.execute(sa.select(key, *cols).where(*where).group_by(key)):
+        values = dict(row._mapping)
+        groups[values.pop("g")] = values
+    total = {name: _add(v.get(name) for v in groups.values()) for name in _SUMS}
+    if in_sql:
+        row = conn.execute(sa.select(*_percentile_columns()).where(*where)).one()
+        total.update(row._mapping)
+    else:
+        by_group = _sqlite_latencies(conn, key, where)
+        merged: list[float] = []
+        for g, values in groups.items():
+            lat = by_group.get(g, [])
+            lat.sort()
+            values.update(_ranks(lat))
+            merged += lat
+        merged.sort()  # sorted runs: Timsort merges them in linear time
+        total.update(_ranks(merged))
+    return groups, total
+
+
+def _sqlite_latencies(conn: sa.Connection, key: sa.ColumnElement, where: list) -> dict[Any, list[float]]:
+    """``latency_ms`` of answered rows per group, unsorted, read with the driver's own cursor in
+    the same transaction (measured on 1M rows: 0.45 s, against 0.72 s through SQLAlchemy rows)."""
+    c = requests.c
+    query = sa.select(key, c.latency_ms).where(*where, c.status < 400, c.latency_ms.is_not(None))
+    dialect = conn.dialect
+    compiled = query.compile(dialect=dialect)
+    params = compiled.construct_params()
+    args = []
+    for name in compiled.positiontup or ():  # SQLite's paramstyle is positional (qmark)
+        # Through the column type's bind processor: datetimes become the stored text format.
+        process = compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
+        args.append(process(params[name]) if process else params[name])
+    out: dict[Any, list[float]] = defaultdict(list)
+    cursor = conn.connection.driver_connection.cursor()
+    try:
+        cursor.execute(str(compiled), tuple(args))
+        while True:
+            rows = cursor.fetchmany(50_000)
+            if not rows:
+                break
+            for g, latency in rows:
+                out[g].append(latency)
+    finally:
+        cursor.close()
+    return out
+
+
+def _ranks(ordered: list[float]) -> dict[str, float | None]:
+    n = len(ordered)
+    return {f"p{p}": ordered[max(0, (p * n + 99) // 100 - 1)] if n else None for p in PERCENTILES}
+
+
+# -- results ----------------------------------------------------------------------------------
+
+
+def _add(values) -> float | int:
+    return sum(v for v in values if v is not None)
+
+
+def _ratio(num: float, den: float) -> float | None:
+    return round(num / den, 6) if den else None
+
+
+def _money(value: float | None) -> float:
+    return round(float(value or 0.0), 9) + 0.0  # + 0.0: no "-0.0"
+
+
+def _ms(value: float | None) -> float | None:
+    return None if value is None or not math.isfinite(value) else round(float(value), 3)
+
+
+def _metrics(v: dict[str, Any]) -> dict[str, Any]:
+    cost, cf = _money(v.get("cost_usd")), _money(v.get("counterfactual_cost_usd"))
+    savings = _money(cf - cost)
+    requests_, answered = int(v.get("requests") or 0), int(v.get("answered") or 0)
+    out = {
+        "requests": requests_,
+        "answered": answered,
+        "served_locally": int(v.get("served_locally") or 0),
+        "local_share": _ratio(v.get("served_locally") or 0, v.get("routed_answered") or 0),
+        "escalated": int(v.get("escalated") or 0),
+        "task_requests": int(v.get("task_requests") or 0),
+        "escalation_rate": _ratio(v.get("escalated") or 0, v.get("task_requests") or 0),
+        "errors": int(v.get("errors") or 0),
+        "error_rate": _ratio(v.get("errors") or 0, requests_),
+        **{f"latency_p{p}_ms": _ms(v.get(f"p{p}")) for p in PERCENTILES},
+        "cost_usd": cost,
+        "counterfactual_cost_usd": cf,
+        "savings_usd": savings,
+        "savings_pct": round(100.0 * savings / cf, 4) if cf else None,
+        "tokens_in": int(v.get("tokens_in") or 0),
+        "tokens_out": int(v.get("tokens_out") or 0),
+        "accuracy": None,
+        "accuracy_note": ACCURACY_NOTE,
+    }
+    assert tuple(out) == FIELDS
+    return out
+
+
+def _ordered(groups: dict[Any, dict], by: str) -> list[tuple[Any, dict]]:
+    """Days in date order; other groups by requests, most first, then name (missing last)."""
+    if by == "day":
+        return sorted(groups.items(), key=lambda kv: (kv[0] is None, kv[0] or ""))
+    return sorted(groups.items(), key=lambda kv: (-(kv[1]["requests"] or 0), kv[0] is None, str(kv[0] or "")))
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value.astimezone(timezone.utc) if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+def _first_line(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None) or exc
+    text = str(orig).strip().splitlines()
+    return text[0] if text else type(orig).__name__
