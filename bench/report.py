@@ -397,7 +397,13 @@ def run(a: argparse.Namespace) -> dict:
     out: dict = {"machine": machine_info(), "target_s": TARGET_S, "runs": a.runs}
     end = dt.datetime.now(dt.timezone.utc).replace(minute=0, second=0, microsecond=0)
     log(f"building a {a.rows:,}-row ledger at {db}")
-    out["ledger"] = build_ledger(db, a.rows, a.days, a.seed, end)
+    # In a child process: this one stays small, so the peak RSS of the processes it starts later
+    # is theirs (a child forked from a big parent reports the parent's peak after exec).
+    built = subprocess.run([sys.executable, str(ROOT / "bench" / "report.py"), "--build", str(db), str(a.rows), str(a.days),
+                            str(a.seed), end.isoformat()], capture_output=True, text=True)
+    if built.returncode != 0:
+        raise gwbench.BenchError(f"building the ledger failed: {built.stderr.strip()[-800:]}")
+    out["ledger"] = json.loads(built.stdout)
     log(f"built in {out['ledger']['generate_s']} + {out['ledger']['insert_s']} s, {out['ledger']['file_mb']} MB")
     env = {k: v for k, v in os.environ.items() if k not in ("RIGHTMODEL_LEDGER_URL", "RIGHTMODEL_HOME")}
     env["HF_HUB_OFFLINE"] = "1"
@@ -554,6 +560,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--keep", action="store_true", help="keep the ledger in --work")
     ap.add_argument("--lock-wait", type=int, default=1800, help="seconds to wait for /tmp/bench.lock")
     ap.add_argument("--naive", nargs=2, metavar=("URL", "BY"), help=argparse.SUPPRESS)
+    ap.add_argument("--build", nargs=5, metavar=("PATH", "ROWS", "DAYS", "SEED", "END"), help=argparse.SUPPRESS)
     return ap.parse_args(argv)
 
 
@@ -562,6 +569,10 @@ def main(argv=None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     if a.naive:
         json.dump(naive(*a.naive), sys.stdout)
+        return 0
+    if a.build:
+        path, rows, days, seed, end = a.build
+        json.dump(build_ledger(Path(path), int(rows), int(days), int(seed), dt.datetime.fromisoformat(end)), sys.stdout)
         return 0
     lock = gwbench.BenchLock("bench/report.py", time.strftime("%Y%m%d-%H%M%S"), a.lock_wait, log=log)
     lock.acquire()
