@@ -7,7 +7,7 @@ answered rows and Python sorts each group. Measured on 1M rows (bench/report.py)
 against 1.0-1.3 s for ``ORDER BY group, latency_ms`` in SQLite and 3 s for ``row_number()``
 window functions picking the ranks. On PostgreSQL ``percentile_disc`` does it in the database.
 A bounded window uses the ``created_at`` index. Memory: the latencies of the window are held
-as Python floats (peak RSS about 65 MB above the CLI's own per million answered rows).
+as Python floats (1M rows: peak RSS 139 MB, against 71 MB for a one-hour window).
 """
 
 from __future__ import annotations
