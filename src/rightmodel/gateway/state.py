@@ -107,6 +107,11 @@ class GatewayState:
             self.registry.close()
 
 
+def ledger_url_of(settings: GatewaySettings) -> str:
+    """The ledger a gateway with these settings writes (and `rightmodel report` reads)."""
+    return settings.ledger_url or f"sqlite:///{(settings.home / 'ledger.db').resolve()}"
+
+
 def load_embedder(settings: GatewaySettings):
     from rightmodel.specialists.embedder import Embedder, ensure_embedder
 
@@ -169,7 +174,7 @@ def build_state(constellation: Constellation, settings: GatewaySettings) -> Gate
         if settings.load_embedder or (settings.load_embedder is None and wants_examples):
             embedder = load_embedder(settings)
         router = Router(constellation, embed=embedder.embed if embedder else None)
-        ledger_url = settings.ledger_url or f"sqlite:///{(home / 'ledger.db').resolve()}"
+        ledger_url = ledger_url_of(settings)
         try:
             privacy = privacy_future.result()
         except RuntimeError as exc:

@@ -33,12 +33,11 @@ HELP = (
 def resolve_ledger_url(home: Optional[Path], ledger_url: Optional[str], config: Optional[Path]) -> str:
     """The URL `rightmodel serve` would write the ledger to, given the same options."""
     from rightmodel.gateway.config import Constellation, load_constellation
-    from rightmodel.gateway.state import GatewaySettings
+    from rightmodel.gateway.state import GatewaySettings, ledger_url_of
 
     constellation = load_constellation(config) if config is not None else Constellation()
     settings = GatewaySettings.from_constellation(constellation, home=home, ledger_url=ledger_url)
-    # The same default as gateway.state.build_state.
-    return settings.ledger_url or f"sqlite:///{(settings.home / 'ledger.db').resolve()}"
+    return ledger_url_of(settings)
 
 
 def open_ledger(url: str):
