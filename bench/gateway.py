@@ -89,6 +89,29 @@ def log(msg: str) -> None:
 
 
 
+def write_train_subset(path: Path, per_intent: int = TRAIN_PER_INTENT) -> list[tuple[str, str]]:
+    """A seeded, balanced slice of Banking77's official train split as a training CSV (the benches'
+    specialist: every intent, `per_intent` texts each); returns its rows."""
+    from rightmodel.data.shipped import banking77
+
+    train = banking77("train")
+    by: dict[str, list[str]] = {}
+    for text, labels in zip(train.texts, train.labels):
+        by.setdefault(labels[0], []).append(text)
+    rng = random.Random(7)
+    rows: list[tuple[str, str]] = []
+    for label in sorted(by):
+        texts = by[label][:]
+        rng.shuffle(texts)
+        rows += [(t, label) for t in texts[:per_intent]]
+    rng.shuffle(rows)
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["text", "category"])
+        w.writerows(rows)
+    return rows
+
+
 class BenchLock:
     """/tmp/bench.lock, shared by every bench: created exclusively with our pid and the script's name;
     a holder that is gone is taken over; a live one is waited for (up to wait_s), then `error` is raised."""
@@ -750,24 +773,9 @@ class Run:
             self.meta["specialist"] = f"reused from {home} (--specialist-home)"
             return home
         home = self.dir / "home"
-        from rightmodel.data.shipped import banking77
 
-        train = banking77("train")
-        by: dict[str, list[str]] = {}
-        for text, labels in zip(train.texts, train.labels):
-            by.setdefault(labels[0], []).append(text)
-        rng = random.Random(7)
-        rows = []
-        for label in sorted(by):
-            texts = by[label][:]
-            rng.shuffle(texts)
-            rows += [(t, label) for t in texts[:TRAIN_PER_INTENT]]
-        rng.shuffle(rows)
         data = self.dir / "train-subset.csv"
-        with open(data, "w", newline="") as f:
-            w = csv.writer(f)
-            w.writerow(["text", "category"])
-            w.writerows(rows)
+        rows = write_train_subset(data)
         log(f"training {TASK} on {len(rows)} Banking77 train rows, {self.a.epochs} epoch(s), into {home}")
         t0 = time.time()
         cli = [sys.executable, "-m", "rightmodel.cli"]

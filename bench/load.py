@@ -30,13 +30,11 @@ working tree's, so a results file can name exactly the code it measured.
 from __future__ import annotations
 
 import argparse
-import csv
 import datetime as dt
 import hashlib
 import json
 import os
 import platform
-import random
 import re
 import shlex
 import shutil
@@ -262,24 +260,9 @@ class Run:
             return home
         if home.exists():
             shutil.rmtree(home)
-        from rightmodel.data.shipped import banking77
 
-        train = banking77("train")
-        by: dict[str, list[str]] = {}
-        for text, labels in zip(train.texts, train.labels):
-            by.setdefault(labels[0], []).append(text)
-        rng = random.Random(7)
-        rows = []
-        for label in sorted(by):
-            texts = by[label][:]
-            rng.shuffle(texts)
-            rows += [(t, label) for t in texts[:TRAIN_PER_INTENT]]
-        rng.shuffle(rows)
         data = self.dir / "train-subset.csv"
-        with open(data, "w", newline="") as f:
-            w = csv.writer(f)
-            w.writerow(["text", "category"])
-            w.writerows(rows)
+        rows = gwbench.write_train_subset(data, TRAIN_PER_INTENT)
         log(f"training {TASK} on {len(rows)} Banking77 train rows, 1 epoch, into {home} (once; later runs reuse it)")
         t0 = time.time()
         cli = [sys.executable, "-m", "rightmodel.cli"]

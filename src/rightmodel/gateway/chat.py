@@ -264,6 +264,16 @@ def body_for(state: GatewayState, t: Ticket, base: dict[str, Any], name: str) ->
     return t.inspection.outbound(base)
 
 
+def served_privately(state: GatewayState, t: Ticket, base: dict[str, Any], served_by: str) -> Any:
+    """Record what the privacy policy did once `served_by` answered; the mapping to restore its answer with, if redacted."""
+    redaction = body_for(state, t, base, served_by)[1]
+    if redaction:
+        t.privacy_action = "redacted"
+    elif t.inspection.sensitive and t.inspection.policy != "allow" and state.is_local(served_by):
+        t.privacy_action = "kept_local"
+    return redaction
+
+
 async def serve_remote(state: GatewayState, t: Ticket, body: dict[str, Any], model: str, route: str) -> Response:
     t.route = route
     t.model = model
@@ -294,12 +304,9 @@ async def serve_remote(state: GatewayState, t: Ticket, body: dict[str, Any], mod
     if attempts.passed_over:  # e.g. "primary circuit open, fell back to backup"
         t.reason = f"{t.reason}; {attempts.fallback_reason()}"
     payload = result.body
-    redaction = body_for(state, t, base, served_by)[1]
+    redaction = served_privately(state, t, base, served_by)
     if redaction:
-        t.privacy_action = "redacted"
         redaction.restore_completion(payload)
-    elif t.inspection.sensitive and t.inspection.policy != "allow" and state.is_local(served_by):
-        t.privacy_action = "kept_local"
     settle_remote(state, t, served_by, result.usage, body, _content_of(payload))
     info = t.info()
     payload["rightmodel"] = info.to_dict()
@@ -345,12 +352,8 @@ async def stream_remote(
         return error_response(state, t, err)
     served_by = attempts.served_by or chain[0]
     t.model = served_by
-    redaction = body_for(state, t, upstream_body, served_by)[1]
+    redaction = served_privately(state, t, upstream_body, served_by)
     restorer = FrameRestorer(redaction) if redaction else None
-    if restorer is not None:
-        t.privacy_action = "redacted"
-    elif t.inspection.sensitive and t.inspection.policy != "allow" and state.is_local(served_by):
-        t.privacy_action = "kept_local"
     t.extra.update(attempts.ledger_extra())
     if attempts.passed_over:
         t.reason = f"{t.reason}; {attempts.fallback_reason()}"
