@@ -428,6 +428,7 @@ def test_torn_last_line_is_skipped_with_a_warning(paths, caplog) -> None:
 # -- privacy fields (schema 0002) ---------------------------------------------------------------
 
 PRIVACY_FIELDS = ("privacy_policy", "privacy_action", "pii_entities")
+LATER_FIELDS = (*PRIVACY_FIELDS, "specialist", "labels")  # columns added after 0001 (0002, 0003)
 
 
 def migrate_to(db: Path, revision: str, downgrade: bool = False) -> None:
@@ -455,7 +456,7 @@ def columns_and_version(db: Path) -> tuple[set[str], list[str]]:
 def old_journal_line(rec: LedgerRecord) -> bytes:
     """The line a release before the privacy fields wrote for ``rec``."""
     data = orjson.loads(encode(rec))
-    for name in PRIVACY_FIELDS:
+    for name in LATER_FIELDS:
         del data[name]
     return orjson.dumps(data, option=orjson.OPT_APPEND_NEWLINE)
 
@@ -501,7 +502,7 @@ def test_a_0001_database_with_rows_and_old_journal_lines_upgrade_in_place(paths)
     engine = store.create_engine(sqlite_url(paths["db"]))
     with write(engine) as conn:
         conn.execute(sa.insert(store.requests), [
-            {k: v for k, v in row.items() if k not in PRIVACY_FIELDS} for row in rows])
+            {k: v for k, v in row.items() if k not in LATER_FIELDS} for row in rows])
     engine.dispose()
     assert columns_and_version(paths["db"])[1] == ["0001"]
     paths["journal"].mkdir()  # unshipped lines the old release journaled before it stopped
@@ -515,13 +516,13 @@ def test_a_0001_database_with_rows_and_old_journal_lines_upgrade_in_place(paths)
         got = ledger.rows()
         assert ledger.stats()["rejected"] == 0
     columns, version = columns_and_version(paths["db"])
-    assert version == ["0002"] and set(PRIVACY_FIELDS) <= columns
-    assert got == [{**as_row(r), **dict.fromkeys(PRIVACY_FIELDS)} for r in old] + [as_row(new)]
+    assert version == ["0003"] and set(LATER_FIELDS) <= columns
+    assert got == [{**as_row(r), **dict.fromkeys(LATER_FIELDS)} for r in old] + [as_row(new)]
 
     # And back: downgrading drops the columns and keeps every row (SQLite rebuilds the table).
     migrate_to(paths["db"], "0001", downgrade=True)
     columns, version = columns_and_version(paths["db"])
-    assert version == ["0001"] and not set(PRIVACY_FIELDS) & columns
+    assert version == ["0001"] and not set(LATER_FIELDS) & columns
     assert sorted(db_ids(paths["db"])) == [r.request_id for r in [*old, new]]
     with sqlite3.connect(paths["db"]) as conn:
         indexes = {r[1] for r in conn.execute("PRAGMA index_list(ledger_requests)")}

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from pg_server import PgServer, pg_server, pg_url  # noqa: F401  (fixtures)
-from test_ledger import FAST, PRIVACY_FIELDS, Recorder, as_row, old_journal_line, sample, wait_until
+from test_ledger import FAST, LATER_FIELDS, Recorder, as_row, old_journal_line, sample, wait_until
 
 from rightmodel.ledger import Ledger
 from rightmodel.ledger.journal import REJECTED_NAME
@@ -50,7 +50,7 @@ def test_schema_and_round_trip(pg_url: str, engine: sa.Engine, tmp_path: Path) -
         "ix_ledger_requests_tenant_created_at"}
     with engine.connect() as conn:
         assert conn.execute(sa.text(f"SELECT version_num FROM {ALEMBIC_VERSION_TABLE}")
-                            ).scalars().all() == ["0002"]
+                            ).scalars().all() == ["0003"]
         types = dict(conn.execute(sa.text(
             "SELECT column_name, data_type FROM information_schema.columns "
             "WHERE table_name = 'ledger_requests'")).all())
@@ -135,21 +135,21 @@ def test_privacy_columns_upgrade_a_0001_database_with_rows_and_downgrade(
     rows = [store.to_row(orjson.loads(old_journal_line(r))) for r in old]
     with engine.begin() as conn:
         conn.execute(sa.insert(store.requests),
-                     [{k: v for k, v in row.items() if k not in PRIVACY_FIELDS} for row in rows])
+                     [{k: v for k, v in row.items() if k not in LATER_FIELDS} for row in rows])
     new = sample(10, privacy_policy="local-only", privacy_action="kept_local",
                  pii_entities={"CREDIT_CARD": 1.0, "PERSON": "2", "BAD": "x"})
     with Ledger(pg_url, tmp_path / "journal", **FAST) as ledger:  # start() upgrades in place
         ledger.record(new)
         assert ledger.flush(timeout=30)
         got = ledger.rows()
-    assert got[:10] == [{**as_row(r), **dict.fromkeys(PRIVACY_FIELDS)} for r in old]
+    assert got[:10] == [{**as_row(r), **dict.fromkeys(LATER_FIELDS)} for r in old]
     assert got[10] == {**as_row(new), "pii_entities": {"CREDIT_CARD": 1, "PERSON": 2}}
     with engine.connect() as conn:
         assert conn.execute(sa.text(f"SELECT version_num FROM {ALEMBIC_VERSION_TABLE}")
-                            ).scalars().all() == ["0002"]
+                            ).scalars().all() == ["0003"]
         assert conn.execute(sa.text("SELECT count(*) FROM ledger_requests "
                                     "WHERE pii_entities IS NULL")).scalar() == 10
     migrate_pg(pg_url, "0001", downgrade=True)
     assert sorted(ids_in(engine)) == [r.request_id for r in [*old, new]]
     columns = {c["name"] for c in sa.inspect(engine).get_columns("ledger_requests")}
-    assert not set(PRIVACY_FIELDS) & columns
+    assert not set(LATER_FIELDS) & columns

@@ -70,29 +70,29 @@ TOTAL = {
     "requests": 10, "answered": 7, "served_locally": 3, "local_share": 0.5,  # 3 / 6 (embeddings out)
     "escalated": 2, "task_requests": 6, "escalation_rate": 0.333333, "errors": 3, "error_rate": 0.3,
     "latency_p50_ms": 30.0, "latency_p95_ms": 800.0, "latency_p99_ms": 800.0,
-    "cost_usd": 0.0371, "counterfactual_cost_usd": 0.065, "savings_usd": 0.0279, "savings_pct": 42.9231,
-    "tokens_in": 870, "tokens_out": 162, "accuracy": None, "accuracy_note": "no feedback recorded",
+    "cost_usd": 0.0371, "fixed_cost_usd": 0.0, "counterfactual_cost_usd": 0.065, "savings_usd": 0.0279, "savings_pct": 42.9231,
+    "tokens_in": 870, "tokens_out": 162, "feedback": 0, "accuracy": None, "mean_score": None, "accuracy_note": "no feedback recorded",
 }
 INTENT = {  # rows 1-4; also the 2026-11-01 day
     "requests": 4, "answered": 4, "served_locally": 2, "local_share": 0.5, "escalated": 1,
     "task_requests": 4, "escalation_rate": 0.25, "errors": 0, "error_rate": 0.0,
     "latency_p50_ms": 20.0, "latency_p95_ms": 500.0, "latency_p99_ms": 500.0,
-    "cost_usd": 0.014, "counterfactual_cost_usd": 0.04, "savings_usd": 0.026, "savings_pct": 65.0,
-    "tokens_in": 480, "tokens_out": 60, "accuracy": None, "accuracy_note": "no feedback recorded",
+    "cost_usd": 0.014, "fixed_cost_usd": None, "counterfactual_cost_usd": 0.04, "savings_usd": 0.026, "savings_pct": 65.0,
+    "tokens_in": 480, "tokens_out": 60, "feedback": 0, "accuracy": None, "mean_score": None, "accuracy_note": "no feedback recorded",
 }
 NO_TASK = {  # rows 5-8; also the 2026-11-02 day
     "requests": 4, "answered": 2, "served_locally": 0, "local_share": 0.0, "escalated": 0,
     "task_requests": 0, "escalation_rate": None, "errors": 2, "error_rate": 0.5,
     "latency_p50_ms": 15.0, "latency_p95_ms": 800.0, "latency_p99_ms": 800.0,
-    "cost_usd": 0.0201, "counterfactual_cost_usd": 0.02, "savings_usd": -0.0001, "savings_pct": -0.5,
-    "tokens_in": 340, "tokens_out": 100, "accuracy": None, "accuracy_note": "no feedback recorded",
+    "cost_usd": 0.0201, "fixed_cost_usd": None, "counterfactual_cost_usd": 0.02, "savings_usd": -0.0001, "savings_pct": -0.5,
+    "tokens_in": 340, "tokens_out": 100, "feedback": 0, "accuracy": None, "mean_score": None, "accuracy_note": "no feedback recorded",
 }
 SENTIMENT = {  # rows 9-10; also the 2026-11-03 day
     "requests": 2, "answered": 1, "served_locally": 1, "local_share": 1.0, "escalated": 1,
     "task_requests": 2, "escalation_rate": 0.5, "errors": 1, "error_rate": 0.5,
     "latency_p50_ms": 40.0, "latency_p95_ms": 40.0, "latency_p99_ms": 40.0,
-    "cost_usd": 0.003, "counterfactual_cost_usd": 0.005, "savings_usd": 0.002, "savings_pct": 40.0,
-    "tokens_in": 50, "tokens_out": 2, "accuracy": None, "accuracy_note": "no feedback recorded",
+    "cost_usd": 0.003, "fixed_cost_usd": None, "counterfactual_cost_usd": 0.005, "savings_usd": 0.002, "savings_pct": 40.0,
+    "tokens_in": 50, "tokens_out": 2, "feedback": 0, "accuracy": None, "mean_score": None, "accuracy_note": "no feedback recorded",
 }
 
 
@@ -120,6 +120,11 @@ def engine(ledger):
     e.dispose()
 
 
+def as_total(group: dict) -> dict:
+    """A group's expected values as a total row (totals carry the fixed cost share: 0 here)."""
+    return {**group, "fixed_cost_usd": 0.0}
+
+
 def groups(report) -> dict:
     return {g["group"]: {k: v for k, v in g.items() if k != "group"} for g in report.groups}
 
@@ -134,7 +139,7 @@ def test_totals_and_by_task(engine):
 def test_by_day_matches_the_task_groups_of_this_ledger(engine):
     r = build_report(engine, "day")
     assert [g["group"] for g in r.groups] == ["2026-11-01", "2026-11-02", "2026-11-03"]  # date order
-    assert groups(r) == {"2026-11-01": INTENT, "2026-11-02": NO_TASK, "2026-11-03": SENTIMENT}
+    assert groups(r) == {"2026-11-01": as_total(INTENT), "2026-11-02": as_total(NO_TASK), "2026-11-03": as_total(SENTIMENT)}
     assert r.total == TOTAL
 
 
@@ -201,15 +206,15 @@ def test_nearest_rank_percentiles():
 
 def test_windows_since_inclusive_until_exclusive(engine):
     r = build_report(engine, "task", since=D2, until=D2 + timedelta(days=1))
-    assert groups(r) == {None: NO_TASK} and r.total == NO_TASK
-    assert build_report(engine, "task", until=D2).total == INTENT  # row 5 at exactly D2 is out
+    assert groups(r) == {None: NO_TASK} and r.total == as_total(NO_TASK)
+    assert build_report(engine, "task", until=D2).total == as_total(INTENT)  # row 5 at exactly D2 is out
     r = build_report(engine, "day", since=D2)
     assert [g["group"] for g in r.groups] == ["2026-11-02", "2026-11-03"]
     r = build_report(engine, "day", since=D3)  # the last row, at 23:59:59.999999
     assert r.total["requests"] == 1
     # an offset is honoured: 01:00+01:00 is D2
     since = parse_time("2026-11-02T01:00:00+01:00", D3, "--since")
-    assert build_report(engine, "task", since=since, until=parse_time("2026-11-03", D3, "--until")).total == NO_TASK
+    assert build_report(engine, "task", since=since, until=parse_time("2026-11-03", D3, "--until")).total == as_total(NO_TASK)
 
 
 def test_time_forms():
@@ -238,7 +243,7 @@ def test_empty_ledger_and_empty_window(tmp_path, engine):
     finally:
         e.dispose()
     out = cli("--ledger-url", url, "--format", "csv")
-    assert out.splitlines()[1].startswith("total,,0,0,0,,0,0,,0,,,,,0.0,0.0,0.0,,0,0,,no feedback recorded")
+    assert out.splitlines()[1].startswith("total,,0,0,0,,0,0,,0,,,,,0.0,0.0,0.0,0.0,,0,0,0,,,no feedback recorded")
     assert "total" in cli("--ledger-url", url)
 
 
@@ -278,8 +283,11 @@ def test_json_output(ledger, by):
     assert out["ledger"] == ledger
     assert out["total"] == TOTAL
     assert all(list(g) == ["group", *FIELDS] for g in out["groups"])
+    expected = [INTENT, NO_TASK, SENTIMENT]
+    if by == "day":
+        expected = [as_total(g) for g in expected]
     if by in ("task", "day"):
-        assert [{k: v for k, v in g.items() if k != "group"} for g in out["groups"]] == [INTENT, NO_TASK, SENTIMENT]
+        assert [{k: v for k, v in g.items() if k != "group"} for g in out["groups"]] == expected
 
 
 @pytest.mark.parametrize("by", ["task", "model", "tenant", "day", "route"])
@@ -303,9 +311,9 @@ def test_table_output(ledger, by):
     assert f"by {by}, from the first row to the newest row" in out
     lines = out.splitlines()
     total = next(line for line in lines if line.strip().startswith("total"))
-    assert total.split()[1:] == ["10", "50.0%", "33.3%", "30.0%", "30.0", "800", "800", "n/a",  # requests .. accuracy
-                                 "0.0371", "0.0650", "0.0279", "42.9%", "870", "162"]  # cost .. tokens out
-    assert "accuracy: no feedback recorded" in " ".join(out.split())
+    assert total.split()[1:] == ["10", "50.0%", "33.3%", "30.0%", "30.0", "800", "800", "0", "n/a",  # requests .. accuracy
+                                 "0.0371", "0", "0.0650", "0.0279", "42.9%", "870", "162"]  # cost .. tokens out
+    assert "(n/a: no feedback recorded)" in " ".join(out.split())
     if by in ("task", "model", "tenant"):
         assert "(none)" in out
 
@@ -331,7 +339,7 @@ def test_table_on_a_narrow_terminal_splits_and_never_cuts_digits(engine):
 def test_cli_window_options(ledger):
     out = json.loads(cli("--ledger-url", ledger, "--since", "2026-11-02", "--until", "2026-11-03T00:00:00Z", "--format", "json"))
     assert out["since"] == "2026-11-02T00:00:00Z" and out["until"] == "2026-11-03T00:00:00Z"
-    assert out["total"] == NO_TASK
+    assert out["total"] == as_total(NO_TASK)
 
 
 def test_relative_since(tmp_path):
@@ -398,6 +406,6 @@ def test_postgresql_gives_the_same_numbers(engine, pg_url):  # noqa: F811
             assert theirs.total == ours.total, by
             assert theirs.groups == ours.groups, by
         window = build_report(pg, "task", since=D2, until=D2 + timedelta(days=1))
-        assert window.total == NO_TASK
+        assert window.total == as_total(NO_TASK)
     finally:
         pg.dispose()

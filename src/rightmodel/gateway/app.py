@@ -26,6 +26,7 @@ from rightmodel.gateway import admin, openapi
 from rightmodel.gateway.chat import JSON, Ticket, chat_completions, error_response, record
 from rightmodel.gateway.config import Constellation, SpecialistModelConfig
 from rightmodel.gateway.errors import APIError
+from rightmodel.gateway.feedback import post_feedback
 from rightmodel.gateway.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from rightmodel.gateway.metrics import GatewayMetrics
 from rightmodel.gateway.state import GatewaySettings, GatewayState, build_state
@@ -95,6 +96,11 @@ def create_app(constellation: Constellation, settings: GatewaySettings) -> FastA
     app.include_router(admin.router)
     app.add_api_route(
         "/v1/chat/completions", chat_completions, methods=["POST"], openapi_extra=openapi.CHAT, summary="Chat completion, routed"
+    )
+
+    app.add_api_route(
+        "/v1/feedback", post_feedback, methods=["POST"], openapi_extra=openapi.FEEDBACK,
+        summary="Feedback on an answer: the correct label, a score, or whether it was right",
     )
 
     @app.get("/v1/models", summary="Tasks and models this gateway serves (to this key)")
@@ -170,7 +176,9 @@ def create_app(constellation: Constellation, settings: GatewaySettings) -> FastA
             return error_response(state, t, err)
         threshold = state.constellation.tasks[model].threshold if model in state.constellation.tasks else None
         threshold = backend.threshold if threshold is None else threshold
-        t.model = backend.ref
+        t.model = t.specialist = backend.ref
+        if len(results) == 1:  # one text: feedback on this request id can be scored against its labels
+            t.labels = list(results[0].labels)
         t.usage.prompt_tokens = sum(r.tokens for r in results)
         t.cost = state.costs.local(sum(r.compute_s for r in results))
         t.confidence = min(r.confidence for r in results)

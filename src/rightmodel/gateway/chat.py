@@ -61,6 +61,8 @@ class Ticket:
     key_privacy: str | None = None  # the API key's privacy policy, if it has one
     inspection: Inspection = field(default_factory=lambda: NOT_SCANNED)  # what privacy detection found (rightmodel/privacy/gate.py)
     privacy_action: str | None = None
+    specialist: str | None = None  # the specialist version consulted (answered or escalated)
+    labels: list[str] | None = None  # the label(s) the answer carried, when it is a label
 
     def elapsed_ms(self) -> float:
         return (time.perf_counter() - self.start) * 1000.0
@@ -109,6 +111,8 @@ def record(state: GatewayState, t: Ticket, status: int, error: str | None = None
             privacy_policy=t.inspection.policy if t.inspection.scanned else None,
             privacy_action=(t.privacy_action or ("none" if not t.inspection.sensitive else "allowed")) if t.inspection.scanned else None,
             pii_entities=t.inspection.entities if t.inspection.scanned else None,
+            specialist=t.specialist,
+            labels=t.labels,
         )
     )
     if state.metrics is not None:
@@ -153,6 +157,7 @@ async def serve_specialist(state: GatewayState, t: Ticket, body: dict[str, Any],
     cls = await backend.classify(text)
     t.model_ms = (time.perf_counter() - started) * 1000.0
     t.confidence = cls.confidence
+    t.specialist = cls.version
     threshold = decision.threshold if decision.threshold is not None else backend.threshold
     local_cost = state.costs.local(cls.compute_s)
     prompt_estimate = estimate_prompt_tokens(body["messages"])
@@ -160,9 +165,12 @@ async def serve_specialist(state: GatewayState, t: Ticket, body: dict[str, Any],
         t.escalated = True
         t.reason = f"{decision.reason}; confidence {cls.confidence:.4f} < threshold {threshold:.4f}, escalated to {decision.escalate_to}"
         t.extra["specialist"] = {"model": cls.version, "label": cls.label, "compute_ms": round(cls.compute_s * 1000, 3)}
+        if backend.runtime.multi_label:
+            t.extra["specialist"]["labels"] = list(cls.labels)
         t.cost = local_cost
         return await serve_remote(state, t, body, decision.escalate_to, route="escalated")
     t.route, t.model = "specialist", cls.version
+    t.labels = list(cls.labels)
     if t.inspection.sensitive and t.inspection.policy != "allow":
         t.privacy_action = "kept_local"
     if decision.must_answer:
@@ -204,6 +212,7 @@ def unavailable_escalation(
     info = t.info(threshold)
     best = {"labels": list(cls.labels), "confidence": round(cls.confidence, 6), "top": [[label, round(p, 6)] for label, p in cls.top]}
     t.extra["best_guess"] = cls.label
+    t.extra["specialist"] = {"model": cls.version, "label": cls.label, "labels": list(cls.labels)}
     record(state, t, 200)
     if t.stream:
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
@@ -236,6 +245,11 @@ def settle_remote(state: GatewayState, t: Ticket, served_by: str, usage: Usage, 
     t.model = served_by
     t.cost += state.costs.remote(served_by, usage)
     t.counterfactual = state.costs.counterfactual(usage)
+    task_cfg = state.constellation.tasks.get(t.task or "")
+    if task_cfg is not None and task_cfg.specialist in state.specialists:
+        # A frontier answer that is one of the task's labels can be scored by feedback too.
+        label = answers.match_label(answer_text, state.specialists[task_cfg.specialist].labels)
+        t.labels = [label] if label is not None else None
 
 
 def private_chain(state: GatewayState, t: Ticket, chain: list[str]) -> list[str]:
@@ -393,7 +407,7 @@ async def relay_stream(
                 recorded = True
                 yield frame
                 continue
-            if not stream.usage.reported and b'"content"' in frame:
+            if (t.task is not None or not stream.usage.reported) and b'"content"' in frame:
                 parts.append(_delta_text(frame))
             yield frame
     except UpstreamError as exc:

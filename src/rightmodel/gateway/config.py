@@ -14,7 +14,7 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from rightmodel.errors import ConfigError
 from rightmodel.privacy.config import Policy, PrivacyConfig
@@ -95,6 +95,24 @@ class RecogniseConfig(Strict):
     similarity: float = Field(0.8, gt=0, le=1)
 
 
+class DriftConfig(Strict):
+    """The band a specialist's live numbers should stay in; `rightmodel report` and /dashboard
+    flag a version outside it (report/drift.py). Unset bounds are not checked."""
+
+    accuracy_min: float | None = Field(None, ge=0, le=1)  # of the answers it served, from feedback
+    escalation_rate_min: float | None = Field(None, ge=0, le=1)
+    escalation_rate_max: float | None = Field(None, ge=0, le=1)
+    min_feedback: int = Field(30, ge=1)  # verdicts needed before accuracy is judged
+    min_requests: int = Field(50, ge=1)  # consultations needed before the escalation rate is judged
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "DriftConfig":
+        low, high = self.escalation_rate_min, self.escalation_rate_max
+        if low is not None and high is not None and low > high:
+            raise ValueError(f"escalation_rate_min ({low}) is above escalation_rate_max ({high})")
+        return self
+
+
 class TaskConfig(Strict):
     specialist: str  # name of a `kind: specialist` model
     escalate_to: str | None = None  # a remote model; default: defaults.generalist
@@ -103,6 +121,7 @@ class TaskConfig(Strict):
     recognise: RecogniseConfig = Field(default_factory=RecogniseConfig)
     input: Literal["last_user", "all_user"] = "last_user"  # which text the specialist reads
     privacy: Policy | None = None  # local-only, redact or allow; default: privacy.policy
+    drift: DriftConfig | None = None  # default: observability.drift
 
 
 class DefaultsConfig(Strict):
@@ -153,6 +172,17 @@ class LimitsConfig(Strict):
     local_seconds: float = Field(0.05, ge=0)  # compute reserved per text for a local model
 
 
+class ObservabilityConfig(Strict):
+    """Who may read /metrics and the /dashboard data, and the default drift band.
+
+    `open`: anyone who reaches the port; `admin`: an admin API key (`Authorization: Bearer`),
+    once keys exist (an open gateway stays open). The dashboard's page itself holds no data."""
+
+    metrics: Literal["open", "admin"] = "open"  # Prometheus scrapers send the key with `authorization`
+    dashboard: Literal["open", "admin"] = "admin"
+    drift: DriftConfig = Field(default_factory=DriftConfig)
+
+
 class Constellation(Strict):
     version: Literal[1] = 1
     models: dict[str, ModelConfig] = Field(default_factory=dict)
@@ -162,6 +192,7 @@ class Constellation(Strict):
     auth: AuthConfig = Field(default_factory=AuthConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
+    observability: ObservabilityConfig = Field(default_factory=ObservabilityConfig)
 
     def remote_models(self) -> dict[str, OpenAIModelConfig | AnthropicModelConfig]:
         return {n: m for n, m in self.models.items() if not isinstance(m, SpecialistModelConfig)}

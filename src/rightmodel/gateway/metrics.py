@@ -89,6 +89,10 @@ class GatewayMetrics:
             "rightmodel_specialist_batch_size", "Texts per specialist inference call (micro-batching)",
             ("specialist",), buckets=BATCH_BUCKETS, registry=r,
         )
+        self.feedback = Counter(
+            "rightmodel_feedback", "Feedback received (POST /v1/feedback), by task and whether the answer was right",
+            ("task", "verdict"), registry=r,
+        )
         self.build = Info("rightmodel_build", "Version of this gateway", registry=r)
         self.build.info({"version": rightmodel.__version__, "python": platform.python_version()})
         ProcessCollector(registry=r)
@@ -154,6 +158,11 @@ class GatewayMetrics:
             if not self._failed:
                 self._failed = True
                 log.exception("metrics: observing a request failed (logged once)")
+
+    def observe_feedback(self, task: str | None, correct: bool | None) -> None:
+        """Count one stored feedback; verdict is correct, incorrect or unknown (a score only)."""
+        verdict = "unknown" if correct is None else ("correct" if correct else "incorrect")
+        self.feedback.labels(_bounded(task, self.tasks), verdict).inc()
 
     def _model_label(self, model: str) -> str:
         name = self._embedder_name() if self._embedder_name else None

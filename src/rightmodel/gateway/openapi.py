@@ -82,3 +82,19 @@ CLASSIFY = _body(
         },
     }
 )
+
+FEEDBACK = _body(
+    {
+        "type": "object",
+        "required": ["request_id"],
+        "additionalProperties": False,
+        "anyOf": [{"required": ["label"]}, {"required": ["labels"]}, {"required": ["score"]}, {"required": ["correct"]}],
+        "properties": {
+            "request_id": {"type": "string", "minLength": 1, "maxLength": 128, "description": "x-request-id of the answer (or its chatcmpl- id)"},
+            "label": {"type": "string", "minLength": 1, "maxLength": 256, "description": "the correct label"},
+            "labels": {"type": "array", "items": {"type": "string", "minLength": 1, "maxLength": 256}, "description": "the correct labels (multi-label tasks)"},
+            "score": {"type": "number", "minimum": 0, "maximum": 1},
+            "correct": {"type": "boolean", "description": "whether the answer was right"},
+        },
+    }
+)

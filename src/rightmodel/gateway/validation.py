@@ -8,6 +8,8 @@ publishes describes the same shape.
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -185,3 +187,50 @@ def validate_classify(body: dict[str, Any]) -> tuple[str, list[str], int]:
     if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
         raise invalid("top_k", "'top_k' must be a positive integer", "invalid_type")
     return model, texts, top_k
+
+
+FEEDBACK_FIELDS = ("request_id", "label", "labels", "score", "correct")
+
+
+@dataclass(frozen=True)
+class FeedbackInput:
+    request_id: str
+    labels: list[str] | None
+    score: float | None
+    correct: bool | None
+
+
+def validate_feedback(body: dict[str, Any]) -> FeedbackInput:
+    """A POST /v1/feedback body: the request id and at least one of label(s), score, correct."""
+    for key in body:
+        if key not in FEEDBACK_FIELDS:
+            raise invalid(key, f"unknown field '{key}': feedback takes {', '.join(FEEDBACK_FIELDS)}", "unknown_parameter")
+    request_id = body.get("request_id")
+    if request_id is None:
+        raise invalid("request_id", "'request_id' is required: the id of the answer (its 'id', or the x-request-id header)",
+                      "missing_required_parameter")
+    if not isinstance(request_id, str) or not request_id.strip() or len(request_id) > 128:
+        raise invalid("request_id", "'request_id' must be a non-empty string of at most 128 characters", "invalid_type")
+    if body.get("label") is not None and body.get("labels") is not None:
+        raise invalid("labels", "give 'label' or 'labels', not both")
+    labels: list[str] | None = None
+    if body.get("label") is not None:
+        label = body["label"]
+        if not isinstance(label, str) or not label.strip():
+            raise invalid("label", f"'label' must be a non-empty string, got {_type_name(label)}", "invalid_type")
+        labels = [label]
+    elif body.get("labels") is not None:
+        labels = body["labels"]
+        if not isinstance(labels, list) or not all(isinstance(x, str) and x.strip() for x in labels):
+            raise invalid("labels", "'labels' must be an array of non-empty strings (empty: no label applies)", "invalid_type")
+        labels = sorted(set(labels))
+    if labels is not None and any(len(x) > 256 for x in labels):
+        raise invalid("label" if "label" in body else "labels", "a label is at most 256 characters")
+    _expect(body, "score", (int, float), "a number between 0 and 1")
+    score = body.get("score")
+    if score is not None and not (math.isfinite(score) and 0 <= score <= 1):
+        raise invalid("score", f"'score' must be between 0 and 1, got {score}")
+    _expect(body, "correct", (bool,), "true or false")
+    if labels is None and score is None and body.get("correct") is None:
+        raise invalid("label", "feedback needs at least one of 'label' (or 'labels'), 'score' or 'correct'", "missing_required_parameter")
+    return FeedbackInput(request_id.strip(), labels, None if score is None else float(score), body.get("correct"))

@@ -209,6 +209,12 @@ class Ledger:
 
     # -- reading ------------------------------------------------------------------------------
 
+    @property
+    def engine(self) -> sa.engine.Engine:
+        """The ledger database, for readers (reports, the dashboard) and for feedback, which is
+        written straight to SQL (ledger/feedback.py). Never for request rows: use record()."""
+        return self._engine
+
     def rows(
         self,
         since: datetime | None = None,

@@ -53,6 +53,11 @@ class LedgerRecord:
     ("none", "allowed", "redacted", "kept_local", "refused"), and ``pii_entities`` the sensitive
     entities found, as entity type -> count (e.g. ``{"EMAIL_ADDRESS": 2}``): types and counts,
     never the values.
+
+    Answers, so feedback can be scored later: ``specialist`` is the specialist version consulted
+    (``task@vN``; also when it was not confident and the request escalated, its guess then in
+    ``extra.specialist.label``), ``labels`` the label(s) the answer carried when the answer is a
+    label (a specialist's, or a frontier answer that is exactly one of the task's labels).
     """
 
     endpoint: str
@@ -80,6 +85,8 @@ class LedgerRecord:
     privacy_policy: str | None = None
     privacy_action: str | None = None
     pii_entities: dict[str, int] | None = None
+    specialist: str | None = None
+    labels: list[str] | None = None
 
 
 def encode(rec: LedgerRecord) -> bytes:

@@ -39,8 +39,10 @@ metadata = sa.MetaData()
 
 # Bounded string columns: values longer than this are truncated on the way in (see to_row).
 STRING_LIMITS = {"request_id": 128, "tenant": 256, "endpoint": 256, "task": 128, "route": 64,
-                 "model": 256, "privacy_policy": 16, "privacy_action": 32}
+                 "model": 256, "privacy_policy": 16, "privacy_action": 32, "specialist": 256}
 PII_TYPE_LIMIT = 64  # characters kept of an entity type name in pii_entities
+LABEL_LIMIT = 256  # characters kept of one label in labels
+LABELS_MAX = 256  # labels kept per row
 
 requests = sa.Table(
     "ledger_requests",
@@ -71,13 +73,36 @@ requests = sa.Table(
     sa.Column("privacy_policy", sa.String(16), nullable=True),
     sa.Column("privacy_action", sa.String(32), nullable=True),
     sa.Column("pii_entities", sa.JSON(none_as_null=True), nullable=True),  # None: SQL NULL, not 'null'
+    # 0003: the specialist version consulted (answered or escalated), the labels the answer carried.
+    sa.Column("specialist", sa.String(256), nullable=True),
+    sa.Column("labels", sa.JSON(none_as_null=True), nullable=True),
     sa.Index("ix_ledger_requests_created_at", "created_at"),
     sa.Index("ix_ledger_requests_task_created_at", "task", "created_at"),
     sa.Index("ix_ledger_requests_tenant_created_at", "tenant", "created_at"),
 )
 
+# 0003: one verdict per request (a later one replaces it). The request's task, route, model and
+# specialist are copied in when the feedback arrives, so reports read this small table alone.
+feedback = sa.Table(
+    "ledger_feedback",
+    metadata,
+    sa.Column("request_id", sa.String(128), primary_key=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),  # when the feedback came
+    sa.Column("request_created_at", sa.DateTime(timezone=True), nullable=False),  # report windows use this
+    sa.Column("tenant", sa.String(256), nullable=True),
+    sa.Column("task", sa.String(128), nullable=True),
+    sa.Column("route", sa.String(64), nullable=False),
+    sa.Column("model", sa.String(256), nullable=True),
+    sa.Column("specialist", sa.String(256), nullable=True),
+    sa.Column("labels", sa.JSON(none_as_null=True), nullable=True),  # the correct label(s), as given
+    sa.Column("score", sa.Float, nullable=True),  # 0-1, as given
+    sa.Column("correct", sa.Boolean, nullable=True),  # was the answer served right (None: cannot tell)
+    sa.Column("specialist_correct", sa.Boolean, nullable=True),  # was the specialist's own label right
+    sa.Index("ix_ledger_feedback_request_created_at", "request_created_at"),
+)
+
 _STR = ("tenant", "endpoint", "task", "route", "reason", "model", "error", "privacy_policy",
-        "privacy_action")
+        "privacy_action", "specialist")
 _REQUIRED_STR = ("endpoint", "route", "reason")
 _INT = ("tokens_in", "tokens_out", "cached_tokens", "status")
 _FLOAT = ("latency_ms", "routing_ms", "model_ms", "cost_usd", "counterfactual_cost_usd",
@@ -183,7 +208,16 @@ def to_row(data: dict[str, Any]) -> dict[str, Any]:
     extra = data.get("extra")
     row["extra"] = extra if isinstance(extra, dict) else ({} if extra is None else {"value": extra})
     row["pii_entities"] = _pii_counts(data.get("pii_entities"))
+    row["labels"] = label_list(data.get("labels"))
     return row
+
+
+def label_list(value: Any) -> list[str] | None:
+    """``labels`` as a list of strings, best effort like ``_pii_counts``: items that are not
+    strings are dropped, long ones cut, and anything that is not a list becomes NULL."""
+    if not isinstance(value, (list, tuple)):
+        return None
+    return [_text(v, "")[:LABEL_LIMIT] for v in value[:LABELS_MAX] if isinstance(v, str)]
 
 
 def _pii_counts(value: Any) -> dict[str, int] | None:

@@ -27,8 +27,19 @@ Definitions (per group and for the total; a ratio with a zero denominator is nul
   ``savings_pct`` = 100 × savings / counterfactual (a percentage; the rates above are
   fractions 0–1).
 - ``tokens_in``, ``tokens_out``: sums.
-- ``accuracy``: always null for now, with ``accuracy_note`` "no feedback recorded": the ledger
-  holds no feedback on answers yet, so there is nothing to measure it from.
+- ``fixed_cost_usd``: ``defaults.local_fixed_cost_per_month`` pro rata over the window (from
+  ``since``, else the first row, to ``until``, else now): in the total and per day; null for
+  other groups (a task or tenant cannot be charged a share of a box). ``savings_usd`` and
+  ``savings_pct`` subtract it where it is given.
+- ``feedback``: answers with a verdict from ``POST /v1/feedback``; ``accuracy`` = correct ones /
+  ``feedback``; ``mean_score``: mean of scores given. ``accuracy_note`` is "no feedback
+  recorded" while there is none (accuracy null).
+
+Then a section per specialist version (``versions``: consulted, answered, escalation rate, the
+accuracy of the answers it served, of its own labels including escalated requests, and of its
+guesses on escalated ones; report/versions.py) and ``drift`` flags for versions outside the
+band configured for their task (report/drift.py). ``--by version`` groups the main table by
+the specialist version consulted.
 """
 
 from rightmodel.report.aggregate import BY_CHOICES, Report, build_report

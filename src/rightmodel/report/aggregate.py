@@ -16,17 +16,22 @@ import math
 import sqlite3
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from collections.abc import Mapping
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from rightmodel.errors import ConfigError
-from rightmodel.ledger.store import requests
+from rightmodel.gateway.costs import fixed_cost
+from rightmodel.ledger.store import feedback, requests
+from rightmodel.report import versions
+from rightmodel.report.drift import Band, drift_flags
 from rightmodel.sqlite_engine import safe_url
 
-BY_CHOICES = ("task", "model", "tenant", "day", "route")
+BY_CHOICES = ("task", "model", "tenant", "day", "route", "version")
+COLUMN_OF = {"version": "specialist"}  # --by name -> ledger column, where they differ
 PERCENTILES = (50, 95, 99)
 ACCURACY_NOTE = "no feedback recorded"
 NONE_LABEL = "(none)"
@@ -35,8 +40,8 @@ NONE_LABEL = "(none)"
 FIELDS = (
     "requests", "answered", "served_locally", "local_share", "escalated", "task_requests",
     "escalation_rate", "errors", "error_rate", "latency_p50_ms", "latency_p95_ms",
-    "latency_p99_ms", "cost_usd", "counterfactual_cost_usd", "savings_usd", "savings_pct",
-    "tokens_in", "tokens_out", "accuracy", "accuracy_note",
+    "latency_p99_ms", "cost_usd", "fixed_cost_usd", "counterfactual_cost_usd", "savings_usd",
+    "savings_pct", "tokens_in", "tokens_out", "feedback", "accuracy", "mean_score", "accuracy_note",
 )
 # Counts and sums read from SQL; a total is the sum of its groups' values.
 _SUMS = ("requests", "answered", "served_locally", "routed_answered", "escalated",
@@ -53,6 +58,9 @@ class Report:
     generated_at: datetime
     groups: list[dict[str, Any]] = field(default_factory=list)  # each: {"group": key, **FIELDS}
     total: dict[str, Any] = field(default_factory=dict)
+    versions: list[dict[str, Any]] = field(default_factory=list)  # each: versions.VERSION_FIELDS
+    drift: list[dict[str, Any]] = field(default_factory=list)  # drift.drift_flags
+    fixed_cost_per_month: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         iso = lambda d: d.isoformat().replace("+00:00", "Z") if d else None  # noqa: E731
@@ -62,8 +70,11 @@ class Report:
             "until": iso(self.until),
             "ledger": self.ledger,
             "generated_at": iso(self.generated_at),
+            "fixed_cost_per_month": self.fixed_cost_per_month,
             "groups": self.groups,
             "total": self.total,
+            "versions": self.versions,
+            "drift": self.drift,
         }
 
 
@@ -73,8 +84,15 @@ def build_report(
     since: datetime | None = None,
     until: datetime | None = None,
     now: datetime | None = None,
+    fixed_cost_per_month: float = 0.0,
+    bands: Mapping[str, Band] | None = None,
 ) -> Report:
-    """Aggregate the ledger rows in ``since <= created_at < until`` per ``by`` and in total.
+    """Aggregate the ledger rows in ``since <= created_at < until`` per ``by`` and in total,
+    with accuracy from feedback, the per-version section and its drift flags (``bands``).
+
+    ``fixed_cost_per_month`` (the hardware's cost whatever the traffic) is added pro rata over
+    the window (from ``since``, else the first row, to ``until``, else ``now``): to the total,
+    and to each day when ``by`` is day; other groups cannot be charged a share (null).
 
     ConfigError for an unknown ``by``, ``since >= until``, a database that cannot be read or
     one without the ledger table.
@@ -85,18 +103,56 @@ def build_report(
     if since is not None and until is not None and since >= until:
         raise ConfigError(f"--since ({since.isoformat()}) must be before --until ({until.isoformat()})")
     report = Report(by=by, since=since, until=until, ledger=safe_url(engine.url),
-                    generated_at=now or datetime.now(timezone.utc))
+                    generated_at=now or datetime.now(timezone.utc), fixed_cost_per_month=fixed_cost_per_month)
     try:
         with engine.connect() as conn, conn.begin():  # one read transaction: one snapshot
-            if not sa.inspect(conn).has_table(requests.name):
+            inspector = sa.inspect(conn)
+            if not inspector.has_table(requests.name):
                 raise ConfigError(f"{report.ledger} has no ledger table ({requests.name}): is it a "
                                   f"rightmodel ledger database?")
             groups, total = _aggregate(conn, by, since, until)
+            # A ledger no gateway has upgraded to schema 0003 yet has no feedback to read.
+            has_feedback = inspector.has_table(feedback.name)
+            sums = versions.feedback_sums(conn, by, since, until) if has_feedback else {}
+            report.versions = versions.version_rows(conn, since, until) if has_feedback else []
+            first = conn.execute(sa.select(sa.func.min(requests.c.created_at)).where(*_window(since, until))).scalar()
     except (sa.exc.SQLAlchemyError, sqlite3.Error) as exc:  # sqlite3: the raw latency cursor
         raise ConfigError(f"cannot read the ledger at {report.ledger}: {_first_line(exc)}") from None
-    report.groups = [{"group": key, **_metrics(values)} for key, values in _ordered(groups, by)]
-    report.total = _metrics(total)
+    start = since or (_utc(first) if isinstance(first, datetime) else _parse_stored(first))
+    end = until or report.generated_at
+    fixed = _fixed_share(fixed_cost_per_month, start, end)
+    report.groups = [
+        {"group": key, **_metrics(values, sums.get(key), fixed(key) if by == "day" else None)}
+        for key, values in _ordered(groups, by)
+    ]
+    report.total = _metrics(total, versions.add_sums(list(sums.values())), fixed(None))
+    report.drift = drift_flags(report.versions, bands or {})
     return report
+
+
+def _parse_stored(value: Any) -> datetime | None:
+    """SQLite may hand ``min(created_at)`` back as its stored text."""
+    if isinstance(value, str):
+        return _utc(datetime.fromisoformat(value))
+    return None
+
+
+def _fixed_share(per_month: float, start: datetime | None, end: datetime):
+    """``share(day)``: the fixed cost falling in that UTC day of the window (None: the window)."""
+
+    def share(day: str | None) -> float:
+        if not per_month or start is None:
+            return 0.0
+        lo, hi = start, end
+        if day is not None:
+            try:
+                d = datetime.fromisoformat(day).replace(tzinfo=timezone.utc)
+            except (TypeError, ValueError):
+                return 0.0
+            lo, hi = max(lo, d), min(hi, d + timedelta(days=1))
+        return fixed_cost((hi - lo).total_seconds(), per_month)
+
+    return share
 
 
 # -- SQL ---------------------------------------------------------------------------------------
@@ -104,6 +160,7 @@ def build_report(
 
 def _group_key(by: str, dialect: str) -> sa.ColumnElement:
     c = requests.c
+    by = COLUMN_OF.get(by, by)
     if dialect == "postgresql":
         if by == "day":
             return sa.func.to_char(sa.func.timezone("UTC", c.created_at), "YYYY-MM-DD")
@@ -239,9 +296,10 @@ def _ms(value: float | None) -> float | None:
     return None if value is None or not math.isfinite(value) else round(float(value), 3)
 
 
-def _metrics(v: dict[str, Any]) -> dict[str, Any]:
+def _metrics(v: dict[str, Any], feedback_sums: dict[str, Any] | None = None, fixed: float | None = None) -> dict[str, Any]:
     cost, cf = _money(v.get("cost_usd")), _money(v.get("counterfactual_cost_usd"))
-    savings = _money(cf - cost)
+    savings = _money(cf - cost - (fixed or 0.0))
+    accuracy = versions.accuracy_fields(feedback_sums)
     requests_, answered = int(v.get("requests") or 0), int(v.get("answered") or 0)
     out = {
         "requests": requests_,
@@ -255,13 +313,14 @@ def _metrics(v: dict[str, Any]) -> dict[str, Any]:
         "error_rate": _ratio(v.get("errors") or 0, requests_),
         **{f"latency_p{p}_ms": _ms(v.get(f"p{p}")) for p in PERCENTILES},
         "cost_usd": cost,
+        "fixed_cost_usd": None if fixed is None else _money(fixed),
         "counterfactual_cost_usd": cf,
         "savings_usd": savings,
         "savings_pct": round(100.0 * savings / cf, 4) if cf else None,
         "tokens_in": int(v.get("tokens_in") or 0),
         "tokens_out": int(v.get("tokens_out") or 0),
-        "accuracy": None,
-        "accuracy_note": ACCURACY_NOTE,
+        **accuracy,
+        "accuracy_note": None if accuracy["feedback"] or accuracy["mean_score"] is not None else ACCURACY_NOTE,
     }
     assert tuple(out) == FIELDS
     return out

@@ -18,24 +18,35 @@ from rightmodel.errors import ConfigError
 
 HELP = (
     "Sum up the ledger per group, with a total row: requests, local share, escalation and error "
-    "rates, latency percentiles, actual vs all-frontier cost and savings, tokens.\n\n"
+    "rates, latency percentiles, actual vs all-frontier cost and savings, tokens, accuracy from "
+    "feedback; then each specialist version's live accuracy and escalation rate, and drift "
+    "flags for those outside their band (tasks.X.drift / observability.drift of --config).\n\n"
     "Definitions (a ratio with nothing to divide by is empty): "
     "local share = answered rows (status < 400) with route 'specialist' / answered rows except "
     "embeddings; escalation rate = escalated rows / rows with a task; error rate = rows with "
     "status >= 400 / all rows (rejected ones included); latency p50/p95/p99 = nearest-rank "
     "percentiles of latency_ms over answered rows; cost = sum of cost_usd; all-frontier "
     "(counterfactual) = sum of counterfactual_cost_usd; savings = counterfactual - cost, and as "
-    "% of counterfactual; accuracy = empty, 'no feedback recorded' (the ledger holds no feedback "
-    "yet). The window is since <= created_at < until; days are UTC dates."
+    "% of counterfactual, less the fixed cost; fixed cost = defaults.local_fixed_cost_per_month "
+    "(or --fixed-cost-per-month) pro rata over the window, in the total and per day; accuracy = "
+    "correct answers / answers with a verdict from POST /v1/feedback. Per version: accepted "
+    "accuracy = of the answers it served, accuracy = of its own labels, escalated ones included. "
+    "The window is since <= created_at < until; days are UTC dates."
 )
 
 
-def resolve_ledger_url(home: Optional[Path], ledger_url: Optional[str], config: Optional[Path]) -> str:
-    """The URL `rightmodel serve` would write the ledger to, given the same options."""
+def load_config(config: Optional[Path]):
     from rightmodel.gateway.config import Constellation, load_constellation
+
+    return load_constellation(config) if config is not None else Constellation()
+
+
+def resolve_ledger_url(home: Optional[Path], ledger_url: Optional[str], config: Optional[Path], constellation=None) -> str:
+    """The URL `rightmodel serve` would write the ledger to, given the same options."""
     from rightmodel.gateway.state import GatewaySettings, ledger_url_of
 
-    constellation = load_constellation(config) if config is not None else Constellation()
+    if constellation is None:
+        constellation = load_config(config)
     settings = GatewaySettings.from_constellation(constellation, home=home, ledger_url=ledger_url)
     return ledger_url_of(settings)
 
@@ -74,7 +85,9 @@ def add_report_command(app: typer.Typer) -> None:
         fmt: str = typer.Option("table", "--format", help=f"Output: {', '.join(FORMATS)} (json and csv carry every field, rates as fractions 0-1)."),
         home: Optional[Path] = typer.Option(None, "--home", envvar="RIGHTMODEL_HOME", help="Directory holding ledger.db (default: storage.home of --config, else ./.rightmodel)."),
         ledger_url: Optional[str] = typer.Option(None, "--ledger-url", envvar="RIGHTMODEL_LEDGER_URL", help="Ledger database URL (default: storage.ledger_url of --config, else SQLite ledger.db in --home)."),
-        config: Optional[Path] = typer.Option(None, "--config", "-c", help="Constellation YAML whose storage.ledger_url / storage.home to use."),
+        config: Optional[Path] = typer.Option(None, "--config", "-c", help="Constellation YAML: its storage (ledger), defaults.local_fixed_cost_per_month and drift bands."),
+        fixed_cost: Optional[float] = typer.Option(None, "--fixed-cost-per-month", min=0.0, help="Fixed hardware cost per month, added pro rata (default: defaults.local_fixed_cost_per_month of --config, else 0)."),
+        fail_on_drift: bool = typer.Option(False, "--fail-on-drift", help="Exit with status 3 when a version is outside its drift band (for cron and CI)."),
     ) -> None:
         from rightmodel.report.aggregate import build_report
         from rightmodel.report.render import render_csv, render_json, render_table
@@ -87,9 +100,14 @@ def add_report_command(app: typer.Typer) -> None:
         now = datetime.now(timezone.utc)
         start = parse_time(since, now, "--since") if since is not None else None
         end = parse_time(until, now, "--until") if until is not None else None
-        engine = open_ledger(resolve_ledger_url(home, ledger_url, config))
+        from rightmodel.report.drift import drift_bands
+
+        constellation = load_config(config)
+        if fixed_cost is None:
+            fixed_cost = constellation.defaults.local_fixed_cost_per_month
+        engine = open_ledger(resolve_ledger_url(home, ledger_url, config, constellation))
         try:
-            result = build_report(engine, by, start, end, now=now)
+            result = build_report(engine, by, start, end, now=now, fixed_cost_per_month=fixed_cost, bands=drift_bands(constellation))
         finally:
             engine.dispose()
         if fmt == "json":
@@ -105,3 +123,5 @@ def add_report_command(app: typer.Typer) -> None:
 
                 console = Console(width=TABLE_WIDTH_NOT_A_TERMINAL)
             render_table(result, console)
+        if fail_on_drift and result.drift:
+            raise typer.Exit(3)

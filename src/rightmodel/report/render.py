@@ -7,7 +7,7 @@ import io
 import json
 from typing import Any
 
-from rightmodel.report.aggregate import ACCURACY_NOTE, FIELDS, NONE_LABEL, Report
+from rightmodel.report.aggregate import FIELDS, NONE_LABEL, Report
 
 FORMATS = ("table", "json", "csv")
 TABLE_WIDTH_NOT_A_TERMINAL = 200  # piped or redirected: wide enough that no column is cut
@@ -19,7 +19,8 @@ def render_json(report: Report) -> str:
 
 def render_csv(report: Report) -> str:
     """One header line, a line per group, then the total line (``row`` = group|total). A
-    missing group key and every null value are empty cells."""
+    missing group key and every null value are empty cells. The per-version section and the
+    drift flags are in the JSON and table forms (``--by version`` gives versions as rows here)."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(["row", report.by, *FIELDS])
@@ -60,10 +61,12 @@ TRAFFIC = (
     ("p50\nms", "latency_p50_ms", _ms),
     ("p95\nms", "latency_p95_ms", _ms),
     ("p99\nms", "latency_p99_ms", _ms),
+    ("feed-\nback", "feedback", lambda v: f"{v:,}"),
     ("accuracy", "accuracy", lambda v: "n/a" if v is None else f"{100 * v:.1f}%"),
 )
 MONEY = (
     ("cost\n$", "cost_usd", _usd),
+    ("fixed\n$", "fixed_cost_usd", lambda v: "–" if v is None else _usd(v)),
     ("frontier\n$", "counterfactual_cost_usd", _usd),
     ("saved\n$", "savings_usd", _usd),
     ("saved\n%", "savings_pct", lambda v: "–" if v is None else f"{v:.1f}%"),
@@ -73,8 +76,20 @@ MONEY = (
 NOTES = (
     "local share: answered by a specialist / answered (embeddings excluded) · escalation rate: "
     "escalated / rows with a task · error rate: status >= 400 / requests · latency: answered "
-    "rows, nearest rank · frontier $: the counterfactual, all-frontier cost · "
-    f"accuracy: {ACCURACY_NOTE}"
+    "rows, nearest rank · fixed $: monthly fixed cost pro rata (total and days) · frontier $: "
+    "the counterfactual, all-frontier cost · saved: frontier - cost - fixed · accuracy: correct / "
+    "answers with feedback (n/a: no feedback recorded)"
+)
+VERSION_COLUMNS = (
+    ("consulted", "consulted", lambda v: f"{v:,}"),
+    ("answered", "answered", lambda v: f"{v:,}"),
+    ("escal.\nrate", "escalation_rate", _pct),
+    ("accepted\naccuracy", "accepted_accuracy", _pct),
+    ("n", "accepted_feedback", lambda v: f"{v:,}"),
+    ("accuracy\n(all)", "accuracy", _pct),
+    ("n", "feedback", lambda v: f"{v:,}"),
+    ("escalated\naccuracy", "escalated_accuracy", _pct),
+    ("n", "escalated_feedback", lambda v: f"{v:,}"),
 )
 
 
@@ -109,6 +124,29 @@ def render_table(report: Report, console) -> None:
     natural = Measurement.get(console, console.options.update_width(100_000), whole).maximum
     if natural <= console.width:
         console.print(whole)
+    else:
+        console.print(_table(report, TRAFFIC, title + " · traffic", None))
+        console.print(_table(report, MONEY, title + " · money", NOTES))
+    _versions(report, console)
+
+
+def _versions(report: Report, console) -> None:
+    """Each specialist version's live numbers, then its drift flags (or that there are none)."""
+    from rich import box
+    from rich.markup import escape
+    from rich.table import Table
+
+    if not report.versions:
         return
-    console.print(_table(report, TRAFFIC, title + " · traffic", None))
-    console.print(_table(report, MONEY, title + " · money", NOTES))
+    table = Table(title="specialist versions (live, from the ledger and feedback)", box=box.SIMPLE_HEAD, title_justify="left",
+                  caption="accepted accuracy: of the answers it served · accuracy (all): of its own labels, escalated "
+                          "requests included · escalated accuracy: of its guesses on escalated requests", caption_justify="left")
+    table.add_column("task", overflow="fold")
+    table.add_column("version", overflow="fold")
+    for header, _f, _fmt in VERSION_COLUMNS:
+        table.add_column(header, justify="right", overflow="fold")
+    for v in report.versions:
+        table.add_row(escape(str(v["task"] or NONE_LABEL)), escape(str(v["specialist"])), *(fmt(v[f]) for _h, f, fmt in VERSION_COLUMNS))
+    console.print(table)
+    for flag in report.drift:
+        console.print(f"[bold red]DRIFT[/] {escape(flag['message'])}", highlight=False)
