@@ -22,7 +22,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
-from rightmodel.gateway import admin, openapi
+from rightmodel.gateway import admin, dashboard, openapi
 from rightmodel.gateway.chat import JSON, Ticket, chat_completions, error_response, record
 from rightmodel.gateway.config import Constellation, SpecialistModelConfig
 from rightmodel.gateway.errors import APIError
@@ -94,6 +94,7 @@ def create_app(constellation: Constellation, settings: GatewaySettings) -> FastA
         return Response(err.body(), status_code=500, media_type=JSON)
 
     app.include_router(admin.router)
+    app.include_router(dashboard.router)
     app.add_api_route(
         "/v1/chat/completions", chat_completions, methods=["POST"], openapi_extra=openapi.CHAT, summary="Chat completion, routed"
     )
@@ -221,21 +222,23 @@ def create_app(constellation: Constellation, settings: GatewaySettings) -> FastA
 
     @app.get(
         "/metrics",
-        summary="Prometheus metrics (open, like /healthz and /readyz: no API key needed)",
+        summary="Prometheus metrics (open like /healthz, or behind an admin key: observability.metrics)",
         response_class=PlainTextResponse,
     )
     async def metrics(request: Request) -> Response:
         """Prometheus text format: requests, latency, escalations, cost, tokens, privacy actions,
         specialist batch sizes and queues, ledger backlog, build info (gateway/metrics.py).
 
-        Open like the health routes: it is meant for a scraper on the operator's network, and it
-        holds counts by route, model, task and status only: no tenants, keys, prompts or errors.
-        Keep the port off the public internet, or filter /metrics at the proxy, if even request
-        volumes and costs by model must not be seen.
+        Open by default, like the health routes: it is meant for a scraper on the operator's
+        network, and it holds counts by route, model, task and status only: no tenants, keys,
+        prompts or errors. With `observability.metrics: admin` it needs an admin key (as a
+        bearer token: Prometheus' `authorization` scrape setting) once keys exist.
         """
         state: GatewayState | None = getattr(request.app.state, "gateway", None)
         if state is None or state.metrics is None:
             return json_response({"status": "starting"}, status=503)
+        if state.constellation.observability.metrics == "admin":
+            state.guard.require_admin_once_keys_exist(request)
         return Response(state.metrics.render(), media_type=METRICS_CONTENT_TYPE)
 
     return app

@@ -168,6 +168,13 @@ class Guard:
             raise APIError(403, f"key {key.key_id} is not an admin key", code="admin_key_required")
         return key
 
+    def require_admin_once_keys_exist(self, request: Request) -> KeyRecord | None:
+        """An admin key where keys are needed; None on an open gateway (nothing to check yet)."""
+        key = self.authenticate(request)
+        if key is not None and not key.admin:
+            raise APIError(403, f"key {key.key_id} is not an admin key", code="admin_key_required")
+        return key
+
     @staticmethod
     def visible(key: KeyRecord | None, name: str) -> bool:
         """Whether /v1/models lists `name` to this caller."""

@@ -80,28 +80,32 @@ def store_feedback(
     correct: bool | None,
     now: datetime | None = None,
 ) -> dict[str, Any]:
-    """Judge and upsert the feedback on ``row``; returns the stored values and whether an earlier
-    verdict was replaced (the latest feedback on a request is the one that counts)."""
-    verdict, specialist_verdict = judge(row, labels, correct)
-    values = {
-        "request_id": row["request_id"],
-        "created_at": now or datetime.now(timezone.utc),
-        "request_created_at": row["created_at"],
-        "tenant": row.get("tenant"),
-        "task": row.get("task"),
-        "route": row.get("route") or "",
-        "model": row.get("model"),
-        "specialist": row.get("specialist"),
-        "labels": labels,
-        "score": score,
-        "correct": verdict,
-        "specialist_correct": specialist_verdict,
-    }
+    """Judge and upsert the feedback on ``row``; returns the stored values and whether earlier
+    feedback was there. Fields given replace the stored ones, fields not given keep theirs (a
+    score sent after a label keeps the label's verdict); verdicts follow the latest label or
+    ``correct`` given."""
     dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
-    update = {k: v for k, v in values.items() if k != "request_id"}
-    stmt = dialect.insert(feedback).values(values)
-    stmt = stmt.on_conflict_do_update(index_elements=["request_id"], set_=update)
     with write(engine) as conn:
-        replaced = conn.execute(sa.select(feedback.c.request_id).where(feedback.c.request_id == row["request_id"])).first() is not None
-        conn.execute(stmt)
-    return {**values, "replaced": replaced}
+        old = conn.execute(sa.select(feedback).where(feedback.c.request_id == row["request_id"])).first()
+        old = dict(old._mapping) if old is not None else None
+        if labels is None and correct is None and old is not None:
+            verdict, specialist_verdict = old["correct"], old["specialist_correct"]  # only a score is new
+        else:
+            verdict, specialist_verdict = judge(row, labels if labels is not None else (old or {}).get("labels"), correct)
+        values = {
+            "request_id": row["request_id"],
+            "created_at": now or datetime.now(timezone.utc),
+            "request_created_at": row["created_at"],
+            "tenant": row.get("tenant"),
+            "task": row.get("task"),
+            "route": row.get("route") or "",
+            "model": row.get("model"),
+            "specialist": row.get("specialist"),
+            "labels": labels if labels is not None else (old or {}).get("labels"),
+            "score": score if score is not None else (old or {}).get("score"),
+            "correct": verdict,
+            "specialist_correct": specialist_verdict,
+        }
+        update = {k: v for k, v in values.items() if k != "request_id"}
+        conn.execute(dialect.insert(feedback).values(values).on_conflict_do_update(index_elements=["request_id"], set_=update))
+    return {**values, "replaced": old is not None}

@@ -110,7 +110,7 @@ def build_report(
             if not inspector.has_table(requests.name):
                 raise ConfigError(f"{report.ledger} has no ledger table ({requests.name}): is it a "
                                   f"rightmodel ledger database?")
-            groups, total = _aggregate(conn, by, since, until)
+            groups, total = aggregate(conn, _group_key(by, conn.dialect.name), since, until)
             # A ledger no gateway has upgraded to schema 0003 yet has no feedback to read.
             has_feedback = inspector.has_table(feedback.name)
             sums = versions.feedback_sums(conn, by, since, until) if has_feedback else {}
@@ -122,10 +122,10 @@ def build_report(
     end = until or report.generated_at
     fixed = _fixed_share(fixed_cost_per_month, start, end)
     report.groups = [
-        {"group": key, **_metrics(values, sums.get(key), fixed(key) if by == "day" else None)}
+        {"group": key, **metrics(values, sums.get(key), fixed(key) if by == "day" else None)}
         for key, values in _ordered(groups, by)
     ]
-    report.total = _metrics(total, versions.add_sums(list(sums.values())), fixed(None))
+    report.total = metrics(total, versions.add_sums(list(sums.values())), fixed(None))
     report.drift = drift_flags(report.versions, bands or {})
     return report
 
@@ -217,9 +217,11 @@ def _percentile_columns() -> list[sa.ColumnElement]:
     ]
 
 
-def _aggregate(conn: sa.Connection, by: str, since, until) -> tuple[dict[Any, dict], dict]:
+def aggregate(conn: sa.Connection, group_key: sa.ColumnElement, since, until) -> tuple[dict[Any, dict], dict]:
+    """Sums and latency percentiles per value of ``group_key`` (a column expression over the
+    ledger table) and in total; the raw values ``metrics()`` turns into report fields."""
     dialect = conn.dialect.name
-    key = _group_key(by, dialect).label("g")
+    key = group_key.label("g")
     where = _window(since, until)
     in_sql = dialect == "postgresql"
     cols = _sum_columns() + (_percentile_columns() if in_sql else [])
@@ -296,7 +298,7 @@ def _ms(value: float | None) -> float | None:
     return None if value is None or not math.isfinite(value) else round(float(value), 3)
 
 
-def _metrics(v: dict[str, Any], feedback_sums: dict[str, Any] | None = None, fixed: float | None = None) -> dict[str, Any]:
+def metrics(v: dict[str, Any], feedback_sums: dict[str, Any] | None = None, fixed: float | None = None) -> dict[str, Any]:
     cost, cf = _money(v.get("cost_usd")), _money(v.get("counterfactual_cost_usd"))
     savings = _money(cf - cost - (fixed or 0.0))
     accuracy = versions.accuracy_fields(feedback_sums)

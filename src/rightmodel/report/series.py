@@ -1,0 +1,124 @@
+"""The dashboard's data: the report's numbers over time buckets, plus its task and version views.
+
+One JSON document per window, built from the same SQL as ``rightmodel report`` (aggregate.py),
+so the dashboard and the CLI can never disagree: the headline numbers are the report's total,
+"escalation rate per task" its ``--by task`` groups, "accuracy per version" its versions
+section. Over time: the window is cut into equal buckets (a round size giving at most
+``MAX_BUCKETS``), each with its cost, all-frontier cost, the fixed cost's share, latency
+percentiles, escalations, and its requests per route.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import defaultdict
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from rightmodel.errors import ConfigError
+from rightmodel.gateway.costs import fixed_cost
+from rightmodel.ledger.store import requests
+from rightmodel.report.aggregate import _first_line, _utc, aggregate, build_report, metrics
+from rightmodel.report.drift import Band
+
+MAX_BUCKETS = 120
+BUCKET_SIZES_S = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 2 * 3600, 3 * 3600, 6 * 3600,
+                  12 * 3600, 86400, 2 * 86400, 7 * 86400, 14 * 86400, 28 * 86400)
+SERIES_FIELDS = ("requests", "answered", "served_locally", "escalated", "task_requests", "errors", "cost_usd",
+                 "counterfactual_cost_usd", "latency_p50_ms", "latency_p95_ms", "latency_p99_ms", "tokens_in", "tokens_out")
+
+
+def bucket_size(span_s: float) -> int:
+    """The smallest round bucket that cuts ``span_s`` into at most ``MAX_BUCKETS`` pieces."""
+    for size in BUCKET_SIZES_S:
+        if span_s / size <= MAX_BUCKETS:
+            return size
+    return int(span_s // MAX_BUCKETS) + 1
+
+
+def _bucket_key(size: int, dialect: str) -> sa.ColumnElement:
+    """Bucket start, in Unix seconds, of each row's ``created_at``."""
+    c = requests.c
+    if dialect == "postgresql":
+        epoch = sa.func.extract("epoch", c.created_at)
+        return sa.cast(sa.func.floor(epoch / size) * size, sa.BigInteger)
+    # SQLite stores 'YYYY-MM-DD HH:MM:SS.ffffff' in UTC (ledger.store.to_row).
+    seconds = sa.cast(sa.func.strftime("%s", sa.func.substr(c.created_at, 1, 19)), sa.Integer)
+    return sa.cast(seconds / size, sa.Integer) * size
+
+
+def build_dashboard(
+    engine: Engine,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    now: datetime | None = None,
+    fixed_cost_per_month: float = 0.0,
+    bands: Mapping[str, Band] | None = None,
+) -> dict[str, Any]:
+    """Everything /dashboard plots for ``since <= created_at < until`` (see the module doc)."""
+    now = now or datetime.now(timezone.utc)
+    by_task = build_report(engine, "task", since, until, now=now, fixed_cost_per_month=fixed_cost_per_month, bands=bands)
+    try:
+        with engine.connect() as conn, conn.begin():
+            first = conn.execute(
+                sa.select(sa.func.min(requests.c.created_at)).where(*_window(since, until))
+            ).scalar()
+            start = since or _as_time(first)
+            end = until or now
+            size = bucket_size(max(1.0, (end - start).total_seconds())) if start and end else 60
+            key = _bucket_key(size, conn.dialect.name)
+            buckets, _ = aggregate(conn, key, since, until)
+            routes: dict[str, dict[int, int]] = defaultdict(dict)
+            query = sa.select(key.label("b"), requests.c.route, sa.func.count().label("n")).where(*_window(since, until)).group_by(key, requests.c.route)
+            for row in conn.execute(query):
+                routes[row.route][int(row.b)] = int(row.n)
+    except (sa.exc.SQLAlchemyError, sqlite3.Error) as exc:
+        raise ConfigError(f"cannot read the ledger: {_first_line(exc)}") from None
+    # Every bucket of the window, empty ones too: time runs evenly on the x axis, costs accrue.
+    starts = sorted(int(k) for k in buckets)
+    if start is not None and end is not None:
+        first_b = int(start.timestamp()) // size * size
+        starts = sorted(set(starts) | set(range(first_b, int(end.timestamp()) + 1, size)))
+    series = []
+    for b in starts:
+        m = metrics(buckets.get(b, {}))
+        point = {"t": _iso(datetime.fromtimestamp(b, timezone.utc)), **{f: m[f] for f in SERIES_FIELDS}}
+        point["fixed_cost_usd"] = fixed_cost(size, fixed_cost_per_month) if fixed_cost_per_month else 0.0
+        series.append(point)
+    report = by_task.to_dict()
+    return {
+        "since": report["since"],
+        "until": report["until"],
+        "generated_at": report["generated_at"],
+        "ledger": report["ledger"],
+        "bucket_s": size,
+        "fixed_cost_per_month": fixed_cost_per_month,
+        "total": report["total"],
+        "tasks": report["groups"],
+        "versions": report["versions"],
+        "drift": report["drift"],
+        "series": series,
+        "routes": {route: [counts.get(b, 0) for b in starts] for route, counts in sorted(routes.items())},
+    }
+
+
+def _window(since: datetime | None, until: datetime | None) -> list[sa.ColumnElement]:
+    c = requests.c
+    return [*([c.created_at >= since] if since else []), *([c.created_at < until] if until else [])]
+
+
+def _as_time(value: Any) -> datetime | None:
+    if isinstance(value, datetime):
+        return _utc(value)
+    if isinstance(value, str):
+        return _utc(datetime.fromisoformat(value))
+    return None
+
+
+def _iso(d: datetime) -> str:
+    return d.isoformat().replace("+00:00", "Z")
+
