@@ -122,6 +122,21 @@ async def replay(base_url: str, texts: list[str]) -> list[dict]:
     return results
 
 
+async def send_feedback(base_url: str, results: list[dict], labels: list[tuple[str, ...]]) -> int:
+    """The true label of every replayed request as POST /v1/feedback, as a team labelling a sample
+    would: the ledger then knows each answer's accuracy (reports, /dashboard). Returns how many
+    were stored."""
+    import httpx
+
+    stored = 0
+    async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
+        for start in range(0, len(results), 64):
+            batch = [(r["request_id"], truth) for r, (truth,) in zip(results[start:start + 64], labels[start:start + 64])]
+            answers = await asyncio.gather(*(client.post("/feedback", json={"request_id": rid, "label": truth}) for rid, truth in batch))
+            stored += sum(1 for a in answers if a.status_code == 200)
+    return stored
+
+
 def ledger_totals(ledger_db: Path, request_ids: set[str], timeout: float = 30) -> dict:
     """Cost sums over the replayed requests, read back from the ledger (waits for the shipper)."""
     import sqlalchemy as sa
@@ -196,6 +211,7 @@ def main() -> None:
         results = asyncio.run(replay(f"http://127.0.0.1:{port}/v1", list(data.texts)))
         seconds = time.perf_counter() - started
         totals = ledger_totals(ledger_db, {r["request_id"] for r in results})
+        totals["feedback"] = asyncio.run(send_feedback(f"http://127.0.0.1:{port}/v1", results, list(data.labels)))
     finally:
         gateway.send_signal(signal.SIGTERM)
         try:
@@ -203,7 +219,9 @@ def main() -> None:
         except subprocess.TimeoutExpired:
             gateway.kill()
     report(console, data, results, totals, seconds)
-    console.print(f"ledger: {ledger_db}  ·  serve it yourself: rightmodel serve --config {config}")
+    console.print(f"feedback: the true label of {totals['feedback']} requests went to POST /v1/feedback")
+    console.print(f"ledger: {ledger_db}  ·  the numbers: rightmodel report --ledger-url sqlite:///{ledger_db} --config {config}")
+    console.print(f"serve it yourself, dashboard at /dashboard: rightmodel serve --config {config} --ledger-url sqlite:///{ledger_db}")
 
 
 if __name__ == "__main__":
