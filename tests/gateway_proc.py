@@ -103,3 +103,15 @@ def running_gateway(config: dict[str, Any] | None, home: Path, **kwargs) -> Iter
         yield gateway
     finally:
         stop_gateway(gateway)
+
+
+def create_keys(keys_url: str, *specs: Any) -> list[str]:
+    """A key store at ``keys_url`` holding one key per ``KeySpec``; their secrets, in order."""
+    from rightmodel.auth import KeyStore
+
+    store = KeyStore(keys_url)
+    store.migrate()
+    try:
+        return [store.create(spec)[1] for spec in specs]
+    finally:
+        store.close()

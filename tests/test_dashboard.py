@@ -16,8 +16,8 @@ import httpx
 import openai
 import pytest
 
-from gateway_proc import running_gateway
-from rightmodel.auth import KeySpec, KeyStore
+from gateway_proc import create_keys, running_gateway
+from rightmodel.auth import KeySpec
 from upstream_server import running_upstream
 
 ARTIFACTS = Path(os.environ.get("RIGHTMODEL_TEST_ARTIFACTS", Path(__file__).resolve().parent.parent / "test-artifacts"))
@@ -44,11 +44,7 @@ def chromium_path() -> str:
 def stack(built, tmp_path_factory):
     home = tmp_path_factory.mktemp("gw-dashboard")
     keys_url = f"sqlite:///{home / 'keys.db'}"
-    store = KeyStore(keys_url)
-    store.migrate()
-    _, tenant = store.create(KeySpec(tenant="acme"))
-    _, admin = store.create(KeySpec(tenant="ops", admin=True))
-    store.close()
+    tenant, admin = create_keys(keys_url, KeySpec(tenant="acme"), KeySpec(tenant="ops", admin=True))
     with running_upstream(reply="Card arrival.") as up:
         remote = {"kind": "openai", "base_url": up.openai_base, "model": "up-frontier", "api_key_env": "DASH_TEST_KEY",
                   "price": {"input_per_mtok": 2.5, "output_per_mtok": 10.0}, "timeout_s": 10}

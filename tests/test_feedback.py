@@ -20,8 +20,8 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
-from gateway_proc import running_gateway
-from rightmodel.auth import KeySpec, KeyStore
+from gateway_proc import create_keys, running_gateway
+from rightmodel.auth import KeySpec
 from rightmodel.ledger.feedback import judge
 from upstream_server import running_upstream
 
@@ -38,12 +38,7 @@ TEXTS = {  # text -> its true label (all four intents of the test specialist)
 def stack(built, tmp_path_factory):
     home = tmp_path_factory.mktemp("gw-feedback")
     keys_url = f"sqlite:///{home / 'keys.db'}"
-    store = KeyStore(keys_url)
-    store.migrate()
-    _, key_a = store.create(KeySpec(tenant="acme"))
-    _, key_b = store.create(KeySpec(tenant="globex"))
-    _, admin = store.create(KeySpec(tenant="ops", admin=True))
-    store.close()
+    key_a, key_b, admin = create_keys(keys_url, KeySpec(tenant="acme"), KeySpec(tenant="globex"), KeySpec(tenant="ops", admin=True))
     with running_upstream(reply=FRONTIER_ANSWER) as up:
         remote = {"kind": "openai", "base_url": up.openai_base, "model": "up-frontier", "api_key_env": "FB_TEST_KEY",
                   "price": {"input_per_mtok": 2.5, "output_per_mtok": 10.0}, "timeout_s": 10}
