@@ -409,3 +409,36 @@ def test_postgresql_gives_the_same_numbers(engine, pg_url):  # noqa: F811
         assert window.total == as_total(NO_TASK)
     finally:
         pg.dispose()
+
+
+def test_fixed_monthly_cost_is_added_pro_rata_to_the_total_and_each_day(engine):
+    per_month = 365.25 / 12  # the calendar-average month (gateway/costs.py): exactly $1 a day
+    since, until = datetime(2026, 11, 1, tzinfo=timezone.utc), datetime(2026, 11, 4, tzinfo=timezone.utc)
+    r = build_report(engine, "day", since=since, until=until, fixed_cost_per_month=per_month)
+    assert r.total["fixed_cost_usd"] == pytest.approx(3.0)
+    assert r.total["savings_usd"] == pytest.approx(TOTAL["counterfactual_cost_usd"] - TOTAL["cost_usd"] - 3.0)
+    assert [g["fixed_cost_usd"] for g in r.groups] == pytest.approx([1.0, 1.0, 1.0])
+    half = build_report(engine, "task", since=since, until=since + timedelta(hours=12), fixed_cost_per_month=per_month)
+    assert half.total["fixed_cost_usd"] == pytest.approx(0.5) and all(g["fixed_cost_usd"] is None for g in half.groups)
+    # No --since: from the first row (D1, 10:00) to now.
+    now = datetime(2026, 11, 2, 10, 0, tzinfo=timezone.utc)
+    assert build_report(engine, "task", now=now, fixed_cost_per_month=per_month).total["fixed_cost_usd"] == pytest.approx(1.0)
+
+
+def test_drift_flags_need_evidence_and_name_the_band():
+    from rightmodel.report.drift import DEFAULT_BAND_KEY, Band, drift_flags
+
+    def version(task, **kw):
+        base = {"task": task, "specialist": f"{task}@v1", "consulted": 100, "escalation_rate": 0.1,
+                "accepted_feedback": 40, "accepted_accuracy": 0.95}
+        return {**base, **kw}
+
+    bands = {DEFAULT_BAND_KEY: Band(accuracy_min=0.9, escalation_rate_max=0.3, min_feedback=30, min_requests=50),
+             "strict": Band(accuracy_min=0.99, escalation_rate_min=0.2)}
+    assert drift_flags([version("a")], bands) == []  # inside the default band
+    flags = drift_flags([version("a", accepted_accuracy=0.8, escalation_rate=0.5)], bands)
+    assert [(f["metric"], f["value"], f["band"]) for f in flags] == [("accuracy", 0.8, [0.9, None]), ("escalation_rate", 0.5, [None, 0.3])]
+    assert drift_flags([version("a", accepted_accuracy=0.5, accepted_feedback=29, consulted=49, escalation_rate=0.9)], bands) == []
+    strict = drift_flags([version("strict")], bands)  # its own band, not the default
+    assert [f["metric"] for f in strict] == ["accuracy", "escalation_rate"] and "< 20.0%" in strict[1]["message"]
+    assert drift_flags([version("a", accepted_accuracy=0.1)], {}) == []  # no band configured: no flags
