@@ -428,7 +428,8 @@ def test_torn_last_line_is_skipped_with_a_warning(paths, caplog) -> None:
 # -- privacy fields (schema 0002) ---------------------------------------------------------------
 
 PRIVACY_FIELDS = ("privacy_policy", "privacy_action", "pii_entities")
-LATER_FIELDS = (*PRIVACY_FIELDS, "specialist", "labels")  # columns added after 0001 (0002, 0003)
+LATER_FIELDS = (*PRIVACY_FIELDS, "specialist", "labels", "shadow_model", "shadow_labels", "shadow_confidence",
+                "shadow_accepted", "shadow_agree")  # columns added after 0001 (0002-0004)
 
 
 def migrate_to(db: Path, revision: str, downgrade: bool = False) -> None:
@@ -516,7 +517,7 @@ def test_a_0001_database_with_rows_and_old_journal_lines_upgrade_in_place(paths)
         got = ledger.rows()
         assert ledger.stats()["rejected"] == 0
     columns, version = columns_and_version(paths["db"])
-    assert version == ["0003"] and set(LATER_FIELDS) <= columns
+    assert version == ["0004"] and set(LATER_FIELDS) <= columns
     assert got == [{**as_row(r), **dict.fromkeys(LATER_FIELDS)} for r in old] + [as_row(new)]
 
     # And back: downgrading drops the columns and keeps every row (SQLite rebuilds the table).

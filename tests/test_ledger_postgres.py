@@ -50,7 +50,7 @@ def test_schema_and_round_trip(pg_url: str, engine: sa.Engine, tmp_path: Path) -
         "ix_ledger_requests_tenant_created_at"}
     with engine.connect() as conn:
         assert conn.execute(sa.text(f"SELECT version_num FROM {ALEMBIC_VERSION_TABLE}")
-                            ).scalars().all() == ["0003"]
+                            ).scalars().all() == ["0004"]
         types = dict(conn.execute(sa.text(
             "SELECT column_name, data_type FROM information_schema.columns "
             "WHERE table_name = 'ledger_requests'")).all())
@@ -146,7 +146,7 @@ def test_privacy_columns_upgrade_a_0001_database_with_rows_and_downgrade(
     assert got[10] == {**as_row(new), "pii_entities": {"CREDIT_CARD": 1, "PERSON": 2}}
     with engine.connect() as conn:
         assert conn.execute(sa.text(f"SELECT version_num FROM {ALEMBIC_VERSION_TABLE}")
-                            ).scalars().all() == ["0003"]
+                            ).scalars().all() == ["0004"]
         assert conn.execute(sa.text("SELECT count(*) FROM ledger_requests "
                                     "WHERE pii_entities IS NULL")).scalar() == 10
     migrate_pg(pg_url, "0001", downgrade=True)

@@ -58,6 +58,11 @@ class LedgerRecord:
     (``task@vN``; also when it was not confident and the request escalated, its guess then in
     ``extra.specialist.label``), ``labels`` the label(s) the answer carried when the answer is a
     label (a specialist's, or a frontier answer that is exactly one of the task's labels).
+
+    Shadow mode: ``shadow_model`` is a candidate specialist that classified the request beside
+    production without answering, with its ``shadow_labels`` and ``shadow_confidence``;
+    ``shadow_accepted`` says whether it would have answered (confidence at or above its threshold)
+    and ``shadow_agree`` whether its labels equal ``labels`` (None when the answer was no label).
     """
 
     endpoint: str
@@ -87,6 +92,11 @@ class LedgerRecord:
     pii_entities: dict[str, int] | None = None
     specialist: str | None = None
     labels: list[str] | None = None
+    shadow_model: str | None = None
+    shadow_labels: list[str] | None = None
+    shadow_confidence: float | None = None
+    shadow_accepted: bool | None = None
+    shadow_agree: bool | None = None
 
 
 def encode(rec: LedgerRecord) -> bytes:

@@ -39,7 +39,7 @@ metadata = sa.MetaData()
 
 # Bounded string columns: values longer than this are truncated on the way in (see to_row).
 STRING_LIMITS = {"request_id": 128, "tenant": 256, "endpoint": 256, "task": 128, "route": 64,
-                 "model": 256, "privacy_policy": 16, "privacy_action": 32, "specialist": 256}
+                 "model": 256, "privacy_policy": 16, "privacy_action": 32, "specialist": 256, "shadow_model": 256}
 PII_TYPE_LIMIT = 64  # characters kept of an entity type name in pii_entities
 LABEL_LIMIT = 256  # characters kept of one label in labels
 LABELS_MAX = 256  # labels kept per row
@@ -76,6 +76,12 @@ requests = sa.Table(
     # 0003: the specialist version consulted (answered or escalated), the labels the answer carried.
     sa.Column("specialist", sa.String(256), nullable=True),
     sa.Column("labels", sa.JSON(none_as_null=True), nullable=True),
+    # 0004: shadow mode, a candidate specialist run beside production without answering.
+    sa.Column("shadow_model", sa.String(256), nullable=True),
+    sa.Column("shadow_labels", sa.JSON(none_as_null=True), nullable=True),
+    sa.Column("shadow_confidence", sa.Float, nullable=True),
+    sa.Column("shadow_accepted", sa.Boolean, nullable=True),
+    sa.Column("shadow_agree", sa.Boolean, nullable=True),
     sa.Index("ix_ledger_requests_created_at", "created_at"),
     sa.Index("ix_ledger_requests_task_created_at", "task", "created_at"),
     sa.Index("ix_ledger_requests_tenant_created_at", "tenant", "created_at"),
@@ -102,11 +108,11 @@ feedback = sa.Table(
 )
 
 _STR = ("tenant", "endpoint", "task", "route", "reason", "model", "error", "privacy_policy",
-        "privacy_action", "specialist")
+        "privacy_action", "specialist", "shadow_model")
 _REQUIRED_STR = ("endpoint", "route", "reason")
 _INT = ("tokens_in", "tokens_out", "cached_tokens", "status")
 _FLOAT = ("latency_ms", "routing_ms", "model_ms", "cost_usd", "counterfactual_cost_usd",
-          "confidence")
+          "confidence", "shadow_confidence")
 _BOOL = ("escalated", "stream")
 
 
@@ -209,6 +215,10 @@ def to_row(data: dict[str, Any]) -> dict[str, Any]:
     row["extra"] = extra if isinstance(extra, dict) else ({} if extra is None else {"value": extra})
     row["pii_entities"] = _pii_counts(data.get("pii_entities"))
     row["labels"] = label_list(data.get("labels"))
+    row["shadow_labels"] = label_list(data.get("shadow_labels"))
+    for name in ("shadow_accepted", "shadow_agree"):  # three-valued: NULL means "not known"
+        value = data.get(name)
+        row[name] = None if value is None else bool(value)
     return row
 
 

@@ -60,6 +60,7 @@ class Report:
     total: dict[str, Any] = field(default_factory=dict)
     versions: list[dict[str, Any]] = field(default_factory=list)  # each: versions.VERSION_FIELDS
     drift: list[dict[str, Any]] = field(default_factory=list)  # drift.drift_flags
+    shadow: list[dict[str, Any]] = field(default_factory=list)  # versions.SHADOW_FIELDS: candidates in shadow mode
     fixed_cost_per_month: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
@@ -75,6 +76,7 @@ class Report:
             "total": self.total,
             "versions": self.versions,
             "drift": self.drift,
+            "shadow": self.shadow,
         }
 
 
@@ -115,6 +117,8 @@ def build_report(
             has_feedback = inspector.has_table(feedback.name)
             sums = versions.feedback_sums(conn, by, since, until) if has_feedback else {}
             report.versions = versions.version_rows(conn, since, until) if has_feedback else []
+            columns = {col["name"] for col in inspector.get_columns(requests.name)}
+            report.shadow = versions.shadow_rows(conn, since, until) if "shadow_model" in columns else []
             first = conn.execute(sa.select(sa.func.min(requests.c.created_at)).where(*_window(since, until))).scalar()
     except (sa.exc.SQLAlchemyError, sqlite3.Error) as exc:  # sqlite3: the raw latency cursor
         raise ConfigError(f"cannot read the ledger at {report.ledger}: {_first_line(exc)}") from None

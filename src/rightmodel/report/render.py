@@ -128,6 +128,26 @@ def render_table(report: Report, console) -> None:
         console.print(_table(report, TRAFFIC, title + " · traffic", None))
         console.print(_table(report, MONEY, title + " · money", NOTES))
     _versions(report, console)
+    _shadow(report, console)
+    _drift(report, console)
+
+
+def _shadow(report: Report, console) -> None:
+    from rich import box
+    from rich.markup import escape
+    from rich.table import Table
+
+    if not report.shadow:
+        return
+    table = Table(title="candidates in shadow mode (ran beside production, did not answer)", box=box.SIMPLE_HEAD, title_justify="left",
+                  caption="agreement: its labels = the answer's, over requests whose answer was a label · coverage: share it "
+                          "would have answered (confidence >= its threshold) · accepted agreement: agreement on those", caption_justify="left")
+    for header in ("task", "candidate", "shadowed", "compared", "agreement", "coverage", "accepted\nagreement"):
+        table.add_column(header, justify="left" if header in ("task", "candidate") else "right", overflow="fold")
+    for v in report.shadow:
+        table.add_row(escape(str(v["task"] or NONE_LABEL)), escape(str(v["candidate"])), f"{v['shadowed']:,}", f"{v['compared']:,}",
+                      _pct(v["agreement"]), _pct(v["coverage"]), _pct(v["accepted_agreement"]))
+    console.print(table)
 
 
 def _versions(report: Report, console) -> None:
@@ -148,5 +168,10 @@ def _versions(report: Report, console) -> None:
     for v in report.versions:
         table.add_row(escape(str(v["task"] or NONE_LABEL)), escape(str(v["specialist"])), *(fmt(v[f]) for _h, f, fmt in VERSION_COLUMNS))
     console.print(table)
+
+
+def _drift(report: Report, console) -> None:
+    from rich.markup import escape
+
     for flag in report.drift:
         console.print(f"[bold red]DRIFT[/] {escape(flag['message'])}", highlight=False)

@@ -143,3 +143,38 @@ def accuracy_fields(sums: dict[str, Any] | None) -> dict[str, Any]:
 def add_sums(groups: Sequence[dict[str, Any]]) -> dict[str, Any]:
     names = ("feedback", "correct", "scored", "score_sum")
     return {name: sum((g.get(name) or 0) for g in groups) for name in names}
+
+
+SHADOW_FIELDS = ("task", "candidate", "shadowed", "compared", "agreement", "accepted", "coverage", "accepted_agreement")
+
+
+def shadow_rows(conn: sa.Connection, since, until, task: str | None = None, candidate: str | None = None) -> list[dict[str, Any]]:
+    """Per (task, candidate) run in shadow mode: how often it ran, how often its labels could be
+    compared with the answer served, its agreement over those, the share it would have answered
+    (``coverage``: confidence at or above its threshold) and its agreement on exactly those
+    (``accepted_agreement``: what promotion is judged on)."""
+    r = requests.c
+    compared = r.shadow_agree.is_not(None)
+    accepted = sa.and_(compared, r.shadow_accepted.is_(True))
+    query = sa.select(
+        r.task, r.shadow_model,
+        sa.func.count().label("shadowed"),
+        _count_if(compared).label("compared"),
+        _count_if(r.shadow_agree.is_(True)).label("agree"),
+        _count_if(accepted).label("accepted"),
+        _count_if(sa.and_(accepted, r.shadow_agree.is_(True))).label("accepted_agree"),
+    ).where(r.shadow_model.is_not(None), *_window(r.created_at, since, until))
+    if task is not None:
+        query = query.where(r.task == task)
+    if candidate is not None:
+        query = query.where(r.shadow_model == candidate)
+    out = []
+    for row in conn.execute(query.group_by(r.task, r.shadow_model)):
+        out.append({
+            "task": row.task, "candidate": row.shadow_model, "shadowed": int(row.shadowed), "compared": int(row.compared),
+            "agreement": _ratio(int(row.agree), int(row.compared)), "accepted": int(row.accepted),
+            "coverage": _ratio(int(row.accepted), int(row.compared)),
+            "accepted_agreement": _ratio(int(row.accepted_agree), int(row.accepted)),
+        })
+    out.sort(key=lambda v: (-v["shadowed"], str(v["task"] or ""), str(v["candidate"])))
+    return out
