@@ -47,7 +47,7 @@ def test_schema_and_round_trip(pg_url: str, engine: sa.Engine, tmp_path: Path) -
     assert {"ledger_requests", ALEMBIC_VERSION_TABLE} <= set(inspector.get_table_names())
     assert {ix["name"] for ix in inspector.get_indexes("ledger_requests")} == {
         "ix_ledger_requests_created_at", "ix_ledger_requests_task_created_at",
-        "ix_ledger_requests_tenant_created_at"}
+        "ix_ledger_requests_tenant_created_at", "ix_ledger_requests_shadow"}
     with engine.connect() as conn:
         assert conn.execute(sa.text(f"SELECT version_num FROM {ALEMBIC_VERSION_TABLE}")
                             ).scalars().all() == ["0004"]

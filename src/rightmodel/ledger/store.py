@@ -85,6 +85,8 @@ requests = sa.Table(
     sa.Index("ix_ledger_requests_created_at", "created_at"),
     sa.Index("ix_ledger_requests_task_created_at", "task", "created_at"),
     sa.Index("ix_ledger_requests_tenant_created_at", "tenant", "created_at"),
+    sa.Index("ix_ledger_requests_shadow", "shadow_model", "created_at", sqlite_where=sa.text("shadow_model IS NOT NULL"),
+             postgresql_where=sa.text("shadow_model IS NOT NULL")),
 )
 
 # 0003: one verdict per request (a later one replaces it). The request's task, route, model and

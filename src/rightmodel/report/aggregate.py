@@ -16,7 +16,7 @@ import math
 import sqlite3
 from collections import defaultdict
 from dataclasses import dataclass, field
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -62,6 +62,7 @@ class Report:
     drift: list[dict[str, Any]] = field(default_factory=list)  # drift.drift_flags
     shadow: list[dict[str, Any]] = field(default_factory=list)  # versions.SHADOW_FIELDS: candidates in shadow mode
     fixed_cost_per_month: float = 0.0
+    first_row_at: datetime | None = None  # of the window
 
     def to_dict(self) -> dict[str, Any]:
         iso = lambda d: d.isoformat().replace("+00:00", "Z") if d else None  # noqa: E731
@@ -108,30 +109,39 @@ def build_report(
                     generated_at=now or datetime.now(timezone.utc), fixed_cost_per_month=fixed_cost_per_month)
     try:
         with engine.connect() as conn, conn.begin():  # one read transaction: one snapshot
-            inspector = sa.inspect(conn)
-            if not inspector.has_table(requests.name):
-                raise ConfigError(f"{report.ledger} has no ledger table ({requests.name}): is it a "
-                                  f"rightmodel ledger database?")
-            groups, total = aggregate(conn, _group_key(by, conn.dialect.name), since, until)
-            # A ledger no gateway has upgraded to schema 0003 yet has no feedback to read.
-            has_feedback = inspector.has_table(feedback.name)
-            sums = versions.feedback_sums(conn, by, since, until) if has_feedback else {}
-            report.versions = versions.version_rows(conn, since, until) if has_feedback else []
-            columns = {col["name"] for col in inspector.get_columns(requests.name)}
-            report.shadow = versions.shadow_rows(conn, since, until) if "shadow_model" in columns else []
-            first = conn.execute(sa.select(sa.func.min(requests.c.created_at)).where(*_window(since, until))).scalar()
+            fill_report(conn, report, bands)
     except (sa.exc.SQLAlchemyError, sqlite3.Error) as exc:  # sqlite3: the raw latency cursor
         raise ConfigError(f"cannot read the ledger at {report.ledger}: {_first_line(exc)}") from None
-    start = since or (_utc(first) if isinstance(first, datetime) else _parse_stored(first))
+    return report
+
+
+def fill_report(conn: sa.Connection, report: Report, bands: Mapping[str, Band] | None = None) -> None:
+    """Every number of ``report`` (its by, window and fixed cost set), read inside ``conn``'s
+    transaction, so a caller can read more in the same snapshot (the dashboard does)."""
+    by, since, until = report.by, report.since, report.until
+    inspector = sa.inspect(conn)
+    if not inspector.has_table(requests.name):
+        raise ConfigError(f"{report.ledger} has no ledger table ({requests.name}): is it a "
+                          f"rightmodel ledger database?")
+    # A ledger no gateway has upgraded to schema 0003 yet has no feedback to read.
+    has_feedback = inspector.has_table(feedback.name)
+    split = (requests.c.task, requests.c.specialist) if has_feedback else ()
+    groups, total, parts = aggregate(conn, _group_key(by, conn.dialect.name), since, until, split)
+    sums = versions.feedback_sums(conn, by, since, until) if has_feedback else {}
+    report.versions = versions.version_rows(conn, since, until, parts) if has_feedback else []
+    columns = {col["name"] for col in inspector.get_columns(requests.name)}
+    report.shadow = versions.shadow_rows(conn, since, until) if "shadow_model" in columns else []
+    first = conn.execute(sa.select(sa.func.min(requests.c.created_at)).where(*_window(since, until))).scalar()
+    report.first_row_at = _utc(first) if isinstance(first, datetime) else _parse_stored(first)
+    start = since or report.first_row_at
     end = until or report.generated_at
-    fixed = _fixed_share(fixed_cost_per_month, start, end)
+    fixed = _fixed_share(report.fixed_cost_per_month, start, end)
     report.groups = [
         {"group": key, **metrics(values, sums.get(key), fixed(key) if by == "day" else None)}
         for key, values in _ordered(groups, by)
     ]
     report.total = metrics(total, versions.add_sums(list(sums.values())), fixed(None))
     report.drift = drift_flags(report.versions, bands or {})
-    return report
 
 
 def _parse_stored(value: Any) -> datetime | None:
@@ -221,20 +231,35 @@ def _percentile_columns() -> list[sa.ColumnElement]:
     ]
 
 
-def aggregate(conn: sa.Connection, group_key: sa.ColumnElement, since, until) -> tuple[dict[Any, dict], dict]:
+def aggregate(
+    conn: sa.Connection, group_key: sa.ColumnElement, since, until, split: Sequence[sa.ColumnElement] = ()
+) -> tuple[dict[Any, dict], dict, dict[tuple, dict]]:
     """Sums and latency percentiles per value of ``group_key`` (a column expression over the
-    ledger table) and in total; the raw values ``metrics()`` turns into report fields."""
+    ledger table) and in total; the raw values ``metrics()`` turns into report fields.
+
+    ``split``: more columns to group the sums by in the same scan; their finer sums come back as
+    ``parts[(group, *split values)]`` (one pass over a million rows instead of one per view)."""
     dialect = conn.dialect.name
     key = group_key.label("g")
     where = _window(since, until)
     in_sql = dialect == "postgresql"
-    cols = _sum_columns() + (_percentile_columns() if in_sql else [])
+    labels = [f"s{i}" for i in range(len(split))]
+    split_cols = [col.label(name) for col, name in zip(split, labels)]
+    query = sa.select(key, *split_cols, *_sum_columns()).select_from(requests).where(*where).group_by(key, *split_cols)
     groups: dict[Any, dict] = {}
-    for row in conn.execute(sa.select(key, *cols).select_from(requests).where(*where).group_by(key)):
+    parts: dict[tuple, dict] = {}
+    for row in conn.execute(query):
         values = dict(row._mapping)
-        groups[values.pop("g")] = values
+        g = values.pop("g")
+        parts[(g, *(values.pop(name) for name in labels))] = values
+        acc = groups.setdefault(g, dict.fromkeys(_SUMS, 0))
+        for name in _SUMS:
+            acc[name] += values[name] or 0
     total = {name: _add(v.get(name) for v in groups.values()) for name in _SUMS}
     if in_sql:
+        for row in conn.execute(sa.select(key, *_percentile_columns()).where(*where).group_by(key)):
+            values = dict(row._mapping)
+            groups.setdefault(values.pop("g"), dict.fromkeys(_SUMS, 0)).update(values)
         row = conn.execute(sa.select(*_percentile_columns()).where(*where)).one()
         total.update(row._mapping)
     else:
@@ -247,7 +272,7 @@ def aggregate(conn: sa.Connection, group_key: sa.ColumnElement, since, until) ->
             merged += lat
         merged.sort()  # sorted runs: Timsort merges them in linear time
         total.update(_ranks(merged))
-    return groups, total
+    return groups, total, parts
 
 
 def _sqlite_latencies(conn: sa.Connection, key: sa.ColumnElement, where: list) -> dict[Any, list[float]]:

@@ -10,6 +10,7 @@ percentiles, escalations, and its requests per route.
 
 from __future__ import annotations
 
+import math
 import sqlite3
 from collections import defaultdict
 from collections.abc import Mapping
@@ -22,7 +23,8 @@ from sqlalchemy.engine import Engine
 from rightmodel.errors import ConfigError
 from rightmodel.gateway.costs import fixed_cost
 from rightmodel.ledger.store import requests
-from rightmodel.report.aggregate import _first_line, _utc, aggregate, build_report, metrics
+from rightmodel.sqlite_engine import safe_url
+from rightmodel.report.aggregate import Report, _first_line, _utc, aggregate, fill_report, metrics
 from rightmodel.report.drift import Band
 
 MAX_BUCKETS = 120
@@ -59,64 +61,51 @@ def build_dashboard(
     fixed_cost_per_month: float = 0.0,
     bands: Mapping[str, Band] | None = None,
 ) -> dict[str, Any]:
-    """Everything /dashboard plots for ``since <= created_at < until`` (see the module doc)."""
+    """Everything /dashboard plots for ``since <= created_at < until`` (see the module doc), read
+    in one transaction: the headline numbers and the series come from the same snapshot."""
     now = now or datetime.now(timezone.utc)
-    by_task = build_report(engine, "task", since, until, now=now, fixed_cost_per_month=fixed_cost_per_month, bands=bands)
+    report = Report(by="task", since=_utc(since) if since else None, until=_utc(until) if until else None,
+                    ledger=safe_url(engine.url), generated_at=now, fixed_cost_per_month=fixed_cost_per_month)
+    since, until = report.since, report.until
     try:
         with engine.connect() as conn, conn.begin():
-            first = conn.execute(
-                sa.select(sa.func.min(requests.c.created_at)).where(*_window(since, until))
-            ).scalar()
-            start = since or _as_time(first)
+            fill_report(conn, report, bands)
+            start = since or report.first_row_at
             end = until or now
-            size = bucket_size(max(1.0, (end - start).total_seconds())) if start and end else 60
-            key = _bucket_key(size, conn.dialect.name)
-            buckets, _ = aggregate(conn, key, since, until)
-            routes: dict[str, dict[int, int]] = defaultdict(dict)
-            query = sa.select(key.label("b"), requests.c.route, sa.func.count().label("n")).where(*_window(since, until)).group_by(key, requests.c.route)
-            for row in conn.execute(query):
-                routes[row.route][int(row.b)] = int(row.n)
+            size = bucket_size(max(1.0, (end - start).total_seconds())) if start else 60
+            buckets, _, parts = aggregate(conn, _bucket_key(size, conn.dialect.name), since, until, (requests.c.route,))
     except (sa.exc.SQLAlchemyError, sqlite3.Error) as exc:
         raise ConfigError(f"cannot read the ledger: {_first_line(exc)}") from None
     # Every bucket of the window, empty ones too: time runs evenly on the x axis, costs accrue.
     starts = sorted(int(k) for k in buckets)
-    if start is not None and end is not None:
+    if start is not None:
         first_b = int(start.timestamp()) // size * size
-        starts = sorted(set(starts) | set(range(first_b, int(end.timestamp()) + 1, size)))
+        starts = sorted(set(starts) | set(range(first_b, math.ceil(end.timestamp()), size)))
+    routes: dict[str, dict[int, int]] = defaultdict(dict)
+    for (b, route), sums in parts.items():
+        routes[route][int(b)] = int(sums["requests"] or 0)
     series = []
     for b in starts:
         m = metrics(buckets.get(b, {}))
         point = {"t": _iso(datetime.fromtimestamp(b, timezone.utc)), **{f: m[f] for f in SERIES_FIELDS}}
         point["fixed_cost_usd"] = fixed_cost(size, fixed_cost_per_month) if fixed_cost_per_month else 0.0
         series.append(point)
-    report = by_task.to_dict()
+    data = report.to_dict()
     return {
-        "since": report["since"],
-        "until": report["until"],
-        "generated_at": report["generated_at"],
-        "ledger": report["ledger"],
+        "since": data["since"],
+        "until": data["until"],
+        "generated_at": data["generated_at"],
+        "ledger": data["ledger"],
         "bucket_s": size,
         "fixed_cost_per_month": fixed_cost_per_month,
-        "total": report["total"],
-        "tasks": report["groups"],
-        "versions": report["versions"],
-        "drift": report["drift"],
+        "total": data["total"],
+        "tasks": data["groups"],
+        "versions": data["versions"],
+        "drift": data["drift"],
+        "shadow": data["shadow"],
         "series": series,
         "routes": {route: [counts.get(b, 0) for b in starts] for route, counts in sorted(routes.items())},
     }
-
-
-def _window(since: datetime | None, until: datetime | None) -> list[sa.ColumnElement]:
-    c = requests.c
-    return [*([c.created_at >= since] if since else []), *([c.created_at < until] if until else [])]
-
-
-def _as_time(value: Any) -> datetime | None:
-    if isinstance(value, datetime):
-        return _utc(value)
-    if isinstance(value, str):
-        return _utc(datetime.fromisoformat(value))
-    return None
 
 
 def _iso(d: datetime) -> str:

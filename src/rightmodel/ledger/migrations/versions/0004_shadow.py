@@ -30,9 +30,13 @@ def upgrade() -> None:
         batch.add_column(sa.Column("shadow_confidence", sa.Float, nullable=True))
         batch.add_column(sa.Column("shadow_accepted", sa.Boolean, nullable=True))
         batch.add_column(sa.Column("shadow_agree", sa.Boolean, nullable=True))
+    # Partial: only shadowed rows are indexed, so reports find them without scanning the table.
+    op.create_index("ix_ledger_requests_shadow", "ledger_requests", ["shadow_model", "created_at"],
+                    sqlite_where=sa.text("shadow_model IS NOT NULL"), postgresql_where=sa.text("shadow_model IS NOT NULL"))
 
 
 def downgrade() -> None:
+    op.drop_index("ix_ledger_requests_shadow", table_name="ledger_requests")
     with op.batch_alter_table("ledger_requests") as batch:
         for name in ("shadow_agree", "shadow_accepted", "shadow_confidence", "shadow_labels", "shadow_model"):
             batch.drop_column(name)
