@@ -1,30 +1,38 @@
 """Benchmark: `rightmodel report` on a 1,000,000-row SQLite ledger (issue 6: under 5 s).
 
-1. Builds a seeded ledger: the real schema (``rightmodel.ledger.store.migrate``: table and its
-   indexes), rows written with sqlite3 ``executemany`` in one transaction, spread over the last
-   --days days (ending at the hour the run started), with a diurnal shape. Mix: 20 tenants
-   (Zipf-like), 6 specialist tasks, 3 remote models; 70% of requests have a task (72% of those
-   answered by the specialist, 26% escalated, 2% escalation_unavailable), 24% remote
-   passthrough, 5% embeddings, 1% rejected; 2% of remote calls fail (502/504). Reasons, extra
-   and privacy fields look like the gateway's, so rows are the width of real ones. A sample is
-   read back through ``store.fetch_rows`` to check the encoding.
+1. Builds a seeded ledger (report_bench/ledger.py, its docstring has the mix): the real schema
+   (``rightmodel.ledger.store.migrate``: tables and indexes, schema 0003 included), rows written
+   with sqlite3 ``executemany`` in one transaction, spread over the last --days days (ending at
+   the hour the run started), with a diurnal shape. Requests look like the gateway's: routes,
+   tenants, tasks, remote models, failures, reasons, extra and privacy fields, and since schema
+   0003 the specialist version consulted (specialist / escalated / escalation_unavailable rows)
+   and the labels the answer carried. ``ledger_feedback`` holds verdicts on 5% of the answered
+   task requests (~35k rows on 1M): label feedback judged as ledger/feedback.py does, the
+   client's own correct/incorrect, and score-only feedback. A sample is read back through the
+   ledger's own reader to check the encoding.
 2. Times `rightmodel report` as a real subprocess (the installed entry point, as a user runs
-   it) for each --by and --format, --runs times each (median and max), plus bounded windows
-   (--since 7d / 24h) and "cold" runs after evicting the database file from the page cache
-   (``posix_fadvise(DONTNEED)`` on that file only).
-3. Baseline in the same run: the naive way, `SELECT *` through SQLAlchemy and every metric
-   computed in Python (``python bench/report.py --naive URL BY``, also a subprocess). Its numbers
-   must equal the report's (an independent check of the SQL on a million rows); the ratio of
-   the medians is reported.
-4. How to get percentiles out of SQLite, measured in-process on the same data: streaming
-   (group, latency) and sorting in Python (what the report does), ``ORDER BY group, latency``
-   in SQLite, and ``row_number()`` window functions picking the ranks.
+   it) for each --by (version included) and --format, --runs times each (median and max), plus
+   bounded windows (--since 7d / 24h / 1h) and "cold" runs after evicting the database file
+   from the page cache (``posix_fadvise(DONTNEED)`` on that file only).
+3. Baseline in the same run: the naive way, `SELECT *` of both tables through SQLAlchemy and
+   every number computed in Python (report_bench/naive.py; ``python bench/report.py --naive URL
+   BY``, also a subprocess). Its numbers must equal the report's: every group, the total
+   (feedback, accuracy, mean_score and fixed cost included) and the versions section (an
+   independent check of the SQL on a million rows); the ratio of the medians is reported.
+4. In-process, on the same data (report_bench/inprocess.py): how to get percentiles out of
+   SQLite (streaming (group, latency) and sorting in Python, as the report does; ``ORDER BY
+   group, latency``; ``row_number()`` window functions), and ``build_dashboard`` (what the
+   gateway's GET /dashboard/data runs) over the whole ledger, the last 7 days and 24 hours,
+   split into its parts (no target; the numbers are stated).
 
 Writes bench/results/report.json and report.md (or --out DIR); the ledger goes to --work
 (default $TMPDIR/rightmodel-bench-report), deleted at the end unless --keep. Holds the machine's
-bench lock (/tmp/bench.lock, see bench/gateway.py) from the build to the last measurement.
+bench lock (/tmp/bench.lock, see bench/gateway.py; --lock-wait seconds) from the build to the
+last measurement.
 
-Usage: .venv/bin/python bench/report.py [--rows 1000000] [--days 30] [--seed 7] [--runs 3]
+Usage: .venv/bin/python bench/report.py [--rows 1000000] [--days 30] [--seed 7] [--runs 3] [--src DIR]
+(--src: measure another source tree, e.g. `git archive HEAD src | tar -x -C /tmp/rm-head` while
+others edit the checkout; the results record which code was measured.)
 """
 
 from __future__ import annotations
@@ -32,10 +40,8 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import math
 import os
 import platform
-import random
 import shlex
 import sqlite3
 import statistics
@@ -44,303 +50,26 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
-from itertools import groupby
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
-sys.path.insert(0, str(ROOT / "src"))
+# --src DIR (default: this checkout's src): the rightmodel code measured, for this process and every child.
+SRC = Path(sys.argv[sys.argv.index("--src") + 1]).resolve() if "--src" in sys.argv[:-1] else ROOT / "src"
+sys.path.insert(0, str(SRC))
 
 import gateway as gwbench  # noqa: E402  (bench/gateway.py: the shared bench lock, machine accounting)
+from report_bench import inprocess  # noqa: E402
+from report_bench.ledger import build_ledger, evict  # noqa: E402
+from report_bench.naive import naive, same_numbers  # noqa: E402
 
-BYS = ("task", "model", "tenant", "day", "route")
+BYS = ("task", "model", "tenant", "day", "route", "version")
 FORMATS = ("table", "json", "csv")
 TARGET_S = 5.0
-
-TENANTS = [f"tenant-{i:02d}" for i in range(20)]
-TASKS = {"support-intent": "support-intent@v3", "sentiment": "sentiment@v5", "contract-clauses": "contract-clauses@v2",
-         "spam": "spam@v7", "language-id": "language-id@v1", "toxicity": "toxicity@v4"}
-REMOTES = {"gpt-4o": (2.5e-6, 10e-6), "claude-sonnet": (3e-6, 15e-6), "gpt-4o-mini": (0.15e-6, 0.6e-6)}
-FRONTIER = "gpt-4o"  # defaults.frontier: the counterfactual price
-EMBEDDER = "all-MiniLM-L6-v2"
-LOCAL_PER_HOUR = 0.50  # local_cost_per_hour, USD
-
-COLUMNS = ("request_id", "created_at", "tenant", "endpoint", "task", "route", "reason", "model", "tokens_in",
-           "tokens_out", "cached_tokens", "latency_ms", "routing_ms", "model_ms", "cost_usd",
-           "counterfactual_cost_usd", "confidence", "escalated", "stream", "status", "error", "extra",
-           "privacy_policy", "privacy_action", "pii_entities")
 
 
 def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
-
-
-# ----------------------------------------------------------------------------- the ledger
-
-
-def build_ledger(path: Path, rows: int, days: int, seed: int, end: dt.datetime) -> dict:
-    """A seeded ledger at ``path`` (replaced); returns what was built."""
-    from rightmodel.ledger import store
-
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{path}{suffix}").unlink(missing_ok=True)
-    engine = store.create_engine(f"sqlite:///{path}")
-    store.migrate(engine)
-    engine.dispose()
-    rnd = random.Random(seed)
-    start = end - dt.timedelta(days=days)
-    span = (end - start).total_seconds()
-    t0 = time.perf_counter()
-    # Diurnal shape: traffic at hour h of the day is proportional to 1 + 0.8 sin(...), peak 15:00 UTC.
-    times = []
-    while len(times) < rows:
-        s = rnd.random() * span
-        hour = ((start.timestamp() + s) % 86400) / 3600
-        if rnd.random() * 1.8 < 1 + 0.8 * math.sin((hour - 9) / 24 * 2 * math.pi):
-            times.append(s)
-    times.sort()
-    tenant_w = [1 / (i + 1) for i in range(len(TENANTS))]
-    tasks, remotes = list(TASKS), list(REMOTES)
-    fin, fout = REMOTES[FRONTIER]
-    data = []
-    routes: dict[str, int] = defaultdict(int)
-    for i, s in enumerate(times):
-        ts = start + dt.timedelta(seconds=s)
-        tenant = rnd.choices(TENANTS, tenant_w)[0]
-        endpoint, task, model, conf, escalated, status, error = "/v1/chat/completions", None, None, None, 0, 200, None
-        tin, tout, cached, cost, cf = rnd.randint(20, 800), 0, 0, 0.0, 0.0
-        extra, reason = "{}", ""
-        policy = action = pii = None
-        r = rnd.random()
-        if r < 0.01:
-            route, status = "rejected", rnd.choice((400, 401, 413, 429, 429, 429))
-            tenant = None if status == 401 else tenant
-            error = {400: "InvalidRequest: messages must be a non-empty list", 401: "AuthenticationError: invalid API key",
-                     413: "PayloadTooLarge: body over 1048576 bytes", 429: "RateLimited: rpm limit 600 reached"}[status]
-            lat, tin = rnd.uniform(0.1, 2.0), 0
-        elif r < 0.06:
-            route, endpoint, model, reason = "embeddings", "/v1/embeddings", EMBEDDER, "embeddings endpoint"
-            lat = rnd.lognormvariate(math.log(15), 0.4)
-            cost = lat / 3.6e6 * LOCAL_PER_HOUR
-        elif r < 0.30:
-            route, model = "remote", rnd.choice(remotes)
-            reason = f"model {model} requested"
-        else:
-            task, conf = rnd.choice(tasks), rnd.random() ** 0.3
-            q = rnd.random()
-            if q < 0.72:
-                route, model = "specialist", TASKS[task]
-                reason = f"task {task} (metadata.task); confidence {conf:.4f} >= threshold 0.9100"
-                extra = '{"estimated":"counterfactual tokens"}'
-            elif q < 0.74:
-                route = "escalation_unavailable"
-                reason = (f"task {task} (metadata.task); confidence {conf:.4f} < threshold 0.9100 and no "
-                          "escalation target is configured")
-                extra = '{"best_guess":"card_arrival"}'
-            else:
-                route, escalated, model = "escalated", 1, rnd.choice(remotes)
-                reason = f"task {task} (metadata.task); confidence {conf:.4f} < threshold 0.9100, escalated to {model}"
-                extra = json.dumps({"specialist": {"model": TASKS[task], "label": "card_arrival", "compute_ms": 6.1}},
-                                   separators=(",", ":"))
-        if route in ("specialist", "escalation_unavailable"):
-            lat = rnd.lognormvariate(math.log(8), 0.5)
-            tout = rnd.randint(1, 10) if route == "specialist" else 0
-            cost = lat * 0.8 / 3.6e6 * LOCAL_PER_HOUR
-            cf = tin * fin + max(tout, 3) * fout
-        elif route in ("remote", "escalated"):
-            lat = rnd.lognormvariate(math.log(900), 0.6)
-            local = 6.1 / 3.6e6 * LOCAL_PER_HOUR if escalated else 0.0
-            if rnd.random() < 0.02:
-                status = rnd.choice((502, 504))
-                error = "UpstreamError: upstream returned 502" if status == 502 else "Timeout: upstream did not answer in 60 s"
-                tin, cost = 0, local
-                lat = lat * 3
-            else:
-                tout = rnd.randint(10, 600)
-                cached = rnd.choice((0, 0, 0, tin // 2))
-                pin, pout = REMOTES[model]
-                cost = local + tin * pin + tout * pout
-                cf = tin * fin + tout * fout
-        if route not in ("rejected",) and rnd.random() < 0.6:
-            policy = rnd.choice(("redact", "redact", "allow", "local-only"))
-            if rnd.random() < 0.05:
-                pii = '{"EMAIL_ADDRESS":1}'
-                action = {"redact": "redacted", "allow": "allowed", "local-only": "kept_local"}[policy]
-            else:
-                action = "none"
-        routes[route] += 1
-        ns = int(ts.timestamp() * 1e9)
-        data.append((f"req_{ns:016x}{rnd.getrandbits(40):010x}", ts.strftime("%Y-%m-%d %H:%M:%S.%f"), tenant,
-                     endpoint, task, route, reason, model, tin, tout, cached, lat, rnd.uniform(0.05, 0.6),
-                     lat * 0.9, cost, cf, conf, escalated, int(rnd.random() < 0.2), status, error, extra, policy,
-                     action, pii))
-    generated = time.perf_counter()
-    con = sqlite3.connect(path)
-    con.execute("PRAGMA synchronous=OFF")  # the bench's own write speed; not what is measured
-    with con:
-        con.executemany(f"INSERT INTO ledger_requests ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})", data)
-    con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    con.close()
-    inserted = time.perf_counter()
-    engine = store.create_engine(f"sqlite:///{path}")
-    sample = store.fetch_rows(engine, limit=3)  # the ledger's own reader understands the rows
-    n = engine.connect().exec_driver_sql("SELECT count(*) FROM ledger_requests").scalar()
-    engine.dispose()
-    assert n == rows and sample and sample[0]["created_at"].tzinfo is not None, (n, sample[:1])
-    return {"rows": rows, "days": days, "seed": seed, "first": start.isoformat(), "end": end.isoformat(),
-            "routes": dict(sorted(routes.items(), key=lambda kv: -kv[1])), "generate_s": round(generated - t0, 1),
-            "insert_s": round(inserted - generated, 1), "file_mb": round(path.stat().st_size / 2**20, 1),
-            "indexes": [r[0] for r in sqlite3.connect(path).execute(
-                "SELECT name FROM sqlite_master WHERE type='index' AND tbl_name='ledger_requests'")],
-            "analyzed": False}
-
-
-def evict(path: Path) -> None:
-    """Drop this file's pages from the page cache (only this file; nothing else on the machine)."""
-    for suffix in ("", "-wal", "-shm"):
-        p = Path(f"{path}{suffix}")
-        if p.exists():
-            fd = os.open(p, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-            finally:
-                os.close(fd)
-
-
-# ----------------------------------------------------------------------------- the baseline
-
-
-def naive(url: str, by: str) -> dict:
-    """The report computed the obvious way: every column of every row through SQLAlchemy, then
-    Python. Written independently of rightmodel.report (same definitions), to check it."""
-    import sqlalchemy as sa
-
-    from rightmodel.ledger import store
-
-    engine = store.create_engine(url)
-    acc: dict = defaultdict(lambda: defaultdict(float))
-    lats: dict = defaultdict(list)
-    with engine.connect() as conn:
-        for row in conn.execute(sa.select(store.requests)):
-            key = row.created_at.date().isoformat() if by == "day" else getattr(row, by)
-            for k in (key, "\0total"):
-                a = acc[k]
-                a["requests"] += 1
-                ok = row.status < 400
-                a["answered"] += ok
-                a["served_locally"] += ok and row.route == "specialist"
-                a["routed"] += ok and row.route != "embeddings"
-                a["escalated"] += bool(row.escalated)
-                a["task_requests"] += row.task is not None
-                a["errors"] += row.status >= 400
-                a["cost_usd"] += row.cost_usd or 0.0
-                a["counterfactual_cost_usd"] += row.counterfactual_cost_usd or 0.0
-                a["tokens_in"] += row.tokens_in
-                a["tokens_out"] += row.tokens_out
-                if ok and row.latency_ms is not None:
-                    lats[k].append(row.latency_ms)
-    engine.dispose()
-
-    def metrics(a, lat):
-        lat.sort()
-        n = len(lat)
-        rank = lambda p: lat[max(0, math.ceil(p * n / 100) - 1)] if n else None  # noqa: E731
-        ratio = lambda x, y: x / y if y else None  # noqa: E731
-        savings = a["counterfactual_cost_usd"] - a["cost_usd"]
-        return {"requests": int(a["requests"]), "local_share": ratio(a["served_locally"], a["routed"]),
-                "escalation_rate": ratio(a["escalated"], a["task_requests"]), "error_rate": ratio(a["errors"], a["requests"]),
-                "latency_p50_ms": rank(50), "latency_p95_ms": rank(95), "latency_p99_ms": rank(99),
-                "cost_usd": a["cost_usd"], "counterfactual_cost_usd": a["counterfactual_cost_usd"], "savings_usd": savings,
-                "savings_pct": 100 * savings / a["counterfactual_cost_usd"] if a["counterfactual_cost_usd"] else None,
-                "tokens_in": int(a["tokens_in"]), "tokens_out": int(a["tokens_out"])}
-
-    total = metrics(acc.pop("\0total"), lats.pop("\0total", []))
-    return {"groups": {str(k): metrics(a, lats.get(k, [])) for k, a in acc.items()}, "total": total}
-
-
-def same_numbers(report: dict, base: dict) -> list[str]:
-    """Differences between the report's JSON and the naive numbers (beyond float rounding)."""
-    diffs = []
-
-    def cmp(where, ours, theirs):
-        for k, v in theirs.items():
-            o = ours[k]
-            if v is None or o is None:
-                ok = v is None and o is None
-            elif isinstance(v, float):
-                ok = math.isclose(o, v, rel_tol=1e-9, abs_tol=2e-9 if "usd" in k else 1e-3 if k.startswith("latency") else 1e-6)
-                ok = ok or ("pct" in k and abs(o - v) < 1e-3)
-            else:
-                ok = o == v
-            if not ok:
-                diffs.append(f"{where}.{k}: report {o!r}, naive {v!r}")
-
-    cmp("total", report["total"], base["total"])
-    ours = {str(g["group"]): g for g in report["groups"]}
-    if set(ours) != set(base["groups"]):
-        diffs.append(f"groups: report {sorted(ours)}, naive {sorted(base['groups'])}")
-    for k in set(ours) & set(base["groups"]):
-        cmp(k, ours[k], base["groups"][k])
-    return diffs
-
-
-# ----------------------------------------------------------------------------- percentile strategies
-
-
-def percentile_strategies(path: Path, runs: int) -> list[dict]:
-    """Seconds to get every group's latency percentiles out of SQLite, three ways (plus the
-    GROUP BY of counts and sums, for scale). SQL + Python, no CLI start-up."""
-    con = sqlite3.connect(path)
-    where = "status < 400 AND latency_ms IS NOT NULL"
-    ranks = " OR ".join(f"rn = max(1, (n * {p} + 99) / 100)" for p in (50, 95, 99))
-
-    def stream_sort(g):
-        out = defaultdict(list)
-        for k, v in con.execute(f"SELECT {g}, latency_ms FROM ledger_requests WHERE {where}"):
-            out[k].append(v)
-        for v in out.values():
-            v.sort()
-        merged = sorted(x for v in out.values() for x in v)
-        return len(out), len(merged)
-
-    def order_by(g):
-        rows = con.execute(f"SELECT {g}, latency_ms FROM ledger_requests WHERE {where} ORDER BY 1, 2").fetchall()
-        n = sum(1 for _ in groupby(rows, key=lambda r: r[0]))
-        merged = sorted(r[1] for r in rows)  # the total still needs all values in order
-        return n, len(merged)
-
-    def window(g):
-        sql = (f"SELECT g, rn, lat FROM (SELECT {g} AS g, latency_ms AS lat, row_number() OVER (PARTITION BY {g} "
-               f"ORDER BY latency_ms) AS rn, count(*) OVER (PARTITION BY {g}) AS n FROM ledger_requests WHERE {where}) "
-               f"WHERE {ranks}")
-        total = (f"SELECT rn, lat FROM (SELECT latency_ms AS lat, row_number() OVER (ORDER BY latency_ms) AS rn, "
-                 f"count(*) OVER () AS n FROM ledger_requests WHERE {where}) WHERE {ranks}")
-        rows = con.execute(sql).fetchall()
-        con.execute(total).fetchall()
-        return len({r[0] for r in rows}), None
-
-    def group_by(g):
-        rows = con.execute(f"SELECT {g}, count(*), sum(CASE WHEN status < 400 THEN 1 ELSE 0 END), sum(cost_usd), "
-                           f"sum(counterfactual_cost_usd), sum(tokens_in), sum(tokens_out) FROM ledger_requests GROUP BY 1").fetchall()
-        return len(rows), None
-
-    out = []
-    for by, g in (("task", "task"), ("day", "substr(created_at, 1, 10)")):
-        for name, fn in (("stream (group, latency), sort in Python [used]", stream_sort),
-                         ("ORDER BY group, latency in SQLite", order_by),
-                         ("row_number() window functions, ranks only", window),
-                         ("for scale: the GROUP BY of counts and sums", group_by)):
-            times = []
-            for _ in range(runs):
-                t = time.perf_counter()
-                fn(g)
-                times.append(time.perf_counter() - t)
-            out.append({"by": by, "strategy": name, "median_s": round(statistics.median(times), 3),
-                        "max_s": round(max(times), 3)})
-            log(f"  percentiles by {by}: {name}: {out[-1]['median_s']} s")
-    con.close()
-    return out
 
 
 # ----------------------------------------------------------------------------- timing
@@ -383,6 +112,8 @@ def machine_info() -> dict:
             "nproc": os.cpu_count(), "mem_gib": round(mem / 2**20, 1), "python": platform.python_version(),
             "sqlite": sqlite3.sqlite_version, "sqlalchemy": sqlalchemy.__version__, "kernel": platform.release(),
             "git_commit": git("rev-parse", "--short", "HEAD"),
+            "src": str(SRC), "src_is_checkout": SRC == ROOT / "src",
+            "src_snapshot_of": (SRC.parent / "SNAPSHOT").read_text().strip()[:7] if (SRC.parent / "SNAPSHOT").exists() else None,
             "uncommitted_report_files": "; ".join(git("status", "--porcelain", "--", "src/rightmodel/report", "src/rightmodel/cli.py",
                                                       "bench/report.py").splitlines()) or "none",
             "loadavg_at_start": Path("/proc/loadavg").read_text().split()[:3],
@@ -399,21 +130,23 @@ def run(a: argparse.Namespace) -> dict:
     log(f"building a {a.rows:,}-row ledger at {db}")
     # In a child process: this one stays small, so the peak RSS of the processes it starts later
     # is theirs (a child forked from a big parent reports the parent's peak after exec).
-    built = subprocess.run([sys.executable, str(ROOT / "bench" / "report.py"), "--build", str(db), str(a.rows), str(a.days),
-                            str(a.seed), end.isoformat()], capture_output=True, text=True)
+    built = subprocess.run([sys.executable, str(ROOT / "bench" / "report.py"), "--src", str(SRC), "--build", str(db), str(a.rows),
+                            str(a.days), str(a.seed), end.isoformat()], capture_output=True, text=True)
     if built.returncode != 0:
         raise gwbench.BenchError(f"building the ledger failed: {built.stderr.strip()[-800:]}")
     out["ledger"] = json.loads(built.stdout)
     log(f"built in {out['ledger']['generate_s']} + {out['ledger']['insert_s']} s, {out['ledger']['file_mb']} MB")
     env = {k: v for k, v in os.environ.items() if k not in ("RIGHTMODEL_LEDGER_URL", "RIGHTMODEL_HOME")}
     env["HF_HUB_OFFLINE"] = "1"
+    env["PYTHONPATH"] = str(SRC)  # before the venv's editable install of this checkout
     cmd = report_argv()
     out["report_command"] = " ".join([os.path.relpath(cmd[0], ROOT) if cmd[0].startswith(str(ROOT)) else cmd[0], *cmd[1:],
                                       "report", "--ledger-url", url])
     window = gwbench.Window(os.getpid())
     timed([*cmd, "report", "--ledger-url", url, "--format", "json"], env)  # warm-up: page cache, .pyc
-    idle_rss = timed([*cmd, "--help"], env)[2]
-    out["cli_help_rss_mb"] = round(idle_rss, 1)
+    helps = [timed([*cmd, "report", "--help"], env) for _ in range(a.runs)]
+    out["cli_help_rss_mb"] = round(max(h[2] for h in helps), 1)
+    out["cli_help_s"] = summary([h[0] for h in helps])  # interpreter + CLI start-up, no ledger
     cases, jsons = [], {}
     for by in BYS:
         for fmt in FORMATS:
@@ -448,7 +181,7 @@ def run(a: argparse.Namespace) -> dict:
     for by in BYS:
         times, diffs = [], []
         for _ in range(a.baseline_runs):
-            secs, done, _mb = timed([sys.executable, str(ROOT / "bench" / "report.py"), "--naive", url, by], env)
+            secs, done, _mb = timed([sys.executable, str(ROOT / "bench" / "report.py"), "--src", str(SRC), "--naive", url, by], env)
             times.append(secs)
         diffs = same_numbers(jsons[by], json.loads(done.stdout))
         ours = next(c for c in cases if c["by"] == by and c["format"] == "json" and c["since"] is None)
@@ -458,14 +191,26 @@ def run(a: argparse.Namespace) -> dict:
         log(f"naive --by {by}: median {baseline[-1]['median_s']} s (x{baseline[-1]['speedup']}); "
             f"numbers {'equal' if not diffs else 'DIFFER: ' + '; '.join(diffs[:3])}")
     out["baseline"] = baseline
-    out["percentile_strategies"] = percentile_strategies(db, a.runs)
+    out["percentile_strategies"] = inprocess.percentile_strategies(db, a.runs)
+    log("build_dashboard in-process (a child process: its own peak RSS)")
+    dash = subprocess.run([sys.executable, str(ROOT / "bench" / "report.py"), "--src", str(SRC), "--dashboard", url, end.isoformat(),
+                           str(a.runs)],
+                          capture_output=True, text=True, env=env)
+    sys.stderr.write(dash.stderr)
+    if dash.returncode != 0:
+        raise gwbench.BenchError(f"the dashboard measurement failed: {dash.stderr.strip()[-800:]}")
+    dash = json.loads(dash.stdout)
+    out["report_parts"] = dash.pop("report_parts")
+    out["dashboard"] = {"now": end.isoformat(), "runs": a.runs, **dash}
     out["machine"]["during"] = window.close()
     medians = [c["median_s"] for c in cases]
     worst = max(c["max_s"] for c in cases)
     out["verdict"] = {"slowest_median_s": max(medians), "slowest_run_s": worst,
                       "slowest_cold_s": out["cold"]["max_s"],
                       "under_target": worst < TARGET_S and out["cold"]["max_s"] < TARGET_S,
-                      "baseline_numbers_equal": all(b["numbers_equal"] for b in baseline)}
+                      "baseline_numbers_equal": all(b["numbers_equal"] for b in baseline),
+                      "dashboard_slowest_median_s": max(w["median_s"] for w in out["dashboard"]["windows"]),
+                      "dashboard_series_add_up": all(w["series_add_up"] for w in out["dashboard"]["windows"])}
     return out
 
 
@@ -483,11 +228,18 @@ def render(r: dict) -> str:
         f"- Machine: {m['cpu_model']}, {m['nproc']} cores, {m['mem_gib']} GiB RAM, kernel {m['kernel']}, Python {m['python']}, "
         f"SQLite {m['sqlite']}, SQLAlchemy {m['sqlalchemy']}. Load average at the start: {' '.join(m['loadavg_at_start'])}. "
         f"git {m['git_commit']} (uncommitted report files: {m['uncommitted_report_files']}).",
+        f"- Code measured: {'this checkout’s src' if m.get('src_is_checkout', True) else '`' + m['src'] + '`'}"
+        f"{', a `git archive` of commit ' + m['src_snapshot_of'] + ' (the committed code, without edits in progress in the checkout)' if m.get('src_snapshot_of') else ''}"
+        f"; every child process runs it (PYTHONPATH).",
         f"- Other processes during the measurements used {d.get('other_cores', '?')} cores on average"
         f"{' (' + d['other_top'] + ')' if d.get('other_top') else ''}; steal {d.get('steal_pct', '?')}%.",
         f"- Ledger: SQLite, the real schema and indexes ({', '.join(lg['indexes'])}; no ANALYZE, as a gateway leaves it), "
         f"{lg['rows']:,} rows over {lg['days']} days ({lg['first'][:16]} to {lg['end'][:16]} UTC), seed {lg['seed']}, "
         f"{lg['file_mb']} MB. Routes: {', '.join(f'{k} {n:,}' for k, n in lg['routes'].items())}. "
+        f"`specialist` set on specialist, escalated and escalation_unavailable rows; `labels` on specialist and "
+        f"escalation_unavailable rows and on escalated rows whose answer matched a label. "
+        f"ledger_feedback: {lg['feedback_rows']:,} rows (5% of answered task requests: "
+        f"{', '.join(f'{k} {n:,}' for k, n in lg['feedback_kinds'].items())}). "
         f"Built in {lg['generate_s']} s (rows) + {lg['insert_s']} s (insert).",
         f"- Command: `{r['report_command']} --by BY --format FORMAT` as a subprocess, wall time including interpreter "
         f"start-up, {r['runs']} runs each after one warm-up; page cache warm except the cold rows.",
@@ -497,7 +249,8 @@ def render(r: dict) -> str:
         f"Target (issue 6): under {TARGET_S:.0f} s on 1M rows. Slowest median {v['slowest_median_s']:.2f} s, slowest single run "
         f"{v['slowest_run_s']:.2f} s, slowest cold run {v['slowest_cold_s']:.2f} s: "
         f"**{'met' if v['under_target'] else 'NOT met'}**. The naive baseline's numbers "
-        f"{'equal the report’s on every --by' if v['baseline_numbers_equal'] else '**differ** from the report’s (see below)'}.",
+        f"{'equal the report’s on every --by' if v['baseline_numbers_equal'] else '**differ** from the report’s (see below)'}. "
+        f"Dashboard data (no target): slowest median {v['dashboard_slowest_median_s']:.2f} s (below).",
         "",
         "## Every --by and --format (seconds)",
         "",
@@ -516,10 +269,15 @@ def render(r: dict) -> str:
     lines += [
         "",
         f"Cold (the database file evicted from the page cache before each run): --by task --format json "
-        f"median {c['median_s']:.2f} s, max {c['max_s']:.2f} s. Peak RSS of `rightmodel --help`, for scale: "
-        f"{r['cli_help_rss_mb']:.0f} MB.",
+        f"median {c['median_s']:.2f} s, max {c['max_s']:.2f} s. `rightmodel report --help` (interpreter and CLI start-up, no "
+        f"ledger), for scale: median {r['cli_help_s']['median_s']:.2f} s, peak RSS {r['cli_help_rss_mb']:.0f} MB.",
         "",
         "## Baseline: `SELECT *` through SQLAlchemy, aggregated in Python (seconds, subprocess, same definitions)",
+        "",
+        "Both tables read whole; feedback joined to its request by request_id. Compared: every field of every group and "
+        "of the total (counts, rates, percentiles, costs, fixed cost, feedback, accuracy, mean_score, accuracy_note) and "
+        "every row of the versions section (consulted, answered, escalated, escalation_rate, accepted / own / escalated "
+        "feedback and accuracy).",
         "",
         "| --by | naive median / max | report (json) median | report is faster by | same numbers |",
         "|---|--:|--:|--:|---|",
@@ -527,6 +285,41 @@ def render(r: dict) -> str:
     for b in r["baseline"]:
         lines.append(f"| {b['by']} | {b['median_s']:.2f} / {b['max_s']:.2f} | {b['report_json_median_s']:.2f} | "
                      f"{b['speedup']:.1f}× | {'yes' if b['numbers_equal'] else 'NO: ' + '; '.join(b['differences'][:3])} |")
+    parts = r.get("report_parts")
+    if parts:
+        lines += [
+            "",
+            "## Where the report's time goes (in-process, seconds, whole ledger, engine open, page cache warm)",
+            "",
+            f"Each query of `build_report` timed apart ({parts['runs']} runs, median / max), the way aggregate.py and "
+            "versions.py run them; then `build_report` whole (the rest of a subprocess run above is interpreter start-up, "
+            "imports and rendering: see `report --help`).",
+            "",
+            "| --by | part | median / max |",
+            "|---|---|--:|",
+        ]
+        for p in parts["parts"]:
+            lines.append(f"| {p['by']} | {p['part']} | {p['median_s']:.3f} / {p['max_s']:.3f} |")
+    dsh = r.get("dashboard")
+    if dsh:
+        lines += [
+            "",
+            "## Dashboard data: `build_dashboard` (GET /dashboard/data), in-process (seconds)",
+            "",
+            f"`rightmodel.report.series.build_dashboard(engine, since, None, now={dsh['now'][:16]})` in one Python process "
+            f"(engine created once, one warm-up call, then {dsh['runs']} timed calls per window), same ledger, page cache "
+            f"warm; no target. Then one more call split into the three things it runs. Peak RSS of that process "
+            f"(which also ran the report parts above) {dsh['peak_rss_mb']:.0f} MB.",
+            "",
+            "| window | requests | buckets × size | median / max | of which: report --by task | time buckets (aggregate) "
+            "| routes per bucket | series add up |",
+            "|---|--:|--:|--:|--:|--:|--:|---|",
+        ]
+        for w in dsh["windows"]:
+            p = w["parts"]
+            lines.append(f"| {w['window']} | {w['requests']:,} | {w['buckets']} × {w['bucket_s'] // 60} min | "
+                         f"{w['median_s']:.2f} / {w['max_s']:.2f} | {p['report_by_task_s']:.2f} | {p['buckets_aggregate_s']:.2f} "
+                         f"| {p['routes_per_bucket_s']:.2f} | {'yes' if w['series_add_up'] else 'NO'} |")
     lines += [
         "",
         "## Percentiles out of SQLite, three ways (seconds in-process, SQL + Python, no CLI start-up)",
@@ -560,6 +353,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--keep", action="store_true", help="keep the ledger in --work")
     ap.add_argument("--lock-wait", type=int, default=1800, help="seconds to wait for /tmp/bench.lock")
     ap.add_argument("--naive", nargs=2, metavar=("URL", "BY"), help=argparse.SUPPRESS)
+    ap.add_argument("--src", default=str(ROOT / "src"), help="the rightmodel source tree to measure (default: this checkout's "
+                    "src; e.g. a `git archive HEAD src` snapshot, so edits in progress in the checkout are not measured)")
+    ap.add_argument("--dashboard", nargs=3, metavar=("URL", "NOW", "RUNS"), help=argparse.SUPPRESS)
     ap.add_argument("--build", nargs=5, metavar=("PATH", "ROWS", "DAYS", "SEED", "END"), help=argparse.SUPPRESS)
     return ap.parse_args(argv)
 
@@ -569,6 +365,11 @@ def main(argv=None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     if a.naive:
         json.dump(naive(*a.naive), sys.stdout)
+        return 0
+    if a.dashboard:
+        url, now, runs = a.dashboard
+        parts = inprocess.report_parts(url, int(runs))
+        json.dump({**inprocess.dashboard(url, dt.datetime.fromisoformat(now), int(runs)), "report_parts": parts}, sys.stdout)
         return 0
     if a.build:
         path, rows, days, seed, end = a.build

@@ -56,6 +56,12 @@ def build_app() -> typer.Typer:
     from rightmodel.report.cli import add_report_command
 
     add_report_command(app)
+    from rightmodel.distill.cli import add_distill_command
+
+    add_distill_command(app)
+    from rightmodel.router.cli import build_router_app
+
+    app.add_typer(build_router_app(), name="router", help="Learned routers: train, evaluate, score (strong vs weak model).")
 
     @app.command()
     def train(

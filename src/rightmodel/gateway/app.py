@@ -29,6 +29,7 @@ from rightmodel.gateway.errors import APIError
 from rightmodel.gateway.feedback import post_feedback
 from rightmodel.gateway.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from rightmodel.gateway.metrics import GatewayMetrics
+from rightmodel.gateway.shadow import promotion_loop
 from rightmodel.gateway.state import GatewaySettings, GatewayState, build_state
 from rightmodel.gateway.validation import read_json, validate_classify, validate_embeddings
 from rightmodel.privacy.gate import ScrubbingFilter
@@ -48,6 +49,8 @@ def create_app(constellation: Constellation, settings: GatewaySettings) -> FastA
         loop = asyncio.get_running_loop()
         state: GatewayState = await loop.run_in_executor(None, build_state, constellation, settings)
         state.metrics = GatewayMetrics.for_state(state)  # its own registry, before the first request
+        if state.shadow_of:
+            state.background.append(asyncio.create_task(promotion_loop(state)))
         app.state.gateway = state
         # Log lines (tracebacks included) leave with sensitive values replaced by their type.
         scrubber = ScrubbingFilter(state.privacy)
@@ -110,8 +113,9 @@ def create_app(constellation: Constellation, settings: GatewaySettings) -> FastA
         key = state.guard.authenticate(request)  # 401 without a valid key once keys exist
         created = int(state.started_at)
         data = [{"id": "auto", "object": "model", "created": created, "owned_by": "rightmodel", "rightmodel": {"kind": "router"}}]
-        for name, task in state.constellation.tasks.items():
-            version = state.specialists[task.specialist].ref
+        for name in state.constellation.tasks:
+            specialist = state.router.specialist_of.get(name)
+            version = state.specialists[specialist].ref if specialist is not None else None
             data.append({"id": name, "object": "model", "created": created, "owned_by": "rightmodel", "rightmodel": {"kind": "task", "specialist": version}})
         for name, cfg in state.constellation.models.items():
             kind = cfg.kind
@@ -162,8 +166,8 @@ def create_app(constellation: Constellation, settings: GatewaySettings) -> FastA
             body = await read_json(request, state.constellation.defaults.max_body_bytes)
             model, texts, top_k = validate_classify(body)
             await state.guard.admit(request, body, t)
-            name = state.constellation.tasks[model].specialist if model in state.constellation.tasks else model
-            backend = state.specialists.get(name)
+            name = state.router.specialist_of.get(model) if model in state.constellation.tasks else model
+            backend = state.specialists.get(name) if name is not None else None
             if backend is None:
                 raise APIError(404, f"'{model}' is not a task or a specialist model of this gateway", param="model", code="model_not_found")
             t.task, t.route, t.reason = backend.version.task, "specialist", "classify endpoint"
@@ -216,6 +220,8 @@ def create_app(constellation: Constellation, settings: GatewaySettings) -> FastA
                 "status": "ready",
                 "specialists": {name: b.ref for name, b in state.specialists.items()},
                 "remote_models": sorted(state.remotes),
+                "shadow": {task: state.specialists[name].ref for task, name in state.shadow_of.items()},
+                "promoted": dict(state.promoted),
                 "ledger": {k: stats.get(k) for k in ("pending", "db_up")},
             }
         )

@@ -7,6 +7,7 @@ answered request is never missing from the ledger even if the process dies right
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -18,7 +19,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from rightmodel.gateway import answers
+from rightmodel.gateway import answers, shadow
 from rightmodel.gateway.backends.base import ChatResult, ChatStream, UpstreamError, Usage
 from rightmodel.gateway.costs import estimate_prompt_tokens, estimate_tokens
 from rightmodel.gateway.errors import APIError
@@ -63,6 +64,13 @@ class Ticket:
     privacy_action: str | None = None
     specialist: str | None = None  # the specialist version consulted (answered or escalated)
     labels: list[str] | None = None  # the label(s) the answer carried, when it is a label
+    shadow_name: str | None = None  # the task's candidate in shadow mode (gateway/shadow.py)
+    shadow_task: Any = None
+    shadow_model: str | None = None
+    shadow_labels: list[str] | None = None
+    shadow_confidence: float | None = None
+    shadow_accepted: bool | None = None
+    shadow_agree: bool | None = None
 
     def elapsed_ms(self) -> float:
         return (time.perf_counter() - self.start) * 1000.0
@@ -84,6 +92,8 @@ class Ticket:
 def record(state: GatewayState, t: Ticket, status: int, error: str | None = None) -> None:
     """The request's one ledger row; also settles what the guard reserved for it."""
     state.guard.settle(t)
+    if t.shadow_name is not None:
+        shadow.finish(t, state.specialists[t.shadow_name])
     state.ledger.record(
         row := LedgerRecord(
             request_id=t.request_id,
@@ -113,6 +123,11 @@ def record(state: GatewayState, t: Ticket, status: int, error: str | None = None
             pii_entities=t.inspection.entities if t.inspection.scanned else None,
             specialist=t.specialist,
             labels=t.labels,
+            shadow_model=t.shadow_model,
+            shadow_labels=t.shadow_labels,
+            shadow_confidence=t.shadow_confidence,
+            shadow_accepted=t.shadow_accepted,
+            shadow_agree=t.shadow_agree,
         )
     )
     if state.metrics is not None:
@@ -138,6 +153,7 @@ async def chat_completions(request: Request) -> Response:
             task_cfg = state.constellation.tasks.get(decision.task or "")
             policy = state.privacy.policy(task_cfg.privacy if task_cfg else None, t.key_privacy)
             t.inspection = await state.privacy.inspect_async(body, policy)
+            start_shadow(state, t, body, task_cfg)
             t.routing_ms = t.elapsed_ms()
             if decision.route == "specialist":
                 return await serve_specialist(state, t, body, decision)
@@ -156,6 +172,7 @@ async def serve_specialist(state: GatewayState, t: Ticket, body: dict[str, Any],
     started = time.perf_counter()
     cls = await backend.classify(text)
     t.model_ms = (time.perf_counter() - started) * 1000.0
+    await shadow.settle(t)  # the candidate ran beside it: give it a moment to finish too
     t.confidence = cls.confidence
     t.specialist = cls.version
     threshold = decision.threshold if decision.threshold is not None else backend.threshold
@@ -205,6 +222,7 @@ def unavailable_escalation(
     `rightmodel` field and the route is `escalation_unavailable` in body, headers and ledger.
     """
     t.route = "escalation_unavailable"
+    t.labels = None  # the client got no answer; the guess is in extra.specialist
     t.reason = f"{t.reason}; confidence {cls.confidence:.4f} < threshold {threshold:.4f} and no escalation target is configured"
     t.usage = Usage(prompt_tokens=cls.tokens, completion_tokens=0, reported=True)
     t.cost = local_cost
@@ -222,6 +240,28 @@ def unavailable_escalation(
     payload["rightmodel"]["status"] = "escalation_unavailable"
     payload["rightmodel"]["best_guess"] = best
     return Response(orjson.dumps(payload), media_type=JSON, headers=info.headers())
+
+
+def start_shadow(state: GatewayState, t: Ticket, body: dict[str, Any], task_cfg) -> None:
+    """The task's shadow candidate classifies the request beside whatever answers it."""
+    name = state.shadow_of.get(t.task or "")
+    if name is None or task_cfg is None:
+        return
+    t.shadow_name = name
+    t.shadow_task = asyncio.ensure_future(state.specialists[name].classify(specialist_input(body["messages"], task_cfg.input)))
+
+
+def capture(state: GatewayState, t: Ticket, body: dict[str, Any], answer: str, redaction: Any) -> None:
+    """Keep this answered request's (input, answer) pair when its task opted in, as the frontier saw it."""
+    capturer = state.capturer
+    if capturer is None or not capturer.wants(t.task) or not answer:
+        return
+    from rightmodel.distill.store import Capture
+
+    text = specialist_input(body["messages"], state.constellation.tasks[t.task].input)
+    if redaction:
+        text, answer = redaction.rehide(text), redaction.rehide(answer)
+    capturer.offer(Capture(t.task, t.request_id, t.route, t.model, text, answer, bool(redaction), t.created_at))
 
 
 def outbound(body: dict[str, Any]) -> dict[str, Any]:
@@ -245,10 +285,10 @@ def settle_remote(state: GatewayState, t: Ticket, served_by: str, usage: Usage, 
     t.model = served_by
     t.cost += state.costs.remote(served_by, usage)
     t.counterfactual = state.costs.counterfactual(usage)
-    task_cfg = state.constellation.tasks.get(t.task or "")
-    if task_cfg is not None and task_cfg.specialist in state.specialists:
-        # A frontier answer that is one of the task's labels can be scored by feedback too.
-        label = answers.match_label(answer_text, state.specialists[task_cfg.specialist].labels)
+    labels = state.task_labels(t.task)
+    if labels is not None:
+        # A frontier answer that is one of the task's labels can be scored by feedback (and a shadow) too.
+        label = answers.match_label(answer_text, labels)
         t.labels = [label] if label is not None else None
 
 
@@ -322,6 +362,8 @@ async def serve_remote(state: GatewayState, t: Ticket, body: dict[str, Any], mod
     if redaction:
         redaction.restore_completion(payload)
     settle_remote(state, t, served_by, result.usage, body, _content_of(payload))
+    capture(state, t, body, _content_of(payload), redaction)
+    await shadow.settle(t)
     info = t.info()
     payload["rightmodel"] = info.to_dict()
     record(state, t, 200)
@@ -403,6 +445,8 @@ async def relay_stream(
             if frame.startswith(b"data: [DONE]"):
                 t.model_ms = (time.perf_counter() - started) * 1000.0
                 settle_remote(state, t, served_by, stream.usage, body, "".join(parts))
+                capture(state, t, body, "".join(parts), restorer.redaction if restorer is not None else None)
+                await shadow.settle(t)
                 record(state, t, status)
                 recorded = True
                 yield frame

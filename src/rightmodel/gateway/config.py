@@ -113,8 +113,51 @@ class DriftConfig(Strict):
         return self
 
 
+class TaskRouterConfig(Strict):
+    """A learned router (`rightmodel router train`) picking, per prompt, the remote model a task's
+    escalations and generative requests go to: `strong` when its score clears the threshold, else
+    `weak` (rightmodel/router/serving.py). The threshold: `threshold`, or the one for a target
+    `strong_share`, or the share a budget allows given the expected cost per request of each model."""
+
+    model: str  # the router in the registry: name, name@v3, name@production
+    strong: str  # remote models
+    weak: str
+    threshold: float | None = None
+    strong_share: float | None = Field(None, ge=0, le=1)
+    budget_usd_per_request: float | None = Field(None, ge=0)
+    strong_usd_per_request: float | None = Field(None, ge=0)
+    weak_usd_per_request: float | None = Field(None, ge=0)
+
+    @model_validator(mode="after")
+    def _one_rule(self) -> "TaskRouterConfig":
+        rules = [r for r in ("threshold", "strong_share", "budget_usd_per_request") if getattr(self, r) is not None]
+        if len(rules) != 1:
+            raise ValueError("set exactly one of threshold, strong_share, budget_usd_per_request")
+        if self.budget_usd_per_request is not None and (self.strong_usd_per_request is None or self.weak_usd_per_request is None):
+            raise ValueError("budget_usd_per_request needs strong_usd_per_request and weak_usd_per_request")
+        return self
+
+
+class CaptureConfig(Strict):
+    """Keep the (input, frontier answer) pairs of this task's escalated and remote requests for
+    `rightmodel distill`, as the frontier saw them (redacted under the redact policy)."""
+
+    retention_days: float | None = Field(30.0, gt=0)  # pairs older than this are deleted (null: kept)
+    max_rows: int | None = Field(100_000, ge=1)  # newest kept per task (null: no cap)
+
+
+class PromoteConfig(Strict):
+    """When a shadow candidate takes over (gateway/shadow.py): agreement with the answers served,
+    on the requests it would have answered (confidence >= its calibrated threshold)."""
+
+    auto: bool = False  # promote in the registry and serve it at once; else: report it, promote by hand
+    agreement: float = Field(0.98, gt=0, le=1)
+    min_requests: int = Field(200, ge=1)
+    check_every_s: float = Field(30.0, gt=0)
+
+
 class TaskConfig(Strict):
-    specialist: str  # name of a `kind: specialist` model
+    specialist: str | None = None  # a `kind: specialist` model; none yet: the task's requests go to escalate_to
     escalate_to: str | None = None  # a remote model; default: defaults.generalist
     threshold: float | None = Field(None, ge=0, le=1.000001)  # override of the calibrated threshold
     answer: Literal["label", "json"] = "label"
@@ -122,6 +165,10 @@ class TaskConfig(Strict):
     input: Literal["last_user", "all_user"] = "last_user"  # which text the specialist reads
     privacy: Policy | None = None  # local-only, redact or allow; default: privacy.policy
     drift: DriftConfig | None = None  # default: observability.drift
+    capture: CaptureConfig | None = None  # opt-in: keep frontier answers for distillation
+    shadow: str | None = None  # a `kind: specialist` model (e.g. stage: candidate) run beside production without answering
+    promote: PromoteConfig = Field(default_factory=PromoteConfig)  # when the shadow takes over
+    router: TaskRouterConfig | None = None  # learned router choosing the escalation target per prompt
 
 
 class DefaultsConfig(Strict):
@@ -155,6 +202,7 @@ class StorageConfig(Strict):
     ledger_url: str | None = None  # default: SQLite in home
     journal_dir: str | None = None  # default: home/ledger-journal
     keys_url: str | None = None  # API key store; default: $RIGHTMODEL_KEYS_URL, else SQLite home/keys.db
+    captures_url: str | None = None  # distillation captures; default: $RIGHTMODEL_CAPTURES_URL, else SQLite home/captures.db
 
 
 class AuthConfig(Strict):
@@ -239,10 +287,22 @@ def _cross_check(c: Constellation) -> list[str]:
     for name, task in c.tasks.items():
         if not re.match(NAME, name) or name in RESERVED_MODEL_NAMES:
             problems.append(f"tasks.{name}: invalid task name")
-        if task.specialist not in specialists:
+        if task.specialist is not None and task.specialist not in specialists:
             problems.append(f"tasks.{name}.specialist: '{task.specialist}' is not a specialist model in models")
+        if task.specialist is None and task.shadow is None and task.escalate_to is None and task.router is None and c.defaults.generalist is None:
+            problems.append(f"tasks.{name}: no specialist and nowhere to send its requests (set specialist, escalate_to or defaults.generalist)")
+        if task.shadow is not None and task.shadow not in specialists:
+            problems.append(f"tasks.{name}.shadow: '{task.shadow}' is not a specialist model in models")
+        elif task.shadow is not None and task.shadow == task.specialist:
+            problems.append(f"tasks.{name}.shadow: the shadow must differ from the task's specialist")
         if task.escalate_to is not None and task.escalate_to not in remotes:
             problems.append(f"tasks.{name}.escalate_to: '{task.escalate_to}' is not a remote model in models")
+        if task.router is not None:
+            for side in ("strong", "weak"):
+                if getattr(task.router, side) not in remotes:
+                    problems.append(f"tasks.{name}.router.{side}: '{getattr(task.router, side)}' is not a remote model in models")
+            if task.escalate_to is not None:
+                problems.append(f"tasks.{name}: set escalate_to or router, not both (the router picks the escalation target)")
         for i, template in enumerate(task.recognise.system_prompts):
             try:
                 compile_template(template)

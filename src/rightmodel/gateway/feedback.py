@@ -39,8 +39,8 @@ def known_labels(state: Any, row: dict[str, Any]) -> tuple[list[str], bool] | No
     backends = list(state.specialists.values())
     backend = next((b for b in backends if b.ref == row.get("specialist")), None)
     if backend is None and row.get("task"):
-        task = state.constellation.tasks.get(row["task"])
-        backend = state.specialists.get(task.specialist) if task else None
+        name = state.router.specialist_of.get(row["task"]) or state.shadow_of.get(row["task"])
+        backend = state.specialists.get(name) if name else None
         if backend is None:
             backend = next((b for b in backends if b.version.task == row["task"]), None)
     return (list(backend.labels), bool(backend.runtime.multi_label)) if backend is not None else None

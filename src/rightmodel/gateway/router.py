@@ -83,9 +83,14 @@ class Router:
         self,
         constellation: Constellation,
         embed: Callable[[Sequence[str]], np.ndarray] | None = None,
+        learned: Mapping[str, Any] | None = None,
     ) -> None:
         self.c = constellation
         self.embed = embed
+        self.learned = dict(learned or {})  # task -> RouterPolicy (rightmodel/router/serving.py)
+        # task -> its specialist model now: the config's, until a shadow candidate is promoted
+        # (gateway/shadow.py); the gateway's state owns this dict and updates it in place.
+        self.specialist_of: dict[str, str | None] = {name: cfg.specialist for name, cfg in constellation.tasks.items()}
         self.templates: list[tuple[str, re.Pattern[str]]] = [
             (task, compile_template(t)) for task, cfg in constellation.tasks.items() for t in cfg.recognise.system_prompts
         ]
@@ -123,6 +128,10 @@ class Router:
     def _task(self, task: str, body: Mapping[str, Any], why: str) -> Decision:
         cfg = self.c.tasks[task]
         target = cfg.escalate_to or self.c.defaults.generalist
+        policy = self.learned.get(task)
+        if policy is not None:  # a learned router picks the escalation target for this prompt
+            target, note = policy.choose(specialist_input(body["messages"], cfg.input))
+            why = f"{why}; {note}"
         blocked = generative_parameter(body)
         if blocked:
             if target is None:
@@ -130,7 +139,10 @@ class Router:
                     400, f"'{blocked}' needs a generative model and task {task} has no escalation target", param=blocked, code="unsupported_parameter"
                 )
             return Decision("remote", f"{why}; '{blocked}' needs a generative model", task=task, remote=target)
-        return Decision("specialist", why, task=task, specialist=cfg.specialist, escalate_to=target, threshold=cfg.threshold)
+        specialist = self.specialist_of.get(task, cfg.specialist)
+        if specialist is None:  # no specialist yet (its traffic may be captured for distillation)
+            return Decision("remote", f"{why}; the task has no specialist yet", task=task, remote=target)
+        return Decision("specialist", why, task=task, specialist=specialist, escalate_to=target, threshold=cfg.threshold)
 
     def _auto(self, body: Mapping[str, Any], headers: Mapping[str, str]) -> Decision:
         metadata = body.get("metadata") or {}

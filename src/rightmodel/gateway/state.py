@@ -70,6 +70,19 @@ class GatewayState:
     breakers: dict[str, CircuitBreaker] = field(default_factory=dict)  # one per remote model (gateway/breaker.py)
     privacy: Any = None  # sensitive-data detection and policies (rightmodel/privacy/gate.py)
     metrics: Any = None  # Prometheus metrics with their own registry (gateway/metrics.py), made in the app's lifespan
+    capturer: Any = None  # distillation captures of the tasks that opted in (distill/capturer.py)
+    shadow_of: dict[str, str] = field(default_factory=dict)  # task -> candidate specialist model in shadow mode
+    promoted: dict[str, str] = field(default_factory=dict)  # task -> version promoted from shadow by this gateway
+    background: list[asyncio.Task] = field(default_factory=list)
+
+    def task_labels(self, task: str | None) -> list[str] | None:
+        """The labels of the task's specialist (or, with none yet, of its shadow candidate)."""
+        if task is None:
+            return None
+        for name in (self.router.specialist_of.get(task), self.shadow_of.get(task)):
+            if name is not None and name in self.specialists:
+                return self.specialists[name].labels
+        return None
 
     def is_local(self, model: str) -> bool:
         """May a local-only request be served by this model? Specialists, and remotes marked `local: true`."""
@@ -93,6 +106,10 @@ class GatewayState:
         return self.embedder
 
     async def aclose(self) -> None:
+        for job in self.background:
+            job.cancel()
+        if self.capturer is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self.capturer.close)
         if self.guard is not None:
             await self.guard.aclose()
         for backend in self.specialists.values():
@@ -173,7 +190,10 @@ def build_state(constellation: Constellation, settings: GatewaySettings) -> Gate
         wants_examples = any(t.recognise.examples for t in constellation.tasks.values())
         if settings.load_embedder or (settings.load_embedder is None and wants_examples):
             embedder = load_embedder(settings)
-        router = Router(constellation, embed=embedder.embed if embedder else None)
+        from rightmodel.router.serving import load_policies
+
+        learned = load_policies(constellation, registry, settings.inference_threads)
+        router = Router(constellation, embed=embedder.embed if embedder else None, learned=learned)
         ledger_url = ledger_url_of(settings)
         try:
             privacy = privacy_future.result()
@@ -189,6 +209,7 @@ def build_state(constellation: Constellation, settings: GatewaySettings) -> Gate
     guard = build_guard(constellation, settings)
     http = HttpClient()
     remotes = {name: build_remote(name, cfg, http) for name, cfg in constellation.remote_models().items()}
+    capturer = build_capturer(constellation, settings)
     d = constellation.defaults
     return GatewayState(
         constellation=constellation,
@@ -205,7 +226,22 @@ def build_state(constellation: Constellation, settings: GatewaySettings) -> Gate
         guard=guard,
         breakers={name: CircuitBreaker(name, d.breaker_failures, d.breaker_cooldown_s) for name in remotes},
         privacy=privacy,
+        capturer=capturer,
+        shadow_of={name: t.shadow for name, t in constellation.tasks.items() if t.shadow is not None},
     )
+
+
+def build_capturer(constellation: Constellation, settings: GatewaySettings):
+    """The background writer of captures, if any task opted in (tasks.X.capture)."""
+    policies = {name: t.capture for name, t in constellation.tasks.items() if t.capture is not None}
+    if not policies:
+        return None
+    from rightmodel.distill.capturer import Capturer
+    from rightmodel.distill.store import CaptureStore, resolve_captures_url
+
+    capturer = Capturer(CaptureStore(resolve_captures_url(settings.home, constellation.storage.captures_url)), policies)
+    capturer.start()
+    return capturer
 
 
 def preflight(constellation: Constellation, settings: GatewaySettings) -> None:
@@ -221,6 +257,9 @@ def preflight(constellation: Constellation, settings: GatewaySettings) -> None:
                 registry.open(cfg.ref(name))
             except RightmodelError as exc:
                 raise ConfigError(f"models.{name}: cannot serve {cfg.ref(name)} from the registry at {settings.home}: {exc}") from None
+        from rightmodel.router.serving import load_policies
+
+        load_policies(constellation, registry)  # a missing or corrupted learned router: ConfigError naming tasks.X.router
 
 
 def default_constellation(home: Path, registry_url: str | None = None) -> Constellation:
@@ -229,7 +268,10 @@ def default_constellation(home: Path, registry_url: str | None = None) -> Conste
     from rightmodel.registry import Registry
 
     with Registry(home, registry_url) as registry:
-        tasks = sorted({v.task for v in registry.list() if v.stage == "production"})
+        from rightmodel.router.artifact import is_router_version
+
+        # learned routers live in the same registry; they are not specialists to serve by name
+        tasks = sorted({v.task for v in registry.list() if v.stage == "production" and not is_router_version(v.path)})
     models = {f"{t}-specialist": {"kind": "specialist", "task": t} for t in tasks}
     return parse_constellation(
         {"models": models, "tasks": {t: {"specialist": f"{t}-specialist"} for t in tasks}, "storage": {"home": str(home)}},

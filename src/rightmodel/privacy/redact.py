@@ -47,6 +47,13 @@ class Redaction:
             self._pattern = None
         return f"<{core}>"
 
+    def rehide(self, text: str) -> str:
+        """``text`` with every value this request redacted put back behind its placeholder (for an
+        answer that was restored before it could be kept, e.g. a relayed stream)."""
+        for core, value in sorted(self.values.items(), key=lambda kv: -len(kv[1])):
+            text = text.replace(value, f"<{core}>")
+        return text
+
     # -- outbound ------------------------------------------------------------------------------
 
     def apply(self, body: dict[str, Any], fields: list[TextField]) -> dict[str, Any]:

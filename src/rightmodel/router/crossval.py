@@ -1,0 +1,126 @@
+"""Grouped folds, hyperparameters chosen by inner cross-validation, and held-out scores.
+
+Held-out means a prompt is never scored by a router that saw it — nor its duplicates: folds are
+made over *groups* (the prompt text by default, so repeated prompts stay together; or a group
+such as the source file, to hold out whole topics). Hyperparameters are chosen inside each
+training part only (inner grouped CV, by APGR over the full sweep), never on the fold scored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from rightmodel.errors import DataError
+from rightmodel.router.kinds import KINDS, Features, RouterModel, make_router
+from rightmodel.router.metrics import sweep_curve
+
+INNER_FOLDS = 3
+
+
+def grouped_folds(keys: Sequence[str], k: int, seed: int) -> np.ndarray:
+    """Fold id per row; rows sharing a key share a fold. Groups go largest first, each to the
+    currently smallest fold (ties broken by a seeded shuffle), so fold sizes stay balanced."""
+    uniq, inverse, counts = np.unique(np.asarray(keys, dtype=object).astype(str), return_inverse=True, return_counts=True)
+    if k < 2:
+        raise DataError(f"cross-validation needs at least 2 folds, got {k}")
+    if uniq.size < k:
+        raise DataError(f"cannot make {k} folds from {uniq.size} distinct group(s); use fewer folds")
+    rng = np.random.default_rng(seed)
+    order = np.lexsort((rng.random(uniq.size), -counts))
+    sizes = np.zeros(k, dtype=np.int64)
+    fold_of = np.empty(uniq.size, dtype=np.int64)
+    for g in order:
+        f = int(np.argmin(sizes + rng.random(k) * 1e-3))  # random choice among equally small folds
+        fold_of[g] = f
+        sizes[f] += counts[g]
+    return fold_of[inverse]
+
+
+def apgr_of(scores: np.ndarray, gain: np.ndarray) -> float:
+    """APGR (full sweep) from gains alone: PGR only depends on strong − weak quality."""
+    return sweep_curve(scores, gain, np.zeros_like(gain)).apgr()
+
+
+@dataclass
+class Selection:
+    """Hyperparameters chosen for one kind, with the inner-CV APGR of every candidate."""
+
+    kind: str
+    params: dict[str, Any]
+    tried: list[dict[str, Any]] = field(default_factory=list)
+
+
+def select_params(
+    kind: str, feats: Features, gain: np.ndarray, keys: Sequence[str], seed: int,
+    cache: dict[str, Selection] | None = None,
+) -> Selection:
+    """Pick the kind's hyperparameters by inner grouped CV on these rows only."""
+    if cache is not None and kind in cache:
+        return cache[kind]
+    if kind == "hybrid":  # each part keeps the hyperparameters its own inner CV picks
+        parts = {p: select_params(p, feats, gain, keys, seed, cache) for p in ("classifier", "tfidf")}
+        sel = Selection("hybrid", {p: s.params for p, s in parts.items()},
+                        [{"part": p, **t} for p, s in parts.items() for t in s.tried])
+    else:
+        grid = KINDS[kind].grid
+        if len(grid) == 1 or len(set(keys)) < INNER_FOLDS * 2:
+            sel = Selection(kind, dict(grid[len(grid) // 2]))
+        else:
+            folds = grouped_folds(keys, INNER_FOLDS, seed + 1)
+            tried = []
+            for params in grid:
+                oof = np.zeros(len(gain))
+                for f in range(INNER_FOLDS):
+                    tr, te = np.nonzero(folds != f)[0], np.nonzero(folds == f)[0]
+                    oof[te] = make_router(kind, params).fit(feats.take(tr), gain[tr]).score(feats.take(te))
+                tried.append({"params": params, "inner_apgr": apgr_of(oof, gain)})
+            best = max(tried, key=lambda t: t["inner_apgr"])
+            sel = Selection(kind, dict(best["params"]), tried)
+    if cache is not None:
+        cache[kind] = sel
+    return sel
+
+
+def fit_selected(kind: str, feats: Features, gain: np.ndarray, keys: Sequence[str], seed: int,
+                 cache: dict[str, Selection] | None = None) -> tuple[RouterModel, Selection]:
+    sel = select_params(kind, feats, gain, keys, seed, cache)
+    return make_router(kind, sel.params).fit(feats, gain), sel
+
+
+@dataclass
+class CrossValidated:
+    """Out-of-fold scores per kind, the fold of each row and what each fold selected."""
+
+    scores: dict[str, np.ndarray]
+    folds: np.ndarray
+    selections: dict[str, list[dict[str, Any]]]
+
+
+def cross_validate(
+    kinds: Sequence[str], feats: Features, gain: np.ndarray, fold_keys: Sequence[str], k: int, seed: int,
+    inner_keys: Sequence[str] | None = None, log: Callable[[str], None] | None = None,
+) -> CrossValidated:
+    """Held-out scores for every row: each fold scored by routers fit (and tuned) on the others.
+
+    ``fold_keys`` decides what is held out together (prompt text, or a group); ``inner_keys``
+    (default: the same) groups the inner folds that choose hyperparameters.
+    """
+    folds = grouped_folds(fold_keys, k, seed)
+    inner = list(inner_keys if inner_keys is not None else fold_keys)
+    scores = {kind: np.zeros(len(gain)) for kind in kinds}
+    selections: dict[str, list[dict[str, Any]]] = {kind: [] for kind in kinds}
+    for f in range(k):
+        tr, te = np.nonzero(folds != f)[0], np.nonzero(folds == f)[0]
+        cache: dict[str, Selection] = {}
+        train, test = feats.take(tr), feats.take(te)
+        for kind in kinds:
+            model, sel = fit_selected(kind, train, gain[tr], [inner[i] for i in tr], seed, cache)
+            scores[kind][te] = model.score(test)
+            selections[kind].append({"fold": f, "params": sel.params, "tried": sel.tried})
+            if log:
+                log(f"fold {f + 1}/{k} {kind}: {sel.params}")
+    return CrossValidated(scores, folds, selections)

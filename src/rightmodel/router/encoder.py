@@ -1,0 +1,138 @@
+"""The learned routers' featuriser: the bundled sentence encoder as int8 ONNX, shipped per version.
+
+A router version must serve without torch and without the network, and its scores must not
+change when someone re-exports an encoder elsewhere; so the encoder it was trained with is
+copied into its version directory (int8 per-channel, ~23 MB, like a specialist) and embeddings
+at training and serving time come from the same bytes. int8 rather than the fp32 embedder of
+``/v1/embeddings``: a routing decision is on the request path, and int8 runs about twice as fast
+on CPU; the router is trained on int8 embeddings, so it sees no train/serve mismatch.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from rightmodel.errors import ModelLoadError
+
+ENCODER_FILE = "encoder.onnx"
+ENCODER_SPEC = "encoder.json"
+TOKENIZER_FILE = "tokenizer.json"
+DEFAULT_MAX_LENGTH = 256
+
+
+def truncated_base(cache_root: Path, base: str | None, layers: int) -> Path:
+    """A copy of the base encoder keeping only its first ``layers`` transformer layers (cached).
+
+    Why: a routing decision is on every request's path, and encoder time grows with depth; the
+    lower layers of a sentence encoder already separate topics, which is much of what a router
+    reads. Mean pooling over the kept layer's output is used as for the full model.
+    """
+    import hashlib
+    import os
+    import tempfile
+
+    from rightmodel.specialists.encoder import describe_base, resolve_base
+
+    key = hashlib.sha256(f"{describe_base(base)}|layers={layers}".encode()).hexdigest()[:16]
+    target = Path(cache_root) / "bases" / key
+    if (target / "config.json").is_file():
+        return target
+    from transformers import AutoModel, AutoTokenizer
+
+    source = resolve_base(base)
+    model = AutoModel.from_pretrained(str(source), local_files_only=True)
+    total = int(model.config.num_hidden_layers)
+    if not 1 <= layers <= total:
+        from rightmodel.errors import ConfigError
+
+        raise ConfigError(f"--layers must be between 1 and {total} for {describe_base(base)}, got {layers}")
+    model.encoder.layer = model.encoder.layer[:layers]
+    model.config.num_hidden_layers = layers
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".truncate-", dir=target.parent))
+    model.save_pretrained(str(staging))
+    AutoTokenizer.from_pretrained(str(source), local_files_only=True).save_pretrained(str(staging))
+    try:
+        os.replace(staging, target)
+    except OSError:  # another process finished first
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def export_encoder(out_dir: Path, cache_root: Path, base: str | None = None, max_length: int = DEFAULT_MAX_LENGTH,
+                   layers: int | None = None) -> Path:
+    """Write encoder.onnx (int8), tokenizer.json and encoder.json into ``out_dir``.
+
+    The fp32 export is cached under ``cache_root`` (shared with the gateway's embedder), and the
+    int8 file is cached beside it, so training several routers exports once. ``layers`` keeps
+    only the encoder's first N layers (see ``truncated_base``); None keeps them all.
+    """
+    from rightmodel.specialists.embedder import EMBEDDER_FILE, EMBEDDER_SPEC, ensure_embedder
+    from rightmodel.specialists.export import quantize_int8
+
+    source = base if layers is None else str(truncated_base(Path(cache_root), base, layers))
+    fp32_dir = ensure_embedder(cache_root, source, max_length)
+    int8 = fp32_dir / "router-encoder.int8.onnx"
+    if not int8.is_file():
+        tmp = fp32_dir / f".router-encoder.{np.random.default_rng().integers(1 << 30)}.onnx"
+        quantize_int8(fp32_dir / EMBEDDER_FILE, tmp)
+        tmp.replace(int8)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(int8, out_dir / ENCODER_FILE)
+    shutil.copyfile(fp32_dir / TOKENIZER_FILE, out_dir / TOKENIZER_FILE)
+    spec = json.loads((fp32_dir / EMBEDDER_SPEC).read_text())
+    spec.update(quantization="int8 dynamic, per channel", pooling="mean, L2-normalised", layers=layers)
+    if layers is not None:
+        from rightmodel.specialists.encoder import describe_base
+
+        spec["base_model"] = f"{describe_base(base)}, first {layers} layers"
+    (out_dir / ENCODER_SPEC).write_text(json.dumps(spec, indent=2))
+    return out_dir
+
+
+class Encoder:
+    """Normalised int8 sentence embeddings from a directory written by ``export_encoder``."""
+
+    def __init__(self, directory: str | Path, threads: int | None = None) -> None:
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        directory = Path(directory)
+        try:
+            spec = json.loads((directory / ENCODER_SPEC).read_text())
+            self.tokenizer = Tokenizer.from_file(str(directory / TOKENIZER_FILE))
+            options = ort.SessionOptions()
+            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+            if threads:
+                options.intra_op_num_threads = threads
+                options.inter_op_num_threads = 1
+            self.session = ort.InferenceSession(str(directory / ENCODER_FILE), options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # missing files, bad JSON, bad ONNX: one clear error
+            raise ModelLoadError(f"cannot load the router encoder at {directory}: {exc}") from exc
+        self.base_model: str = spec["base_model"]
+        self.dimensions: int = int(spec["dimensions"])
+        self.max_length: int = int(spec["max_length"])
+        self.tokenizer.no_padding()
+        self.tokenizer.enable_truncation(self.max_length)
+        self.pad_id = self.tokenizer.token_to_id("[PAD]") or 0
+
+    def embed(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
+        """(n, dimensions) float32, rows L2-normalised; batched by length to limit padding."""
+        rows = [e.ids for e in self.tokenizer.encode_batch(list(texts))]
+        order = sorted(range(len(rows)), key=lambda i: len(rows[i]))
+        out = np.zeros((len(rows), self.dimensions), dtype=np.float32)
+        for start in range(0, len(order), batch_size):
+            idx = order[start : start + batch_size]
+            width = max(1, max(len(rows[i]) for i in idx))
+            ids = np.full((len(idx), width), self.pad_id, dtype=np.int64)
+            mask = np.zeros((len(idx), width), dtype=np.int64)
+            for r, i in enumerate(idx):
+                ids[r, : len(rows[i])] = rows[i]
+                mask[r, : len(rows[i])] = 1
+            out[idx] = self.session.run(["embedding"], {"input_ids": ids, "attention_mask": mask})[0]
+        return out

@@ -1,0 +1,230 @@
+"""The router kinds: each turns a prompt's features into a score — higher means the strong model
+is more worth its price on this prompt.
+
+- ``classifier``: logistic regression on the bundled encoder's embeddings predicting which model is
+  better (strong better / tie / weak better, from the sign of strong − weak quality); the score is
+  P(strong better) − P(weak better), the expected sign of the gain.
+- ``knn``: the mean gain (strong − weak quality) of the k training prompts nearest in embedding
+  space (cosine). No training beyond storing the embeddings; a direct, inspectable estimate.
+- ``tfidf``: the same logistic regression on TF-IDF word uni- and bigrams. Cheap, no encoder; also
+  the baseline the bench compares against.
+- ``hybrid``: the mean of the ``classifier`` and ``tfidf`` scores, each first mapped to its
+  quantile among the training prompts' scores — the two see different things (meaning vs. exact
+  words), and averaging quantiles needs no weight to tune.
+
+Serving needs only numpy (and the encoder / a CountVectorizer): fitted weights are plain arrays.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from rightmodel.errors import ConfigError, DataError
+
+
+@dataclass
+class Features:
+    """What routers read: the prompt texts and (for embedding kinds) their embeddings."""
+
+    texts: list[str]
+    emb: np.ndarray | None = None
+
+    def take(self, idx: np.ndarray) -> "Features":
+        return Features([self.texts[i] for i in idx], None if self.emb is None else self.emb[idx])
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+
+def outcome_classes(gain: np.ndarray) -> np.ndarray:
+    """−1 weak better, 0 tie, +1 strong better."""
+    return np.sign(gain).astype(np.int64)
+
+
+def _fit_logistic(x: Any, gain: np.ndarray, c: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    from sklearn.linear_model import LogisticRegression
+
+    y = outcome_classes(gain)
+    classes = np.unique(y)
+    if classes.size < 2:
+        raise DataError("every training prompt has the same outcome (strong better / tie / weak better): nothing to learn")
+    model = LogisticRegression(C=c, max_iter=2000, tol=1e-4).fit(x, y)
+    return model.coef_.astype(np.float32), model.intercept_.astype(np.float32), model.classes_.astype(np.int64)
+
+
+def _logistic_score(x: Any, coef: np.ndarray, intercept: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    """P(strong better) − P(weak better) from stored weights (sklearn's binary/multinomial forms)."""
+    z = np.asarray(x @ coef.T) + intercept
+    if coef.shape[0] == 1:  # binary: one row of weights for classes[1]
+        p1 = 1.0 / (1.0 + np.exp(-z[:, 0]))
+        probs = np.stack([1.0 - p1, p1], axis=1)
+    else:
+        z = z - z.max(axis=1, keepdims=True)
+        e = np.exp(z)
+        probs = e / e.sum(axis=1, keepdims=True)
+    cl = list(classes)
+    better = probs[:, cl.index(1)] if 1 in cl else 0.0
+    worse = probs[:, cl.index(-1)] if -1 in cl else 0.0
+    return np.asarray(better - worse, dtype=np.float64)
+
+
+class RouterModel:
+    """One kind of router: ``fit`` on features and gains, ``score`` new prompts, save as arrays."""
+
+    kind: ClassVar[str]
+    needs_embeddings: ClassVar[bool] = True
+    grid: ClassVar[list[dict[str, Any]]] = [{}]
+
+    def __init__(self, **params: Any) -> None:
+        self.params = params
+
+    def fit(self, feats: Features, gain: np.ndarray) -> "RouterModel":
+        raise NotImplementedError
+
+    def score(self, feats: Features) -> np.ndarray:
+        raise NotImplementedError
+
+    def arrays(self, directory: Path) -> dict[str, np.ndarray]:
+        """Arrays to store (npz); may write side files (e.g. a vocabulary) into ``directory``."""
+        raise NotImplementedError
+
+    def restore(self, directory: Path, arrays: dict[str, np.ndarray]) -> "RouterModel":
+        raise NotImplementedError
+
+
+class ClassifierRouter(RouterModel):
+    kind = "classifier"
+    grid = [{"C": 0.3}, {"C": 1.0}, {"C": 3.0}]
+
+    def fit(self, feats: Features, gain: np.ndarray) -> "ClassifierRouter":
+        self.coef, self.intercept, self.classes = _fit_logistic(feats.emb, gain, float(self.params.get("C", 1.0)))
+        return self
+
+    def score(self, feats: Features) -> np.ndarray:
+        return _logistic_score(feats.emb, self.coef, self.intercept, self.classes)
+
+    def arrays(self, directory: Path) -> dict[str, np.ndarray]:
+        return {"coef": self.coef, "intercept": self.intercept, "classes": self.classes}
+
+    def restore(self, directory: Path, arrays: dict[str, np.ndarray]) -> "ClassifierRouter":
+        self.coef, self.intercept, self.classes = arrays["coef"], arrays["intercept"], arrays["classes"]
+        return self
+
+
+class KnnRouter(RouterModel):
+    kind = "knn"
+    grid = [{"k": 50}, {"k": 100}, {"k": 200}]
+
+    def fit(self, feats: Features, gain: np.ndarray) -> "KnnRouter":
+        self.train_emb = np.ascontiguousarray(feats.emb, dtype=np.float32)
+        self.train_gain = np.asarray(gain, dtype=np.float32)
+        return self
+
+    def score(self, feats: Features) -> np.ndarray:
+        k = max(1, min(int(self.params.get("k", 100)), len(self.train_gain)))
+        out = np.empty(len(feats), dtype=np.float64)
+        for start in range(0, len(feats), 512):  # bounded memory: 512 × n_train similarities at a time
+            sims = feats.emb[start : start + 512] @ self.train_emb.T
+            if k < sims.shape[1]:
+                idx = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+            else:
+                idx = np.broadcast_to(np.arange(sims.shape[1]), sims.shape)
+            out[start : start + 512] = self.train_gain[idx].mean(axis=1)
+        return out
+
+    def arrays(self, directory: Path) -> dict[str, np.ndarray]:
+        return {"train_emb": self.train_emb.astype(np.float16), "train_gain": self.train_gain}
+
+    def restore(self, directory: Path, arrays: dict[str, np.ndarray]) -> "KnnRouter":
+        self.train_emb = np.asarray(arrays["train_emb"], dtype=np.float32)
+        self.train_gain = np.asarray(arrays["train_gain"], dtype=np.float32)
+        return self
+
+
+class TfidfRouter(RouterModel):
+    kind = "tfidf"
+    needs_embeddings = False
+    grid = [{"C": 1.0}, {"C": 3.0}, {"C": 10.0}]
+
+    def fit(self, feats: Features, gain: np.ndarray) -> "TfidfRouter":
+        from rightmodel.router.textfeatures import Tfidf
+
+        self.tfidf = Tfidf().fit(feats.texts)
+        x = self.tfidf.transform(feats.texts)
+        self.coef, self.intercept, self.classes = _fit_logistic(x, gain, float(self.params.get("C", 1.0)))
+        return self
+
+    def score(self, feats: Features) -> np.ndarray:
+        return _logistic_score(self.tfidf.transform(feats.texts), self.coef, self.intercept, self.classes)
+
+    def arrays(self, directory: Path) -> dict[str, np.ndarray]:
+        out = {"tfidf_coef": self.coef, "tfidf_intercept": self.intercept, "tfidf_classes": self.classes}
+        self.tfidf.save(directory, out, "tfidf_")
+        return out
+
+    def restore(self, directory: Path, arrays: dict[str, np.ndarray]) -> "TfidfRouter":
+        from rightmodel.router.textfeatures import Tfidf
+
+        self.tfidf = Tfidf.load(directory, arrays, "tfidf_")
+        self.coef, self.intercept = arrays["tfidf_coef"], arrays["tfidf_intercept"]
+        self.classes = arrays["tfidf_classes"]
+        return self
+
+
+_QUANTILES = np.linspace(0.0, 1.0, 1001)
+
+
+class HybridRouter(RouterModel):
+    """Mean of the classifier's and the TF-IDF router's quantile-mapped scores."""
+
+    kind = "hybrid"
+    grid = [{}]  # no own hyperparameter: each part's is chosen by its own inner CV
+
+    def _parts(self) -> tuple[ClassifierRouter, TfidfRouter]:
+        return (ClassifierRouter(**self.params.get("classifier", {"C": 1.0})),
+                TfidfRouter(**self.params.get("tfidf", {"C": 1.0})))
+
+    def fit(self, feats: Features, gain: np.ndarray) -> "HybridRouter":
+        self.parts = [p.fit(feats, gain) for p in self._parts()]
+        # Reference distribution of each part's scores (in-sample): score → quantile in [0, 1].
+        self.refs = [np.quantile(p.score(feats), _QUANTILES) for p in self.parts]
+        return self
+
+    def score(self, feats: Features) -> np.ndarray:
+        mapped = []
+        for part, ref in zip(self.parts, self.refs):
+            s = part.score(feats)
+            lo = np.searchsorted(ref, s, side="left")
+            hi = np.searchsorted(ref, s, side="right")
+            mapped.append((lo + hi) / (2.0 * len(ref)))  # mid-rank among the reference quantiles
+        return np.mean(mapped, axis=0)
+
+    def arrays(self, directory: Path) -> dict[str, np.ndarray]:
+        out: dict[str, np.ndarray] = {}
+        for part in self.parts:
+            out.update(part.arrays(directory))
+        out["ref_classifier"], out["ref_tfidf"] = self.refs
+        return out
+
+    def restore(self, directory: Path, arrays: dict[str, np.ndarray]) -> "HybridRouter":
+        self.parts = [p.restore(directory, arrays) for p in self._parts()]
+        self.refs = [arrays["ref_classifier"], arrays["ref_tfidf"]]
+        return self
+
+
+KINDS: dict[str, type[RouterModel]] = {c.kind: c for c in (ClassifierRouter, KnnRouter, TfidfRouter, HybridRouter)}
+
+
+def make_router(kind: str, params: dict[str, Any] | None = None) -> RouterModel:
+    if kind not in KINDS:
+        raise ConfigError(f"unknown router kind '{kind}': choose one of {', '.join(KINDS)}")
+    return KINDS[kind](**(params or {}))
+
+
+def needs_embeddings(kinds: Sequence[str]) -> bool:
+    return any(KINDS[k].needs_embeddings for k in kinds)
