@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from rightmodel.routing.calibration import NEVER_ACCEPT, calibrate_threshold, summarize, threshold_grid
+from rightmodel.routing.calibration import NEVER_ACCEPT, calibrate_threshold, crossfit_summary, summarize, threshold_grid
 
 
 def synthetic(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -105,3 +105,25 @@ def test_expected_rule_meets_target_on_average_and_covers_more():
         strict.append(calibrate_threshold(conf, correct, target_accuracy=target, method="high-probability").coverage)
     assert np.mean(accuracies) >= target - 0.002
     assert np.mean(coverages) > np.mean(strict)
+
+
+def test_crossfit_scores_each_halfs_threshold_on_the_other_half():
+    """When the calibration set is the only held-out set, the reported numbers come from
+    thresholds chosen on one half and counted on the other: never on the data that chose them."""
+    rng = np.random.default_rng(5)
+    n = 2000
+    conf = rng.random(n)
+    correct = rng.random(n) < conf ** 0.3  # more confident, more often right
+    chosen = calibrate_threshold(conf, correct, 0.95)
+    out = crossfit_summary(conf, correct, chosen, seed=3)
+    order = np.random.default_rng(3).permutation(n)
+    a, b = order[: n // 2], order[n // 2 :]
+    accepted = right = 0
+    for fit, score in ((a, b), (b, a)):
+        t = calibrate_threshold(conf[fit], correct[fit], 0.95).threshold
+        m = conf[score] >= t
+        accepted, right = accepted + m.sum(), right + correct[score][m].sum()
+    assert out["accepted"] == accepted and out["coverage"] == accepted / n
+    assert out["accepted_accuracy"] == right / accepted
+    assert out["threshold"] == chosen.threshold and out["crossfit"]
+    assert 0.2 < out["coverage"] < 0.9 and out["accepted_accuracy"] > 0.9

@@ -90,3 +90,23 @@ def test_capturer_writes_in_the_background_and_drops_rather_than_fails(tmp_path)
 def test_a_bad_store_url_is_one_clear_error():
     with pytest.raises(ConfigError, match="capture store"):
         CaptureStore("mysql://nope/x")
+
+
+def test_known_labels_prefer_production_over_a_newer_candidate(tmp_path):
+    """A candidate distilled from partial traffic must not shrink the label set of the next run."""
+    import json
+
+    from rightmodel.distill.cli import known_labels
+    from rightmodel.registry import Registry
+    from rightmodel.specialists.export import SPEC_FILE
+
+    with Registry(tmp_path / "home") as reg:
+        assert known_labels(reg, "intent") is None
+        for labels in (["a", "b", "c"], ["a", "b"]):
+            staged = tmp_path / f"staged-{len(labels)}"
+            staged.mkdir()
+            (staged / SPEC_FILE).write_text(json.dumps({"labels": labels}))
+            reg.register("intent", staged, {"kind": "specialist"})
+        assert known_labels(reg, "intent") == ["a", "b"]  # no production: the newest version
+        reg.promote("intent@v1")
+        assert known_labels(reg, "intent") == ["a", "b", "c"]

@@ -147,3 +147,32 @@ def test_same_outcome_everywhere_is_refused(tmp_path: Path) -> None:
     rows = [{"prompt": f"q{i}", "big": 1, "small": 1} for i in range(20)]
     with pytest.raises(DataError, match="nothing to route on"):
         read_outcomes(write_jsonl(tmp_path / "same.jsonl", rows), strong="big", weak="small")
+
+
+def test_hybrid_parts_are_chosen_by_inner_cv_and_old_hybrids_still_load(tmp_path: Path) -> None:
+    """The hybrid combines two or three parts, chosen like hyperparameters (inner CV, never on the
+    scored fold); a hybrid saved before that (no "parts") restores as classifier + TF-IDF."""
+    from rightmodel.router.crossval import select_params
+    from rightmodel.router.kinds import DEFAULT_HYBRID, HYBRID_PARTS, make_router
+
+    data = read_outcomes(write_jsonl(tmp_path / "o.jsonl", synthetic_rows(300, 4)), strong="big", weak="small")
+    rng = np.random.default_rng(0)
+    # embeddings that know the topic (the gain) plus noise: every part has something to find
+    emb = rng.normal(size=(len(data), 16)).astype(np.float32)
+    emb[:, 0] += 3 * (data.gain > 0)
+    emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+    feats = Features(list(data.prompts), emb)
+    sel = select_params("hybrid", feats, data.gain, data.prompts, seed=0, cache={})
+    parts = sel.params["parts"]
+    assert 2 <= len(parts) <= 3 and set(parts) <= set(HYBRID_PARTS)
+    subsets = [t for t in sel.tried if "parts" in t]
+    assert len(subsets) == 4  # every subset of two or three parts was scored
+    best = max(subsets, key=lambda t: t["inner_apgr"])
+    assert best["parts"] == parts and all(p in sel.params for p in parts)
+    model = make_router("hybrid", sel.params).fit(feats, data.gain)
+    arrays = model.arrays(tmp_path)
+    assert {f"ref_{p}" for p in parts} <= set(arrays)
+    old = make_router("hybrid", {"classifier": {"C": 1.0}, "tfidf": {"C": 1.0}}).fit(feats, data.gain)
+    restored = make_router("hybrid", {"classifier": {"C": 1.0}, "tfidf": {"C": 1.0}}).restore(tmp_path, old.arrays(tmp_path))
+    assert [p.kind for p in restored.parts] == list(DEFAULT_HYBRID)
+    np.testing.assert_allclose(restored.score(feats), old.score(feats))

@@ -196,6 +196,35 @@ def test_groups_add_up_to_the_total(engine, by):
         assert sum(g[name] for g in r.groups) == pytest.approx(r.total[name], abs=1e-9), name
 
 
+@pytest.mark.parametrize("by", ["task", "tenant", "day"])
+def test_latencies_too_long_for_one_sqlite_string_fall_back_to_streaming(tmp_path, by):
+    """SQLite percentiles come from group_concat in the GROUP BY; a window whose latencies pass
+    SQLite's string length limit must give the same report through the streaming fallback."""
+    import random
+    import sqlite3
+
+    import sqlalchemy as sa
+
+    rng = random.Random(3)
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    fill(url, [rec(i, D1 + timedelta(minutes=i), task=rng.choice(["a", "b"]), tenant=rng.choice(["x", "y"]),
+                   route="specialist", model="a@v1", latency_ms=round(rng.uniform(1, 999), 3), cost_usd=0.001)
+               for i in range(600)])
+    limit = 2000  # longer than any stored value; shorter than ~300 latencies joined by commas
+    normal, tight = store.create_engine(url), store.create_engine(url)
+    sa.event.listen(tight, "connect", lambda dbapi, _record: dbapi.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, limit))
+    try:
+        with tight.connect() as conn:  # the limit is real: one group's latencies do not fit
+            with pytest.raises(sa.exc.DataError):
+                conn.exec_driver_sql("SELECT group_concat(latency_ms) FROM ledger_requests").fetchall()
+        narrow, usual = build_report(tight, by), build_report(normal, by)
+    finally:
+        tight.dispose()
+        normal.dispose()
+    assert narrow.total["latency_p95_ms"] is not None
+    assert (narrow.groups, narrow.total, narrow.versions) == (usual.groups, usual.total, usual.versions)
+
+
 def test_nearest_rank_percentiles():
     assert _ranks([]) == {"p50": None, "p95": None, "p99": None}
     assert _ranks([7.0]) == {"p50": 7.0, "p95": 7.0, "p99": 7.0}

@@ -104,3 +104,12 @@ def test_interrupted_training_registers_nothing(tmp_path, sig):
     listing = run_cli("models", "list", "--json", home=home)
     assert listing.returncode == 0, listing.stderr
     assert json.loads(listing.stdout) == []
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["models", "list", "--home", "x"], "No such option: --home"),  # a global option after the subcommand
+    (["train"], "Missing argument"),
+    (["report", "--by"], "requires an argument"),
+])
+def test_usage_errors_are_one_clean_message(tmp_path, argv, needle):
+    assert_clean_error(run_cli(*argv, home=tmp_path), needle)

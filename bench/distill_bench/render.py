@@ -64,13 +64,15 @@ def render(r: dict) -> str:
           f"(candidate as the task's specialist at its calibrated threshold, escalate_to B) serves the test split.", ""]
     L += ["## What `rightmodel distill` reported (held-out captures only)", "",
           "| captures N | distinct examples (train / held-out) | dup / conflict / unparseable | labels (source) | epochs | training s | distill wall s "
-          "| held-out agreement (all) | threshold | held-out coverage | held-out agreement at threshold |",
+          "| held-out agreement (all) | threshold | held-out coverage† | held-out agreement at threshold† |",
           "|--:|--|--|--|--:|--:|--:|--:|--:|--:|--:|"]
     for s in r["sizes"]:
         d, c = s["dataset"], s["card"]
         L.append(f"| {s['n']:,} | {d['examples']} ({d['train']} / {d['heldout']}) | {d['duplicates']} / {d['conflicts']} / {d['unparseable']} "
                  f"| {d['labels']} ({d['label_source']}) | {c['epochs']} | {c['train_seconds'] and round(c['train_seconds'])} | {s['distill_wall_s']} "
                  f"| {pct(c['heldout_agreement'], 2)} | {c['threshold']:.4f} | {pct(c['heldout_coverage'])} | {pct(c['heldout_accepted_agreement'], 2)} |")
+    L += ["", "† The held-out captures also calibrate the threshold, so these two columns are cross-fitted (each half's threshold "
+          "scored on the other half, pooled): an out-of-sample estimate from the card.", ""]
     L += ["", f"## On held-out traffic: the official test split ({n_test:,} requests through gateway A'_N)", "",
           "| captures N | answered locally (coverage) | agreement with the frontier on those [95% CI] | their accuracy vs true labels [95% CI] "
           "| frontier's accuracy on the same texts | accuracy of all answers served | cost / 1k requests (ledger) | vs all-frontier | projected / 1k, real prompt* |",

@@ -52,6 +52,13 @@ def percentile_strategies(path: Path, runs: int) -> list[dict]:
         con.execute(total).fetchall()
         return len({r[0] for r in rows}), None
 
+    def concat(g):
+        import numpy as np
+
+        rows = con.execute(f"SELECT {g}, group_concat(CASE WHEN {where} THEN latency_ms END) FROM ledger_requests GROUP BY 1").fetchall()
+        arrays = [np.sort(np.fromstring(t, sep=",")) for _, t in rows if t]
+        return len(rows), len(np.sort(np.concatenate(arrays)))
+
     def group_by(g):
         rows = con.execute(f"SELECT {g}, count(*), sum(CASE WHEN status < 400 THEN 1 ELSE 0 END), sum(cost_usd), "
                            f"sum(counterfactual_cost_usd), sum(tokens_in), sum(tokens_out) FROM ledger_requests GROUP BY 1").fetchall()
@@ -59,7 +66,8 @@ def percentile_strategies(path: Path, runs: int) -> list[dict]:
 
     out = []
     for by, g in (("task", "task"), ("day", "substr(created_at, 1, 10)")):
-        for name, fn in (("stream (group, latency), sort in Python [used]", stream_sort),
+        for name, fn in (("group_concat in the GROUP BY, numpy parses and sorts [used]", concat),
+                         ("stream (group, latency), sort in Python [the fallback]", stream_sort),
                          ("ORDER BY group, latency in SQLite", order_by),
                          ("row_number() window functions, ranks only", window),
                          ("for scale: the GROUP BY of counts and sums", group_by)):
@@ -81,8 +89,8 @@ DASHBOARD_WINDOWS = (("all", None), ("7d", dt.timedelta(days=7)), ("24h", dt.tim
 def dashboard(url: str, now: dt.datetime, runs: int) -> dict:
     """Seconds for ``build_dashboard(engine, since, None, now)`` per window (``runs`` calls each
     after one warm-up call, in this process, engine created once as the gateway does), and one
-    more call split into its parts: the report ``--by task`` it embeds, the time-bucketed
-    aggregate and the route-per-bucket count (the same calls series.py makes, timed apart).
+    more call split into its parts: the report ``--by task`` it embeds and the time-bucketed
+    aggregate split by route (the same calls series.py makes, timed apart).
     Checks the series add up: bucket requests and route counts sum to the total's requests."""
     import json
 
@@ -112,13 +120,8 @@ def dashboard(url: str, now: dt.datetime, runs: int) -> dict:
         with engine.connect() as conn, conn.begin():
             key = series._bucket_key(doc["bucket_s"], conn.dialect.name)
             t = time.perf_counter()
-            aggregate(conn, key, since, None)
-            parts["buckets_aggregate_s"] = round(time.perf_counter() - t, 3)
-            query = (sa.select(key.label("b"), store.requests.c.route, sa.func.count().label("n"))
-                     .where(*series._window(since, None)).group_by(key, store.requests.c.route))
-            t = time.perf_counter()
-            conn.execute(query).all()
-            parts["routes_per_bucket_s"] = round(time.perf_counter() - t, 3)
+            aggregate(conn, key, since, None, (store.requests.c.route,))
+            parts["buckets_and_routes_aggregate_s"] = round(time.perf_counter() - t, 3)
         out.append({"window": name, "since": None if since is None else since.isoformat(), "requests": total,
                     "bucket_s": doc["bucket_s"], "buckets": len(doc["series"]), "json_bytes": len(json.dumps(doc)),
                     "runs_s": [round(x, 3) for x in times], "median_s": round(statistics.median(times), 3),
@@ -150,20 +153,22 @@ def report_parts(url: str, runs: int, bys=("task", "version", "day")) -> dict:
         out.append({"by": by, "part": part, "median_s": round(statistics.median(times), 3), "max_s": round(max(times), 3)})
         log(f"  report part [{by}] {part}: {out[-1]['median_s']} s")
 
-    traffic = sa.select(r.task, r.specialist, sa.func.count(),
-                        versions._count_if(sa.and_(r.route == "specialist", r.status < 400)),
-                        versions._count_if(r.escalated)).where(r.specialist.is_not(None)).group_by(r.task, r.specialist)
+    split = (r.task, r.specialist)
     for by in bys:
         with engine.connect() as conn, conn.begin():
-            key = ag._group_key(by, conn.dialect.name).label("g")
-            timeit(by, "GROUP BY: counts and sums per group (ledger_requests)",
-                   lambda: conn.execute(sa.select(key, *ag._sum_columns()).select_from(store.requests).group_by(key)).all())
-            timeit(by, "latency stream (group, latency_ms) + sort per group", lambda: [
-                v.sort() for v in ag._sqlite_latencies(conn, key, []).values()])
+            key = ag._group_key(by, conn.dialect.name)
+            timeit(by, "aggregate(): one GROUP BY (group, task, specialist): counts, sums, group_concat of latencies; "
+                       "numpy parses and sorts them [used]", lambda: ag.aggregate(conn, key, None, None, split))
+            timeit(by, "for scale: the same GROUP BY without the latencies", lambda: conn.execute(
+                sa.select(key.label("g"), *[c.label(f"s{i}") for i, c in enumerate(split)], *ag._sum_columns())
+                .select_from(store.requests).group_by("g", "s0", "s1")).all())
+            timeit(by, "for scale: the fallback, (group, latency_ms) streamed + sort per group", lambda: [
+                v.sort() for v in ag._sqlite_latencies(conn, key.label("g"), []).values()])
             timeit(by, "feedback_sums (ledger_feedback)", lambda: versions.feedback_sums(conn, by, None, None))
             if by == bys[0]:
-                timeit("any", "versions: traffic per (task, specialist) (ledger_requests)", lambda: conn.execute(traffic).all())
-                timeit("any", "versions: version_rows() whole (traffic + verdicts)", lambda: versions.version_rows(conn, None, None))
+                parts = ag.aggregate(conn, key, None, None, split)[2]
+                timeit("any", "versions: version_rows() from the GROUP BY's parts + verdicts", lambda: versions.version_rows(conn, None, None, parts))
+                timeit("any", "shadow_rows() (partial index of shadowed rows)", lambda: versions.shadow_rows(conn, None, None))
                 timeit("any", "min(created_at)", lambda: conn.execute(sa.select(sa.func.min(r.created_at))).scalar())
         timeit(by, "build_report() whole", lambda: ag.build_report(engine, by))
     engine.dispose()

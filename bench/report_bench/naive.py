@@ -66,8 +66,9 @@ def naive(url: str, by: str) -> dict:
                     v["accepted_correct"] += served and f.correct is True
                     v["feedback"] += f.specialist_correct is not None
                     v["specialist_correct"] += f.specialist_correct is True
-                    v["escalated_feedback"] += not served and f.specialist_correct is not None
-                    v["escalated_correct"] += not served and f.specialist_correct is True
+                    escalated = row.route == "escalated"  # its guesses on escalated requests only
+                    v["escalated_feedback"] += escalated and f.specialist_correct is not None
+                    v["escalated_correct"] += escalated and f.specialist_correct is True
     engine.dispose()
     ratio = lambda x, y: x / y if y else None  # noqa: E731
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 NAMES = {"classifier": "classifier (MiniLM int8 + logistic regression)", "knn": "kNN (MiniLM int8, cosine)",
-         "hybrid": "hybrid (classifier + TF-IDF, quantile mean)", "tfidf": "**baseline** TF-IDF + logistic regression",
+         "hybrid": "hybrid (quantile mean of 2-3 of classifier, kNN, TF-IDF; parts chosen by inner CV)", "tfidf": "**baseline** TF-IDF + logistic regression",
          "random": "random (seeded)"}
 
 
@@ -15,12 +15,19 @@ def _n(v) -> str:
     return "—" if v is None else f"{v:.3f}"
 
 
+def _param(k, v) -> str:
+    if isinstance(v, dict):
+        return f"{k}:{','.join(f'{a}={b}' for a, b in v.items())}"
+    if isinstance(v, list):
+        return f"{k}={'+'.join(map(str, v))}"
+    return f"{k}={v}"
+
+
 def _table(block: dict) -> list[str]:
     lines = ["| router | APGR (sweep) | APGR (10 bins) | CPT(50%) sweep / bins | CPT(80%) sweep / bins | per-fold APGR mean ± sd | hyperparameters chosen per fold |",
              "|---|--:|--:|--:|--:|--:|---|"]
     for kind, r in block["kinds"].items():
-        sel = "; ".join(",".join(f"{k}={v}" if not isinstance(v, dict) else f"{k}:{','.join(f'{a}={b}' for a, b in v.items())}"
-                                 for k, v in s.items()) for s in r["selected"]) or "—"
+        sel = "; ".join(",".join(_param(k, v) for k, v in s.items()) for s in r["selected"]) or "—"
         lines.append(f"| {NAMES.get(kind, kind)} | {_n(r['sweep']['apgr'])} | {_n(r['bins10']['apgr'])} | "
                      f"{_p(r['sweep']['cpt50'])} / {_p(r['bins10']['cpt50'])} | {_p(r['sweep']['cpt80'])} / {_p(r['bins10']['cpt80'])} | "
                      f"{r['per_fold_apgr_mean']:.3f} ± {r['per_fold_apgr_sd']:.3f} | {sel} |")
@@ -78,7 +85,7 @@ def render(r: dict) -> str:
         "folds grouped by subject file (about 11 of the 57 subjects held out at a time).",
         "- Hyperparameters (C, k) are chosen per outer fold by a 3-fold inner CV on that fold's training part only "
         "(grouped the same way as the outer folds), by APGR over the full sweep; the held-out fold is never looked at. "
-        "The hybrid takes the C its two parts chose. Nothing in the router code is specific to MMLU.",
+        "The hybrid takes each part's own choice, and which parts to combine (two or three of classifier, kNN, TF-IDF) is chosen by the same inner CV: the subset whose mean out-of-fold rank scores the best APGR. Nothing in the router code is specific to MMLU.",
         "",
         f"## 5-fold by prompt ({r['by_prompt']['seconds']:.0f} s; fold sizes {r['by_prompt']['fold_sizes']})",
         "",

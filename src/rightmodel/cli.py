@@ -226,6 +226,7 @@ def print_version_summary(version) -> None:
     console.print(
         f"threshold {cal['threshold']:.5f} for {cal['target_accuracy']:.0%} accepted accuracy: "
         f"coverage {on_eval['coverage']:.1%}, accepted accuracy {fmt(on_eval['accepted_accuracy'])} on held-out data"
+        + (" (cross-fitted: the held-out set is also the calibration set)" if on_eval.get("crossfit") else "")
     )
     console.print(
         f"trained in {card['training']['seconds']:.0f}s; p50 {card['latency'].get('single_p50_ms')} ms, "
@@ -292,13 +293,15 @@ def main() -> None:
         interrupted(err)
     except (typer.Exit, SystemExit) as exc:
         sys.exit(getattr(exc, "exit_code", getattr(exc, "code", 0)))
-    except Exception as exc:  # click usage errors arrive here in standalone_mode=False
+    except Exception as exc:  # usage errors arrive here in standalone_mode=False
         import click
 
-        if isinstance(exc, click.ClickException):
+        # typer >= 0.29 raises its own vendored click's exceptions, not click's
+        usage_errors = (click.ClickException, typer.exceptions.TyperException)
+        if isinstance(exc, usage_errors) and hasattr(exc, "show"):
             exc.show()
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.exceptions.Abort):  # click's wrapper around KeyboardInterrupt
+            sys.exit(getattr(exc, "exit_code", 2))
+        if isinstance(exc, (click.exceptions.Abort, typer.Abort)):  # wrappers around KeyboardInterrupt
             interrupted(err)
         raise
 

@@ -37,10 +37,13 @@ def _write(path: Path, rows: list[tuple[str, str]]) -> Path:
 
 
 def known_labels(registry, task: str) -> list[str] | None:
-    """The labels of the task's newest registered version, if any (its frontier answers in them)."""
+    """The labels of the task's production version, else of its newest one (a candidate may have
+    been distilled from a smaller, partial label set; production is what the task answers with)."""
     from rightmodel.specialists.export import SPEC_FILE
 
-    for version in reversed(registry.list(task)):  # ordered by version number
+    versions = registry.list(task)  # ordered by version number
+    production = [v for v in versions if v.stage == "production"]
+    for version in [*production, *reversed(versions)]:
         spec = version.path / SPEC_FILE
         if spec.is_file():
             return list(json.loads(spec.read_text())["labels"])
@@ -55,7 +58,7 @@ def add_distill_command(app: typer.Typer) -> None:
         home: Optional[Path] = typer.Option(None, "--home", envvar="RIGHTMODEL_HOME", help="Registry directory (default: storage.home of --config, else ./.rightmodel)."),
         captures_url: Optional[str] = typer.Option(None, "--captures-url", envvar="RIGHTMODEL_CAPTURES_URL", help="Capture store URL."),
         labels: Optional[str] = typer.Option(None, "--labels", help="The task's labels, comma-separated (default: the task's registered ones, else inferred from the answers)."),
-        heldout: float = typer.Option(0.2, "--heldout", min=0.05, max=0.5, help="Share of captured inputs held out to measure agreement."),
+        heldout: float = typer.Option(0.2, "--heldout", min=0.05, max=0.5, help="Share of captured inputs held out (never trained on) to calibrate the threshold and measure agreement."),
         target_agreement: float = typer.Option(0.98, "--target-agreement", min=0.5, max=0.9999, help="Agreement with the frontier the threshold certifies."),
         epochs: Optional[int] = typer.Option(None, "--epochs", min=1, help="Passes over the data (default: from data size)."),
         min_examples: int = typer.Option(MIN_EXAMPLES, "--min-examples", min=2, help="Refuse to train on fewer distinct examples."),
@@ -100,8 +103,12 @@ def add_distill_command(app: typer.Typer) -> None:
         work = root / "distill" / task / datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
         work.mkdir(parents=True, exist_ok=True)
         (work / "dataset.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False))
+        heldout_csv = _write(work / "heldout.csv", data.heldout)
         request = BuildRequest(
-            task=task, train_path=_write(work / "train.csv", data.train), eval_path=_write(work / "heldout.csv", data.heldout),
+            # The held-out captures both calibrate the threshold and measure agreement (its numbers at
+            # the threshold cross-fitted); the model trains on every other capture. Captures are
+            # precious: a calibration split carved from the training ones would cost examples twice.
+            task=task, train_path=_write(work / "train.csv", data.train), eval_path=heldout_csv, calibration_path=heldout_csv,
             config=TrainConfig(epochs=epochs, seed=seed), target_accuracy=target_agreement, drop_rare=True,
         )
         with TrainingProgress(console) as progress:

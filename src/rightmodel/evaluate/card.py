@@ -38,7 +38,8 @@ def render_markdown(card: dict) -> str:
         f"- trained on {data['n_train']} examples from `{data['train_file']}` (sha256 {data['train_hash'][:12]}…), "
         f"{card['training']['epochs']} epochs in {card['training']['seconds']:.0f} s",
         f"- evaluated on {data['n_eval']} held-out examples: {data['eval_source']}",
-        f"- calibrated on {data['n_calibration']} held-out examples carved from the training file, never trained on",
+        f"- calibrated on {data['n_calibration']} held-out examples, never trained on: "
+        f"{data.get('calibration_source', 'carved from the training file')}",
         "",
         "## Scores (int8 ONNX, the served artifact)",
         "",
@@ -55,7 +56,12 @@ def render_markdown(card: dict) -> str:
         f"{pct(cal['target_accuracy'])}, rule `{cal['method']}` (see rightmodel.routing.calibration).",
         f"On the calibration split: coverage {pct(cal['coverage'])}, accepted accuracy {pct(cal['accepted_accuracy'])}.",
     ]
-    if on_eval:
+    if on_eval.get("crossfit"):
+        lines.append(
+            f"The evaluation set is the calibration set; out of sample ({on_eval['crossfit']}): coverage "
+            f"{pct(on_eval['coverage'])}, accepted accuracy {pct(on_eval['accepted_accuracy'])}."
+        )
+    elif on_eval:
         lines.append(
             f"On the evaluation set: coverage {pct(on_eval['coverage'])}, accepted accuracy {pct(on_eval['accepted_accuracy'])}."
         )

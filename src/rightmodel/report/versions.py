@@ -165,15 +165,14 @@ def shadow_rows(conn: sa.Connection, since, until, task: str | None = None, cand
         _count_if(accepted).label("accepted"),
         _count_if(sa.and_(accepted, r.shadow_agree.is_(True))).label("accepted_agree"),
     ).where(r.shadow_model.is_not(None), *_window(r.created_at, since, until))
-    # Only shadowed rows are in this partial index; SQLite (no ANALYZE statistics) would pick the
-    # task index and scan the whole table instead (1M rows: 0.84 s, with no shadow row at all).
-    query = query.with_hint(requests, "INDEXED BY ix_ledger_requests_shadow", "sqlite")
     if task is not None:
         query = query.where(r.task == task)
     if candidate is not None:
         query = query.where(r.shadow_model == candidate)
     out = []
-    for row in conn.execute(query.group_by(r.task, r.shadow_model)):
+    # Grouped by shadow_model first: SQLite then reads the partial index of shadowed rows; grouped
+    # by task first it scans the whole task index (1M rows, no shadow row at all: 1.0 s vs 0.001 s).
+    for row in conn.execute(query.group_by(r.shadow_model, r.task)):
         out.append({
             "task": row.task, "candidate": row.shadow_model, "shadowed": int(row.shadowed), "compared": int(row.compared),
             "agreement": _ratio(int(row.agree), int(row.compared)), "accepted": int(row.accepted),

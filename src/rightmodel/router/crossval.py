@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from rightmodel.errors import DataError
-from rightmodel.router.kinds import KINDS, Features, RouterModel, make_router
+from rightmodel.router.kinds import DEFAULT_HYBRID, HYBRID_PARTS, KINDS, Features, RouterModel, make_router
 from rightmodel.router.metrics import sweep_curve
 
 INNER_FOLDS = 3
@@ -52,6 +52,7 @@ class Selection:
     kind: str
     params: dict[str, Any]
     tried: list[dict[str, Any]] = field(default_factory=list)
+    oof: np.ndarray | None = field(default=None, repr=False)  # inner out-of-fold scores at the chosen params
 
 
 def select_params(
@@ -61,28 +62,55 @@ def select_params(
     """Pick the kind's hyperparameters by inner grouped CV on these rows only."""
     if cache is not None and kind in cache:
         return cache[kind]
-    if kind == "hybrid":  # each part keeps the hyperparameters its own inner CV picks
-        parts = {p: select_params(p, feats, gain, keys, seed, cache) for p in ("classifier", "tfidf")}
-        sel = Selection("hybrid", {p: s.params for p, s in parts.items()},
-                        [{"part": p, **t} for p, s in parts.items() for t in s.tried])
+    if kind == "hybrid":
+        sel = _select_hybrid(feats, gain, keys, seed, cache)
     else:
         grid = KINDS[kind].grid
         if len(grid) == 1 or len(set(keys)) < INNER_FOLDS * 2:
             sel = Selection(kind, dict(grid[len(grid) // 2]))
         else:
             folds = grouped_folds(keys, INNER_FOLDS, seed + 1)
-            tried = []
+            tried, oofs = [], []
             for params in grid:
                 oof = np.zeros(len(gain))
                 for f in range(INNER_FOLDS):
                     tr, te = np.nonzero(folds != f)[0], np.nonzero(folds == f)[0]
                     oof[te] = make_router(kind, params).fit(feats.take(tr), gain[tr]).score(feats.take(te))
                 tried.append({"params": params, "inner_apgr": apgr_of(oof, gain)})
-            best = max(tried, key=lambda t: t["inner_apgr"])
-            sel = Selection(kind, dict(best["params"]), tried)
+                oofs.append(oof)
+            best = int(np.argmax([t["inner_apgr"] for t in tried]))
+            sel = Selection(kind, dict(tried[best]["params"]), tried, oofs[best])
     if cache is not None:
         cache[kind] = sel
     return sel
+
+
+def _select_hybrid(feats: Features, gain: np.ndarray, keys: Sequence[str], seed: int,
+                   cache: dict[str, Selection] | None) -> Selection:
+    """Each part keeps the hyperparameters its own inner CV picks; which parts to combine is chosen
+    the same way: the subset whose mean inner out-of-fold rank has the best APGR."""
+    from itertools import combinations
+
+    parts = {p: select_params(p, feats, gain, keys, seed, cache) for p in HYBRID_PARTS}
+    tried = [{"part": p, **t} for p, s in parts.items() for t in s.tried]
+    usable = [p for p in HYBRID_PARTS if parts[p].oof is not None]
+    chosen: tuple[str, ...] = DEFAULT_HYBRID
+    if len(usable) >= 2:
+        ranks = {p: _ranks01(parts[p].oof) for p in usable}
+        subsets = [c for n in range(2, len(usable) + 1) for c in combinations(usable, n)]
+        scored = [(apgr_of(np.mean([ranks[p] for p in c], axis=0), gain), c) for c in subsets]
+        tried += [{"parts": list(c), "inner_apgr": a} for a, c in scored]
+        chosen = max(scored, key=lambda ac: ac[0])[1]
+    params: dict[str, Any] = {p: parts[p].params for p in chosen}
+    params["parts"] = list(chosen)
+    return Selection("hybrid", params, tried)
+
+
+def _ranks01(scores: np.ndarray) -> np.ndarray:
+    """Mid-ranks scaled to [0, 1]: what the hybrid's quantile mapping does, on held-out scores."""
+    from scipy.stats import rankdata
+
+    return (rankdata(scores) - 0.5) / len(scores)
 
 
 def fit_selected(kind: str, feats: Features, gain: np.ndarray, keys: Sequence[str], seed: int,

@@ -8,9 +8,9 @@ is more worth its price on this prompt.
   space (cosine). No training beyond storing the embeddings; a direct, inspectable estimate.
 - ``tfidf``: the same logistic regression on TF-IDF word uni- and bigrams. Cheap, no encoder; also
   the baseline the bench compares against.
-- ``hybrid``: the mean of the ``classifier`` and ``tfidf`` scores, each first mapped to its
-  quantile among the training prompts' scores — the two see different things (meaning vs. exact
-  words), and averaging quantiles needs no weight to tune.
+- ``hybrid``: the mean of two or three of the above (which ones: chosen by inner CV), each score
+  first mapped to its quantile among the training prompts' scores — they see different things
+  (meaning, neighbours, exact words), and averaging quantiles needs no weight to tune.
 
 Serving needs only numpy (and the encoder / a CountVectorizer): fitted weights are plain arrays.
 """
@@ -177,17 +177,20 @@ class TfidfRouter(RouterModel):
 
 
 _QUANTILES = np.linspace(0.0, 1.0, 1001)
+HYBRID_PARTS = ("classifier", "knn", "tfidf")
+DEFAULT_HYBRID = ("classifier", "tfidf")  # routers saved before the parts were chosen by inner CV
 
 
 class HybridRouter(RouterModel):
-    """Mean of the classifier's and the TF-IDF router's quantile-mapped scores."""
+    """Mean of its parts' quantile-mapped scores; which parts (two or three of classifier, kNN
+    and TF-IDF) is chosen by inner CV (``crossval._select_hybrid``), each with its own params."""
 
     kind = "hybrid"
-    grid = [{}]  # no own hyperparameter: each part's is chosen by its own inner CV
+    grid = [{}]  # no own hyperparameter: chosen by crossval._select_hybrid
 
-    def _parts(self) -> tuple[ClassifierRouter, TfidfRouter]:
-        return (ClassifierRouter(**self.params.get("classifier", {"C": 1.0})),
-                TfidfRouter(**self.params.get("tfidf", {"C": 1.0})))
+    def _parts(self) -> list[RouterModel]:
+        names = self.params.get("parts") or DEFAULT_HYBRID
+        return [KINDS[name](**self.params.get(name, {})) for name in names]
 
     def fit(self, feats: Features, gain: np.ndarray) -> "HybridRouter":
         self.parts = [p.fit(feats, gain) for p in self._parts()]
@@ -206,14 +209,14 @@ class HybridRouter(RouterModel):
 
     def arrays(self, directory: Path) -> dict[str, np.ndarray]:
         out: dict[str, np.ndarray] = {}
-        for part in self.parts:
+        for part, ref in zip(self.parts, self.refs):
             out.update(part.arrays(directory))
-        out["ref_classifier"], out["ref_tfidf"] = self.refs
+            out[f"ref_{part.kind}"] = ref
         return out
 
     def restore(self, directory: Path, arrays: dict[str, np.ndarray]) -> "HybridRouter":
         self.parts = [p.restore(directory, arrays) for p in self._parts()]
-        self.refs = [arrays["ref_classifier"], arrays["ref_tfidf"]]
+        self.refs = [arrays[f"ref_{p.kind}"] for p in self.parts]
         return self
 
 

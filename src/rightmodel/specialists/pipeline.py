@@ -18,7 +18,7 @@ from rightmodel.evaluate.card import write_card
 from rightmodel.evaluate.latency import measure_latency
 from rightmodel.evaluate.metrics import classification_metrics, exact_match
 from rightmodel.registry.store import validate_task
-from rightmodel.routing.calibration import METHODS, calibrate_threshold, summarize
+from rightmodel.routing.calibration import METHODS, calibrate_threshold, crossfit_summary, summarize
 from rightmodel.specialists.encoder import describe_base, resolve_base
 from rightmodel.specialists.export import MODEL_FILE, export_specialist
 from rightmodel.specialists.runtime import SpecialistRuntime, confidence_of
@@ -44,6 +44,7 @@ class BuildRequest:
     base: str | None = None
     config: TrainConfig = field(default_factory=TrainConfig)
     calibration_fraction: float = 0.1
+    calibration_path: Path | None = None  # calibrate on this file instead of carving from train
     eval_fraction: float = 0.1
     target_accuracy: float = 0.99
     delta: float = 0.1
@@ -56,6 +57,7 @@ class Splits:
     calibration: LabelledSet
     evaluation: LabelledSet
     eval_source: str
+    calibration_is_evaluation: bool = False  # then the at-threshold numbers on it are cross-fitted
 
 
 def make_splits(request: BuildRequest, log: Callable[[str], None]) -> tuple[LabelledSet, Splits]:
@@ -81,10 +83,19 @@ def make_splits(request: BuildRequest, log: Callable[[str], None]) -> tuple[Labe
     else:
         rest, evaluation = split_holdout(data, request.eval_fraction, seed)
         eval_source = f"{request.eval_fraction:.0%} carved from the training file (stratified, seed {seed})"
-    fit, calibration = split_holdout(rest, request.calibration_fraction, seed + 1)
+    if request.calibration_path is not None:
+        fit = rest
+        calibration = read_labelled(request.calibration_path, **{**read, "min_per_class": 1})
+        if calibration.report:
+            log(f"read {request.calibration_path}: {calibration.report.summary()}")
+    else:
+        fit, calibration = split_holdout(rest, request.calibration_fraction, seed + 1)
     if len(fit) < 2 or len(calibration) < 1:
         raise DataError(f"{request.train_path} is too small to split into training and calibration sets")
-    return data, Splits(fit=fit, calibration=calibration, evaluation=evaluation, eval_source=eval_source)
+    same = (request.calibration_path is not None and request.eval_path is not None
+            and Path(request.calibration_path).resolve() == Path(request.eval_path).resolve())
+    return data, Splits(fit=fit, calibration=calibration, evaluation=evaluation, eval_source=eval_source,
+                        calibration_is_evaluation=same)
 
 
 def build_specialist(
@@ -177,8 +188,11 @@ def evaluate_build(
     calibrations = {}
     for method in METHODS:
         on_cal = calibrate_threshold(cal_conf, cal_correct, request.target_accuracy, request.delta, method)
-        on_eval = summarize(eval_conf, eval_correct, on_cal.threshold, on_cal.target_accuracy, on_cal.delta, method)
-        calibrations[method] = {"on_calibration": on_cal.to_dict(), "on_eval": on_eval.to_dict()}
+        if splits.calibration_is_evaluation:  # in-sample at the threshold: report the cross-fit instead
+            on_eval = crossfit_summary(cal_conf, cal_correct, on_cal, request.config.seed)
+        else:
+            on_eval = summarize(eval_conf, eval_correct, on_cal.threshold, on_cal.target_accuracy, on_cal.delta, method).to_dict()
+        calibrations[method] = {"on_calibration": on_cal.to_dict(), "on_eval": on_eval}
     chosen = calibrations[request.calibration_method]
     latency = measure_latency(lambda batch: runtime.predict_proba(batch, batch_size=64), list(ev.texts))
     fit_texts = set(splits.fit.texts)
@@ -190,6 +204,9 @@ def evaluate_build(
             "train_file": str(request.train_path),
             "n_train": len(splits.fit),
             "n_calibration": len(splits.calibration),
+            "calibration_source": (f"file `{request.calibration_path}`" if request.calibration_path is not None
+                                   else f"{request.calibration_fraction:.0%} carved from the training file"),
+            "calibration_is_evaluation": splits.calibration_is_evaluation,
             "n_eval": len(ev),
             "eval_source": splits.eval_source,
             "eval_hash": ev.content_hash(),
