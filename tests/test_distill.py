@@ -110,3 +110,22 @@ def test_known_labels_prefer_production_over_a_newer_candidate(tmp_path):
         assert known_labels(reg, "intent") == ["a", "b"]  # no production: the newest version
         reg.promote("intent@v1")
         assert known_labels(reg, "intent") == ["a", "b", "c"]
+
+
+@pytest.mark.parametrize("cross, warns", [
+    ({"coverage": 0.72, "accepted_accuracy": 0.985}, False),  # holds up out of sample
+    ({"coverage": 0.27, "accepted_accuracy": 0.99}, True),    # coverage collapses: luck of a small set
+    ({"coverage": 0.70, "accepted_accuracy": 0.96}, True),    # agreement misses the target
+])
+def test_distill_warns_when_the_threshold_does_not_hold_out_of_sample(tmp_path, cross, warns):
+    import json
+
+    from rightmodel.distill.cli import threshold_warning
+    from rightmodel.evaluate.card import CARD_JSON
+
+    chosen = {"coverage": 0.75, "accepted_accuracy": 0.983, "target_accuracy": 0.98, "n_calibration": 600}
+    (tmp_path / CARD_JSON).write_text(json.dumps({"calibration": chosen, "calibration_on_eval": {**cross, "crossfit": "2-fold"}}))
+    warning = threshold_warning(tmp_path, "intent")
+    assert bool(warning) == warns
+    if warns:
+        assert "600 held-out captures" in warning and "tasks.intent.shadow" in warning

@@ -126,6 +126,22 @@ def test_feedback_on_an_escalated_answer_judges_the_frontier_and_the_specialists
     assert only.status_code == 200 and only.json()["correct"] is None and only.json()["specialist_correct"] is None
 
 
+def test_a_relayed_completion_id_gets_a_404_that_points_to_the_request_id_header(stack):
+    """An escalated answer keeps the remote model's completion id; the gateway's id is the
+    x-request-id header, which the openai SDK exposes as ``completion._request_id``."""
+    client = openai.OpenAI(base_url=stack["gw"].v1, api_key=stack["a"], max_retries=0)
+    raw = client.chat.completions.with_raw_response.create(
+        model="intent-esc", messages=[{"role": "user", "content": "My new card still hasn't arrived, when will it come?"}])
+    completion = raw.parse()
+    assert completion._request_id == raw.headers["x-request-id"]
+    assert not completion.id.endswith(completion._request_id)  # relayed from the upstream
+    miss = feedback(stack, {"request_id": completion.id, "correct": True})
+    assert miss.status_code == 404 and miss.json()["error"]["code"] == "request_not_found"
+    assert "x-request-id" in miss.json()["error"]["message"] and "_request_id" in miss.json()["error"]["message"]
+    ok = feedback(stack, {"request_id": completion._request_id, "correct": True})
+    assert ok.status_code == 200, ok.text
+
+
 @pytest.mark.parametrize("body, status, param, code", [
     ({"label": "card_arrival"}, 400, "request_id", "missing_required_parameter"),
     ({"request_id": 7, "label": "card_arrival"}, 400, "request_id", "invalid_type"),

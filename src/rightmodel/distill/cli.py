@@ -50,6 +50,28 @@ def known_labels(registry, task: str) -> list[str] | None:
     return None
 
 
+def threshold_warning(version_dir: Path, task: str) -> str | None:
+    """A threshold chosen on few held-out captures can be luck: when its cross-fitted coverage (each
+    half's threshold, scored on the other half) falls far below its coverage on all of them, or its
+    cross-fitted agreement misses the target, say so before anyone serves it."""
+    from rightmodel.evaluate.card import read_card
+
+    card = read_card(version_dir)
+    chosen, cross = card["calibration"], card.get("calibration_on_eval") or {}
+    if not cross.get("crossfit") or not chosen.get("coverage"):
+        return None
+    target = chosen["target_accuracy"]
+    unstable = cross["coverage"] < 0.75 * chosen["coverage"]
+    short = cross.get("accepted_accuracy") is not None and cross["accepted_accuracy"] < target
+    if not (unstable or short):
+        return None
+    agreement = "n/a" if cross.get("accepted_accuracy") is None else f"{cross['accepted_accuracy']:.1%}"
+    return (f"the threshold rests on {chosen['n_calibration']} held-out captures and does not hold up out of sample "
+            f"(cross-fitted: coverage {cross['coverage']:.1%} at {agreement} agreement, against {chosen['coverage']:.1%} at "
+            f"{chosen['accepted_accuracy']:.1%} on all of them; target {target:.0%}). Capture more, or run it in shadow "
+            f"mode (tasks.{task}.shadow) and promote on live agreement (tasks.{task}.promote).")
+
+
 def add_distill_command(app: typer.Typer) -> None:
     @app.command(help=HELP)
     def distill(
@@ -114,5 +136,8 @@ def add_distill_command(app: typer.Typer) -> None:
         with TrainingProgress(console) as progress:
             version = build_specialist(request, registry, progress=progress, log=console.print)
         print_version_summary(version)
+        warning = threshold_warning(version.path, task)
+        if warning:
+            console.print(f"[yellow]warning:[/] {warning}")
         console.print(f"held-out accuracy above is agreement with the frontier on {len(data.heldout)} captured inputs it never trained on; "
                       f"dataset report: {work / 'dataset.json'}")

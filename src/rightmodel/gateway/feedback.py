@@ -1,7 +1,8 @@
 """POST /v1/feedback: the correct label, a score or a verdict on an answer, stored in the ledger.
 
-The request is named by its id (the completion's ``id`` is ``chatcmpl-<request id>``; both forms
-are taken, as is the ``x-request-id`` header value). A key may only give feedback on its own
+The request is named by its id: the ``x-request-id`` response header, or the completion's ``id``
+(``chatcmpl-<request id>`` for answers the gateway writes; an answer relayed from a remote model
+keeps that model's own id, so the 404 for an unknown id points to the header). A key may only give feedback on its own
 tenant's requests (another tenant's id is "not found", so ids cannot be probed); an admin key
 on any; on an open gateway anyone. A label must be one of the task's labels when the gateway
 knows them. Feedback is not a model request, so it has no ledger row of its own.
@@ -24,6 +25,7 @@ from rightmodel.ledger.feedback import find_request, store_feedback
 FEEDBACK_BODY_LIMIT = 64 * 1024
 FLUSH_WAIT_S = 5.0  # a request answered a moment ago may still be on its way to the database
 COMPLETION_PREFIX = "chatcmpl-"
+REQUEST_PREFIX = "req_"  # the gateway's own ids (x-request-id)
 
 
 def _find(ledger: Any, request_id: str) -> dict[str, Any] | None:
@@ -73,7 +75,10 @@ async def post_feedback(request: Request) -> Response:
         raise APIError(503, "the ledger database does not answer; the feedback was not stored, retry shortly",
                        code="ledger_unavailable", headers={"Retry-After": "2"}) from None
     if row is None or (key is not None and not key.admin and row.get("tenant") != key.tenant):
-        raise APIError(404, f"no request {fb.request_id!r} in the ledger" + (" for this key" if key is not None else ""),
+        hint = ("" if fb.request_id.startswith(REQUEST_PREFIX) else
+                "; an answer from a remote model keeps that model's completion id: use the x-request-id response "
+                "header instead (openai SDK: completion._request_id)")
+        raise APIError(404, f"no request {fb.request_id!r} in the ledger" + (" for this key" if key is not None else "") + hint,
                        param="request_id", code="request_not_found")
     if row["status"] >= 400:
         raise invalid("request_id", f"request {request_id} was not answered (status {row['status']}): there is nothing to judge",
