@@ -21,7 +21,7 @@ Every part is a real process, as in tests/test_distill_gateway.py:
    ledger: coverage, agreement with the frontier on the local answers, their accuracy vs the
    true labels, accuracy of everything served, cost per 1k requests.
 
-The whole measurement holds the shared /tmp/bench.lock (bench/gateway.py BenchLock). Every
+The whole measurement holds the shared /tmp/bench.lock (bench/benchlib.py BenchLock). Every
 process it starts is stopped at exit (SIGTERM to its pid, SIGKILL to its own process group).
 """
 
@@ -47,7 +47,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 
-import gateway as gwbench  # noqa: E402  (shared lock, /proc helpers)
+import benchlib  # noqa: E402  (shared lock, /proc helpers)
 from distill_bench.render import render  # noqa: E402
 
 PY = sys.executable
@@ -108,7 +108,7 @@ class Procs:
         while time.time() < deadline:
             if p.poll() is not None:
                 raise RuntimeError(f"{name} exited {p.returncode}: {(home / f'{name}.log').read_text(errors='replace')[-2000:]}")
-            if gwbench.wait_http(f"{url}/readyz", 1, p, ok=lambda s: s == 200):
+            if benchlib.wait_http(f"{url}/readyz", 1, p, ok=lambda s: s == 200):
                 return p, url
         raise RuntimeError(f"{name} did not become ready")
 
@@ -204,7 +204,7 @@ def ledger(home: Path) -> dict:
             "cost_per_1k": 1000 * cost / n if n else None, "counterfactual_per_1k": 1000 * cf / n if n else None,
             "local_cost_usd": sum(r[2] or 0 for r in rows if r[0] == "specialist"),
             "tokens_in_mean": sum(r[4] for r in rows) / n if n else None, "tokens_out_mean": sum(r[5] for r in rows) / n if n else None,
-            "latency_p50_ms": gwbench.pct(lat, 50) if lat else None, "latency_p99_ms": gwbench.pct(lat, 99) if lat else None}
+            "latency_p50_ms": benchlib.pct(lat, 50) if lat else None, "latency_p99_ms": benchlib.pct(lat, 99) if lat else None}
 
 
 def dump(path: Path, texts: list[str], results: list[dict]) -> None:
@@ -283,7 +283,7 @@ def ensure_frontier(a: argparse.Namespace, env: dict) -> dict:
         if a.frontier_epochs:
             args += ["--epochs", str(a.frontier_epochs)]
         log(f"training the frontier: rightmodel {' '.join(args)}")
-        window = gwbench.Window(os.getpid())
+        window = benchlib.Window(os.getpid())
         secs, _ = run_cli(args, env, home / "train.log", 3600)
         out.update(train_wall_s=round(secs, 1), train_machine=window.close(), command="rightmodel " + " ".join(args),
                    trained_at=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
@@ -353,7 +353,7 @@ def distill_one(a, n: int, captures_url: str, env: dict, b_url: str, test: list[
     if a.epochs:
         args += ["--epochs", str(a.epochs)]
     log(f"N={n}: rightmodel {' '.join(args)}")
-    window = gwbench.Window(os.getpid())
+    window = benchlib.Window(os.getpid())
     secs, text = run_cli(args, env, home / "distill.log", 3600)
     machine = window.close()
     m = re.search(r"registered (\S+@v\d+)", text)
@@ -376,7 +376,7 @@ def distill_one(a, n: int, captures_url: str, env: dict, b_url: str, test: list[
         f"{out['card']['heldout_agreement']:.4f}, threshold {out['card']['threshold']:.4f}, coverage {out['card']['heldout_coverage']}")
     gw_home = home / "gateway"
     p, url = PROCS.gateway(f"a-n{n}", a_config(b_url, home, None, True, a.local_cost_per_hour), gw_home, env)
-    window = gwbench.Window(os.getpid())
+    window = benchlib.Window(os.getpid())
     t0 = time.perf_counter()
     results = send_all(url, TASK_A, [t for t, _ in test], a.concurrency)
     dump(home / "test-results.jsonl", [t for t, _ in test], results)
@@ -423,7 +423,7 @@ def run(a: argparse.Namespace) -> dict:
     captured_texts = pool[: a.captures]
     captures_url = f"sqlite:///{run_dir / 'captures.db'}"
     p, url = PROCS.gateway("a-capture", a_config(b_url, run_dir / "a-home", captures_url, False, a.local_cost_per_hour), run_dir / "a-capture", env)
-    window = gwbench.Window(os.getpid())
+    window = benchlib.Window(os.getpid())
     t0 = time.perf_counter()
     res = send_all(url, TASK_A, [t for t, _ in captured_texts], a.concurrency)
     dump(run_dir / "capture-results.jsonl", [t for t, _ in captured_texts], res)
@@ -449,7 +449,7 @@ def run(a: argparse.Namespace) -> dict:
     # All-frontier baseline on the official test split (capture off).
     test = read_split("test")[: a.test_limit] if a.test_limit else read_split("test")
     p, url = PROCS.gateway("a-frontier-only", a_config(b_url, run_dir / "a-home", None, False, a.local_cost_per_hour), run_dir / "a0", env)
-    window = gwbench.Window(os.getpid())
+    window = benchlib.Window(os.getpid())
     t0 = time.perf_counter()
     base = send_all(url, TASK_A, [t for t, _ in test], a.concurrency)
     dump(run_dir / "baseline-results.jsonl", [t for t, _ in test], base)
@@ -530,7 +530,7 @@ def main(argv=None) -> int:
     signal.signal(signal.SIGTERM, _raise_exit)
     if a.annotate:
         return annotate(a)
-    lock = gwbench.BenchLock("bench/distill.py", time.strftime("%Y%m%d-%H%M%S"), a.lock_wait, log=log)
+    lock = benchlib.BenchLock("bench/distill.py", time.strftime("%Y%m%d-%H%M%S"), a.lock_wait, log=log)
     if not a.no_lock:
         lock.acquire()
     a.started = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())

@@ -47,14 +47,18 @@ import secrets
 import shlex
 import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
+
+from benchlib import (CLK_TCK, BenchError, BenchLock, Procs, Window, affinity, cpu_ticks, http, log, mib, pct, port_busy,
+                      set_aside_ledger, status_kib, wait_http)
+from benchlib import LOCK, busy, cpu_snapshot, proc_snapshot, tree  # noqa: F401  (unused here: re-exported, gwbench.X)
+from gateway_bench.render import evaluate_targets
+from gateway_bench.render import fmt  # noqa: F401  (unused here: re-exported)
+from gateway_bench.render import render as render_md
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "bench" / "gateway"
@@ -64,9 +68,7 @@ TASK = "bench-intent"
 TRAIN_PER_INTENT = 26  # 77 intents x 26 = 2,002 rows
 KEY = "sk-fake"  # bearer key sent to the upstream and the gateway (rightmodel has no client auth; the aiohttp example wants this one)
 EXPECTED_TEXT = "Hello! This is a fixed benchmark response."
-LOCK = Path("/tmp/bench.lock")
 REQ_TIMEOUT_S = 10
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 LITELLM_ENV = {
     "LITELLM_LOG": "ERROR",
     "LITELLM_MODE": "PRODUCTION",  # do not load a .env file
@@ -82,11 +84,6 @@ LITELLM_ENV = {
     "NO_REDOC": "True",
 }
 NO_DB_ENV = ("DATABASE_URL", "DIRECT_URL", "DATABASE_HOST", "REDIS_HOST", "REDIS_URL")
-
-
-def log(msg: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
-
 
 
 def write_train_subset(path: Path, per_intent: int = TRAIN_PER_INTENT) -> list[tuple[str, str]]:
@@ -112,302 +109,11 @@ def write_train_subset(path: Path, per_intent: int = TRAIN_PER_INTENT) -> list[t
     return rows
 
 
-class BenchLock:
-    """/tmp/bench.lock, shared by every bench: created exclusively with our pid and the script's name;
-    a holder that is gone is taken over; a live one is waited for (up to wait_s), then `error` is raised."""
-
-    def __init__(self, script: str, tag: str, wait_s: float, log=None, error: type[Exception] | None = None) -> None:
-        self.script, self.tag, self.wait_s, self.held = script, tag, wait_s, False
-        self.log = log or globals()["log"]
-        self.error = error or BenchError
-
-    def acquire(self) -> None:
-        waited = 0
-        while True:
-            try:
-                fd = os.open(LOCK, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-                os.write(fd, f"{os.getpid()} {self.script} {self.tag}\n".encode())
-                os.close(fd)
-                self.held = True
-                return
-            except FileExistsError:
-                try:
-                    holder = int(LOCK.read_text().split()[0])
-                    os.kill(holder, 0)
-                except (ValueError, IndexError, OSError):
-                    self.log(f"{LOCK} is stale (holder gone); taking it over")
-                    LOCK.unlink(missing_ok=True)
-                    continue
-                if waited >= self.wait_s:
-                    raise self.error(f"{LOCK} is held by pid {holder} for {waited} s; not measuring on a busy machine")
-                if waited % 60 == 0:
-                    self.log(f"{LOCK} is held by pid {holder}: waiting (up to {self.wait_s} s)")
-                time.sleep(5)
-                waited += 5
-
-    def release(self) -> None:
-        if self.held:
-            try:
-                if LOCK.read_text().split()[0] == str(os.getpid()):
-                    LOCK.unlink()
-            except (OSError, IndexError):
-                pass
-            self.held = False
-
-class BenchError(Exception):
-    pass
-
-
-# ----------------------------------------------------------------------------- processes
-
-
-class Procs:
-    """Every process the bench starts, each in its own session (so its process group id is its pid);
-    stopped by that id: SIGTERM to the process, then SIGKILL to its group if it lingers."""
-
-    def __init__(self) -> None:
-        self.live: dict[int, tuple[str, subprocess.Popen]] = {}
-
-    def start(self, name: str, argv: list[str], *, cpus: str | None = None, log_path: Path | None = None,
-              env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.Popen:
-        if cpus is not None:
-            argv = ["taskset", "-c", cpus, *argv]
-        out = open(log_path, "ab") if log_path else subprocess.DEVNULL
-        try:
-            p = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
-                                 cwd=cwd, start_new_session=True)
-        finally:
-            if log_path:
-                out.close()
-        self.live[p.pid] = (name, p)
-        return p
-
-    def stop(self, p: subprocess.Popen, timeout: float = 15.0) -> float | None:
-        """Stop one process; returns seconds until it exited after SIGTERM (None if it had to be killed)."""
-        took = None
-        if p.poll() is None:
-            t0 = time.perf_counter()
-            try:
-                os.kill(p.pid, signal.SIGTERM)
-                p.wait(timeout)
-                took = time.perf_counter() - t0
-            except subprocess.TimeoutExpired:
-                log(f"{self.live.get(p.pid, ('?',))[0]} (pid {p.pid}) ignored SIGTERM for {timeout:.0f} s: SIGKILL")
-            except ProcessLookupError:
-                pass
-        try:
-            os.killpg(p.pid, signal.SIGKILL)  # leftovers of its own group (e.g. nginx's worker)
-        except (ProcessLookupError, PermissionError):
-            pass
-        try:
-            p.wait(5)
-        except subprocess.TimeoutExpired:
-            pass
-        self.live.pop(p.pid, None)
-        return took
-
-    def stop_all(self) -> None:
-        for pid, (name, p) in list(self.live.items()):
-            log(f"stopping {name} (pid {pid})")
-            self.stop(p, timeout=10)
-
-
 PROCS = Procs()
 
 
 def _raise_exit(signum, _frame):
     raise KeyboardInterrupt(f"signal {signum}")
-
-
-# ----------------------------------------------------------------------------- /proc helpers
-
-
-def _children_map() -> dict[int, list[int]]:
-    kids: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text()
-            except OSError:
-                continue
-            ppid = int(stat.rsplit(")", 1)[1].split()[1])
-            kids.setdefault(ppid, []).append(int(entry))
-    return kids
-
-
-def tree(pid: int) -> list[int]:
-    kids, out, todo = _children_map(), [], [pid]
-    while todo:
-        p = todo.pop()
-        out.append(p)
-        todo.extend(kids.get(p, []))
-    return out
-
-
-def cpu_ticks(pid: int) -> int:
-    """utime + stime of pid and its descendants (all threads)."""
-    total = 0
-    for p in tree(pid):
-        try:
-            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])
-        except (OSError, IndexError, ValueError):
-            pass
-    return total
-
-
-def status_kib(pid: int, key: str) -> int:
-    total = 0
-    for p in tree(pid):
-        try:
-            for line in Path(f"/proc/{p}/status").read_text().splitlines():
-                if line.startswith(key + ":"):
-                    total += int(line.split()[1])
-        except OSError:
-            pass
-    return total
-
-
-def mib(kib: int) -> float:
-    return round(kib / 1024.0, 1)
-
-
-def cpu_snapshot() -> dict[str, tuple[int, int]]:
-    snap = {}
-    for line in Path("/proc/stat").read_text().splitlines():
-        f = line.split()
-        if f and f[0].startswith("cpu") and f[0] != "cpu":
-            vals = list(map(int, f[1:]))
-            snap[f[0]] = (sum(vals[:8]), vals[3] + vals[4], vals[7] if len(vals) > 7 else 0)
-    return snap
-
-
-def busy(s0: dict, s1: dict) -> dict[str, float]:
-    out = {}
-    for cpu in s0:
-        tot = s1[cpu][0] - s0[cpu][0]
-        if tot > 0:
-            out[f"{cpu}_busy_pct"] = round(100.0 * (tot - (s1[cpu][1] - s0[cpu][1])) / tot, 1)
-    return out
-
-
-def proc_snapshot() -> dict[int, tuple[str, int, int]]:
-    """pid -> (comm, utime+stime ticks, ppid) for every process on the machine."""
-    snap = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                raw = Path(f"/proc/{entry}/stat").read_text()
-                f = raw.rsplit(")", 1)[1].split()
-                snap[int(entry)] = (raw[raw.find("(") + 1: raw.rfind(")")], int(f[11]) + int(f[12]), int(f[1]))
-            except (OSError, IndexError, ValueError):
-                continue
-    return snap
-
-
-class Window:
-    """What the whole machine did during one measured step: per-core busy %, VM steal, and CPU used by
-    processes that are not this bench's (other people's tests on a shared machine): their summed CPU
-    in cores, and the top ones by name. Processes that started and ended inside the window are missed."""
-
-    def __init__(self, root: int) -> None:
-        self.root = root
-        self.p0, self.s0, self.t0 = proc_snapshot(), cpu_snapshot(), time.monotonic()
-
-    def close(self) -> dict:
-        p1, s1, secs = proc_snapshot(), cpu_snapshot(), time.monotonic() - self.t0
-        kids: dict[int, list[int]] = {}
-        for snap in (self.p0, p1):
-            for pid, (_, _, ppid) in snap.items():
-                kids.setdefault(ppid, []).append(pid)
-        ours, todo = set(), [self.root]
-        while todo:
-            p = todo.pop()
-            if p not in ours:
-                ours.add(p)
-                todo.extend(kids.get(p, []))
-        by_name: dict[str, int] = {}
-        for pid, (comm, ticks, _) in p1.items():
-            if pid in ours or pid <= 2:
-                continue
-            before = self.p0.get(pid)
-            d = ticks - before[1] if before and before[0] == comm else (ticks if before is None else 0)
-            if d > 0:
-                by_name[comm] = by_name.get(comm, 0) + d
-        total = sum(by_name.values())
-        out = busy(self.s0, s1)
-        steal = sum(s1[c][2] - self.s0[c][2] for c in s1 if c in self.s0)
-        tot = sum(s1[c][0] - self.s0[c][0] for c in s1 if c in self.s0)
-        out["steal_pct"] = round(100.0 * steal / tot, 1) if tot > 0 else 0.0
-        out["other_cores"] = round(total / CLK_TCK / secs, 2) if secs > 0 else 0.0
-        top = sorted(by_name.items(), key=lambda kv: -kv[1])[:3]
-        out["other_top"] = ", ".join(f"{n} {t / CLK_TCK / secs:.2f}" for n, t in top if t / CLK_TCK / secs >= 0.01)
-        return out
-
-
-def affinity(pid: int) -> str:
-    try:
-        return ",".join(map(str, sorted(os.sched_getaffinity(pid))))
-    except OSError:
-        return "?"
-
-
-# ----------------------------------------------------------------------------- HTTP helpers
-
-_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never an env proxy
-
-
-def http(method: str, url: str, body: dict | None = None, key: str | None = None, timeout: float = 15.0):
-    """(status, headers, body bytes); status 0 when nothing answered."""
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url, data=data, method=method)
-    if data is not None:
-        req.add_header("Content-Type", "application/json")
-    if key:
-        req.add_header("Authorization", f"Bearer {key}")
-    try:
-        with _OPENER.open(req, timeout=timeout) as r:
-            return r.status, dict(r.headers), r.read()
-    except urllib.error.HTTPError as e:
-        return e.code, dict(e.headers or {}), e.read()
-    except (urllib.error.URLError, OSError):
-        return 0, {}, b""
-
-
-def wait_http(url: str, timeout: float, proc: subprocess.Popen | None = None, ok=lambda s: s > 0) -> bool:
-    end = time.time() + timeout
-    while time.time() < end:
-        if proc is not None and proc.poll() is not None:
-            return False
-        status, _, _ = http("GET", url, timeout=2)
-        if ok(status):
-            return True
-        time.sleep(0.2)
-    return False
-
-
-def port_busy(port: int) -> bool:
-    with socket.socket() as s:
-        s.settimeout(0.5)
-        return s.connect_ex(("127.0.0.1", port)) == 0
-
-
-def pct(sorted_vals: list[float], p: float) -> float:
-    if not sorted_vals:
-        return 0.0
-    k = min(len(sorted_vals) - 1, max(0, int(round(p / 100.0 * len(sorted_vals) + 0.5)) - 1))
-    return sorted_vals[k]
-
-
-def set_aside_ledger(home: Path, tag: str) -> bool:
-    """Rename home/ledger.db (+ -wal/-shm) and home/ledger-journal to names carrying `tag`."""
-    moved = False
-    for name in ("ledger.db", "ledger.db-wal", "ledger.db-shm", "ledger-journal"):
-        src = home / name
-        if src.exists():
-            src.rename(home / name.replace("ledger", f"ledger-{tag}", 1))
-            moved = True
-    return moved
 
 
 # ----------------------------------------------------------------------------- the run
@@ -1034,207 +740,9 @@ def direct_main(a: argparse.Namespace) -> None:
 # ----------------------------------------------------------------------------- report
 
 
-def fmt(v, nd=1) -> str:
-    if v is None or v == "":
-        return "–"
-    if isinstance(v, float):
-        return f"{v:,.{nd}f}"
-    if isinstance(v, int):
-        return f"{v:,}"
-    return str(v)
-
-
-def evaluate_targets(rows: list[dict]) -> list[dict]:
-    def get(**kw):
-        return next((r for r in rows if all(r.get(k) == v for k, v in kw.items())), None)
-
-    targets = []
-    for config in ("pinned", "unpinned"):
-        chats = [r for r in rows if r.get("phase") == "specialist" and r.get("target") == "rightmodel" and r.get("config") == config
-                 and r.get("mode") == "chat" and "rps" in r]
-        if chats:
-            best = max(chats, key=lambda r: r["rps"])
-            where = ("gateway pinned to CPU 0, wrk on CPU 1" if config == "pinned"
-                     else "gateway unpinned on both cores, wrk on CPU 1")
-            targets.append({"target": f"specialist chat completions >= 300 req/s on 2 cores ({where})",
-                            "measured": f"{best['rps']:,.0f} req/s (best of c={','.join(str(r['conc']) for r in chats)}: at c={best['conc']}; "
-                                        f"{best.get('errors', 0)} errors)",
-                            "met": best["rps"] >= 300 and not best.get("errors")})
-    up, rm = get(phase="passthrough", target="upstream", mode="nostream", conc=1), get(phase="passthrough", target="rightmodel", mode="nostream", conc=1)
-    if up and rm:
-        added = rm["p50_ms"] - up["p50_ms"]
-        targets.append({"target": "passthrough, ledger on: added p50 <= 2 ms at c=1 (non-streaming)",
-                        "measured": f"{added:.2f} ms ({rm['p50_ms']:.2f} ms through rightmodel - {up['p50_ms']:.2f} ms direct)",
-                        "met": added <= 2.0 and not rm.get("errors")})
-    ll, rm16 = get(phase="passthrough", target="litellm", mode="nostream", conc=16), get(phase="passthrough", target="rightmodel", mode="nostream", conc=16)
-    if ll and rm16 and ll.get("rps"):
-        ratio = rm16["rps"] / ll["rps"]
-        targets.append({"target": "passthrough >= 10x LiteLLM's req/s at c=16 (non-streaming)",
-                        "measured": f"{ratio:.1f}x ({rm16['rps']:,.0f} vs {ll['rps']:,.1f} req/s)",
-                        "met": ratio >= 10 and not rm16.get("errors")})
-    return targets
-
-
 def render(result: dict) -> str:
-    m, rows = result["meta"], result["rows"]
-    L = []
-    L.append("# Gateway benchmark: rightmodel vs calling the specialist directly, and vs LiteLLM's proxy\n")
-    L.append(f"Measured {m.get('date_utc')} by `{m.get('command')}` (run {m.get('run_id')}, measuring took "
-             f"{fmt(m.get('measure_s'))} s). All numbers below come from this one run.\n")
-    L.append(f"- Machine: {m.get('cpu_model')}, {m.get('nproc')} cores, {m.get('mem_gib')} GiB RAM, {m.get('os')}, kernel "
-             f"{m.get('kernel')}, Python {m.get('python')}. Load average at the start of measuring: "
-             f"{' '.join(m.get('loadavg_at_measure_start') or [])}.")
-    env = ", ".join(f"{k} {v}" for k, v in (m.get("rightmodel_env") or {}).items())
-    L.append(f"- rightmodel: git {m.get('git_commit')} (+{m.get('git_src_uncommitted_files', 0)} uncommitted files under src/; "
-             f"source digest {m.get('src_digest')}); {env}.")
-    L.append(f"- Upstream: nginx {m.get('nginx')} fixed responses (`bench/gateway/nginx.conf`); load generator wrk {m.get('wrk')}, "
-             f"1 thread, closed loop, keep-alive, {m.get('duration_s')} s per step after a {m.get('warmup_s')} s warm-up at c=16 "
-             f"per target and mode; LiteLLM {m.get('litellm', 'not run')} (`bench/gateway/litellm.yaml`, num_retries 0, no DB, 1 process).")
-    L.append(f"- Pinning: gateway under test on CPU {GW_CPU}; nginx and wrk on CPU {LOAD_CPU} (2 cores, so they share one). "
-             "The direct baseline runs in its own process, pinned like the gateway.")
-    if m.get("specialist"):
-        L.append(f"- Specialist: {m.get('specialist')}. Request texts: {m.get('specialist_texts', '–')}.")
-    L.append("")
-
-    targets = result.get("targets") or []
-    if targets:
-        L.append("## Targets\n")
-        L.append("| target | measured | met |")
-        L.append("|---|---|---|")
-        for t in targets:
-            L.append(f"| {t['target']} | {t['measured']} | {'**yes**' if t['met'] else '**no**'} |")
-        L.append("")
-
-    spec = [r for r in rows if r.get("phase") == "specialist"]
-    if spec:
-        L.append("## (a) Specialist requests: through the gateway vs calling the runtime in-process\n")
-        L.append("`pinned`: gateway / baseline process on CPU 0, ONNX Runtime 1 thread. `unpinned`: on both cores, ONNX Runtime "
-                 "default threads (wrk still on CPU 1). Direct c=1 is `SpecialistRuntime.predict_proba([text])` one call at a time; "
-                 "direct micro-batcher is `MicroBatcher` with c concurrent asyncio callers, with the gateway's default batching settings "
-                 "(shown at c=1 too, to separate what batching costs a lone request from what HTTP costs). Gateway rows: "
-                 "`chat` = POST /v1/chat/completions with model = the task, `classify` = POST /v1/classify, one text each. "
-                 "`vs direct` = gateway req/s ÷ direct req/s at the same concurrency and config, against predict_proba at c=1 and the "
-                 "micro-batcher at c>1; `added p50` = gateway p50 − that direct p50.\n")
-        L.append("| config | path | conc | req/s | p50 ms | p99 ms | errors | vs direct | added p50 ms | CPU ms/req | mean batch | CPU0 % | CPU1 % | others, cores |")
-        L.append("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
-        for config in ("pinned", "unpinned"):
-            direct = {r["conc"]: r for r in spec if r["target"] == "direct" and r["config"] == config
-                      and r["mode"] == ("predict_proba" if r["conc"] == 1 else "micro-batcher")}
-            for r in [x for x in spec if x.get("config") == config]:
-                d = direct.get(r["conc"]) if r["target"] != "direct" else None
-                path = f"direct {r['mode']}" if r["target"] == "direct" else f"gateway {r['mode']}"
-                errs = r.get("errors", 0) if not r.get("failed") else f"FAILED ({r['failed']})"
-                L.append(f"| {config} | {path} | {r['conc']} | {fmt(r.get('rps'))} | {fmt(r.get('p50_ms'), 2)} | {fmt(r.get('p99_ms'), 2)} "
-                         f"| {errs} | {fmt(r['rps'] / d['rps'], 2) + '×' if d and d.get('rps') and r.get('rps') else '–'} "
-                         f"| {fmt(r['p50_ms'] - d['p50_ms'], 2) if d and 'p50_ms' in r else '–'} | {fmt(r.get('cpu_ms_per_req'), 3)} "
-                         f"| {fmt(r.get('mean_batch'), 1)} | {fmt(r.get('cpu0_busy_pct'), 0)} | {fmt(r.get('cpu1_busy_pct'), 0)} "
-                         f"| {fmt(r.get('other_cores'), 2)} |")
-        L.append("")
-
-    pt = [r for r in rows if r.get("phase") == "passthrough"]
-    if pt:
-        L.append("## (b) Passthrough chat requests: upstream directly, through rightmodel, through LiteLLM\n")
-        L.append("`added p50` = p50 of the target − p50 of the upstream called directly, same mode and concurrency. "
-                 "`CPU ms/req` = user+sys CPU of the target's processes over the step ÷ responses (for `upstream`, nginx itself). "
-                 "rightmodel runs with its ledger on (journal + SQLite in --home).\n")
-        L.append("| target | mode | conc | req/s | p50 ms | p90 ms | p99 ms | errors | added p50 ms | CPU ms/req | CPU0 % | CPU1 % | others, cores |")
-        L.append("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
-        base = {(r["mode"], r["conc"]): r for r in pt if r["target"] == "upstream"}
-        for r in pt:
-            b = base.get((r["mode"], r["conc"]))
-            added = r["p50_ms"] - b["p50_ms"] if b and r["target"] != "upstream" and "p50_ms" in r else None
-            errs = r.get("errors", 0) if not r.get("failed") else f"FAILED ({r['failed']})"
-            L.append(f"| {r['target']} | {r['mode']} | {r['conc']} | {fmt(r.get('rps'))} | {fmt(r.get('p50_ms'), 2)} | {fmt(r.get('p90_ms'), 2)} "
-                     f"| {fmt(r.get('p99_ms'), 2)} | {errs} | {fmt(added, 2)} | {fmt(r.get('cpu_ms_per_req'), 3)} "
-                     f"| {fmt(r.get('cpu0_busy_pct'), 0)} | {fmt(r.get('cpu1_busy_pct'), 0)} | {fmt(r.get('other_cores'), 2)} |")
-        L.append("")
-        names = sorted({r["target"] for r in pt} - {"upstream", "litellm"})
-        if any(r["target"] == "litellm" for r in pt) and names:
-            name = names[0]
-            L.append(f"### {name} ÷ LiteLLM, same run\n")
-            L.append(f"| mode | conc | req/s ratio | {name} added p50 ms | LiteLLM added p50 ms | CPU ms/req ratio (LiteLLM ÷ {name}) |")
-            L.append("|---|--:|--:|--:|--:|--:|")
-            for mode in ("nostream", "stream"):
-                for c in sorted({r["conc"] for r in pt}):
-                    g = next((r for r in pt if r["target"] == name and r["mode"] == mode and r["conc"] == c), None)
-                    ll = next((r for r in pt if r["target"] == "litellm" and r["mode"] == mode and r["conc"] == c), None)
-                    b = base.get((mode, c))
-                    if not (g and ll and b and g.get("rps") and ll.get("rps")):
-                        continue
-                    cpu = (ll.get("cpu_ms_per_req") or 0) / g["cpu_ms_per_req"] if g.get("cpu_ms_per_req") else None
-                    L.append(f"| {mode} | {c} | {g['rps'] / ll['rps']:,.1f}× | {g['p50_ms'] - b['p50_ms']:.2f} | {ll['p50_ms'] - b['p50_ms']:.2f} "
-                             f"| {fmt(cpu, 1) + '×' if cpu else '–'} |")
-            L.append("")
-
-    inst = result.get("instances") or {}
-    if inst:
-        L.append("## Processes: memory, start-up, shutdown\n")
-        L.append("| instance | CPUs | ONNX threads | startup s | RSS idle MiB | RSS after warm-up MiB | RSS after load MiB | peak RSS MiB | stop after SIGTERM s | exit code |")
-        L.append("|---|---|---|--:|--:|--:|--:|--:|--:|--:|")
-        for name, i in inst.items():
-            L.append(f"| {name} | {i.get('affinity', i.get('cpus'))} | {i.get('onnx_threads', '–')} | {fmt(i.get('startup_s'))} "
-                     f"| {fmt(i.get('rss_idle_mib'))} | {fmt(i.get('rss_warm_mib'))} | {fmt(i.get('rss_after_mib'))} | {fmt(i.get('rss_peak_mib'))} "
-                     f"| {fmt(i.get('stop_s'))} | {fmt(i.get('exit_code'))} |")
-        direct_rss = [r for r in rows if r.get("target") == "direct" and r.get("rss_mib")]
-        if direct_rss:
-            L.append("")
-            L.append("Direct baseline process RSS at its last step: " + ", ".join(
-                f"{c} {max(r['rss_mib'] for r in direct_rss if r['config'] == c)} MiB" for c in sorted({r['config'] for r in direct_rss})) + ".")
-        L.append("")
-        ledgers = [i["ledger"] for i in inst.values() if i.get("ledger")]
-        if ledgers:
-            L.append("## Ledger row count\n")
-            L.append("Each rightmodel instance was stopped with SIGTERM (the ledger flushes its journal to SQLite), then "
-                     "`ledger_requests` was counted. `answered` = responses the clients received (wrk warm-ups and steps plus the "
-                     "curl-style checks); `sent` = requests written. Requests still in flight when a wrk run ended may or may not have "
-                     "been completed by the gateway, so rows must lie in [answered, sent] with no duplicate request id.\n")
-            L.append("| instance | answered | sent | ledger rows | distinct ids | rows by endpoint / route / stream / status | ok |")
-            L.append("|---|--:|--:|--:|--:|---|---|")
-            for g in ledgers:
-                by = "; ".join(f"{b['endpoint']} {b['route']} {'stream' if b['stream'] else 'json'} {b['status']}: {b['rows']:,}"
-                               for b in g.get("by", []))
-                L.append(f"| {g['instance']} | {fmt(g.get('answered'))} | {fmt(g.get('sent'))} | {fmt(g.get('rows'))} | {fmt(g.get('distinct_ids'))} "
-                         f"| {by or g.get('error', '')} | {'yes' if g.get('ok') else '**no**'} |")
-            L.append("")
-    if result.get("checks"):
-        L.append("## Checks\n")
-        L.extend(f"- {c}" for c in result["checks"])
-        L.append("")
-    disturbed = [r for r in rows if (r.get("other_cores") or 0) >= 0.1]
-    if disturbed:
-        L.append("## Other processes on the machine during steps\n")
-        L.append("`others, cores` in the tables = CPU used during the step by processes this bench did not start "
-                 "(from /proc/<pid>/stat; 1.00 = one whole core). Steps with at least 0.10 cores used by others:\n")
-        for r in disturbed:
-            L.append(f"- {r.get('target')} {r.get('config', '')} {r.get('mode')} c={r.get('conc')}: {r['other_cores']:.2f} cores "
-                     f"({r.get('other_top') or '?'})")
-        L.append("")
-    if result.get("problems"):
-        L.append("## Problems seen in this run\n")
-        L.extend(f"- {p}" for p in result["problems"])
-        L.append("")
-    L.append("## Notes\n")
-    for config in ("pinned", "unpinned"):
-        one = next((r for r in rows if r.get("target") == "direct" and r.get("config") == config and r.get("mode") == "predict_proba"), None)
-        batched = [r for r in rows if r.get("target") == "direct" and r.get("config") == config and r.get("mode") == "micro-batcher"
-                   and r.get("conc", 1) > 1]
-        lone = next((r for r in rows if r.get("target") == "direct" and r.get("config") == config and r.get("mode") == "micro-batcher"
-                     and r.get("conc") == 1), None)
-        if one and lone and lone["p50_ms"] > one["p50_ms"] + 0.5:
-            L.append(f"- Direct, {config}: one caller through the micro-batcher ({lone.get('batching')}) gets p50 {lone['p50_ms']:.2f} ms "
-                     f"and {lone['rps']:,.0f} req/s, against p50 {one['p50_ms']:.2f} ms and {one['rps']:,.0f} req/s calling the runtime "
-                     "directly: a lone request pays the batcher's wait for company.")
-        if one and batched and max(r["rps"] for r in batched) < one["rps"]:
-            L.append(f"- Direct, {config}: the micro-batcher's best ({max(r['rps'] for r in batched):,.0f} req/s at c>1) is below "
-                     f"one-text calls in a loop ({one['rps']:,.0f} req/s): on this CPU, batching these short texts does not raise "
-                     "the int8 model's throughput, so the gateway's ceiling under load is the batched rate, not the single-call rate.")
-    L.append("- The specialist is deliberately under-trained (seconds, not minutes): its accuracy is irrelevant to throughput, "
-             "which depends on the encoder's size and the text lengths, not on the weights' values.")
-    L.append("- wrk is closed-loop: latency under load includes queueing and is not corrected for coordinated omission. "
-             "The upstream sends every SSE chunk at once, so streaming rows measure per-chunk relay cost, not token pacing.")
-    L.append("- On 2 cores the `upstream` rows are limited by wrk and nginx sharing CPU 1. Runs on this VM differ by roughly "
-             "10–20% (see the shared gateway-baseline notes): compare within one run.")
-    return "\n".join(L) + "\n"
+    """bench/results/gateway.md (gateway_bench/render.py) for this bench's CPU pinning."""
+    return render_md(result, GW_CPU, LOAD_CPU)
 
 
 # ----------------------------------------------------------------------------- entry point

@@ -220,7 +220,7 @@ class Run:
             if not (export / "src" / "rightmodel").is_dir():
                 staging = self.work / f".export-{sha[:12]}-{os.getpid()}"
                 staging.mkdir(parents=True, exist_ok=True)
-                archive = subprocess.run(["git", "-C", str(ROOT), "archive", sha, "src", "tests/upstream_server.py"], capture_output=True, check=True)
+                archive = subprocess.run(["git", "-C", str(ROOT), "archive", sha, "src", "tests/upstream_*.py"], capture_output=True, check=True)
                 subprocess.run(["tar", "-x", "-C", str(staging)], input=archive.stdout, check=True)
                 shutil.rmtree(export, ignore_errors=True)
                 staging.rename(export)

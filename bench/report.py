@@ -28,7 +28,7 @@
 
 Writes bench/results/report.json and report.md (or --out DIR); the ledger goes to --work
 (default $TMPDIR/rightmodel-bench-report), deleted at the end unless --keep. Holds the machine's
-bench lock (/tmp/bench.lock, see bench/gateway.py; --lock-wait seconds) from the build to the
+bench lock (/tmp/bench.lock, see bench/benchlib.py; --lock-wait seconds) from the build to the
 last measurement.
 
 Usage: .venv/bin/python bench/report.py [--rows 1000000] [--days 30] [--seed 7] [--runs 3] [--src DIR]
@@ -59,7 +59,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 SRC = Path(sys.argv[sys.argv.index("--src") + 1]).resolve() if "--src" in sys.argv[:-1] else ROOT / "src"
 sys.path.insert(0, str(SRC))
 
-import gateway as gwbench  # noqa: E402  (bench/gateway.py: the shared bench lock, machine accounting)
+import benchlib  # noqa: E402  (bench/benchlib.py: the shared bench lock, machine accounting)
 from report_bench import inprocess  # noqa: E402
 from report_bench.ledger import build_ledger, evict  # noqa: E402
 from report_bench.naive import naive, same_numbers  # noqa: E402
@@ -93,7 +93,7 @@ def timed(argv: list[str], env: dict) -> tuple[float, subprocess.CompletedProces
         err.seek(0)
         done = subprocess.CompletedProcess(argv, proc.returncode, out.read().decode(), err.read().decode())
     if done.returncode != 0:
-        raise gwbench.BenchError(f"{' '.join(argv)} exited {done.returncode}: {done.stderr.strip()[-500:]}")
+        raise benchlib.BenchError(f"{' '.join(argv)} exited {done.returncode}: {done.stderr.strip()[-500:]}")
     return secs, done, usage.ru_maxrss / 1024
 
 
@@ -134,7 +134,7 @@ def run(a: argparse.Namespace) -> dict:
     built = subprocess.run([sys.executable, str(ROOT / "bench" / "report.py"), "--src", str(SRC), "--build", str(db), str(a.rows),
                             str(a.days), str(a.seed), end.isoformat()], capture_output=True, text=True)
     if built.returncode != 0:
-        raise gwbench.BenchError(f"building the ledger failed: {built.stderr.strip()[-800:]}")
+        raise benchlib.BenchError(f"building the ledger failed: {built.stderr.strip()[-800:]}")
     out["ledger"] = json.loads(built.stdout)
     log(f"built in {out['ledger']['generate_s']} + {out['ledger']['insert_s']} s, {out['ledger']['file_mb']} MB")
     env = {k: v for k, v in os.environ.items() if k not in ("RIGHTMODEL_LEDGER_URL", "RIGHTMODEL_HOME")}
@@ -143,7 +143,7 @@ def run(a: argparse.Namespace) -> dict:
     cmd = report_argv()
     out["report_command"] = " ".join([os.path.relpath(cmd[0], ROOT) if cmd[0].startswith(str(ROOT)) else cmd[0], *cmd[1:],
                                       "report", "--ledger-url", url])
-    window = gwbench.Window(os.getpid())
+    window = benchlib.Window(os.getpid())
     timed([*cmd, "report", "--ledger-url", url, "--format", "json"], env)  # warm-up: page cache, .pyc
     helps = [timed([*cmd, "report", "--help"], env) for _ in range(a.runs)]
     out["cli_help_rss_mb"] = round(max(h[2] for h in helps), 1)
@@ -199,7 +199,7 @@ def run(a: argparse.Namespace) -> dict:
                           capture_output=True, text=True, env=env)
     sys.stderr.write(dash.stderr)
     if dash.returncode != 0:
-        raise gwbench.BenchError(f"the dashboard measurement failed: {dash.stderr.strip()[-800:]}")
+        raise benchlib.BenchError(f"the dashboard measurement failed: {dash.stderr.strip()[-800:]}")
     dash = json.loads(dash.stdout)
     out["report_parts"] = dash.pop("report_parts")
     out["dashboard"] = {"now": end.isoformat(), "runs": a.runs, **dash}
@@ -381,11 +381,11 @@ def main(argv=None) -> int:
         path, rows, days, seed, end = a.build
         json.dump(build_ledger(Path(path), int(rows), int(days), int(seed), dt.datetime.fromisoformat(end)), sys.stdout)
         return 0
-    lock = gwbench.BenchLock("bench/report.py", time.strftime("%Y%m%d-%H%M%S"), a.lock_wait, log=log)
+    lock = benchlib.BenchLock("bench/report.py", time.strftime("%Y%m%d-%H%M%S"), a.lock_wait, log=log)
     lock.acquire()
     try:
         result = run(a)
-    except gwbench.BenchError as exc:
+    except benchlib.BenchError as exc:
         log(f"ERROR: {exc}")
         return 1
     finally:

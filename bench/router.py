@@ -2,7 +2,7 @@
 
     python bench/router.py            # → bench/results/router.{json,md,svg}
 
-What it does, in order (one process, holding the shared /tmp/bench.lock from bench/gateway.py):
+What it does, in order (one process, holding the shared /tmp/bench.lock from bench/benchlib.py):
 
 1. Loads ``datasets/routellm_mmlu`` with the generic outcome loader (the directory's
    ``contaminated_prompts.jsonl`` is dropped at load time → 14,037 rows; each file is a group).
@@ -40,7 +40,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 import numpy as np  # noqa: E402
 
-import gateway as gwbench  # noqa: E402  (bench/gateway.py: the shared bench lock)
+import benchlib  # noqa: E402  (bench/benchlib.py: the shared bench lock)
 from router_bench.render import render  # noqa: E402
 
 STRONG = "gpt-4-1106-preview"
@@ -192,7 +192,7 @@ def main(argv=None) -> int:
     kinds = tuple(k for k in a.kinds.split(",") if k)
     cache = Path(a.cache)
     cache.mkdir(parents=True, exist_ok=True)
-    lock = gwbench.BenchLock("bench/router.py", time.strftime("%Y%m%d-%H%M%S"), a.lock_wait, log=log)
+    lock = benchlib.BenchLock("bench/router.py", time.strftime("%Y%m%d-%H%M%S"), a.lock_wait, log=log)
     lock.acquire()
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     try:
