@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rightmodel.errors import ModelLoadError
+from rightmodel.specialists.embedder import Embedder
 
 ENCODER_FILE = "encoder.onnx"
 ENCODER_SPEC = "encoder.json"
@@ -95,44 +95,23 @@ def export_encoder(out_dir: Path, cache_root: Path, base: str | None = None, max
     return out_dir
 
 
-class Encoder:
-    """Normalised int8 sentence embeddings from a directory written by ``export_encoder``."""
+class Encoder(Embedder):
+    """Normalised int8 sentence embeddings from a directory written by ``export_encoder``: the
+    embedder's loader and length-batched inference, on the router's own files. One request's
+    routing runs one small graph, so inter-op threads are pinned to 1 when threads are given."""
 
-    def __init__(self, directory: str | Path, threads: int | None = None) -> None:
-        import onnxruntime as ort
-        from tokenizers import Tokenizer
+    model_file = ENCODER_FILE
+    spec_file = ENCODER_SPEC
+    what = "router encoder"
 
-        directory = Path(directory)
-        try:
-            spec = json.loads((directory / ENCODER_SPEC).read_text())
-            self.tokenizer = Tokenizer.from_file(str(directory / TOKENIZER_FILE))
-            options = ort.SessionOptions()
-            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-            if threads:
-                options.intra_op_num_threads = threads
-                options.inter_op_num_threads = 1
-            self.session = ort.InferenceSession(str(directory / ENCODER_FILE), options, providers=["CPUExecutionProvider"])
-        except Exception as exc:  # missing files, bad JSON, bad ONNX: one clear error
-            raise ModelLoadError(f"cannot load the router encoder at {directory}: {exc}") from exc
-        self.base_model: str = spec["base_model"]
-        self.dimensions: int = int(spec["dimensions"])
-        self.max_length: int = int(spec["max_length"])
-        self.tokenizer.no_padding()
-        self.tokenizer.enable_truncation(self.max_length)
-        self.pad_id = self.tokenizer.token_to_id("[PAD]") or 0
+    def session_options(self, ort, threads: int | None):
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if threads:
+            options.intra_op_num_threads = threads
+            options.inter_op_num_threads = 1
+        return options
 
     def embed(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
         """(n, dimensions) float32, rows L2-normalised; batched by length to limit padding."""
-        rows = [e.ids for e in self.tokenizer.encode_batch(list(texts))]
-        order = sorted(range(len(rows)), key=lambda i: len(rows[i]))
-        out = np.zeros((len(rows), self.dimensions), dtype=np.float32)
-        for start in range(0, len(order), batch_size):
-            idx = order[start : start + batch_size]
-            width = max(1, max(len(rows[i]) for i in idx))
-            ids = np.full((len(idx), width), self.pad_id, dtype=np.int64)
-            mask = np.zeros((len(idx), width), dtype=np.int64)
-            for r, i in enumerate(idx):
-                ids[r, : len(rows[i])] = rows[i]
-                mask[r, : len(rows[i])] = 1
-            out[idx] = self.session.run(["embedding"], {"input_ids": ids, "attention_mask": mask})[0]
-        return out
+        return super().embed(texts, batch_size)

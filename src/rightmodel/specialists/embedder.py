@@ -82,7 +82,14 @@ def ensure_embedder(cache_root: str | Path, base: str | Path | None = None, max_
 
 
 class Embedder:
-    """Normalised sentence embeddings (cosine similarity = dot product)."""
+    """Normalised sentence embeddings (cosine similarity = dot product).
+
+    Subclasses load another directory layout of the same kind of model (the router's int8
+    encoder) by overriding the file names and ``session_options``."""
+
+    model_file = EMBEDDER_FILE
+    spec_file = EMBEDDER_SPEC
+    what = "embedder"
 
     def __init__(self, directory: str | Path, threads: int | None = None) -> None:
         import onnxruntime as ort
@@ -90,19 +97,24 @@ class Embedder:
 
         directory = Path(directory)
         try:
-            spec = json.loads((directory / EMBEDDER_SPEC).read_text())
+            spec = json.loads((directory / self.spec_file).read_text())
             self.tokenizer = Tokenizer.from_file(str(directory / TOKENIZER_FILE))
-            options = ort.SessionOptions()
-            if threads:
-                options.intra_op_num_threads = threads
-            self.session = ort.InferenceSession(str(directory / EMBEDDER_FILE), options, providers=["CPUExecutionProvider"])
+            options = self.session_options(ort, threads)
+            self.session = ort.InferenceSession(str(directory / self.model_file), options, providers=["CPUExecutionProvider"])
         except Exception as exc:  # missing files, bad JSON, bad ONNX: one clear error
-            raise ModelLoadError(f"cannot load the embedder at {directory}: {exc}") from exc
+            raise ModelLoadError(f"cannot load the {self.what} at {directory}: {exc}") from exc
         self.base_model: str = spec["base_model"]
         self.dimensions: int = int(spec["dimensions"])
+        self.max_length: int = int(spec["max_length"])
         self.tokenizer.no_padding()
-        self.tokenizer.enable_truncation(int(spec["max_length"]))
+        self.tokenizer.enable_truncation(self.max_length)
         self.pad_id = self.tokenizer.token_to_id("[PAD]") or 0
+
+    def session_options(self, ort, threads: int | None):
+        options = ort.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = threads
+        return options
 
     def encode(self, texts: Sequence[str]) -> list[list[int]]:
         return [e.ids for e in self.tokenizer.encode_batch(list(texts))]
