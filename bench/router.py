@@ -18,7 +18,8 @@ What it does, in order (one process, holding the shared /tmp/bench.lock from ben
 4. Scores pooled out-of-fold: APGR over the full threshold sweep and over RouteLLM's 10 quantile
    bins, CPT(50%), CPT(80%); per-fold APGR spread; random (seeded) and oracle for scale.
 5. Routing latency: each kind refit on all rows, then one prompt at a time (300 random prompts,
-   ONNX Runtime on 1 thread): time to featurise + score, beside a baseline — the gateway's existing
+   ONNX Runtime on 1 thread, and on all cores as `rightmodel serve` runs it by default): time to
+   featurise + score, beside a baseline — the gateway's existing
    `auto` task recognition by example similarity (fp32 embedder on the same prompt + one dot
    product), which is what a request routed today already pays.
 """
@@ -130,7 +131,7 @@ def latency(kinds, feats, outcomes, enc_dir: Path, results: dict, cache: Path, n
                 "mean_ms": round(float(ms.mean()), 3)}
 
     out: dict = {"prompts": n, "prompt_tokens_p50": int(np.percentile(tokens, 50)),
-                 "prompt_tokens_p99": int(np.percentile(tokens, 99)), "threads": 1, "kinds": {}}
+                 "prompt_tokens_p99": int(np.percentile(tokens, 99)), "threads": 1, "default_threads": os.cpu_count(), "kinds": {}}
     # Baseline: what an `auto` request already pays today to be recognised by example similarity.
     emb = Embedder(ensure_embedder(cache / "home-cache"), threads=1)
     examples = emb.embed(["my card hasn't arrived", "translate this to French", "summarise the document"])
@@ -150,12 +151,15 @@ def latency(kinds, feats, outcomes, enc_dir: Path, results: dict, cache: Path, n
             row = {"params": params, "decision": timed(lambda p: router.score([p])[0] >= 0.0)}
             if model.needs_embeddings:
                 row["encoder_only"] = timed(lambda p: router.encoder.embed([p]))
+                # as `rightmodel serve` runs it unless --threads is given: ONNX Runtime on all cores
+                served = load_router(d, threads=None)
+                row["decision_default_threads"] = timed(lambda p: served.score([p])[0] >= 0.0)
             out["kinds"][kind] = row
     # What the encoder costs under other settings (same int8 file; max_length only truncates input)
     from rightmodel.router.encoder import Encoder
 
     variants = {}
-    for tokens_kept, threads in ((64, 1), (96, 1), (128, 2)):
+    for tokens_kept, threads in ((64, 1), (96, 1)):
         enc = Encoder(enc_dir, threads=threads)
         enc.tokenizer.enable_truncation(tokens_kept)
         variants[f"max_length={tokens_kept}, threads={threads}"] = timed(lambda p: enc.embed([p]))
@@ -180,7 +184,7 @@ def main(argv=None) -> int:
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--seed", type=int, default=13)
     ap.add_argument("--max-length", type=int, default=128)
-    ap.add_argument("--layers", type=int, default=None, help="keep only the encoder's first N layers")
+    ap.add_argument("--layers", type=int, default=None, help="encoder layers to keep (default: as `router train`, 3; 0 keeps all)")
     ap.add_argument("--kinds", default=",".join(KINDS))
     ap.add_argument("--latency-prompts", type=int, default=300)
     ap.add_argument("--lock-wait", type=int, default=1800)
@@ -190,6 +194,9 @@ def main(argv=None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     kinds = tuple(k for k in a.kinds.split(",") if k)
+    from rightmodel.router.encoder import resolve_layers
+
+    a.layers = resolve_layers(None, a.layers)
     cache = Path(a.cache)
     cache.mkdir(parents=True, exist_ok=True)
     lock = benchlib.BenchLock("bench/router.py", time.strftime("%Y%m%d-%H%M%S"), a.lock_wait, log=log)

@@ -29,7 +29,7 @@ def invoke(*args: str):
     return runner.invoke(build_router_app(), [str(a) for a in args])
 
 
-@pytest.mark.parametrize("kind, depth", [("classifier", []), ("knn", ["--layers", "3"]), ("hybrid", [])])
+@pytest.mark.parametrize("kind, depth", [("classifier", []), ("knn", ["--layers", "0"]), ("hybrid", ["--layers", "2"])])
 def test_train_eval_score(world: dict[str, Path], kind: str, depth: list[str]) -> None:
     home = world["home"]
     r = invoke("train", f"topic-{kind}", "--data", world["train"], "--strong", "big", "--weak", "small",
@@ -42,7 +42,8 @@ def test_train_eval_score(world: dict[str, Path], kind: str, depth: list[str]) -
         assert version.metrics["apgr"] == pytest.approx(card["metrics"]["sweep"]["apgr"])
         assert (version.path / "pgr.svg").read_text().lstrip().startswith("<?xml")
         assert "learned router card" in (version.path / "card.md").read_text()
-        assert ("first 3 layers" in card["encoder"]) == bool(depth)
+        kept = {"": "first 3 layers", "2": "first 2 layers"}.get(depth[-1] if depth else "")  # default 3 of 6; 0: all
+        assert (kept in card["encoder"]) if kept else ("layers" not in card["encoder"])
     # held-out card: strong wins only on the maths topic (~10% of prompts): near the oracle
     assert card["metrics"]["sweep"]["apgr"] > card["metrics"]["oracle"]["apgr"] - 0.05
     # thresholds for a share come from the held-out score distribution: more share, lower threshold;

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-NAMES = {"classifier": "classifier (MiniLM int8 + logistic regression)", "knn": "kNN (MiniLM int8, cosine)",
+NAMES = {"classifier": "classifier (MiniLM int8 + logistic regression)", "knn": "kNN (MiniLM int8, cosine on int8 rows)",
          "hybrid": "hybrid (quantile mean of 2-3 of classifier, kNN, TF-IDF; parts chosen by inner CV)", "tfidf": "**baseline** TF-IDF + logistic regression",
          "random": "random (seeded)"}
 
@@ -33,6 +33,42 @@ def _table(block: dict) -> list[str]:
                      f"{r['per_fold_apgr_mean']:.3f} ± {r['per_fold_apgr_sd']:.3f} | {sel} |")
     o = block["oracle"]
     lines.append(f"| oracle (true gain) | {_n(o['apgr'])} | | {_p(o['cpt50'])} | {_p(o['cpt80'])} | | |")
+    return lines
+
+
+CAVEAT = [
+    "## Caveat: choices made after seeing these folds",
+    "",
+    "Two design choices were made after looking at held-out results of these same outer folds, so part of the margin "
+    "over 0.70 may be a selection effect rather than skill: (1) the encoder depth — a run with all 6 layers "
+    "(2026-11-28 21:37 UTC: hybrid APGR 0.690, decision p50 10.3 ms) missed the latency target, so the bench was rerun "
+    "on the first 3 layers (0.699), which `router train` now keeps by default; a quick 5-fold check of 2 layers "
+    "(classifier 0.684, kNN 0.685 vs 0.690 / 0.697 at 3 layers) kept 3; (2) the hybrid's parts — with classifier + "
+    "TF-IDF fixed it scored 0.699 (2026-11-28 22:45 UTC run), after which the parts were made a choice of the inner CV "
+    "(0.703 at 01:08 UTC). C, k and the hybrid's parts are chosen by inner CV within each training part; the depth is not.",
+    "",
+]
+
+
+def _met(lat: dict, key: str) -> str:
+    rows = {k: v[key]["p50_ms"] for k, v in lat["kinds"].items() if key in v}
+    met = ", ".join(k for k, ms in rows.items() if ms <= 5.0) or "none"
+    missed = ", ".join(k for k, ms in rows.items() if ms > 5.0) or "—"
+    return f"**met by {met}; not by {missed}**"
+
+
+def _latency_verdict(lat: dict, base: float) -> list[str]:
+    one = ", ".join(f"{k} p50 {v['decision']['p50_ms']:.2f} ms (p99 {v['decision']['p99_ms']:.2f})" for k, v in lat["kinds"].items())
+    lines = [f"- Routing decision, one prompt, ONNX Runtime on 1 thread: {one}; baseline (today's `auto` task recognition, "
+             f"fp32 embedder) p50 {base:.2f} ms. Target ≤ 5 ms p50: {_met(lat, 'decision')}."]
+    if any("decision_default_threads" in v for v in lat["kinds"].values()):
+        dflt = ", ".join(f"{k} p50 {v['decision_default_threads']['p50_ms']:.2f} ms (p99 {v['decision_default_threads']['p99_ms']:.2f})"
+                         for k, v in lat["kinds"].items() if "decision_default_threads" in v)
+        lines.append(f"- Same decision as `rightmodel serve` runs it by default (ONNX Runtime's default thread pool, "
+                     f"{lat.get('default_threads')} CPUs here): {dflt}. Target ≤ 5 ms p50: {_met(lat, 'decision_default_threads')}.")
+    lines.append("- In the gateway the decision runs only when a remote model answers (a task with no specialist, or an "
+                 "escalation), never for an answer the specialist gives, and in a worker thread rather than on the event "
+                 "loop; its time is in each ledger row (`extra.router_ms`).")
     return lines
 
 
@@ -67,11 +103,7 @@ def render(r: dict) -> str:
         f"(10 bins {_n(lso[best_lso]['bins10']['apgr'])}) vs the TF-IDF baseline's {_n(lso['tfidf']['sweep']['apgr'])} in the same run "
         f"(0.535 measured earlier): **{'better' if lso[best_lso]['sweep']['apgr'] > lso['tfidf']['sweep']['apgr'] else 'NOT better'}**; "
         f"{lso[best_lso]['sweep']['apgr'] - 0.603:+.3f} from RouteLLM's best published 0.603.",
-        f"- Routing decision, one prompt, 1 thread: "
-        + ", ".join(f"{k} p50 {v['decision']['p50_ms']:.2f} ms (p99 {v['decision']['p99_ms']:.2f})" for k, v in lat["kinds"].items())
-        + f"; baseline (today's `auto` task recognition, fp32 embedder) p50 {base:.2f} ms. Target ≤ 5 ms p50: **met by "
-        + (", ".join(k for k, v in lat["kinds"].items() if v["decision"]["p50_ms"] <= 5.0) or "none")
-        + "; not by " + (", ".join(k for k, v in lat["kinds"].items() if v["decision"]["p50_ms"] > 5.0) or "—") + "**.",
+        *_latency_verdict(lat, base),
         "",
         "## How the numbers are made",
         "",
@@ -107,7 +139,7 @@ def render(r: dict) -> str:
         "",
         "Not like for like: the published routers did not train on these MMLU outcomes; ours do (held out by prompt or by subject).",
         "",
-        f"## Routing latency ({lat['prompts']} random prompts, one at a time, ONNX Runtime on {lat['threads']} thread; "
+        f"## Routing latency ({lat['prompts']} random prompts, one at a time, ONNX Runtime on {lat['threads']} thread unless the row says default threads; "
         f"prompt length p50 {lat['prompt_tokens_p50']} tokens, p99 {lat['prompt_tokens_p99']}, truncated to {r['max_length']})",
         "",
         "| | p50 ms | p99 ms | mean ms |",
@@ -117,11 +149,15 @@ def render(r: dict) -> str:
     ]
     for k, v in lat["kinds"].items():
         out.append(f"| {NAMES.get(k, k)}: whole decision | {v['decision']['p50_ms']:.2f} | {v['decision']['p99_ms']:.2f} | {v['decision']['mean_ms']:.2f} |")
+        if "decision_default_threads" in v:
+            d = v["decision_default_threads"]
+            out.append(f"| {NAMES.get(k, k)}: whole decision, default threads | {d['p50_ms']:.2f} | {d['p99_ms']:.2f} | {d['mean_ms']:.2f} |")
         if "encoder_only" in v:
             out.append(f"| … of which the int8 encoder | {v['encoder_only']['p50_ms']:.2f} | {v['encoder_only']['p99_ms']:.2f} | {v['encoder_only']['mean_ms']:.2f} |")
     for name, v in lat.get("encoder_variants", {}).items():
         out.append(f"| int8 encoder alone, {name} | {v['p50_ms']:.2f} | {v['p99_ms']:.2f} | {v['mean_ms']:.2f} |")
     out.append("")
+    out += CAVEAT
     if r.get("compare"):
         out += _compare(r)
     return "\n".join(out)

@@ -292,8 +292,9 @@ class Estimator:
 
         for name, cfg in c.models.items():
             self.reach[name] = ([], True) if isinstance(cfg, SpecialistModelConfig) else (chain(name), False)
-        for name, task in c.tasks.items():
-            self.reach[name] = (chain(task.escalate_to or c.defaults.generalist), True)
+        for name, task in c.tasks.items():  # a learned router may send a task's request to either of its models
+            targets = (task.router.strong, task.router.weak) if task.router else (task.escalate_to or c.defaults.generalist,)
+            self.reach[name] = ([p for m in targets for p in chain(m)], True)
         self.reach["auto"] = ([p for m in remotes for p in chain(m)], bool(c.tasks))
 
     def completion_tokens(self, body: Mapping[str, Any]) -> int:

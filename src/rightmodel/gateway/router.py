@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Literal
 
 import numpy as np
@@ -40,6 +41,14 @@ class Decision:
     escalate_to: str | None = None
     threshold: float | None = None  # task override of the calibrated threshold
     must_answer: bool = False  # a specialist named directly answers whatever its confidence
+    # A learned router's choice of remote model (instead of `remote` / `escalate_to`): (model, why).
+    # Deferred, because it costs milliseconds of CPU and is only needed when a remote model answers:
+    # not when the specialist is confident. The gateway runs it off the event loop.
+    pick: Callable[[], tuple[str, str]] | None = None
+
+    @property
+    def escalates(self) -> bool:
+        return self.escalate_to is not None or self.pick is not None
 
 
 def message_text(message: Mapping[str, Any]) -> str:
@@ -128,21 +137,21 @@ class Router:
     def _task(self, task: str, body: Mapping[str, Any], why: str) -> Decision:
         cfg = self.c.tasks[task]
         target = cfg.escalate_to or self.c.defaults.generalist
+        pick = None
         policy = self.learned.get(task)
-        if policy is not None:  # a learned router picks the escalation target for this prompt
-            target, note = policy.choose(specialist_input(body["messages"], cfg.input))
-            why = f"{why}; {note}"
+        if policy is not None:  # a learned router picks the remote model for this prompt, when one is needed
+            target, pick = None, partial(policy.choose, specialist_input(body["messages"], cfg.input))
         blocked = generative_parameter(body)
         if blocked:
-            if target is None:
+            if target is None and pick is None:
                 raise APIError(
                     400, f"'{blocked}' needs a generative model and task {task} has no escalation target", param=blocked, code="unsupported_parameter"
                 )
-            return Decision("remote", f"{why}; '{blocked}' needs a generative model", task=task, remote=target)
+            return Decision("remote", f"{why}; '{blocked}' needs a generative model", task=task, remote=target, pick=pick)
         specialist = self.specialist_of.get(task, cfg.specialist)
         if specialist is None:  # no specialist yet (its traffic may be captured for distillation)
-            return Decision("remote", f"{why}; the task has no specialist yet", task=task, remote=target)
-        return Decision("specialist", why, task=task, specialist=specialist, escalate_to=target, threshold=cfg.threshold)
+            return Decision("remote", f"{why}; the task has no specialist yet", task=task, remote=target, pick=pick)
+        return Decision("specialist", why, task=task, specialist=specialist, escalate_to=target, threshold=cfg.threshold, pick=pick)
 
     def _auto(self, body: Mapping[str, Any], headers: Mapping[str, str]) -> Decision:
         metadata = body.get("metadata") or {}

@@ -57,7 +57,7 @@ def build_router_app() -> typer.Typer:
         split: str = typer.Option("prompt", "--split", help="Hold out by 'prompt' text or by 'group' (file of a directory)."),
         seed: int = typer.Option(13, "--seed"),
         max_length: int = typer.Option(128, "--max-length", min=8, max=512, help="Tokens of each prompt the encoder reads."),
-        layers: Optional[int] = typer.Option(None, "--layers", min=1, help="Keep only the encoder's first N layers (faster routing)."),
+        layers: Optional[int] = typer.Option(None, "--layers", min=0, help="Encoder layers to keep (default 3: ~half the decision time of all 6; 0 keeps all)."),
         base: Optional[str] = typer.Option(None, "--base", help="Local Hugging Face encoder dir (default: bundled MiniLM)."),
         encoding: str = typer.Option("utf-8", "--encoding"),
         promote: bool = typer.Option(False, "--promote", help="Promote the new version to production."),

@@ -5,14 +5,15 @@ is more worth its price on this prompt.
   better (strong better / tie / weak better, from the sign of strong − weak quality); the score is
   P(strong better) − P(weak better), the expected sign of the gain.
 - ``knn``: the mean gain (strong − weak quality) of the k training prompts nearest in embedding
-  space (cosine). No training beyond storing the embeddings; a direct, inspectable estimate.
+  space (cosine, on int8 copies of the embeddings: ``knn_index``). No training beyond storing the
+  embeddings; a direct, inspectable estimate.
 - ``tfidf``: the same logistic regression on TF-IDF word uni- and bigrams. Cheap, no encoder; also
   the baseline the bench compares against.
 - ``hybrid``: the mean of two or three of the above (which ones: chosen by inner CV), each score
   first mapped to its quantile among the training prompts' scores — they see different things
   (meaning, neighbours, exact words), and averaging quantiles needs no weight to tune.
 
-Serving needs only numpy (and the encoder / a CountVectorizer): fitted weights are plain arrays.
+Serving needs numpy and ONNX Runtime (the encoder, the kNN index); fitted weights are plain arrays.
 """
 
 from __future__ import annotations
@@ -121,28 +122,32 @@ class KnnRouter(RouterModel):
     grid = [{"k": 50}, {"k": 100}, {"k": 200}]
 
     def fit(self, feats: Features, gain: np.ndarray) -> "KnnRouter":
-        self.train_emb = np.ascontiguousarray(feats.emb, dtype=np.float32)
+        from rightmodel.router.knn_index import quantize_rows
+
+        self.rows8, self.scale = quantize_rows(feats.emb)
         self.train_gain = np.asarray(gain, dtype=np.float32)
+        self._index = None
         return self
 
     def score(self, feats: Features) -> np.ndarray:
-        k = max(1, min(int(self.params.get("k", 100)), len(self.train_gain)))
-        out = np.empty(len(feats), dtype=np.float64)
-        for start in range(0, len(feats), 512):  # bounded memory: 512 × n_train similarities at a time
-            sims = feats.emb[start : start + 512] @ self.train_emb.T
-            if k < sims.shape[1]:
-                idx = np.argpartition(-sims, k - 1, axis=1)[:, :k]
-            else:
-                idx = np.broadcast_to(np.arange(sims.shape[1]), sims.shape)
-            out[start : start + 512] = self.train_gain[idx].mean(axis=1)
-        return out
+        if self._index is None:  # built on first use: fitting in cross-validation scores once per fit
+            from rightmodel.router.knn_index import KnnIndex
+
+            self._index = KnnIndex(self.rows8, self.scale, self.train_gain, int(self.params.get("k", 100)))
+        return self._index.score(feats.emb)
 
     def arrays(self, directory: Path) -> dict[str, np.ndarray]:
-        return {"train_emb": self.train_emb.astype(np.float16), "train_gain": self.train_gain}
+        return {"train_rows8": self.rows8, "train_scale": self.scale, "train_gain": self.train_gain}
 
     def restore(self, directory: Path, arrays: dict[str, np.ndarray]) -> "KnnRouter":
-        self.train_emb = np.asarray(arrays["train_emb"], dtype=np.float32)
+        from rightmodel.router.knn_index import quantize_rows
+
+        if "train_rows8" in arrays:
+            self.rows8, self.scale = arrays["train_rows8"], np.asarray(arrays["train_scale"], dtype=np.float32)
+        else:  # saved before int8 neighbours (float16 embeddings): quantized the same way on load
+            self.rows8, self.scale = quantize_rows(np.asarray(arrays["train_emb"], dtype=np.float32))
         self.train_gain = np.asarray(arrays["train_gain"], dtype=np.float32)
+        self._index = None
         return self
 
 

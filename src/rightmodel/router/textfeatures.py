@@ -1,7 +1,7 @@
 """TF-IDF word n-grams, fitted with scikit-learn and served from plain arrays.
 
 A router version must load without unpickling code, so the fitted vocabulary and idf weights are
-stored as JSON + npz, and serving rebuilds the same vectors with a CountVectorizer on that fixed
+stored as JSON + npz, and serving rebuilds the same vectors from sklearn's analyzer and that fixed
 vocabulary (sublinear tf, idf, L2 norm: what ``TfidfVectorizer(sublinear_tf=True)`` computes).
 """
 
@@ -40,17 +40,39 @@ class Tfidf:
         return self
 
     def transform(self, texts: Sequence[str]) -> Any:
-        from sklearn.feature_extraction.text import CountVectorizer
-        from sklearn.preprocessing import normalize
+        """CSR rows built directly from the analyzer's n-grams: the same vectors as sklearn's
+        CountVectorizer + sublinear tf + idf + L2 norm (tested), without its per-call validation
+        and three sparse passes — a routing decision featurises one prompt, where that overhead
+        was ~0.5 ms of a 5 ms budget."""
+        import scipy.sparse as sp
 
         if self.vocabulary is None or self.idf is None:
             raise RuntimeError("Tfidf.transform before fit")
         if self._counter is None:
-            self._counter = CountVectorizer(vocabulary=self.vocabulary, ngram_range=NGRAMS, dtype=np.float32)
-        counts = self._counter.transform(list(texts)).tocsr()
-        counts.data = 1.0 + np.log(counts.data)
-        counts = counts.multiply(self.idf).tocsr()
-        return normalize(counts, norm="l2", copy=False)
+            from sklearn.feature_extraction.text import CountVectorizer
+
+            self._counter = CountVectorizer(ngram_range=NGRAMS).build_analyzer()
+        vocab, idf = self.vocabulary, self.idf
+        indptr, indices, data = [0], [], []
+        for text in texts:
+            counts: dict[int, int] = {}
+            for gram in self._counter(text):
+                j = vocab.get(gram)
+                if j is not None:
+                    counts[j] = counts.get(j, 0) + 1
+            keys = sorted(counts)
+            cols = np.asarray(keys, dtype=np.int32)
+            tf = np.asarray([counts[j] for j in keys], dtype=np.float32)
+            w = (1.0 + np.log(tf)) * idf[cols]
+            norm = float(np.sqrt(np.dot(w, w)))
+            indices.append(cols)
+            data.append(w / norm if norm > 0 else w)
+            indptr.append(indptr[-1] + len(cols))
+        return sp.csr_matrix(
+            (np.concatenate(data) if data else np.zeros(0, np.float32),
+             np.concatenate(indices) if indices else np.zeros(0, np.int32), np.asarray(indptr, dtype=np.int64)),
+            shape=(len(indptr) - 1, len(idf)),
+        )
 
     def save(self, directory: Path, arrays: dict[str, np.ndarray], prefix: str) -> None:
         (directory / VOCAB_FILE).write_text(json.dumps(self.vocabulary, ensure_ascii=False, sort_keys=True))

@@ -35,7 +35,7 @@ class RouterTrainRequest:
     split: str = "prompt"  # or "group": hold out whole groups (files of a directory)
     seed: int = 13
     max_length: int = 128
-    layers: int | None = None  # keep only the encoder's first N layers (faster routing); None: all
+    layers: int | None = None  # keep the encoder's first N layers; None: encoder.DEFAULT_LAYERS; 0: all
     base: str | None = None
     encoding: str = "utf-8"
 
@@ -67,7 +67,7 @@ def build_router(request: RouterTrainRequest, registry: Any, log: Callable[[str]
     from rightmodel.router.artifact import load_router, save_router
     from rightmodel.router.card import write_card
     from rightmodel.router.crossval import INNER_FOLDS, cross_validate, fit_selected
-    from rightmodel.router.encoder import export_encoder
+    from rightmodel.router.encoder import export_encoder, resolve_layers
     from rightmodel.router.metrics import random_curve, score_report, sweep_curve, oracle_scores
     from rightmodel.specialists.encoder import describe_base
 
@@ -83,11 +83,12 @@ def build_router(request: RouterTrainRequest, registry: Any, log: Callable[[str]
     log(f"{desc['rows']} rows, {desc['unique_prompts']} distinct prompts, {desc['groups']} group(s); "
         f"strong {desc['strong_mean']:.3f} vs weak {desc['weak_mean']:.3f}")
     keys = outcomes.prompts if request.split == "prompt" else outcomes.groups
+    layers = resolve_layers(request.base, request.layers) if KINDS[request.kind].needs_embeddings else None
     with registry.staging(request.name) as stage:
         encoder_dir = None
         if KINDS[request.kind].needs_embeddings:
             log("exporting the int8 encoder and embedding the prompts")
-            encoder_dir = export_encoder(stage, registry.home / "cache", request.base, request.max_length, request.layers)
+            encoder_dir = export_encoder(stage, registry.home / "cache", request.base, request.max_length, layers)
         feats = embed_outcomes(outcomes, encoder_dir)
         gain = outcomes.gain
         log(f"{request.folds}-fold cross-validation grouped by {request.split}")
@@ -118,7 +119,7 @@ def build_router(request: RouterTrainRequest, registry: Any, log: Callable[[str]
                       f"{request.folds}-fold cross-validation holding out whole groups ({desc['groups']} groups)")
         card = {
             "name": request.name, "router_kind": request.kind, "params": sel.params, "data_hash": outcomes.content_hash(),
-            "encoder": (f"{describe_base(request.base)}{f', first {request.layers} layers' if request.layers else ''}, int8, "
+            "encoder": (f"{describe_base(request.base)}{f', first {layers} layers' if layers else ''}, int8, "
                         f"max {request.max_length} tokens") if encoder_dir else None,
             "data": desc,
             "evaluation": {"split": split_text, "folds": request.folds, "seed": request.seed,
