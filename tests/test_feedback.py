@@ -47,18 +47,20 @@ def stack(built, tmp_path_factory):
             "tasks": {
                 "intent": {"specialist": "intent-v", "escalate_to": "frontier", "threshold": 0.0,  # always answers locally
                            "drift": {"accuracy_min": 0.99, "min_feedback": 2, "escalation_rate_max": 0.5, "min_requests": 2}},
-                "intent-esc": {"specialist": "intent-v", "escalate_to": "frontier", "threshold": 1.000001},  # always escalates
+                "intent-esc": {"specialist": "intent-v", "escalate_to": "frontier", "threshold": 1.000001,  # always escalates
+                               "capture": {}},  # keeps the prompts: judged escalations become router outcomes
             },
             "defaults": {"generalist": "frontier", "frontier": "frontier", "retries": 0, "local_fixed_cost_per_month": 30.0},
             "auth": {"mode": "required"},
             "observability": {"metrics": "admin"},
         }
-        ledger = f"sqlite:///{home / 'ledger.db'}"
+        ledger, captures = f"sqlite:///{home / 'ledger.db'}", f"sqlite:///{home / 'captures.db'}"
         args = ("--home", str(built["home"]), "--journal-dir", str(home / "journal"), "--ledger-url", ledger)
-        with running_gateway(config, home, extra_args=args, env={"FB_TEST_KEY": "sk-up", "RIGHTMODEL_KEYS_URL": keys_url}) as gw:
+        env = {"FB_TEST_KEY": "sk-up", "RIGHTMODEL_KEYS_URL": keys_url, "RIGHTMODEL_CAPTURES_URL": captures}
+        with running_gateway(config, home, extra_args=args, env=env) as gw:
             cfg_path = home / "constellation.yaml"
             cfg_path.write_text(yaml.safe_dump(config))
-            yield {"gw": gw, "a": key_a, "b": key_b, "admin": admin, "ledger": ledger, "config": cfg_path}
+            yield {"gw": gw, "a": key_a, "b": key_b, "admin": admin, "ledger": ledger, "captures": captures, "config": cfg_path}
 
 
 def ask(stack, model: str, text: str, key: str | None = None) -> tuple[str, str]:
@@ -124,6 +126,43 @@ def test_feedback_on_an_escalated_answer_judges_the_frontier_and_the_specialists
     rid2, _ = ask(stack, "intent-esc", "What exchange rate do you use for euros to dollars?")
     only = feedback(stack, {"request_id": rid2, "score": 0.5})  # a score alone: no verdict
     assert only.status_code == 200 and only.json()["correct"] is None and only.json()["specialist_correct"] is None
+
+
+def test_judged_escalations_are_outcome_rows_a_router_trains_on(stack, tmp_path):
+    """`router outcomes` / `router train --from-ledger`: captured prompts joined with feedback. Each
+    judged escalation gives the frontier's quality and the specialist's (its guess, judged)."""
+    from conftest import run_cli
+
+    # the client's truth: the real intent on ticket 2, card_arrival on tickets 0 and 1 (there the
+    # frontier's constant answer is right and the specialist's guess mostly wrong): the frontier is
+    # the stronger model overall, and every outcome (strong better, tie, weak better) occurs
+    texts = {f"{text} (ticket {i})": label if i == 2 else "card_arrival" for i in range(3) for text, label in TEXTS.items()}
+    guesses = {}
+    for text, label in texts.items():
+        rid, _ = ask(stack, "intent-esc", text)
+        guesses[text] = json.loads(ledger_row(stack, rid)["extra"])["specialist"]["label"]
+        assert feedback(stack, {"request_id": rid, "label": label}).status_code == 200
+    urls = ("--ledger-url", stack["ledger"], "--captures-url", stack["captures"])
+    out = tmp_path / "outcomes.jsonl"
+    deadline = time.time() + 30
+    while True:  # captures are written in the background
+        r = run_cli("router", "outcomes", "intent-esc", "--out", str(out), *urls)
+        assert r.returncode == 0, r.stderr
+        rows = {row["prompt"]: row for row in map(json.loads, out.read_text().splitlines())}
+        if all(t in rows for t in texts) or time.time() > deadline:
+            break
+        time.sleep(0.5)
+    for text, label in texts.items():
+        assert rows[text]["frontier"] == float(label == "card_arrival")  # it always answers "Card arrival."
+        assert rows[text]["specialist"] == float(guesses[text] == label)
+    home = tmp_path / "registry"
+    r = run_cli("router", "train", "esc-router", "--from-ledger", "intent-esc", "--strong", "frontier", "--weak", "specialist",
+                "--kind", "tfidf", "--folds", "3", "--home", str(home), *urls)
+    assert r.returncode == 0, r.stderr
+    assert "registered esc-router@v1" in r.stdout and "judged for both frontier and specialist" in r.stderr
+    r = run_cli("router", "train", "esc-router", "--from-ledger", "intent-esc", "--strong", "gpt-9", "--weak", "specialist",
+                "--home", str(home), *urls)
+    assert r.returncode == 2 and "no judged prompts of task intent-esc for 'gpt-9'" in r.stderr and "Traceback" not in r.stderr
 
 
 def test_a_relayed_completion_id_gets_a_404_that_points_to_the_request_id_header(stack):

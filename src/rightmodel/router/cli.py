@@ -38,6 +38,28 @@ def _pct(v: float | None) -> str:
     return "n/a" if v is None else f"{100 * v:.1f}%"
 
 
+def _ledger_outcomes(task: str, home: Path, config: Optional[Path], ledger_url: Optional[str],
+                     captures_url: Optional[str], since: Optional[str]):
+    """The task's judged prompts, from the ledger and capture store `rightmodel serve` writes to."""
+    from datetime import datetime, timezone
+
+    from rightmodel.distill.store import CaptureStore, resolve_captures_url
+    from rightmodel.report.cli import load_config, open_ledger, resolve_ledger_url
+    from rightmodel.report.timespec import parse_time
+    from rightmodel.router.ledger_outcomes import collect
+
+    constellation = load_config(config)
+    root = Path(home)  # SQLite ledger and captures beside the registry, unless the config or a URL says otherwise
+    start = parse_time(since, datetime.now(timezone.utc), "--since") if since else None
+    engine = open_ledger(resolve_ledger_url(root, ledger_url, config, constellation))
+    store = CaptureStore(captures_url or resolve_captures_url(root, constellation.storage.captures_url))
+    try:
+        return collect(engine, store, task, since=start)
+    finally:
+        store.close()
+        engine.dispose()
+
+
 def build_router_app() -> typer.Typer:
     """The ``router`` command group (add with ``app.add_typer(build_router_app(), name="router")``)."""
     app = typer.Typer(help="Learned routers: which prompts are worth the strong model.", no_args_is_help=True,
@@ -47,7 +69,8 @@ def build_router_app() -> typer.Typer:
     @_errors
     def train_cmd(
         name: str = typer.Argument(..., help="Router name, e.g. mmlu-router (registry task name)."),
-        data: Path = typer.Option(..., "--data", help="Outcome file (CSV/TSV/JSONL/JSON) or a directory of them."),
+        data: Optional[Path] = typer.Option(None, "--data", help="Outcome file (CSV/TSV/JSONL/JSON) or a directory of them."),
+        from_ledger: Optional[str] = typer.Option(None, "--from-ledger", metavar="TASK", help="Instead of --data: TASK's captured prompts judged by feedback in the gateway's ledger (see `router outcomes`)."),
         strong: str = typer.Option(..., "--strong", help="Column with the strong model's quality (bool or score)."),
         weak: str = typer.Option(..., "--weak", help="Column with the weak model's quality (bool or score)."),
         kind: str = typer.Option("hybrid", "--kind", help="classifier | knn | tfidf | hybrid."),
@@ -61,14 +84,35 @@ def build_router_app() -> typer.Typer:
         base: Optional[str] = typer.Option(None, "--base", help="Local Hugging Face encoder dir (default: bundled MiniLM)."),
         encoding: str = typer.Option("utf-8", "--encoding"),
         promote: bool = typer.Option(False, "--promote", help="Promote the new version to production."),
+        config: Optional[Path] = typer.Option(None, "--config", "-c", help="With --from-ledger: the gateway's constellation (storage URLs)."),
+        ledger_url: Optional[str] = typer.Option(None, "--ledger-url", envvar="RIGHTMODEL_LEDGER_URL", help="With --from-ledger: ledger URL (default: as `rightmodel serve`)."),
+        captures_url: Optional[str] = typer.Option(None, "--captures-url", envvar="RIGHTMODEL_CAPTURES_URL", help="With --from-ledger: capture store URL."),
+        since: Optional[str] = typer.Option(None, "--since", help="With --from-ledger: only requests from this time on (7d, 24h, ISO date)."),
         home: Path = HOME,
         db_url: Optional[str] = DB,
     ) -> None:
-        """Train a router on an outcome file, evaluate it held out, register it with its card."""
+        """Train a router on an outcome file or the ledger's judged traffic, evaluate it held out,
+        register it with its card."""
+        from rightmodel.errors import ConfigError, DataError
         from rightmodel.registry import Registry
         from rightmodel.router.train import RouterTrainRequest, build_router
 
         err = Console(stderr=True)
+        if (data is None) == (from_ledger is None):
+            raise ConfigError("give exactly one of --data FILE and --from-ledger TASK")
+        if from_ledger is not None:
+            found = _ledger_outcomes(from_ledger, home, config, ledger_url, captures_url, since)
+            err.print(escape(found.describe()), highlight=False)
+            missing = [m for m in (strong, weak) if m not in found.columns]
+            if missing:
+                raise DataError(f"no judged prompts of task {from_ledger} for {', '.join(repr(m) for m in missing)}; "
+                                f"model columns there: {', '.join(found.columns) or 'none'} (send feedback on captured requests)")
+            from datetime import datetime, timezone
+
+            stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+            data = found.write_jsonl(home / "router-data" / f"{from_ledger}-{stamp}.jsonl")
+            err.print(f"{found.both(strong, weak)} prompts judged for both {escape(strong)} and {escape(weak)}: {escape(str(data))}",
+                      highlight=False)
         request = RouterTrainRequest(name=name, data=data, strong=strong, weak=weak, kind=kind, prompt_col=prompt_col,
                                      exclude=list(exclude), folds=folds, split=split, seed=seed, max_length=max_length,
                                      layers=layers, base=base, encoding=encoding)
@@ -81,6 +125,26 @@ def build_router_app() -> typer.Typer:
             if promote:
                 registry.promote(version.ref)
                 Console().print(f"promoted {version.ref} to production")
+
+    @app.command("outcomes")
+    @_errors
+    def outcomes_cmd(
+        task: str = typer.Argument(..., help="A gateway task with capture on (tasks.TASK.capture)."),
+        out: Optional[Path] = typer.Option(None, "--out", help="Write the outcome rows here (JSONL: prompt + one column per model)."),
+        config: Optional[Path] = typer.Option(None, "--config", "-c", help="The gateway's constellation (storage URLs)."),
+        ledger_url: Optional[str] = typer.Option(None, "--ledger-url", envvar="RIGHTMODEL_LEDGER_URL", help="Ledger URL (default: as `rightmodel serve`)."),
+        captures_url: Optional[str] = typer.Option(None, "--captures-url", envvar="RIGHTMODEL_CAPTURES_URL", help="Capture store URL."),
+        since: Optional[str] = typer.Option(None, "--since", help="Only requests from this time on (7d, 24h, ISO date)."),
+        home: Path = HOME,
+    ) -> None:
+        """Outcome rows from the gateway's own records: TASK's captured prompts joined with the
+        feedback on them. An escalated request judged by feedback gives both the remote model's and
+        the specialist's quality; other prompts are merged by text. Train on them with
+        `router train NAME --from-ledger TASK --strong MODEL --weak specialist`."""
+        found = _ledger_outcomes(task, home, config, ledger_url, captures_url, since)
+        Console().print(escape(found.describe()), highlight=False)
+        if out is not None:
+            Console().print(f"wrote {len(found.rows)} rows to {escape(str(found.write_jsonl(out)))}", highlight=False)
 
     @app.command("eval")
     @_errors
