@@ -74,6 +74,17 @@ def test_router_picks_the_escalation_target_per_prompt(registry: Registry, rule:
     assert (tools.route, tools.remote, tools.pick()[0]) == ("remote", None, "big")
 
 
+def test_a_failing_router_sends_the_prompt_to_the_strong_model(registry: Registry, monkeypatch) -> None:
+    c = constellation({"model": "topics", "strong": "big", "weak": "small", "threshold": 0.5})
+    policy = load_policies(c, registry)["t"]
+
+    def broken(texts):
+        raise RuntimeError("corrupted weights")
+
+    monkeypatch.setattr(policy.router, "score", broken)
+    assert policy.choose(EASY) == ("big", "router topics@v1 failed (RuntimeError): big")
+
+
 def test_missing_router_stops_startup(registry: Registry) -> None:
     c = constellation({"model": "nope", "strong": "big", "weak": "small", "strong_share": 0.2})
     with pytest.raises(ConfigError, match="tasks.t.router: cannot load nope"):

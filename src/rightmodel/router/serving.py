@@ -36,8 +36,15 @@ class RouterPolicy:
     rule: str  # how the threshold was chosen, for the reason string
 
     def choose(self, text: str) -> tuple[str, str]:
-        """(model, reason) for one prompt."""
-        score = float(self.router.score([text])[0])
+        """(model, reason) for one prompt. A router that fails (a bug, a broken file) must not fail
+        the request: the strong model answers, and the reason says why."""
+        try:
+            score = float(self.router.score([text])[0])
+        except Exception as exc:  # noqa: BLE001
+            import logging
+
+            logging.getLogger("rightmodel.router").exception("router %s failed", self.ref)
+            return self.strong, f"router {self.ref} failed ({type(exc).__name__}): {self.strong}"
         if score >= self.threshold:
             return self.strong, f"router {self.ref} score {score:.4f} >= {self.threshold:.4f} ({self.rule}): {self.strong}"
         return self.weak, f"router {self.ref} score {score:.4f} < {self.threshold:.4f} ({self.rule}): {self.weak}"
