@@ -129,12 +129,15 @@ class KnnRouter(RouterModel):
         self._index = None
         return self
 
-    def score(self, feats: Features) -> np.ndarray:
-        if self._index is None:  # built on first use: fitting in cross-validation scores once per fit
+    def _built(self) -> Any:
+        if self._index is None:
             from rightmodel.router.knn_index import KnnIndex
 
             self._index = KnnIndex(self.rows8, self.scale, self.train_gain, int(self.params.get("k", 100)))
-        return self._index.score(feats.emb)
+        return self._index
+
+    def score(self, feats: Features) -> np.ndarray:
+        return self._built().score(feats.emb)
 
     def arrays(self, directory: Path) -> dict[str, np.ndarray]:
         return {"train_rows8": self.rows8, "train_scale": self.scale, "train_gain": self.train_gain}
@@ -148,6 +151,7 @@ class KnnRouter(RouterModel):
             self.rows8, self.scale = quantize_rows(np.asarray(arrays["train_emb"], dtype=np.float32))
         self.train_gain = np.asarray(arrays["train_gain"], dtype=np.float32)
         self._index = None
+        self._built()  # a loaded router serves: build the index now, not on its first request
         return self
 
 
