@@ -63,8 +63,11 @@ def truncated_base(cache_root: Path, base: str | None, layers: int) -> Path:
         return target
     from transformers import AutoModel, AutoTokenizer
 
+    from rightmodel.specialists.export import quiet_export
+
     source = resolve_base(base)
-    model = AutoModel.from_pretrained(str(source), local_files_only=True)
+    with quiet_export():
+        model = AutoModel.from_pretrained(str(source), local_files_only=True)
     total = int(model.config.num_hidden_layers)
     if not 1 <= layers <= total:
         from rightmodel.errors import ConfigError
@@ -74,7 +77,8 @@ def truncated_base(cache_root: Path, base: str | None, layers: int) -> Path:
     model.config.num_hidden_layers = layers
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".truncate-", dir=target.parent))
-    model.save_pretrained(str(staging))
+    with quiet_export():
+        model.save_pretrained(str(staging))
     AutoTokenizer.from_pretrained(str(source), local_files_only=True).save_pretrained(str(staging))
     try:
         os.replace(staging, target)

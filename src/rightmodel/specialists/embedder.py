@@ -30,8 +30,11 @@ def _export(base_dir: Path, out_dir: Path, max_length: int) -> None:
     import torch
     from transformers import AutoModel, AutoTokenizer
 
+    from rightmodel.specialists.export import quiet_export
+
     tokenizer = AutoTokenizer.from_pretrained(str(base_dir), local_files_only=True)
-    encoder = AutoModel.from_pretrained(str(base_dir), local_files_only=True).eval()
+    with quiet_export():
+        encoder = AutoModel.from_pretrained(str(base_dir), local_files_only=True).eval()
 
     class Pooled(torch.nn.Module):
         def __init__(self) -> None:
@@ -45,7 +48,7 @@ def _export(base_dir: Path, out_dir: Path, max_length: int) -> None:
             return torch.nn.functional.normalize(pooled, dim=-1)
 
     example = tokenizer(["an example sentence", "a second one"], padding=True, return_tensors="pt")
-    with torch.inference_mode():
+    with torch.inference_mode(), quiet_export():
         torch.onnx.export(
             Pooled(),
             (example["input_ids"], example["attention_mask"]),

@@ -7,6 +7,8 @@ keeps ~0.99, which is what keeps the int8 model within half a point of fp32 accu
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,12 +20,41 @@ SPEC_FILE = "specialist.json"
 TOKENIZER_FILE = "tokenizer.json"
 
 
+@contextmanager
+def quiet_export() -> Iterator[None]:
+    """Silence what exporting prints on every run and a user cannot act on: torch's tracer warnings
+    about the (checked) attention code paths, transformers' weight-loading progress bars, and ONNX
+    Runtime's "consider pre-processing" hint, which it logs on the root logger. Errors still raise."""
+    import logging
+    import warnings
+
+    root = logging.getLogger()
+    level = root.level
+    bars = None
+    try:
+        from transformers.utils import logging as hf_logging
+
+        bars = hf_logging.is_progress_bar_enabled()
+        hf_logging.disable_progress_bar()
+    except ImportError:  # pragma: no cover - transformers is a dependency
+        hf_logging = None
+    root.setLevel(max(level, logging.ERROR))
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", module=r"(torch|transformers|onnxruntime|onnxscript)(\.|$)")
+            yield
+    finally:
+        root.setLevel(level)
+        if hf_logging is not None and bars:
+            hf_logging.enable_progress_bar()
+
+
 def export_onnx_fp32(trained: "TrainedModel", path: Path) -> Path:
     """Export with dynamic batch and sequence axes; outputs raw logits."""
     import torch
 
     example = trained.tokenizer(["an example sentence", "a second one"], padding=True, return_tensors="pt")
-    with torch.inference_mode():
+    with torch.inference_mode(), quiet_export():
         torch.onnx.export(
             trained.model,
             (example["input_ids"], example["attention_mask"]),
@@ -45,12 +76,13 @@ def quantize_int8(fp32_path: Path, int8_path: Path) -> Path:
     """Dynamic int8 quantization of weights, per output channel."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    quantize_dynamic(
-        str(fp32_path),
-        str(int8_path),
-        per_channel=True,
-        weight_type=QuantType.QInt8,
-    )
+    with quiet_export():
+        quantize_dynamic(
+            str(fp32_path),
+            str(int8_path),
+            per_channel=True,
+            weight_type=QuantType.QInt8,
+        )
     return int8_path
 
 
