@@ -306,6 +306,17 @@ def port_busy(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
+def fmt(v, nd: int = 1) -> str:
+    """A number for a results table: thousands separators, ``nd`` decimals for floats, "–" for none."""
+    if v is None or v == "":
+        return "–"
+    if isinstance(v, float):
+        return f"{v:,.{nd}f}"
+    if isinstance(v, int):
+        return f"{v:,}"
+    return str(v)
+
+
 def pct(sorted_vals: list[float], p: float) -> float:
     if not sorted_vals:
         return 0.0

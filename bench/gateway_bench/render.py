@@ -2,15 +2,7 @@
 
 from __future__ import annotations
 
-
-def fmt(v, nd=1) -> str:
-    if v is None or v == "":
-        return "–"
-    if isinstance(v, float):
-        return f"{v:,.{nd}f}"
-    if isinstance(v, int):
-        return f"{v:,}"
-    return str(v)
+from benchlib import fmt  # bench/benchlib.py (bench/gateway.py imports it from here too)
 
 
 def evaluate_targets(rows: list[dict]) -> list[dict]:

@@ -13,6 +13,9 @@ from typing import Any
 
 import orjson
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/, for benchlib when run alone
+from benchlib import fmt  # noqa: E402
+
 PERCENTILES = (50, 99)
 
 
@@ -99,14 +102,7 @@ def analyse(records: list[dict[str, Any]], events: list[dict[str, Any]], samples
 # ----------------------------------------------------------------------------- Markdown
 
 
-def n(v: Any, nd: int = 1) -> str:
-    if v is None:
-        return "–"
-    if isinstance(v, float):
-        return f"{v:,.{nd}f}"
-    if isinstance(v, int):
-        return f"{v:,}"
-    return str(v)
+n = fmt  # the shared table formatter (bench/benchlib.py)
 
 
 def errors_text(errors: dict[str, int], limit: int = 6) -> str:
