@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rightmodel.privacy.config import PrivacyConfig, strictest
+from rightmodel.privacy.config import BUILTIN_ENTITIES, PrivacyConfig, strictest
 from rightmodel.privacy.entities import Entity
 from rightmodel.privacy.redact import Redaction
 from rightmodel.privacy.scan import TextField, text_fields
@@ -20,7 +20,7 @@ from rightmodel.privacy.stream import FrameRestorer
 def detector():
     from rightmodel.privacy.detector import Detector
 
-    return Detector(PrivacyConfig(custom=[
+    return Detector(PrivacyConfig(entities=list(BUILTIN_ENTITIES), custom=[
         {"type": "EMPLOYEE_ID", "patterns": [r"\bEMP-\d{6}\b"]},
         {"type": "PROJECT", "deny_list": ["Project Bluebird"]},
     ]))
@@ -104,8 +104,9 @@ def test_scan_covers_every_place_text_can_leave(detector):
     assert {"maria.garcia@example.com", "203.0.113.77", "Jürgen Müller", "john.doe@example.com", "219-09-9999",
             "GB82 WEST 1234 5698 7654 32"} <= hits
     scanned = [p for f in fields for p in f.paths]
-    assert ("model",) not in scanned and ("messages", 2, "tool_calls", 0, "function", "name") not in scanned
-    assert ("messages", 3, "tool_call_id") not in scanned
+    assert ("model",) not in scanned and ("messages", 0, "role") not in scanned  # replaced by the gateway; a schema enum
+    # client-chosen ids and names are sent upstream: scanned (an e-mail used as an id must not slip through)
+    assert ("messages", 3, "tool_call_id") in scanned and ("messages", 2, "tool_calls", 0, "id") in scanned
 
 
 def test_a_value_split_across_parts_is_removed_from_both(detector):
@@ -206,10 +207,10 @@ def test_frames_restore_content_and_tool_arguments_across_chunks():
 
 
 def test_log_lines_are_scrubbed(caplog, detector):
-    from rightmodel.privacy.gate import PrivacyGate, ScrubbingFilter
+    from rightmodel.privacy.gate import PrivacyGate, ScrubbingFilter, readable_pattern
 
     gate = PrivacyGate.__new__(PrivacyGate)
-    gate.config, gate.detector = PrivacyConfig(), detector
+    gate.config, gate.detector, gate._readable = PrivacyConfig(), detector, readable_pattern(())
     logger = logging.getLogger("rightmodel.test.scrub")
     logger.addFilter(ScrubbingFilter(gate))
     try:

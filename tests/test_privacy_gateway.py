@@ -10,7 +10,11 @@ the test can tell the policies apart). The ledger, journal and log are checked f
 
 from __future__ import annotations
 
+import base64
 import json
+import re
+import unicodedata
+import urllib.parse
 from pathlib import Path
 
 import httpx
@@ -18,6 +22,7 @@ import openai
 import pytest
 
 from gateway_proc import running_gateway
+from rightmodel.privacy.config import BUILTIN_ENTITIES
 from upstream_server import upstream  # noqa: F401  (module-scoped fixture)
 
 pytestmark = pytest.mark.slow
@@ -101,9 +106,10 @@ def stack(upstream, built, tmp_path_factory):  # noqa: F811
             "intent": specialist_task,
             "intent-private": {**specialist_task, "privacy": "local-only"},
             "intent-open": {**specialist_task, "privacy": "allow"},
+            "intent-strict": {**specialist_task, "privacy": "local-only", "privacy_strict": True},
         },
         "defaults": {"generalist": "frontier", "frontier": "gpt-4o", "retries": 0},
-        "privacy": {"custom": [{"type": "EMPLOYEE_ID", "patterns": [r"\bEMP-\d{6}\b"]}, {"type": "CODENAME", "deny_list": ["Project Bluebird"]}]},
+        "privacy": {"entities": list(BUILTIN_ENTITIES), "custom": [{"type": "EMPLOYEE_ID", "patterns": [r"\bEMP-\d{6}\b"]}, {"type": "CODENAME", "deny_list": ["Project Bluebird"]}]},
     }
     with KeyStore(resolve_keys_url(home)) as store:
         store.migrate()
@@ -228,3 +234,122 @@ def test_ledger_journal_and_log_keep_types_and_counts_never_values(stack, upstre
     stored += gw.log_text().encode()
     for name, value in SEEDS.items():
         assert not any(f in stored for f in forms(value) | {value.lower().encode()}), name
+
+
+# -- structural bypasses: each sent values verbatim before (issue 16) ----------------------------
+
+SECRET_EMAIL = "jane.roe@example.org"
+SECRET_CARD = "4539148803436467"
+SECRET_SSN = "219099999"
+SECRET_PHONE = "4155550132"
+_INVISIBLE = re.compile("[\u00ad\u200b-\u200f\u2060-\u2064\ufeff]")
+
+
+def canonical(text: str) -> str:
+    """What a reader of `text` sees, reduced for matching: JSON and percent escapes decoded, NFKC,
+    invisible characters dropped, lower case, digit-group separators gone. Written independently
+    of rightmodel's own normaliser, so a blind spot there is not repeated here."""
+    text = re.sub(r"\\u([0-9a-fA-F]{4})", lambda m: chr(int(m.group(1), 16)), text)
+    text = urllib.parse.unquote(text)
+    text = _INVISIBLE.sub("", unicodedata.normalize("NFKC", text)).lower()
+    return re.sub(r"(?<=\d)[ .\-](?=\d)", "", text)
+
+
+def upstream_text(received: list[dict]) -> str:
+    """Every string and key of every request the upstream saw, base64 data URLs decoded, concatenated."""
+    out: list[str] = []
+
+    def walk(value) -> None:
+        if isinstance(value, dict):
+            for k, v in value.items():
+                out.append(k)
+                walk(v)
+        elif isinstance(value, list):
+            for v in value:
+                walk(v)
+        elif isinstance(value, str):
+            m = re.match(r"data:[^,]*;base64,(.*)$", value, re.S)
+            out.append(base64.b64decode(m.group(1)).decode("utf-8", "replace") if m else value)
+
+    for r in received:
+        walk(r["json"])
+    return canonical("".join(out))
+
+
+def user(text, **extra) -> dict:
+    return {"role": "user", "content": text, **extra}
+
+
+def data_url(text: str) -> str:
+    return "data:text/plain;base64," + base64.b64encode(text.encode()).decode()
+
+
+BYPASSES = {
+    "string starting with data:": ([user(f"data: write to {SECRET_EMAIL} now")], {}),
+    "text data: URL": ([user([{"type": "text", "text": "What does this file say?"},
+                              {"type": "file", "file": {"filename": "a.txt", "file_data": data_url(f"mail {SECRET_EMAIL}")}}])], {}),
+    "metadata.id": ([user("hello")], {"metadata": {"id": SECRET_EMAIL}}),
+    "keys named data, type, detail, pattern": ([user("hello")], {"metadata": {
+        "data": f"ssn {SECRET_SSN[:3]}-{SECRET_SSN[3:5]}-{SECRET_SSN[5:]}", "type": "4539 1488 0343 6467",
+        "detail": SECRET_EMAIL, "pattern": f"^{SECRET_EMAIL}$"}}),
+    "tool call ids": ([user("look it up"),
+                       {"role": "assistant", "content": None, "tool_calls": [
+                           {"id": SECRET_EMAIL, "type": "function", "function": {"name": "lookup", "arguments": "{}"}}]},
+                       {"role": "tool", "tool_call_id": SECRET_EMAIL, "content": "done"}], {}),
+    "a dictionary key": ([user("hello")], {"metadata": {SECRET_EMAIL: "vip"}}),
+    "a JSON-schema property name": ([user("fill it")], {"response_format": {"type": "json_schema", "json_schema": {
+        "name": "x", "schema": {"type": "object", "properties": {SECRET_EMAIL: {"type": "string"}}}}}}),
+    "e-mail split across two messages": ([user("please mail me at jane.ro"), user("e@example.org thanks")], {}),
+    "SSN split across two messages": ([user("my ssn is 219-09-"), user("9999 ok?")], {}),
+    "zero-width space in a card": ([user("card 4539\u200b1488\u200b0343\u200b6467 please")], {}),
+    "soft hyphen in an e-mail": ([user("write to jane\u00ad.roe@exam\u00adple.org")], {}),
+    "fullwidth digits": ([user("card ４５３９ １４８８ ０３４３ ６４６７, ssn ２１９-０９-９９９９")], {}),
+    "card written with dots": ([user("my card is 4539.1488.0343.6467")], {}),
+    "JSON \\u escapes": ([user('{"email": "jane.roe\\u0040example.org", "card": "4539 1488 0343 6467"}')], {}),
+}
+SECRETS = (SECRET_EMAIL, SECRET_CARD, SECRET_SSN)
+
+
+@pytest.mark.parametrize("case", list(BYPASSES))
+def test_structural_bypasses_send_no_value(stack, upstream, case):  # noqa: F811
+    messages, extra = BYPASSES[case]
+    payload = {"model": "frontier", "messages": messages, **extra}
+    upstream.clear()
+    r = post(stack, payload)
+    assert r.status_code == 200, r.text
+    seen = upstream_text(upstream.received())
+    assert seen, "the upstream was called"
+    assert not [s for s in SECRETS if s in seen], (case, seen[:400])
+    # local-only: the same request never reaches a non-local model
+    upstream.clear()
+    refused = post(stack, payload, key="strict")
+    assert refused.status_code == 403, (case, refused.text)
+    assert upstream.received() == []
+
+
+def test_split_value_is_restored_in_the_answer(stack, upstream):  # noqa: F811
+    upstream.clear()
+    r = post(stack, {"model": "frontier", "messages": [user("mail jane.ro"), user("e@example.org")]})
+    assert r.status_code == 200
+    assert r.json()["choices"][0]["message"]["content"].startswith("echo: e@example.org")
+
+
+def test_real_binary_payloads_pass_untouched(stack, upstream):  # noqa: F811
+    png = "data:image/png;base64," + base64.b64encode(bytes(range(256)) * 4).decode()
+    upstream.clear()
+    r = post(stack, {"model": "frontier", "messages": [user([{"type": "text", "text": f"Describe this for {SECRET_EMAIL}"},
+                                                             {"type": "image_url", "image_url": {"url": png, "detail": "low"}}])]})
+    assert r.status_code == 200, r.text
+    sent = upstream.received()[0]["json"]["messages"][0]["content"]
+    assert sent[1] == {"type": "image_url", "image_url": {"url": png, "detail": "low"}}
+    assert "<EMAIL_ADDRESS_1>" in sent[0]["text"]
+
+
+def test_instruction_prompts_reach_the_model_unchanged(stack, upstream):  # noqa: F811
+    prompts = ["Classify the following review as positive or negative: the battery died after a day.",
+               "Summarize the text below in two sentences.", "Answer the question using only the context.",
+               "Generate three subject lines for a newsletter about our spring sale.", "Translate to German: where is the station?"]
+    upstream.clear()
+    for prompt in prompts:
+        assert post(stack, {"model": "frontier", "messages": [user(prompt)]}).status_code == 200
+    assert [r["json"]["messages"][0]["content"] for r in upstream.received()] == prompts

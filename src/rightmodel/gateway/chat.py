@@ -152,7 +152,8 @@ async def chat_completions(request: Request) -> Response:
             t.task, t.reason = decision.task, decision.reason
             task_cfg = state.constellation.tasks.get(decision.task or "")
             policy = state.privacy.policy(task_cfg.privacy if task_cfg else None, t.key_privacy)
-            t.inspection = await state.privacy.inspect_async(body, policy)
+            strict = state.privacy.strict(task_cfg.privacy_strict if task_cfg else None)
+            t.inspection = await state.privacy.inspect_async(body, policy, strict)
             start_shadow(state, t, body, task_cfg)
             if decision.route == "specialist":
                 t.routing_ms = t.elapsed_ms()

@@ -164,6 +164,7 @@ class TaskConfig(Strict):
     recognise: RecogniseConfig = Field(default_factory=RecogniseConfig)
     input: Literal["last_user", "all_user"] = "last_user"  # which text the specialist reads
     privacy: Policy | None = None  # local-only, redact or allow; default: privacy.policy
+    privacy_strict: bool | None = None  # local-only: uncertain names count as sensitive too; default: privacy.strict
     drift: DriftConfig | None = None  # default: observability.drift
     capture: CaptureConfig | None = None  # opt-in: keep frontier answers for distillation
     shadow: str | None = None  # a `kind: specialist` model (e.g. stage: candidate) run beside production without answering

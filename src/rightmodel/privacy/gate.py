@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from rightmodel.privacy.config import PrivacyConfig, strictest
 from rightmodel.privacy.redact import Redaction
-from rightmodel.privacy.scan import TextField, counts, text_fields
+from rightmodel.privacy.entities import Entity, resolve_overlaps
+from rightmodel.privacy.scan import TextField, counts, junctions, text_fields
 
 INLINE_CHARS = 512  # shorter requests are scanned on the event loop; longer ones in a worker thread
 
@@ -62,41 +65,115 @@ NOT_SCANNED = Inspection(policy="allow", scanned=False)
 
 
 class PrivacyGate:
-    def __init__(self, config: PrivacyConfig) -> None:
+    def __init__(self, config: PrivacyConfig, endpoints: tuple[str, ...] = ()) -> None:
+        """`endpoints`: URLs of the configured upstreams, kept readable when logs are scrubbed."""
         self.config = config
         self.detector = None
         if config.detect:
             from rightmodel.privacy.detector import Detector
 
             self.detector = Detector(config)
+        self._readable = readable_pattern(endpoints)
 
     def policy(self, task_policy: str | None, key_policy: str | None) -> str:
         return strictest(task_policy or self.config.policy, key_policy)
 
-    def inspect(self, body: dict[str, Any], policy: str, fields: list[TextField] | None = None) -> Inspection:
+    def strict(self, task_strict: bool | None) -> bool:
+        """Whether uncertain findings count for a local-only request (the task's say, else the default)."""
+        return self.config.strict if task_strict is None else task_strict
+
+    def inspect(self, body: dict[str, Any], policy: str, fields: list[TextField] | None = None, strict: bool = False) -> Inspection:
         if self.detector is None:
             return Inspection(policy=policy, scanned=False)
         fields = text_fields(body) if fields is None else fields
+        # Strict local-only: a name the tagger half-believes keeps the request local too. Nothing
+        # is redacted under local-only, so a false alarm costs a local answer, never a garbled prompt.
+        unsure = strict and policy == "local-only"
         for f in fields:
-            f.entities = self.detector.detect(f.text)
+            f.entities = self.detector.detect(f.text, unsure)
+        self._across_fields(fields)
         return Inspection(policy=policy, fields=fields, entities=counts(fields))
 
-    async def inspect_async(self, body: dict[str, Any], policy: str) -> Inspection:
+    def _across_fields(self, fields: list[TextField]) -> None:
+        """Values split between two fields (two messages): found at the junctions, redacted on both sides."""
+        text, spots = junctions(fields)
+        if not spots:
+            return
+        found = self.detector.detect(text)
+        if not found:
+            return
+        touched: set[int] = set()
+        spot = iter(spots)
+        left, right, start, boundary, end = next(spot)
+        for e in found:  # both in text order
+            while e.start >= end:
+                nxt = next(spot, None)
+                if nxt is None:
+                    break
+                left, right, start, boundary, end = nxt
+            if not e.start < boundary < e.end:
+                continue  # inside one field: already found there
+            if _covers(left, len(left.text) - (boundary - e.start), len(left.text), e.type) or _covers(right, 0, e.end - boundary, e.type):
+                continue  # one side is already a whole finding ("hi" + "ann@example.com"): the other is not part of it
+            left.entities.append(Entity(len(left.text) - (boundary - e.start), len(left.text), e.type, e.score, e.source))
+            right.entities.append(Entity(0, e.end - boundary, e.type, e.score, e.source))
+            touched.update((id(left), id(right)))
+        for f in fields:
+            if id(f) in touched:
+                f.entities = resolve_overlaps(f.entities, self.detector.custom_types)
+
+    async def inspect_async(self, body: dict[str, Any], policy: str, strict: bool = False) -> Inspection:
         if self.detector is None:
             return Inspection(policy=policy, scanned=False)
         fields = text_fields(body)
         if sum(len(f.text) for f in fields) <= INLINE_CHARS:
-            return self.inspect(body, policy, fields)
-        return await asyncio.get_running_loop().run_in_executor(None, self.inspect, body, policy, fields)
+            return self.inspect(body, policy, fields, strict)
+        return await asyncio.get_running_loop().run_in_executor(None, self.inspect, body, policy, fields, strict)
 
     def scrub(self, text: str | None) -> str | None:
-        """Findings in `text` replaced by their type: for error messages and log lines."""
+        """Findings in `text` replaced by their type: for error messages and log lines.
+
+        What an operator needs to read stays: traceback `File` lines, URLs of this gateway
+        (loopback) and of the configured upstreams, exception names, error codes. Anything else
+        is scrubbed as usual.
+        """
         if not text or self.detector is None:
             return text
         try:
-            return self.detector.scrub(text)
+            keep = [(m.start(), m.end()) for m in self._readable.finditer(text)]
+            out, last = [], 0
+            for e in self.detector.detect(text):
+                if any(s < e.end and e.start < t for s, t in keep):
+                    continue
+                out.append(text[last:e.start])
+                out.append(f"<{e.type}>")
+                last = e.end
+            out.append(text[last:])
+            return "".join(out)
         except Exception:  # never lose an error message to the scrubber: hide it instead
             return "(message withheld: it could not be scanned for sensitive data)"
+
+
+def _covers(f: TextField, start: int, end: int, kind: str) -> bool:
+    return any(e.type == kind and e.start <= start and end <= e.end for e in f.entities)
+
+
+def readable_pattern(endpoints: tuple[str, ...]) -> re.Pattern[str]:
+    """What log scrubbing leaves alone (see PrivacyGate.scrub)."""
+    hosts = {"localhost", r"127(?:\.\d{1,3}){3}", r"\[::1\]", r"0\.0\.0\.0", r"\[::\]"}
+    for url in endpoints:
+        host = urlsplit(url).netloc.rsplit("@", 1)[-1]
+        if host:
+            hosts.add(re.escape(host.rsplit(":", 1)[0] if host.count(":") == 1 else host))
+    return re.compile(
+        r'^[ \t]*File "[^"\n]*", line \d+(?:, in [^\n]*)?$'  # a traceback frame (not its code line: literals can be data)
+        r"|^Traceback \(most recent call last\):$"
+        r"|\b[a-z][a-z0-9+.-]*://(?:" + "|".join(sorted(hosts)) + r")(?::\d+)?(?:/v\d+)?"  # our own and upstream URLs
+        r"|\b[A-Z][A-Za-z0-9]*(?:Error|Exception|Warning|Exit|Interrupt|Timeout)\b"  # exception names
+        r"|\[Errno \d+\]|\b[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+\b|\bE[A-Z]{4,}\b"  # errno, ERROR_CODES, ECONNREFUSED
+        r"|\b(?:HTTP|[Ss]tatus|[Cc]ode)[ =:/]{0,3}\d{3}\b",  # status codes
+        re.MULTILINE,
+    )
 
 
 class ScrubbingFilter(logging.Filter):

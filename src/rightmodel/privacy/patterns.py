@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from typing import Any
 
 from rightmodel.privacy.config import PrivacyConfig
 from rightmodel.privacy.entities import Entity
@@ -25,12 +26,19 @@ _PRESIDIO = {
 # Candidate patterns given to presidio's recognizers in place of their own (validation is theirs):
 # - e-mail: no "/" in the local part. RFC 5322 allows it, but presidio then validates the match as
 #   a URL ("Porter/troy91@example.net" has no domain as a URL) and drops the address.
-# - cards: any 12-19 digits starting 1-6, plain or grouped by spaces/dashes, then Luhn. Presidio's
-#   own pattern knows only some issuer prefixes and 13-17 digits (no 2-series Mastercard, Maestro,
-#   19-digit Visa).
+# - cards: any 12-19 digits with any leading digit, compact or grouped as cards are printed (fours;
+#   4-6-4/5) by spaces, dashes or dots, then Luhn. Other groupings are phone numbers ("0049 89 2900298"). Presidio's own pattern knows only some issuer prefixes and 13-17 digits (no 2-series
+#   Mastercard, Maestro, 19-digit Visa); issuers come and go, and a Luhn-valid number is what leaks.
 _CANDIDATES = {
     "EMAIL_ADDRESS": [(r"(?<![\w.+'%-])[\w.+'%-]+@[\w-]+(?:\.[\w-]+)+\b", 0.5)],
-    "CREDIT_CARD": [(r"(?<![\d+-])[1-6]\d{3}(?:[ -]?\d){8,15}(?![\d-])", 0.3)],
+    "CREDIT_CARD": [(r"(?<![\d+-])(?<!\d\.)(?:\d{12,19}"  # compact
+                     r"|\d{4}(?P<s>[ .-])\d{4}(?:(?P=s)\d{4}){1,2}(?:(?P=s)\d{1,3})?"  # groups of four: 4-4-4, 4-4-4-4, 4-4-4-4-3
+                     r"|\d{4}(?P<t>[ .-])\d{6}(?P=t)\d{4,5})"  # 4-6-4 (Diners), 4-6-5 (Amex)
+                     r"(?![\d-])(?!\.\d)", 0.3)],
+}
+
+_OPTIONS = {
+    "CREDIT_CARD": {"replacement_pairs": [("-", ""), (" ", ""), (".", "")]},  # separators dropped before the Luhn check
 }
 
 # Digits with the separators phone numbers are written with, an optional +/00 prefix and extension.
@@ -70,7 +78,7 @@ class PatternDetector:
         self.min_score = config.min_score
         def recognizer(entity_type: str, cls: str):
             patterns = [Pattern(f"{entity_type}_rm{i}", rx, score) for i, (rx, score) in enumerate(_CANDIDATES.get(entity_type, []))]
-            return getattr(predefined_recognizers, cls)(**({"patterns": patterns} if patterns else {}))
+            return getattr(predefined_recognizers, cls)(**({"patterns": patterns} if patterns else {}), **_OPTIONS.get(entity_type, {}))
 
         self.recognizers = [(t, recognizer(t, cls)) for t, cls in _PRESIDIO.items() if t in config.entities]
         self.custom = [
@@ -86,6 +94,7 @@ class PatternDetector:
             for c in config.custom
         ]
         self.custom_types = frozenset(c.type for c in config.custom)
+        self.iban = next((r for t, r in self.recognizers if t == "IBAN_CODE"), None)
         self.phone_regions = tuple(config.phone_regions) if "PHONE_NUMBER" in config.entities else ()
 
     def find(self, text: str) -> list[Entity]:
@@ -94,6 +103,8 @@ class PatternDetector:
             found.extend(self._run(recognizer, entity_type, text, "pattern"))
         for entity_type, recognizer in self.custom:
             found.extend(self._run(recognizer, entity_type, text, "custom"))
+        if self.iban is not None:
+            found.extend(lower_case_ibans(text, self.iban))
         if self.phone_regions:
             found.extend(e for e in phones(text, self.phone_regions) if e.score >= self.min_score)
         return found
@@ -102,6 +113,26 @@ class PatternDetector:
         for r in recognizer.analyze(text, [entity_type], None):
             if r.score >= self.min_score or source == "custom":
                 yield Entity(r.start, r.end, entity_type, float(r.score), source)
+
+
+_LOWER_IBAN = re.compile(r"(?<![A-Za-z0-9])[a-z]{2}\d{2}(?:[ -]?[a-z0-9]){11,32}", re.ASCII)
+
+
+def lower_case_ibans(text: str, recognizer: Any) -> list[Entity]:
+    """IBANs written in lower case ("de44 5001 0517 ..."): presidio's pattern wants capitals, and
+    matching case-insensitively lets it swallow the next word ("... 3249 31 from"). Each candidate
+    is shortened from the end until presidio validates the upper-cased value (checksum and format)."""
+    out: list[Entity] = []
+    for m in _LOWER_IBAN.finditer(text):
+        value = m.group(0)
+        for end in range(len(value), 14, -1):
+            if not value[end - 1].isalnum() or (end < len(value) and value[end].isalnum() and value[end - 1].isalpha()):
+                continue
+            candidate = value[:end].upper()
+            if recognizer.validate_result(candidate):
+                out.append(Entity(m.start(), m.start() + end, "IBAN_CODE", 0.9, "pattern"))
+                break
+    return out
 
 
 def phones(text: str, regions: tuple[str, ...]) -> list[Entity]:

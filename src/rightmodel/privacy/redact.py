@@ -8,14 +8,13 @@ placeholders this request actually issued; anything else is left as written.
 
 from __future__ import annotations
 
-import copy
 import re
 from collections import Counter
 from typing import Any
 
 import orjson
 
-from rightmodel.privacy.scan import Path, TextField
+from rightmodel.privacy.scan import Key, Path, TextField
 
 MAX_HELD = 48  # longest placeholder prefix a stream holds back
 
@@ -57,13 +56,20 @@ class Redaction:
     # -- outbound ------------------------------------------------------------------------------
 
     def apply(self, body: dict[str, Any], fields: list[TextField]) -> dict[str, Any]:
-        """A copy of `body` with every finding replaced; `body` itself is untouched."""
+        """A copy of `body` with every finding replaced; `body` itself is untouched.
+
+        Values are written first, then renamed keys deepest first, so no path goes stale.
+        """
         changed = [f for f in fields if f.entities]
         if not changed:
             return body
-        out = copy.deepcopy(body)
+        out = copy_json(body)
+        changed.sort(key=lambda f: (f.is_key, -len(f.paths[0])))
         for f in changed:
-            for path, text in zip(f.paths, self.redact_pieces(f)):
+            pieces = self.redact_pieces(f)
+            if f.encode is not None:
+                pieces = [f.encode("".join(pieces))]
+            for path, text in zip(f.paths, pieces):
                 _set(out, path, text)
         return out
 
@@ -167,4 +173,28 @@ def _set(root: Any, path: Path, value: str) -> None:
     node = root
     for key in path[:-1]:
         node = node[key]
-    node[path[-1]] = value
+    last = path[-1]
+    if isinstance(last, Key):  # rename the key, keeping the order of the others
+        items = list(node.items())
+        node.clear()
+        node.update((value if k == last else k, v) for k, v in items)
+    else:
+        node[last] = value
+
+
+def copy_json(value: Any) -> Any:
+    """A deep copy of a parsed JSON document, iterative (copy.deepcopy recurses: deep nesting would exhaust the stack)."""
+    root: list[Any] = [None]
+    stack: list[tuple[Any, Any, Any]] = [(value, root, 0)]
+    while stack:
+        item, parent, slot = stack.pop()
+        if isinstance(item, dict):
+            new: Any = dict.fromkeys(item)  # keys in their order; values filled below
+            stack.extend((v, new, k) for k, v in item.items())
+        elif isinstance(item, list):
+            new = [None] * len(item)
+            stack.extend((v, new, i) for i, v in enumerate(item))
+        else:
+            new = item
+        parent[slot] = new
+    return root[0]

@@ -1,173 +1,285 @@
 """Train the PERSON tagger shipped in rightmodel/privacy/data/name_tagger.npz.
 
-    python -m rightmodel.privacy.train_names [--sentences 40000] [--seed 7]
+    python -m rightmodel.privacy.train_names [--sentences 60000] [--seed 7]
 
-Needs Faker (a dev dependency). Names come only from locales the privacy benchmark does not
-use, and the templates here are written for training only (see name_tagger.py for why); real
-Banking77 questions (datasets/banking77/train.csv) are the text without names. Prints a
-held-out score (a random 10% of the generated sentences, by sentence) before saving.
+Needs the dev dependencies (names-dataset, and the shipped datasets/ folder of a checkout).
+
+Data, all built here (texts the benchmarks score are never used):
+- names: given names and surnames drawn per country (105 countries, each equally likely) from
+  `names-dataset`'s top 1,500 of that country, in the shapes people write them: "First Last",
+  with a middle name or initial ("I M Morales", "I. M. Morales"), "F. Last", "Last, First", a given
+  name or a surname alone, hyphenated, double and particle surnames, titles, all capitals, and in
+  lower case (one name in six, and whole texts typed in lower case);
+- texts with names: the support-style templates in train_names_data.py, and real sentences
+  (Banking77 questions, UCI reviews, CLAUDETTE terms-of-service) with a name in a greeting, a
+  signature or a speaker prefix;
+- texts without names: those real sentences alone; generated instructions for a language model
+  ("Classify the following review ...") with sample inputs; multiple-choice questions with
+  capitalised options; title-case headings and field labels; lines and docstrings of the Python
+  standard library; company names, places and products in the templates' negative half.
+Prints recall and precision on a held-out 10% of the generated texts (by text) before saving.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
+import gzip
+import inspect
+import pickle
 import random
+import re
+import time
+from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from rightmodel.privacy.name_tagger import MODEL_PATH, N_FEATURES, features, is_candidate, tokens
+from rightmodel.privacy import train_names_data as D
+from rightmodel.privacy.gazetteer import Gazetteer
+from rightmodel.privacy.name_tagger import MODEL_PATH, N_FEATURES, THRESHOLD, analyse, features, is_candidate, neighbour_features
 
-TRAIN_LOCALES = ["pt_BR", "pt_PT", "pl_PL", "cs_CZ", "sv_SE", "da_DK", "no_NO", "fi_FI", "ro_RO", "hu_HU", "hr_HR",
-                 "sl_SI", "tr_TR", "lt_LT", "sk_SK", "id_ID", "ga_IE"]
-TITLES = ["Mr", "Mr.", "Mrs", "Mrs.", "Ms", "Ms.", "Miss", "Dr", "Dr.", "Prof.", "Sir", "Madam", "Mx.", "Pan", "Pani", "Sr.", "Sra.",
-          "Senhor", "Dona", "Fru", "Hr.", "Frk.", "Bay", "Bayan", "Ing.", "Mgr.", "Bc.", "Capt.", "Rev.", "Judge", "Officer", "Agent"]
-PRODUCTS = ["Premium Plus", "Gold Card", "Apple Pay", "Google Pay", "Visa Platinum", "Travel Wallet", "Smart Saver", "Business Pro",
-            "Metal Plan", "Standard Plan", "Instant Transfer", "Disposable Virtual Card", "Top Up", "Face ID", "Android", "iPhone",
-            "Windows", "Chrome", "Excel", "PayPal", "Western Union", "SEPA", "SWIFT", "Mastercard", "American Express"]
-ACRONYMS = ["PIN", "ATM", "IBAN", "BIC", "VAT", "EUR", "USD", "GBP", "API", "FAQ", "ID", "OTP", "SMS", "KYC", "UK", "EU", "US", "PDF", "CSV"]
-WORDS = ["Monday", "Tuesday", "Friday", "January", "March", "August", "December", "Christmas", "Easter", "Support", "Billing",
-         "Account", "Invoice", "Refund", "Urgent", "Update", "Reminder", "Customer Service", "Fraud Team", "Help Center", "Terms",
-         "Privacy Policy", "Settings", "Security", "Profile", "Statement", "Savings", "Checking", "Premium"]
-
-# {N} a person (labelled), {N2} a second one; {C} company, {L} city, {K} country, {P} product, {A} acronym, {W} capitalised word.
-TEMPLATES = [
-    "My name is {N} and my card was declined.", "{N} here, I can't open the app.", "This is {N} from accounting.",
-    "Hi, I'm {N}. I lost my wallet in {L}.", "Could {N} be added to my account?", "I need to send money to {N} in {K}.",
-    "Please call {N} back today.", "{N} called twice about the {P} fee.", "The transfer to {N} failed again.",
-    "Dear support, my wife {N} cannot use her {P}.", "Best wishes,\n{N}", "Kind regards\n{N}\n{C}", "Cheers, {N}",
-    "Sincerely, {N}", "Thank you {N}!", "Thanks a lot, {N}, that helped.", "Hello {N}, your ticket was updated.",
-    "Hi {N},\nyour refund is on its way.", "Assigned to {N}.", "Escalated by {N} on {W}.", "Owner: {N}", "Name: {N}\nCity: {L}",
-    "Account name: {N}", "Cardholder {N} reported fraud.", "Payee: {N}, {C}", "From: {N}\nTo: {N2}", "cc {N}; {N2}",
-    "{N} and {N2} share the account.", "{N}, {N2} and I need access.", "Between {N} and {N2} who pays?",
-    "Why was {N} charged for my {P}?", "Who is {N}? I don't know this payee.", "{N}'s card arrived broken.",
-    "I think {N}'s phone was stolen.", "My son {N} is 17, can he have a card?", "My daughter {N} needs a {P}.",
-    "Our employee {N} left {C} last month.", "Please remove {N} from the list.", "Add {N} as an authorised user.",
-    "The agent, {N}, was very rude.", "I talked to {N} at your {L} branch.", "Signed by {N} on behalf of {C}.",
-    '{{"customer": "{N}", "tier": "{P}"}}', '{{"from": "{N}", "to": "{N2}", "amount": 120}}', "name={N}; city={L}",
-    "- {N}\n- {N2}", "1) {N}\n2) {N2}", "* {N} ({W})", "| {N} | {L} | {P} |", "Attendees: {N}, {N2}.",
-    "\"{N}\" is the name on the card.", "I, {N}, authorise this payment.", "{N} ({A}) asked about {P}.",
-    "Hey it's {N} again, still no reply from {C}.", "Transfer €50 to {N} please", "Did {N} get my money?",
-    "Is this {N}'s account or mine?", "Forward this to {N}.", "According to {N} the {A} limit is 500.",
-    "{N} wrote: the {P} page is broken.", "On {W}, {N} moved to {L}.",
-]
-NEGATIVE = [
-    "I use {P} with my {A} card.", "Is {C} a partner of yours?", "I moved to {L}, {K} last {W}.", "{C} charged me twice.",
-    "The {P} option is missing in {W}.", "Can I use my card in {K}?", "Does {C} accept {P}?", "{W} statement for {C}.",
-    "{A} transfers to {K} take how long?", "Your {W} team in {L} never answered.", "Top up via {P} failed.",
-    "{W}: {P} is down in {L}.", "We are {C}, based in {L}.", "Is {P} available in {K} and {L}?", "{A} and {A} codes for {C}?",
-]
+Span = tuple[int, int]
 
 
-def _name(fake: Any, rng: random.Random) -> tuple[str, str]:
-    """(text, title prefix): the title, when there is one, is not part of the name's label."""
-    first, last = fake.first_name(), fake.last_name()
+class Names:
+    """Given names and surnames by country, from names-dataset's per-country popularity ranks."""
+
+    def __init__(self, top: int = 1500, rare_share: float = 0.35) -> None:
+        import names_dataset
+
+        root = Path(names_dataset.__file__).parent / "v3"
+        self.first: dict[str, list[str]] = defaultdict(list)
+        self.last: dict[str, list[str]] = defaultdict(list)
+        self.rare: dict[str, list[str]] = {"first": [], "last": []}
+        self.rare_share = rare_share
+        for kind, table in (("first", self.first), ("last", self.last)):
+            with gzip.open(root / f"{kind}_names.pkl.gz", "rb") as fh:
+                data = pickle.load(fh)
+            for name, info in data.items():
+                ranks = {c: r for c, r in (info.get("rank") or {}).items() if r is not None}
+                for country, rank in ranks.items():
+                    if rank <= top and len(name) > 1:
+                        table[country].append(name)
+                if (not ranks or min(ranks.values()) > 5000) and len(name) > 2 and name.isalpha() and name[0].isupper():
+                    self.rare[kind].append(name)  # not in the shipped gazetteer: the model must learn names it does not know
+        self.countries = sorted(set(self.first) & set(self.last))
+
+    def person(self, rng: random.Random) -> tuple[str, str, str]:
+        """(first, last, a second given name) from one country; a share of them too rare for the gazetteer."""
+        c = rng.choice(self.countries)
+        first, last, middle = rng.choice(self.first[c]), rng.choice(self.last[c]), rng.choice(self.first[c])
+        if rng.random() < self.rare_share:
+            first = rng.choice(self.rare["first"])
+        if rng.random() < self.rare_share:
+            last = rng.choice(self.rare["last"])
+        return first, last, middle
+
+
+def name_text(names: Names, rng: random.Random, lower: bool) -> tuple[str, str]:
+    """(title prefix, name): the gold span is the name only."""
+    first, last, middle = names.person(rng)
     r = rng.random()
-    if r < 0.12:
-        last = f"{last}-{fake.last_name()}"
-    elif r < 0.22:
-        last = f"{last} {fake.last_name()}"
-    if rng.random() < 0.12:
-        first = f"{first} {fake.first_name()}"
-    if rng.random() < 0.08:  # surnames with particles, as in Dutch, German, Spanish, Portuguese, Arabic names
-        last = f"{rng.choice(['van', 'van der', 'de', 'de la', 'del', 'da', 'dos', 'von', 'di', 'bin', 'al', 'ter'])} {last}"
-    name = {0: f"{first} {last}", 1: f"{first} {last}", 2: f"{first} {last}", 3: first, 4: f"{last}, {first}", 5: f"{first[0]}. {last}"}[
-        rng.choice([0, 0, 1, 2, 2, 3, 4, 5])
+    if r < 0.07:
+        last = f"{last}-{names.person(rng)[1]}"
+    elif r < 0.12:
+        last = f"{last} {names.person(rng)[1]}"
+    elif r < 0.17:
+        last = f"{rng.choice(D.PARTICLE_PREFIXES)} {last}"
+    shapes = [
+        (0.30, lambda: f"{first} {last}"), (0.05, lambda: f"{first} {middle} {last}"), (0.05, lambda: f"{first} {middle[0]} {last}"),
+        (0.05, lambda: f"{first} {middle[0]}. {last}"), (0.04, lambda: f"{first[0]}. {last}"), (0.04, lambda: f"{last}, {first}"),
+        (0.02, lambda: f"{first[0]}. {middle[0]}. {last}"), (0.25, lambda: first), (0.20, lambda: last),
     ]
-    if rng.random() < 0.04:
+    pick, acc = rng.random() * sum(w for w, _ in shapes), 0.0
+    for weight, make in shapes:
+        acc += weight
+        if pick <= acc:
+            name = make()
+            alone_surname = make is shapes[-1][1]
+            break
+    title = ""
+    if rng.random() < (0.5 if alone_surname else 0.12):
+        title = rng.choice(D.TITLES) + " "
+    if lower or rng.random() < 0.15:
+        name, title = name.lower(), title.lower()
+    elif rng.random() < 0.04:
         name = name.upper()
-    title = f"{rng.choice(TITLES)} " if rng.random() < 0.15 else ""
-    return name, title
+    return title, name
 
 
-def _sentence(fakers: list[Any], rng: random.Random) -> tuple[str, list[tuple[int, int]]]:
-    fake = rng.choice(fakers)
-    template = rng.choice(TEMPLATES) if rng.random() < 0.75 else rng.choice(NEGATIVE)
-    text, names = "", []
+def fill(template: str, names: Names, rng: random.Random, real: list[str], lower: bool) -> tuple[str, list[Span]]:
+    text, spans = "", []
     parts = template.replace("{{", "\x01").replace("}}", "\x02").split("{")
     text = parts[0]
     for part in parts[1:]:
         key, rest = part.split("}", 1)
         if key in ("N", "N2"):
-            name, title = _name(fake, rng)
+            title, name = name_text(names, rng, lower)
             text += title
-            names.append((len(text), len(text) + len(name)))
+            spans.append((len(text), len(text) + len(name)))
             text += name
         else:
-            text += {
-                "C": lambda: fake.company(), "L": lambda: fake.city(), "K": lambda: fake.country(), "P": lambda: rng.choice(PRODUCTS),
-                "A": lambda: rng.choice(ACRONYMS), "W": lambda: rng.choice(WORDS),
-            }[key]()
+            text += D.filler(key, rng, real)
         text += rest
-    return text.replace("\x01", "{").replace("\x02", "}"), names
+    return text.replace("\x01", "{").replace("\x02", "}"), spans
 
 
-def examples(text: str, names: list[tuple[int, int]]) -> tuple[list[list[str]], list[int]]:
-    spans = tokens(text)
-    words = [text[s:e] for s, e in spans]
-    xs, ys = [], []
-    for i, (s, e) in enumerate(spans):
-        if is_candidate(words, i):
-            xs.append(features(words, i))
-            ys.append(int(any(a <= s and e <= b for a, b in names)))
-    return xs, ys
+def inserted(sentence: str, names: Names, rng: random.Random, lower: bool) -> tuple[str, list[Span]]:
+    """A real sentence with a name put between two of its words: any context may hold a name, so
+    the words around one must not outvote clear evidence (a known given name and surname)."""
+    cuts = [0] + [m.start() + 1 for m in re.finditer(r" ", sentence)]
+    at = rng.choice(cuts)
+    title, name = name_text(names, rng, lower)
+    before = sentence[:at] + title
+    return before + name + " " + sentence[at:], [(len(before), len(before) + len(name))]
 
 
-def build(n: int, seed: int, root: Path) -> list[tuple[str, list[tuple[int, int]]]]:
-    from faker import Faker
+def real_sentences(root: Path) -> list[str]:
+    from rightmodel.data import shipped
 
+    import os
+
+    os.environ.setdefault("RIGHTMODEL_DATASETS", str(root / "datasets"))
+    out = list(shipped.banking77("train").texts)
+    domains = shipped.reviews_sentiment_domains()
+    reviews = shipped.reviews_sentiment()
+    out += [t for t, d in zip(reviews.texts, domains) if d != "imdb"]  # IMDB sentences name actors and directors
+    for doc in shipped.claudette_documents().values():
+        out += [t for t in doc.texts if 20 <= len(t) <= 400]
+    return out
+
+
+def stdlib_lines(rng: random.Random, n: int) -> list[str]:
+    """Docstrings and source lines of standard-library modules: capitalised words that are not names."""
+    import email.message
+    import json
+    import logging
+    import pathlib
+    import string
+    import textwrap
+    import urllib.parse
+
+    out: list[str] = []
+    for module in (json, logging, pathlib, string, textwrap, urllib.parse, email.message, argparse, random, inspect):
+        try:
+            source = inspect.getsource(module)
+        except (OSError, TypeError):
+            continue
+        lines = [ln.strip() for ln in source.splitlines() if len(ln.strip()) > 12]
+        out += rng.sample(lines, min(len(lines), n // 10))
+    return out
+
+
+def build(n: int, seed: int, root: Path) -> list[tuple[str, list[Span]]]:
     rng = random.Random(seed)
-    fakers = []
-    for loc in TRAIN_LOCALES:
-        f = Faker(loc)
-        f.seed_instance(seed + sum(map(ord, loc)))
-        fakers.append(f)
-    data = [_sentence(fakers, rng) for _ in range(n)]
-    with open(root / "datasets" / "banking77" / "train.csv", newline="", encoding="utf-8") as fh:
-        real = [r["text"] for r in csv.DictReader(fh)]
-    rng.shuffle(real)
-    data += [(t, []) for t in real[: n // 4]]
-    rng.shuffle(data)
+    names = Names()
+    real = real_sentences(root)
+    code = stdlib_lines(rng, n // 20)
+    data: list[tuple[str, list[Span]]] = []
+    for _ in range(n):
+        r = rng.random()
+        lower = rng.random() < 0.12
+        if r < 0.36:
+            text, spans = fill(rng.choice(D.TEMPLATES), names, rng, real, lower)
+        elif r < 0.48:
+            text, spans = fill(rng.choice(D.REAL_WITH_NAME), names, rng, real, lower)
+        elif r < 0.54:
+            text, spans = fill(rng.choice(D.NEGATIVE), names, rng, real, lower)
+        elif r < 0.65:
+            text, spans = D.instruction(rng, real), []
+        elif r < 0.69:
+            text, spans = D.multiple_choice(rng, real), []
+        elif r < 0.71:
+            text, spans = D.headings(rng), []
+        elif r < 0.75:
+            text, spans = rng.choice(code), []
+        elif r < 0.80:
+            text, spans = D.foreign(rng), []
+        elif r < 0.88:
+            text, spans = inserted(rng.choice(real), names, rng, lower)
+        else:
+            text, spans = rng.choice(real), []
+        if lower:
+            text = text.lower()  # same length: the spans hold
+        data.append((text, spans))
     return data
+
+
+def examples(text: str, spans: list[Span], gazetteer: Gazetteer) -> tuple[list[int], list[list[str]], list[int]]:
+    """(candidate token indices, their pass-one features, labels) of one text."""
+    offsets, infos = analyse(text, gazetteer)
+    cands, xs, ys = [], [], []
+    for i, (s, e) in enumerate(offsets):
+        if is_candidate(infos, i):
+            cands.append(i)
+            xs.append([f for group in features(infos, i) for f in group])
+            ys.append(int(any(a <= s and e <= b for a, b in spans)))
+    return cands, xs, ys
+
+
+def fit(x: Any, y: np.ndarray, c: float) -> Any:
+    from sklearn.linear_model import LogisticRegression
+
+    return LogisticRegression(C=c, max_iter=3000).fit(x, y)
+
+
+def second_pass_rows(texts: list[tuple[list[int], list[list[str]], list[int]]], p1: np.ndarray) -> list[list[str]]:
+    """Pass-two features: pass one's plus its beliefs about the neighbours (p1: per candidate, in order)."""
+    rows, at = [], 0
+    for cands, xs, _ in texts:
+        p_of = dict(zip(cands, p1[at:at + len(cands)].tolist()))
+        rows += [x + neighbour_features(p_of, i) for i, x in zip(cands, xs)]
+        at += len(cands)
+    return rows
 
 
 def main(argv: list[str] | None = None) -> None:
     from sklearn.feature_extraction import FeatureHasher
-    from sklearn.linear_model import LogisticRegression
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sentences", type=int, default=40000)
+    parser.add_argument("--sentences", type=int, default=60000)
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--repo", type=Path, default=Path(__file__).resolve().parents[3], help="checkout with datasets/banking77")
+    parser.add_argument("--C", type=float, default=0.3, help="inverse L2 strength")
+    parser.add_argument("--repo", type=Path, default=Path(__file__).resolve().parents[3], help="checkout with datasets/")
     parser.add_argument("--out", type=Path, default=MODEL_PATH, help="where the weights go (default: the shipped file)")
     args = parser.parse_args(argv)
+    started = time.time()
     data = build(args.sentences, args.seed, args.repo)
+    gazetteer = Gazetteer()
     cut = len(data) // 10
     hasher = FeatureHasher(n_features=N_FEATURES, input_type="string", alternate_sign=False)
-
-    def matrix(rows):
-        xs, ys = [], []
-        for text, names in rows:
-            x, y = examples(text, names)
-            xs += x
-            ys += y
-        return hasher.transform(xs), np.array(ys)
-
-    x_test, y_test = matrix(data[:cut])
-    x_train, y_train = matrix(data[cut:])
-    model = LogisticRegression(C=0.5, max_iter=2000)
-    model.fit(x_train, y_train)
-    pred = model.predict_proba(x_test)[:, 1] >= 0.5
-    tp = int((pred & (y_test == 1)).sum())
-    print(f"held-out candidate tokens {len(y_test)}: recall {tp / max(1, (y_test == 1).sum()):.4f} precision {tp / max(1, pred.sum()):.4f}")
-    coef = model.coef_[0].astype(np.float32)
-    index = np.flatnonzero(np.abs(coef) > 1e-6)
+    test = [examples(t, s, gazetteer) for t, s in data[:cut]]
+    train = [examples(t, s, gazetteer) for t, s in data[cut:]]
+    flat = lambda texts: [x for _, xs, _ in texts for x in xs]  # noqa: E731
+    labels = lambda texts: np.array([y for _, _, ys in texts for y in ys])  # noqa: E731
+    x_train, y_train = hasher.transform(flat(train)), labels(train)
+    print(f"built {len(data)} texts, {x_train.shape[0]} training candidates in {time.time() - started:.0f} s")
+    # Pass one, cross-fitted on two halves so that pass two learns from honest pass-one beliefs.
+    half = sum(len(c) for c, _, _ in train[: len(train) // 2])
+    p1 = np.empty(len(y_train))
+    p1[half:] = fit(x_train[:half], y_train[:half], args.C).predict_proba(x_train[half:])[:, 1]
+    p1[:half] = fit(x_train[half:], y_train[half:], args.C).predict_proba(x_train[:half])[:, 1]
+    first = fit(x_train, y_train, args.C)
+    second = fit(hasher.transform(second_pass_rows(train, p1)), y_train, args.C)
+    x_test, y_test = hasher.transform(flat(test)), labels(test)
+    p1_test = first.predict_proba(x_test)[:, 1]
+    prob = second.predict_proba(hasher.transform(second_pass_rows(test, p1_test)))[:, 1]
+    for name, p in (("pass one", p1_test), ("pass two", prob)):
+        for threshold in (0.5, 0.7, THRESHOLD):
+            pred = p >= threshold
+            tp = int((pred & (y_test == 1)).sum())
+            print(f"{name}, held-out candidate tokens {len(y_test)} at {threshold}: recall {tp / max(1, (y_test == 1).sum()):.4f} "
+                  f"precision {tp / max(1, pred.sum()):.4f}")
+    weights = {}
+    for k, model in (("1", first), ("2", second)):
+        coef = model.coef_[0].astype(np.float32)
+        index = np.flatnonzero(np.abs(coef) > 1e-4)
+        weights |= {f"index{k}": index.astype(np.int32), f"value{k}": coef[index], f"bias{k}": np.float32(model.intercept_[0])}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     with open(args.out, "wb") as fh:  # a file object: np.savez would otherwise append ".npz" to other names
-        np.savez_compressed(fh, index=index.astype(np.int32), value=coef[index], bias=np.float32(model.intercept_[0]))
-    print(f"saved {args.out} ({len(index)} weights, {args.out.stat().st_size} bytes)")
+        np.savez_compressed(fh, **weights)
+    print(f"saved {args.out} ({args.out.stat().st_size} bytes) after {time.time() - started:.0f} s")
 
 
 if __name__ == "__main__":

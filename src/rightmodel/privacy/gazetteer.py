@@ -1,0 +1,54 @@
+"""How much a word looks like a given name or a surname somewhere in the world, and whether it is a common English word.
+
+Case tells a reader that "Isabel" is a name; in "call isabel morales" nothing does, except
+knowing that isabel and morales are names people have. The shipped gazetteer
+(`data/name_gazetteer.npz`, built by `python -m rightmodel.privacy.build_gazetteer`) holds, for
+~600k given names and surnames of the `names-dataset` package (Apache-2.0; popularity ranks per
+country from 105 countries), a popularity class, and for the whole words of a BERT vocabulary
+(English word frequency) a "common word" flag. Words are stored as 64-bit hashes of their
+case- and accent-folded form: 5 MB in memory, one binary search per distinct word. Common words
+also carry a cluster of their pretrained embedding (build_gazetteer.py) for the tagger's context.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import unicodedata
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+GAZETTEER_PATH = Path(__file__).resolve().parent / "data" / "name_gazetteer.npz"
+# Popularity class of a name: 0 not a name; 1 top 100 in some country; 2 top 1,000; 3 top 5,000.
+RANK_CLASSES = (100, 1000, 5000)
+
+
+def fold(word: str) -> str:
+    """Lower case, accents and apostrophes dropped: "Müller" and "muller", "O'Brien" and "obrien" meet."""
+    decomposed = unicodedata.normalize("NFKD", word.casefold())
+    return "".join(c for c in decomposed if not unicodedata.combining(c) and c not in "'’")
+
+
+def word_hash(folded: str) -> int:
+    return int.from_bytes(hashlib.blake2b(folded.encode("utf-8"), digest_size=8).digest(), "little")
+
+
+class Gazetteer:
+    """`classes(word)` -> (given-name class, surname class, common English word, embedding cluster or 0)."""
+
+    def __init__(self, path: Path = GAZETTEER_PATH) -> None:
+        with np.load(path) as data:
+            self.keys = data["keys"]  # sorted uint64 hashes
+            self.first = data["first"]  # uint8 class per key
+            self.last = data["last"]
+            self.common = data["common"]  # bool per key
+            self.cluster = data["cluster"]  # uint16 per key: 0 for words outside the vocabulary
+
+    @lru_cache(maxsize=65536)  # noqa: B019 (one gazetteer per process; words repeat across requests)
+    def classes(self, word: str) -> tuple[int, int, bool, int]:
+        h = np.uint64(word_hash(fold(word)))
+        i = int(np.searchsorted(self.keys, h))
+        if i < len(self.keys) and self.keys[i] == h:
+            return int(self.first[i]), int(self.last[i]), bool(self.common[i]), int(self.cluster[i])
+        return 0, 0, False, 0

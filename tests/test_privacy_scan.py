@@ -1,0 +1,265 @@
+"""Privacy detection against hostile and careless input: normalisation, structure, splits, names
+in any case, instruction prompts left alone, linear cost, readable logs (issue 16)."""
+
+from __future__ import annotations
+
+import base64
+import re
+import time
+import unicodedata
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from rightmodel.privacy.config import PrivacyConfig
+from rightmodel.privacy.entities import Entity, resolve_overlaps
+from rightmodel.privacy.normalize import normalise
+from rightmodel.privacy.redact import copy_json
+from rightmodel.privacy.scan import Key, text_fields
+
+
+@pytest.fixture(scope="module")
+def gate():
+    from rightmodel.privacy.gate import PrivacyGate
+
+    return PrivacyGate(PrivacyConfig(), endpoints=("https://api.openai.com/v1", "http://10.1.2.3:8080/v1"))
+
+
+def outbound(gate, body: dict, policy: str = "redact") -> dict:
+    inspection = gate.inspect(body, policy)
+    return inspection.outbound(body)[0]
+
+
+def strings(value) -> list[str]:
+    if isinstance(value, dict):
+        return [s for k, v in value.items() for s in [k, *strings(v)]]
+    if isinstance(value, list):
+        return [s for v in value for s in strings(v)]
+    return [value] if isinstance(value, str) else []
+
+
+_INVISIBLE = re.compile("[\u00ad\u200b-\u200f\u2060-\u2064\ufeff]")
+
+
+def canonical(text: str) -> str:
+    text = _INVISIBLE.sub("", unicodedata.normalize("NFKC", text)).lower()
+    return re.sub(r"(?<=\w)[ .\-](?=\w)", "", text)
+
+
+# -- normalisation -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("raw,seen", [
+    ("card 4539\u200b1488\u00ad0343 6467", "card 453914880343 6467"),
+    ("ｊａｎｅ＠ｅｘａｍｐｌｅ．ｏｒｇ", "jane@example.org"),
+    ('{"n": "J\\u00fcrgen"}', '{"n": "Jürgen"}'),
+    ("J%C3%BCrgen jane&#64;example.org", "Jürgen jane@example.org"),
+    ("\\frac{a}{b} \\nabla", "\\frac{a}{b} \\nabla"),  # LaTeX is not JSON
+])
+def test_detection_reads_what_a_model_reads(raw, seen):
+    assert normalise(raw).text == seen
+
+
+def test_spans_map_back_to_the_characters_sent():
+    raw = "x 4539\u200b1488 y J\\u00fcrgen"
+    norm = normalise(raw)
+    card = norm.text.index("45391488")
+    assert raw[norm.start(card):norm.end(card + 8)] == "4539\u200b1488"
+    name = norm.text.index("Jürgen")
+    assert raw[norm.start(name):norm.end(name + 6)] == "J\\u00fcrgen"
+
+
+def test_plain_text_is_not_copied():
+    assert normalise("plain ascii text").identity and normalise("Jürgen Müller").identity
+
+
+# -- structure -----------------------------------------------------------------------------------
+
+
+def test_only_schema_words_are_skipped():
+    body = {"model": "gpt-4o", "metadata": {"task": "t", "id": "x1", "type": "a@b.co", "role": "user"},
+            "messages": [{"role": "user", "content": [{"type": "text", "text": "hi"}, {"type": "image_url", "image_url": {"url": "https://x.io/a.png", "detail": "low"}}]}],
+            "response_format": {"type": "json_schema", "json_schema": {"name": "n", "schema": {"type": "object", "properties": {"jane@x.org": {"type": "string"}}}}}}
+    paths = {p for f in text_fields(body) for p in f.paths if not isinstance(p[-1], Key)}
+    assert ("model",) not in paths and ("metadata", "task") not in paths  # replaced / removed by the gateway
+    assert ("messages", 0, "role") not in paths and ("messages", 0, "content", 0, "type") not in paths  # enum words
+    assert ("metadata", "role") not in paths  # "user" is a role word: it carries nothing
+    assert {("metadata", "id"), ("metadata", "type"), ("messages", 0, "content", 1, "image_url", "url")} <= paths
+    keys = {p[-1] for f in text_fields(body) for p in f.paths if isinstance(p[-1], Key)}
+    assert keys == {"jane@x.org"}  # schema keys are structure; a property name is data
+
+
+def test_binary_payloads_are_opaque_text_payloads_are_read():
+    png = "data:image/png;base64," + base64.b64encode(bytes(range(256))).decode()
+    text = "data:text/csv;base64," + base64.b64encode(b"name,email\nann,ann.lee@example.com\n" * 3).decode()
+    body = {"messages": [{"role": "user", "content": [
+        {"type": "image_url", "image_url": {"url": png}},
+        {"type": "file", "file": {"file_data": text, "filename": "a.csv"}},
+        {"type": "text", "text": "data: not a URL, mail ann.lee@example.com"}]}]}
+    fields = {f.paths[0]: f for f in text_fields(body)}
+    assert ("messages", 0, "content", 0, "image_url", "url") not in fields
+    decoded = fields[("messages", 0, "content", 1, "file", "file_data")]
+    assert "ann.lee@example.com" in decoded.text and decoded.encode is not None
+    assert ("messages", 0, "content", 2, "text") in fields
+
+
+def test_decoded_payloads_are_redacted_and_re_encoded(gate):
+    text = "data:text/plain;base64," + base64.b64encode(b"contact ann.lee@example.com today").decode()  # short: a data URL still
+    body = {"model": "m", "messages": [{"role": "user", "content": "see file"}], "metadata": {"attachment": text}}
+    sent = outbound(gate, body)["metadata"]["attachment"]
+    assert sent.startswith("data:text/plain;base64,")
+    assert base64.b64decode(sent.split(",", 1)[1]).decode() == "contact <EMAIL_ADDRESS_1> today"
+
+
+def test_keys_are_renamed_in_place_and_order_kept(gate):
+    body = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "metadata": {"a": 1, "ann.lee@example.com": {"x": "ann.lee@example.com"}, "z": 2}}
+    sent = outbound(gate, body)["metadata"]
+    assert list(sent) == ["a", "<EMAIL_ADDRESS_1>", "z"] and sent["<EMAIL_ADDRESS_1>"] == {"x": "<EMAIL_ADDRESS_1>"}
+    assert "ann.lee@example.com" in body["metadata"]  # the client's body is untouched
+
+
+def test_values_split_across_messages_are_found_at_the_junction(gate):
+    body = {"model": "m", "messages": [{"role": "user", "content": "ssn 219-09-"}, {"role": "user", "content": "9999 thanks"},
+                                       {"role": "user", "content": "mail jane.roe@exa"}, {"role": "assistant", "content": "mple.org ok"},
+                                       {"role": "user", "content": "hi"}, {"role": "user", "content": "ann.lee@example.com wrote"}]}
+    inspection = gate.inspect(body, "redact")
+    assert inspection.entities == {"US_SSN": 2, "EMAIL_ADDRESS": 3}
+    sent = [m["content"] for m in inspection.outbound(body)[0]["messages"]]
+    assert sent == ["ssn <US_SSN_1>", "<US_SSN_2> thanks", "mail <EMAIL_ADDRESS_1>", "<EMAIL_ADDRESS_2> ok",
+                    "hi", "<EMAIL_ADDRESS_3> wrote"]  # a whole value after a word is not glued to it
+
+
+def test_deep_nesting_never_recurses():
+    deep: dict = {"v": "ann.lee@example.com"}
+    for _ in range(5000):
+        deep = {"k": deep}
+    body = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "metadata": deep}
+    assert [f.text for f in text_fields(body)][-1] == "ann.lee@example.com"
+    copied = copy_json(body)["metadata"]
+    for _ in range(5000):
+        copied = copied["k"]
+    assert copied == {"v": "ann.lee@example.com"} and copied is not deep
+
+
+# -- cost ----------------------------------------------------------------------------------------
+
+
+def test_overlap_resolution_is_linear():
+    found = [Entity(i, i + 3, "PERSON", 0.8, "t") for i in range(0, 600_000, 2)]
+    started = time.perf_counter()
+    kept = resolve_overlaps(found)
+    assert time.perf_counter() - started < 5  # pairwise: hours
+    assert len(kept) == 150_000 and all(a.end <= b.start for a, b in zip(kept, kept[1:]))
+
+
+def test_detection_time_grows_linearly(gate):
+    detector = gate.detector
+    unit = "John Smith met Anna at 10:30. Mail jsmith@example.com, card 4539 1488 0343 6467. "
+    timings = {}
+    for kb in (16, 256):
+        text = (unit * (kb * 1024 // len(unit) + 1))[: kb * 1024]
+        detector.detect(text[:2000])  # warm caches
+        started = time.perf_counter()
+        found = detector.detect(text)
+        timings[kb] = (time.perf_counter() - started) / kb
+        assert len([e for e in found if e.type == "EMAIL_ADDRESS"]) >= kb * 1024 // len(unit)
+    assert timings[256] < 4 * timings[16] + 1e-3, timings  # per KB; quadratic would be 16x
+
+
+# -- names and instructions ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text,name", [
+    ("hi this is isabel morales, my card was declined", "isabel morales"),
+    ("pls call john smith back", "john smith"),
+    ("Please add Isabel M Morales as a second cardholder.", "Isabel M Morales"),
+    ("Dear Ms Kowalczyk, your refund is on its way.", "Kowalczyk"),
+    ("Thanks Priya, that fixed it!", "Priya"),
+    ('{"customer": "J\\u00fcrgen M\\u00fcller", "plan": "gold"}', "J\\u00fcrgen M\\u00fcller"),
+])
+def test_names_in_any_case_and_shape(gate, text, name):
+    at = text.index(name)
+    people = [e for e in gate.detector.detect(text) if e.type == "PERSON"]
+    covered = set()
+    for e in people:
+        covered |= set(range(e.start, e.end))
+    assert {i for i in range(at, at + len(name)) if text[i].isalnum()} <= covered, (text, people)
+
+
+INSTRUCTIONS = [
+    "Classify the following review as positive, negative or neutral.", "Summarize the article below in three bullet points.",
+    "Answer the question using only the context provided.", "Generate a JSON object with the fields title and tags.",
+    "Translate the text into French, keeping the formatting.", "Extract every date and amount from the invoice.",
+    "Rewrite this paragraph for a ten-year-old reader.", "Discipline: Animation. Unlike live action, list the main steps.",
+    "You are a helpful assistant. Respond in Markdown.", "Identify the intent of the customer message and return only the label.",
+]
+
+
+def test_instruction_prompts_are_not_altered(gate):
+    altered = [p for p in INSTRUCTIONS if gate.detector.detect(p)]
+    assert altered == []
+
+
+def test_strict_counts_what_the_tagger_half_believes(gate):
+    # Given names that are also words, in thin contexts: the tagger doubts some of them.
+    texts = [frame.format(word) for word in ("Sage", "River", "Hope", "Summer", "Faith", "Grant", "Chase", "Hunter", "Carmel")
+             for frame in ("Give {} the keys", "Ask {} about it", "thanks {}", "Notes from {} on the outage", "cc {}")]
+    widened = [t for t in texts if not gate.detector.detect(t) and gate.detector.detect(t, unsure=True)]
+    assert widened, "none of these ambiguous texts is a doubtful name any more: pick others"
+    body = {"model": "m", "messages": [{"role": "user", "content": widened[0]}]}
+    assert gate.inspect(body, "local-only", strict=True).local_only  # strict: kept local
+    assert not gate.inspect(body, "local-only", strict=False).sensitive  # not strict: a doubt is not a finding
+    assert not gate.inspect(body, "redact", strict=True).redacts  # redact never acts on a doubt (no garbling)
+
+
+# -- property: no leak whatever the client does to a value ---------------------------------------
+
+VALUES = ["jane.roe@example.org", "4539 1488 0343 6467", "219-09-9999", "GB82 WEST 1234 5698 7654 32", "Isabel Morales"]
+
+
+@st.composite
+def mangled(draw):
+    value = draw(st.sampled_from(VALUES))
+    case = draw(st.sampled_from(["same", "lower", "upper"]))
+    value = {"same": value, "lower": value.lower(), "upper": value.upper()}[case]
+    chars = list(value)
+    for _ in range(draw(st.integers(0, 3))):
+        at = draw(st.integers(1, len(chars) - 1))
+        chars.insert(at, draw(st.sampled_from(["\u200b", "\u00ad", "\u2060", "\ufeff"])))
+    value = "".join(chars)
+    split = draw(st.none() | st.integers(1, len(value) - 1))
+    return value, split
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(case=mangled(), prefix=st.sampled_from(["Please update my record: ", "my details are ", "Note - "]))
+def test_no_value_leaks_however_it_is_written(gate, case, prefix):
+    value, split = case
+    if split is None:
+        messages = [{"role": "user", "content": f"{prefix}{value} thanks"}]
+    else:
+        messages = [{"role": "user", "content": prefix + value[:split]}, {"role": "user", "content": value[split:] + " thanks"}]
+    body = {"model": "m", "messages": messages}
+    sent = canonical("".join(strings(outbound(gate, body)["messages"])))
+    assert canonical(value) not in sent, (value, split, sent)
+    local = gate.inspect(body, "local-only")
+    assert local.local_only  # kept local: never sent
+
+
+# -- logs stay readable --------------------------------------------------------------------------
+
+
+def test_log_scrubbing_keeps_what_operators_read(gate):
+    log = ('upstream http://127.0.0.1:8123/v1 answered 503 for Isabel Morales (isabel@example.com)\n'
+           'Traceback (most recent call last):\n'
+           '  File "/srv/rightmodel/gateway/chat.py", line 212, in handle_chat\n'
+           '    result = await backend.chat(body)\n'
+           'ConnectionRefusedError: [Errno 111] Connect call failed; code ECONNREFUSED, HTTP 502 from https://api.openai.com/v1 '
+           'after BUDGET_EXCEEDED')
+    out = gate.scrub(log)
+    for kept in ('File "/srv/rightmodel/gateway/chat.py", line 212, in handle_chat', "result = await backend.chat(body)",
+                 "http://127.0.0.1:8123/v1", "https://api.openai.com/v1", "ConnectionRefusedError", "[Errno 111]", "ECONNREFUSED",
+                 "HTTP 502", "BUDGET_EXCEEDED", "Traceback (most recent call last)"):
+        assert kept in out, kept
+    assert "isabel@example.com" not in out and "Morales" not in out
