@@ -19,8 +19,9 @@ words the gazetteer knows as names, and particles between them.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from functools import cache, lru_cache
+from itertools import chain
 from pathlib import Path
 from typing import NamedTuple
 
@@ -32,7 +33,8 @@ from rightmodel.privacy.gazetteer import Gazetteer
 
 MODEL_PATH = Path(__file__).resolve().parent / "data" / "name_tagger.npz"
 N_FEATURES = 2**21
-TOKEN = re.compile(r"['’]s\b|\w+(?:['’-](?!s\b)\w+)*\.?|[^\w\s]|\n")  # "Davies's" -> "Davies", "'s"
+# "Davies's" -> "Davies", "'s"; a short capitalised word keeps its full stop ("Dr.", "M."), others do not.
+TOKEN = re.compile(r"['’]s\b|[A-Z][\w'’-]{0,3}\.|\w+(?:['’-](?!s\b)\w+)*|[^\w\s]|\n")
 PARTICLES = frozenset(
     "van von de der den del della di da das dos do du des la le lo y e bin ibn al el af av zu ter ten mac mc ó ní nic ua ben bint ap".split()
 )
@@ -53,17 +55,7 @@ def _stop_words() -> frozenset[str]:
 
 
 def tokens(text: str) -> list[tuple[int, int]]:
-    out = []
-    for m in TOKEN.finditer(text):
-        s, e = m.start(), m.end()
-        if e - s > 1 and text[e - 1] == "." and not _abbrev(text[s:e - 1]):
-            e -= 1  # a sentence's full stop, not part of the word (titles keep theirs: "Dr.")
-        out.append((s, e))
-    return out
-
-
-def _abbrev(word: str) -> bool:
-    return len(word) <= 4 and word[:1].isupper()
+    return [m.span() for m in TOKEN.finditer(text)]
 
 
 def shape(word: str) -> str:
@@ -107,6 +99,7 @@ class Info(NamedTuple):
     gaz: str  # given-name class, surname class, common-word flag: e.g. "21c", "00-"
     flags: str  # s stop word, p particle, h hyphen
     cl: int  # embedding cluster of a common word (0: none)
+    candidate: str  # "y" always a name candidate, "n" never, "c" depends on the neighbours (is_candidate)
 
 
 @lru_cache(maxsize=131072)
@@ -120,37 +113,46 @@ def _info(word: str, gazetteer: Gazetteer) -> Info:
     else:
         gaz = "x"
     flags = ("s" if low in _stop_words() else "") + ("p" if low in PARTICLES else "") + ("h" if "-" in word else "")
-    return Info(low, shape(word), case, gaz, flags, cl)
+    return Info(low, shape(word), case, gaz, flags, cl, _candidacy(low, case, gaz, flags))
 
 
-PAD = Info("<s>", "<s>", "S", "x", "", 0)
+def _candidacy(low: str, case: str, gaz: str, flags: str) -> str:
+    if case in "TM":
+        return "y"
+    if case == "U":
+        return "y" if len(low.rstrip(".")) > 4 or gaz[0] != "0" or gaz[1] != "0" else "n"  # not IBAN, VPN, EUR
+    if case == "I" or (case == "L" and ("p" in flags or len(low) == 1)):
+        return "c"
+    if case != "L" or "s" in flags:
+        return "n"
+    first, last, common = gaz[0], gaz[1], gaz[2] == "c"
+    if (first != "0" or last != "0") and not (common and first != "1" and last != "1"):
+        return "y"  # a name somewhere, and not an everyday word unless a top-100 name ("mark", "john")
+    return "c"  # a surname too rare for the gazetteer, if it follows a given name that is in it
+
+
+PAD = Info("<s>", "<s>", "S", "x", "", 0, "n")
 
 
 def is_candidate(infos: list[Info], i: int) -> bool:
     info = infos[i]
+    if info.candidate != "c":
+        return info.candidate == "y"
     case = info.case
-    if case == "T":
-        return True
     if case == "I":  # an initial stands next to a name: "I M Morales", "J. Smith"
         return (i + 1 < len(infos) and infos[i + 1].case in "TIU") or (i > 0 and infos[i - 1].case in "TU")
-    if case == "U":
-        return len(info.low.rstrip(".")) > 4 or info.gaz[0] != "0" or info.gaz[1] != "0"  # not IBAN, VPN, EUR
-    if case in "LM":
-        if "p" in info.flags:
-            before = any(infos[j].case in "TUL" for j in range(max(0, i - 2), i))
-            after = any(infos[j].case in "TUL" for j in range(i + 1, min(len(infos), i + 3)))
-            return before and after
-        if len(info.low) == 1:  # "tina h pitts"
-            return 0 < i < len(infos) - 1 and infos[i - 1].case == "L" and infos[i + 1].case == "L"
-        if case == "M" or info.gaz[0] != "0" or info.gaz[1] != "0":
-            return True
-        # a surname too rare for the gazetteer after a given name that is in it: "lois swickheimer"
-        return i > 0 and "s" not in info.flags and infos[i - 1].case == "L" and infos[i - 1].gaz[0] not in "0x"
-    return False
+    if "p" in info.flags:
+        before = any(infos[j].case in "TUL" for j in range(max(0, i - 2), i))
+        after = any(infos[j].case in "TUL" for j in range(i + 1, min(len(infos), i + 3)))
+        return before and after
+    if len(info.low) == 1:  # "tina h pitts"
+        return 0 < i < len(infos) - 1 and infos[i - 1].case == "L" and infos[i + 1].case == "L"
+    # "lois swickheimer": a rare surname after a given name the gazetteer knows
+    return i > 0 and infos[i - 1].case == "L" and infos[i - 1].gaz[0] not in "0x"
 
 
-def _starts(infos: list[Info], i: int) -> bool:
-    return i == 0 or infos[i - 1].low in BOUNDARY
+def candidates_of(infos: list[Info]) -> list[int]:
+    return [i for i, info in enumerate(infos) if info.candidate == "y" or (info.candidate == "c" and is_candidate(infos, i))]
 
 
 # Feature groups: each reads only the words named by its cache key, so its weight sum can be cached.
@@ -178,86 +180,101 @@ def right_pair_features(w: Info, b: Info) -> list[str]:
     return [f"c,+1w={w.case},{b.low}", f"cg,+1cg={w.case}{w.gaz},{b.case}{b.gaz}", f"c,+1cl={w.case},{b.cl}"]
 
 
-def trigram_features(a: Info, w: Info, b: Info) -> list[str]:
-    return [f"ccc={a.case}{w.case}{b.case}"]
+def trigram_features(a: str, w: str, b: str) -> list[str]:
+    return [f"ccc={a}{w}{b}"]
 
 
-def features(infos: list[Info], i: int) -> Iterator[list[str]]:
-    """Every feature group of candidate `i` (training flattens them; inference caches each)."""
-    at = lambda j: infos[j] if 0 <= j < len(infos) else PAD  # noqa: E731
-    w = infos[i]
-    yield self_features(w)
-    for offset in (-2, -1, 1, 2):
-        yield context_features(offset, at(i + offset))
-    yield start_features(_starts(infos, i), w)
-    yield left_pair_features(at(i - 1), w)
-    yield right_pair_features(w, at(i + 1))
-    yield trigram_features(at(i - 1), w, at(i + 1))
+def features(words: list[str], infos: list[Info], i: int, info: Callable[[str], Info]) -> list[str]:
+    """Pass-one features of candidate `i` (what training hashes; inference caches them by group)."""
+    return [f for key in candidate_keys(words, infos, i) for f in group_features(key, info)]
 
 
-def feature_index(feature: str) -> int:
-    """Column of a feature, exactly as sklearn's FeatureHasher(alternate_sign=False) puts it."""
-    from sklearn.utils import murmurhash3_32
-
-    h = murmurhash3_32(feature, seed=0)
-    return (2147483647 - (N_FEATURES - 1)) % N_FEATURES if h == -2147483648 else abs(h) % N_FEATURES
-
-
-def analyse(text: str, gazetteer: Gazetteer) -> tuple[list[tuple[int, int]], list[Info]]:
+def analyse(text: str, gazetteer: Gazetteer) -> tuple[list[tuple[int, int]], list[str], list[Info]]:
     spans = tokens(text)
-    return spans, [_info(text[s:e], gazetteer) for s, e in spans]
+    words = [text[s:e] for s, e in spans]
+    return spans, words, [_info(w, gazetteer) for w in words]
 
 
-def neighbour_features(p_of: dict[int, float], i: int) -> list[str]:
+def neighbour_buckets(tokens: int, p_of: dict[int, float]) -> list[str]:
+    """Pass one's belief about every token, in fifths ("n": not a candidate), padded by two each side."""
+    out = ["n"] * (tokens + 4)
+    for j, p in p_of.items():
+        out[j + 2] = str(min(4, int(p * 5)))
+    return out
+
+
+def neighbour_features(near: tuple[str, ...]) -> list[str]:
     """Pass two: what pass one thought of this token and its neighbours ("john m smith": the
-    initial between two likely names is likely a name too). Non-candidates read "n"."""
-    def bucket(j: int) -> str:
-        p = p_of.get(j)
-        return "n" if p is None else str(min(4, int(p * 5)))
-
-    near = [bucket(i + o) for o in (-2, -1, 0, 1, 2)]
+    initial between two likely names is likely a name too)."""
     return [f"q{o}={b}" for o, b in zip((-2, -1, 0, 1, 2), near)] + [f"q-1,q+1={near[1]}{near[3]}", f"q-1,q0,q+1={near[1]}{near[2]}{near[3]}"]
 
 
-class Pass:
-    """One logistic regression over hashed features, with its group sums cached by the words they read."""
+PAD_WORD = "\x00"  # a word no text holds: the padding before and after a text
 
-    def __init__(self, index: np.ndarray, value: np.ndarray, bias: float) -> None:
+
+def group_features(key: tuple, info: Callable[[str], Info]) -> list[str]:
+    """The features of one cached group, from its key (the words it reads; `info` describes a word)."""
+    kind = key[0]
+    if kind == "w":
+        return self_features(info(key[1]))
+    if kind == "st":
+        return start_features(key[1], info(key[2]))
+    if kind == "l":
+        return left_pair_features(info(key[1]), info(key[2]))
+    if kind == "r":
+        return right_pair_features(info(key[1]), info(key[2]))
+    if kind == "t":
+        return trigram_features(*key[1:])
+    if kind == "q":
+        return neighbour_features(key[1:])
+    return context_features(kind, info(key[1]))  # an offset: -2, -1, 1, 2
+
+
+def candidate_keys(words: list[str], infos: list[Info], i: int) -> tuple[tuple, ...]:
+    """The cache keys of candidate i's feature groups: words, not their descriptions (a string
+    caches its hash, so building and looking up a key is cheap)."""
+    n = len(words)
+    w = words[i]
+    a = words[i - 1] if i else PAD_WORD
+    b = words[i + 1] if i + 1 < n else PAD_WORD
+    ca = infos[i - 1].case if i else PAD.case
+    cb = infos[i + 1].case if i + 1 < n else PAD.case
+    starts = i == 0 or infos[i - 1].low in BOUNDARY
+    return (("w", w), (-2, words[i - 2] if i > 1 else PAD_WORD), (-1, a), (1, b), (2, words[i + 2] if i + 2 < n else PAD_WORD),
+            ("st", starts, w), ("l", a, w), ("r", w, b), ("t", ca, infos[i].case, cb))
+
+
+class Pass:
+    """One logistic regression over hashed features, with its group sums cached by the words they read.
+
+    The sums of groups not yet cached are computed together (one FeatureHasher call, one sparse
+    product), so a text costs one hashing call plus a dictionary lookup per group.
+    """
+
+    def __init__(self, index: np.ndarray, value: np.ndarray, bias: float, info: Callable[[str], Info]) -> None:
+        from sklearn.feature_extraction import FeatureHasher
+
+        self.info = info
         self.weights = np.zeros(N_FEATURES, dtype=np.float32)
         self.weights[index] = value
         self.bias = bias
-        self._cache: dict[tuple[object, ...], float] = {}
+        self.hasher = FeatureHasher(n_features=N_FEATURES, input_type="string", alternate_sign=False)
+        self._cache: dict[tuple, float] = {}
 
-    def total(self, feats: list[str]) -> float:
-        w = self.weights
-        return float(sum(w[feature_index(f)] for f in feats))
-
-    def group(self, key: tuple[object, ...], make: Callable[[], list[str]]) -> float:
-        cached = self._cache.get(key)
-        if cached is None:
-            if len(self._cache) > 400_000:
-                self._cache.clear()
-            cached = self._cache[key] = self.total(make())
-        return cached
-
-    def scores(self, infos: list[Info], candidates: list[int]) -> np.ndarray:
-        z = np.full(len(candidates), self.bias)
-        n = len(infos)
-        group = self.group
-        for k, i in enumerate(candidates):
-            w = infos[i]
-            a, b = (infos[i - 1] if i else PAD), (infos[i + 1] if i + 1 < n else PAD)
-            total = group(("w", w), lambda: self_features(w))
-            for offset in (-2, -1, 1, 2):
-                c = infos[i + offset] if 0 <= i + offset < n else PAD
-                total += group((offset, c), lambda: context_features(offset, c))  # noqa: B023 (called at once)
-            starts = _starts(infos, i)
-            total += group(("st", starts, w), lambda: start_features(starts, w))  # noqa: B023
-            total += group(("l", a, w), lambda: left_pair_features(a, w))  # noqa: B023
-            total += group(("r", w, b), lambda: right_pair_features(w, b))  # noqa: B023
-            total += group(("t", a.case, w.case, b.case), lambda: trigram_features(a, w, b))  # noqa: B023
-            z[k] += total
-        return z
+    def scores(self, keys: list[tuple[tuple, ...]]) -> np.ndarray:
+        """Raw scores of candidates given each one's group keys (all with the same number of groups)."""
+        cache = self._cache
+        missing = list(set(chain.from_iterable(keys)) - cache.keys())
+        if missing:
+            if len(cache) + len(missing) > 500_000:
+                cache.clear()
+                missing = list(set(chain.from_iterable(keys)))
+            sums = self.hasher.transform(group_features(k, self.info) for k in missing) @ self.weights
+            cache.update(zip(missing, sums.tolist()))
+        if not keys:
+            return np.zeros(0)
+        values = np.fromiter(map(cache.__getitem__, chain.from_iterable(keys)), dtype=np.float64, count=len(keys) * len(keys[0]))
+        return values.reshape(len(keys), -1).sum(axis=1) + self.bias
 
 
 def sigmoid(z: np.ndarray) -> np.ndarray:
@@ -273,26 +290,27 @@ class NameTagger:
 
     def __init__(self, path: Path = MODEL_PATH, gazetteer: Gazetteer | None = None, threshold: float = THRESHOLD) -> None:
         self.threshold = threshold
-        with np.load(path) as data:
-            self.first = Pass(data["index1"], data["value1"], float(data["bias1"]))
-            self.second = Pass(data["index2"], data["value2"], float(data["bias2"]))
         self.gazetteer = gazetteer or Gazetteer()
+        with np.load(path) as data:
+            self.first = Pass(data["index1"], data["value1"], float(data["bias1"]), self.info)
+            self.second = Pass(data["index2"], data["value2"], float(data["bias2"]), self.info)
 
-    def probabilities(self, infos: list[Info], candidates: list[int]) -> np.ndarray:
-        first = sigmoid(self.first.scores(infos, candidates))
-        p_of = dict(zip(candidates, first.tolist()))
-        z = self.second.scores(infos, candidates)
-        for k, i in enumerate(candidates):
-            z[k] += self.second.total(neighbour_features(p_of, i))
-        return sigmoid(z)
+    def info(self, word: str) -> Info:
+        return PAD if word == PAD_WORD else _info(word, self.gazetteer)
+
+    def probabilities(self, words: list[str], infos: list[Info], candidates: list[int]) -> np.ndarray:
+        keys = [candidate_keys(words, infos, i) for i in candidates]
+        first = sigmoid(self.first.scores(keys))
+        near = neighbour_buckets(len(words), dict(zip(candidates, first.tolist())))
+        return sigmoid(self.second.scores([ks + (("q", *near[i:i + 5]),) for ks, i in zip(keys, candidates)]))
 
     def find(self, text: str, unsure: bool = False) -> list[Entity]:
         """PERSON spans; with `unsure`, also spans the model half-believes (score below the threshold)."""
-        spans, infos = analyse(text, self.gazetteer)
-        candidates = [i for i in range(len(infos)) if is_candidate(infos, i)]
+        spans, words, infos = analyse(text, self.gazetteer)
+        candidates = candidates_of(infos)
         if not candidates:
             return []
-        p_of = dict(zip(candidates, self.probabilities(infos, candidates).tolist()))
+        p_of = dict(zip(candidates, self.probabilities(words, infos, candidates).tolist()))
         out = self._spans(spans, infos, p_of, self.threshold, 0.8)
         if unsure:
             taken = {(e.start, e.end) for e in out}

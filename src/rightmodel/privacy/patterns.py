@@ -115,6 +115,7 @@ class PatternDetector:
                 yield Entity(r.start, r.end, entity_type, float(r.score), source)
 
 
+_DIGIT = re.compile(r"\d")
 _LOWER_IBAN = re.compile(r"(?<![A-Za-z0-9])[a-z]{2}\d{2}(?:[ -]?[a-z0-9]){11,32}", re.ASCII)
 
 
@@ -147,7 +148,7 @@ def phones(text: str, regions: tuple[str, ...]) -> list[Entity]:
     import phonenumbers
 
     out: list[Entity] = []
-    if not any(c.isdigit() for c in text):
+    if _DIGIT.search(text) is None:
         return out
     for m in _PHONE_CANDIDATE.finditer(text):
         raw = m.group(0).rstrip(" .-/(")

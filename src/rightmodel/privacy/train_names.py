@@ -37,7 +37,8 @@ import numpy as np
 
 from rightmodel.privacy import train_names_data as D
 from rightmodel.privacy.gazetteer import Gazetteer
-from rightmodel.privacy.name_tagger import MODEL_PATH, N_FEATURES, THRESHOLD, analyse, features, is_candidate, neighbour_features
+from rightmodel.privacy.name_tagger import (MODEL_PATH, N_FEATURES, PAD, PAD_WORD, THRESHOLD, _info, analyse, candidates_of, features,
+                                             neighbour_buckets, neighbour_features)
 
 Span = tuple[int, int]
 
@@ -206,16 +207,14 @@ def build(n: int, seed: int, root: Path) -> list[tuple[str, list[Span]]]:
     return data
 
 
-def examples(text: str, spans: list[Span], gazetteer: Gazetteer) -> tuple[list[int], list[list[str]], list[int]]:
-    """(candidate token indices, their pass-one features, labels) of one text."""
-    offsets, infos = analyse(text, gazetteer)
-    cands, xs, ys = [], [], []
-    for i, (s, e) in enumerate(offsets):
-        if is_candidate(infos, i):
-            cands.append(i)
-            xs.append([f for group in features(infos, i) for f in group])
-            ys.append(int(any(a <= s and e <= b for a, b in spans)))
-    return cands, xs, ys
+def examples(text: str, spans: list[Span], gazetteer: Gazetteer) -> tuple[int, list[int], list[list[str]], list[int]]:
+    """(number of tokens, candidate token indices, their pass-one features, labels) of one text."""
+    offsets, words, infos = analyse(text, gazetteer)
+    info = lambda w: PAD if w == PAD_WORD else _info(w, gazetteer)  # noqa: E731
+    cands = candidates_of(infos)
+    xs = [features(words, infos, i, info) for i in cands]
+    ys = [int(any(a <= offsets[i][0] and offsets[i][1] <= b for a, b in spans)) for i in cands]
+    return len(words), cands, xs, ys
 
 
 def fit(x: Any, y: np.ndarray, c: float) -> Any:
@@ -224,12 +223,12 @@ def fit(x: Any, y: np.ndarray, c: float) -> Any:
     return LogisticRegression(C=c, max_iter=3000).fit(x, y)
 
 
-def second_pass_rows(texts: list[tuple[list[int], list[list[str]], list[int]]], p1: np.ndarray) -> list[list[str]]:
+def second_pass_rows(texts: list[tuple[int, list[int], list[list[str]], list[int]]], p1: np.ndarray) -> list[list[str]]:
     """Pass-two features: pass one's plus its beliefs about the neighbours (p1: per candidate, in order)."""
     rows, at = [], 0
-    for cands, xs, _ in texts:
-        p_of = dict(zip(cands, p1[at:at + len(cands)].tolist()))
-        rows += [x + neighbour_features(p_of, i) for i, x in zip(cands, xs)]
+    for tokens, cands, xs, _ in texts:
+        near = neighbour_buckets(tokens, dict(zip(cands, p1[at:at + len(cands)].tolist())))
+        rows += [x + neighbour_features(tuple(near[i:i + 5])) for i, x in zip(cands, xs)]
         at += len(cands)
     return rows
 
@@ -251,12 +250,12 @@ def main(argv: list[str] | None = None) -> None:
     hasher = FeatureHasher(n_features=N_FEATURES, input_type="string", alternate_sign=False)
     test = [examples(t, s, gazetteer) for t, s in data[:cut]]
     train = [examples(t, s, gazetteer) for t, s in data[cut:]]
-    flat = lambda texts: [x for _, xs, _ in texts for x in xs]  # noqa: E731
-    labels = lambda texts: np.array([y for _, _, ys in texts for y in ys])  # noqa: E731
+    flat = lambda texts: [x for _, _, xs, _ in texts for x in xs]  # noqa: E731
+    labels = lambda texts: np.array([y for _, _, _, ys in texts for y in ys])  # noqa: E731
     x_train, y_train = hasher.transform(flat(train)), labels(train)
     print(f"built {len(data)} texts, {x_train.shape[0]} training candidates in {time.time() - started:.0f} s")
     # Pass one, cross-fitted on two halves so that pass two learns from honest pass-one beliefs.
-    half = sum(len(c) for c, _, _ in train[: len(train) // 2])
+    half = sum(len(c) for _, c, _, _ in train[: len(train) // 2])
     p1 = np.empty(len(y_train))
     p1[half:] = fit(x_train[:half], y_train[:half], args.C).predict_proba(x_train[half:])[:, 1]
     p1[:half] = fit(x_train[half:], y_train[half:], args.C).predict_proba(x_train[:half])[:, 1]

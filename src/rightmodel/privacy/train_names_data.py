@@ -120,11 +120,21 @@ def filler(key: str, rng: random.Random, real: list[str]) -> str:
 _FAKER: dict[str, object] = {}
 
 
+LANGUAGES = """English German French Spanish Italian Portuguese Dutch Polish Czech Swedish Danish Norwegian Finnish Greek Turkish
+Russian Ukrainian Arabic Hebrew Hindi Bengali Urdu Chinese Mandarin Cantonese Japanese Korean Vietnamese Thai Indonesian Malay
+Tagalog Swahili Romanian Hungarian Bulgarian Serbian Croatian Catalan Basque Irish Welsh Latin Persian Farsi""".split()
+
+
 def instruction(rng: random.Random, real: list[str]) -> str:
     """A prompt for a language model: imperatives, roles, labels, sample inputs; no names."""
     line = f"{rng.choice(VERBS)} {rng.choice(OBJECTS)}{rng.choice(TAILS)}"
     r = rng.random()
-    if r < 0.25:
+    if r < 0.08:
+        lang = rng.choice(LANGUAGES)
+        text = rng.choice([f"Translate to {lang}: {rng.choice(real)}", f"{lang}: {rng.choice(real)}", f"Answer in {lang}.",
+                           f"Translate the following from {lang} to {rng.choice(LANGUAGES)}:\n{rng.choice(real)}",
+                           f"Is this text {lang} or {rng.choice(LANGUAGES)}? {rng.choice(real)}"])
+    elif r < 0.25:
         text = f"{line}\n\n{rng.choice(real)}"
     elif r < 0.4:
         text = f"You are a {rng.choice(ROLES)}. {line} {rng.choice(VERBS)} {rng.choice(OBJECTS)}."
