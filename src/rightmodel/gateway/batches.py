@@ -33,7 +33,7 @@ from rightmodel.gateway.errors import APIError
 from rightmodel.gateway.validation import read_json, validate_classify, validate_embeddings
 
 CHUNK_TEXTS = 64
-CHUNK_TOKENS = 2048  # padded tokens per chunk: 64 short texts, or 8 texts of 256 tokens
+CHUNK_TOKENS = 1024  # padded tokens per chunk: 64 short texts, or 4 texts of 256 tokens
 CLASSIFY_BATCH_INLINE = 8  # up to this many texts go through the specialist's micro-batcher; more run in chunks
 
 
@@ -64,7 +64,7 @@ def _embed_chunk(embedder: Any, texts: list[str]) -> tuple[np.ndarray, int, floa
 async def embed(pool: CpuPool, embedder: Any, texts: list[str], tenant: Any, scope: Scope) -> tuple[np.ndarray, int, float]:
     """Embeddings of `texts` in input order, their token count and compute seconds."""
     out = np.zeros((len(texts), embedder.dimensions), dtype=np.float32)
-    tokens, compute = 0, 0.0
+    tokens, compute, done = 0, 0.0, 0
     for idx in chunks(texts, embedder.max_length):
         vectors, n, seconds = await pool.run(
             _embed_chunk, embedder, [texts[i] for i in idx], tenant=tenant, deadline=scope.deadline, cancel=scope.cancelled, weight=len(texts)
@@ -72,6 +72,8 @@ async def embed(pool: CpuPool, embedder: Any, texts: list[str], tenant: Any, sco
         out[idx] = vectors
         tokens += n
         compute += seconds
+        done += len(idx)
+        scope.progress[:] = [f"{done} of {len(texts)} texts were embedded by then; send fewer or shorter texts per request"]
     return out, tokens, compute
 
 
@@ -80,6 +82,7 @@ async def classify_all(pool: CpuPool, backend: Any, texts: list[str], top_k: int
     if len(texts) <= CLASSIFY_BATCH_INLINE:
         return list(await asyncio.gather(*(backend.classify(x, top_k) for x in texts)))
     results: list[Any] = [None] * len(texts)
+    done = 0
     for idx in chunks(texts, backend.runtime.max_length):
         answers = await pool.run(
             backend.classify_many, [texts[i] for i in idx], top_k, tenant=tenant, deadline=scope.deadline, cancel=scope.cancelled,
@@ -87,6 +90,8 @@ async def classify_all(pool: CpuPool, backend: Any, texts: list[str], top_k: int
         )
         for i, answer in zip(idx, answers):
             results[i] = answer
+        done += len(idx)
+        scope.progress[:] = [f"{done} of {len(texts)} texts were classified by then; send fewer or shorter texts per request"]
     return results
 
 

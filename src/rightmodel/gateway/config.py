@@ -205,9 +205,9 @@ class DefaultsConfig(Strict):
     max_input_chars: int = Field(32768, ge=1)  # characters per text of those endpoints (the encoders read 256-512 tokens)
     # CPU work (embeddings, classify batches) runs in a bounded pool of threads, in chunks, each
     # chunk checking the request's deadline; one tenant (an API key's tenant; all callers of an
-    # open gateway are one) holds at most cpu_per_tenant of them at once.
-    cpu_workers: int | None = Field(None, ge=1)  # default: the number of cores
-    cpu_per_tenant: int | None = Field(None, ge=1)  # default: half the workers, at least 1
+    # open gateway are one) holds at most cpu_per_tenant of them at once (gateway/cpu.py).
+    cpu_workers: int | None = Field(None, ge=1)  # default: cores + 1
+    cpu_per_tenant: int | None = Field(None, ge=1)  # default: cpu_workers - 1 (at least 1)
     # HTTP connections (the server itself, before any route runs).
     max_header_bytes: int = Field(32768, ge=1024)  # request line + headers: 431 above it, refused while arriving
     idle_timeout_s: float = Field(5.0, gt=0)  # a connection with no request in progress is closed after this

@@ -5,10 +5,13 @@ key store, feedback lookups), so seven slow requests filled it and every other r
 behind them (issue 17); its threads are joined at exit, so abandoned work held shutdown for
 minutes; and a thread nobody waits for any more kept computing. Here:
 
-- `workers` daemon threads take units of work from one queue, smallest `weight` first (a request's
-  size: a one-text request overtakes the chunks of a 2,000-text one), FIFO among equals;
-- a tenant holds at most `per_tenant` units queued or running at once (an open gateway's callers
-  are all one tenant, `None`), so one tenant cannot fill the pool; the others queue by weight;
+- `workers` daemon threads (default: cores + 1) run units of work handed out by the event loop:
+  first the tenant with the fewest units running, then the smallest request (`weight`: a one-text
+  request overtakes the chunks of a 2,000-text one), then the oldest;
+- a tenant never has more than `per_tenant` units of big requests in threads (default:
+  workers - 1), so one tenant cannot fill the pool: another tenant's work, or a small request
+  (weight <= 1: one short unit) of any tenant, starts on the thread left free, or on the next one
+  to free up (an open gateway's callers are all one tenant, `None`);
 - a unit past its `deadline` (a `time.monotonic()` value) is not started; the caller's wait ends
   with `DeadlineExceeded` at the deadline, or `CancelledError` if the caller is cancelled;
 - work that is already running is abandoned, not interrupted: a function that accepts a
@@ -24,7 +27,6 @@ call it once per chunk (gateway/batches.py), so other requests get threads betwe
 from __future__ import annotations
 
 import asyncio
-import heapq
 import inspect
 import itertools
 import logging
@@ -33,7 +35,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Hashable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from rightmodel.bounds import DeadlineExceeded, WorkCancelled
@@ -41,6 +43,7 @@ from rightmodel.bounds import DeadlineExceeded, WorkCancelled
 log = logging.getLogger("rightmodel.gateway")
 T = TypeVar("T")
 Cancelled = Callable[[], bool]
+SMALL = 1.0  # weight of a unit that may use any free thread, its tenant's share used up or not
 _SIGNATURES: dict[Any, bool] = {}
 
 
@@ -67,6 +70,8 @@ class _Unit:
     tenant: Hashable
     deadline: float | None
     cancel: Cancelled | None
+    weight: float
+    seq: int
     abandoned: bool = False
 
     def cancelled(self) -> bool:
@@ -78,24 +83,18 @@ class _Unit:
         return self.cancel is not None and bool(self.cancel())
 
 
-@dataclass
-class _Share:
-    """One tenant's units in the pool, and the ones waiting for a place."""
-
-    active: int = 0
-    waiting: list[tuple[float, int, asyncio.Future]] = field(default_factory=list)
-
-
 class CpuPool:
     """A bounded pool for blocking CPU work (one per gateway, in `GatewayState.cpu`)."""
 
     def __init__(self, workers: int | None = None, per_tenant: int | None = None, name: str = "rightmodel-cpu") -> None:
-        self.workers = workers or os.cpu_count() or 1
-        self.per_tenant = per_tenant or max(1, self.workers // 2)
-        self._queue: queue.PriorityQueue = queue.PriorityQueue()
+        self.workers = workers or (os.cpu_count() or 1) + 1
+        self.per_tenant = min(per_tenant or max(1, self.workers - 1), self.workers)
+        self._jobs: queue.SimpleQueue = queue.SimpleQueue()
         self._seq = itertools.count()
-        self._shares: dict[Hashable, _Share] = {}
-        self._running: set[_Unit] = set()
+        self._waiting: list[_Unit] = []  # not yet handed to a thread (event loop only)
+        self._tenants: dict[Hashable, int] = {}  # units of each tenant in threads, abandoned ones included
+        self._idle = self.workers
+        self._in_threads: set[_Unit] = set()  # for stats, under _lock
         self._lock = threading.Lock()
         self._threads = [threading.Thread(target=self._work, name=f"{name}-{i}", daemon=True) for i in range(self.workers)]
         for thread in self._threads:
@@ -121,66 +120,78 @@ class CpuPool:
         remaining = None if deadline is None else deadline - time.monotonic()
         if remaining is not None and remaining <= 0:
             raise DeadlineExceeded("the deadline passed before the work could start")
-        unit: _Unit | None = None
+        unit = _Unit(fn, args, loop, loop.create_future(), tenant, deadline, cancel, weight, next(self._seq))
+        self._waiting.append(unit)
+        self._dispatch()
         try:
             async with asyncio.timeout(remaining) as scope:
-                await self._enter(tenant, weight)
-                unit = _Unit(fn, args, loop, loop.create_future(), tenant, deadline, cancel)
-                self._queue.put((weight, next(self._seq), unit))
                 return await unit.future
         except TimeoutError:
             if scope.expired():
                 raise DeadlineExceeded("the work did not finish before its deadline") from None
             raise
         finally:
-            if unit is not None and (unit.future.cancelled() or not unit.future.done()):
-                unit.abandoned = True  # its thread (if it started) sees cancelled() and gives the share back when done
+            if unit.future.cancelled() or not unit.future.done():
+                unit.abandoned = True  # a running thread sees cancelled(); its place is freed when it returns
+                if unit in self._waiting:
+                    self._waiting.remove(unit)
 
     def stats(self) -> dict[str, int]:
-        """Queue depth, busy threads and threads still running abandoned work (for /metrics)."""
+        """Units waiting, threads busy, threads still running abandoned work (for /metrics)."""
         with self._lock:
-            busy, abandoned = len(self._running), sum(1 for u in self._running if u.abandoned)
-        return {"workers": self.workers, "queued": self._queue.qsize(), "busy": busy, "abandoned_running": abandoned}
+            busy, abandoned = len(self._in_threads), sum(1 for u in self._in_threads if u.abandoned)
+        return {"workers": self.workers, "queued": len(self._waiting), "busy": busy, "abandoned_running": abandoned}
 
     def close(self) -> None:
         """Stop the threads once they are free (never waits: abandoned work may run on)."""
         for _ in self._threads:
-            self._queue.put((float("inf"), next(self._seq), None))
+            self._jobs.put(None)
 
-    # -- tenant shares (event loop only) ------------------------------------------------------
+    # -- scheduling (event loop only) ---------------------------------------------------------
 
-    async def _enter(self, tenant: Hashable, weight: float) -> None:
-        share = self._shares.get(tenant)
-        if share is None:
-            share = self._shares[tenant] = _Share()
-        if share.active < self.per_tenant and not share.waiting:
-            share.active += 1
-            return
-        ticket: asyncio.Future = asyncio.get_running_loop().create_future()
-        heapq.heappush(share.waiting, (weight, next(self._seq), ticket))
-        try:
-            await ticket  # granted by _leave, which passes its place on
-        except asyncio.CancelledError:
-            if ticket.done() and not ticket.cancelled():
-                self._leave(tenant)  # granted as we were cancelled: hand it on
-            raise
-
-    def _leave(self, tenant: Hashable) -> None:
-        share = self._shares[tenant]
-        while share.waiting:
-            _, _, ticket = heapq.heappop(share.waiting)
-            if not ticket.done():
-                ticket.set_result(None)  # the place goes straight to the next waiter
+    def _dispatch(self) -> None:
+        """Hand waiting units to idle threads: the tenant with the fewest units in threads first,
+        then the smallest request, then the oldest. A tenant's units beyond `per_tenant` wait,
+        except the smallest (weight <= SMALL: a one-text request is one short unit), which take
+        any free thread: the thread kept from a tenant's big jobs serves its small ones too."""
+        while self._idle > 0 and self._waiting:
+            best, best_key = None, None
+            for unit in self._waiting:
+                held = self._tenants.get(unit.tenant, 0)
+                if held >= self.per_tenant and unit.weight > SMALL:
+                    continue
+                key = (held, unit.weight, unit.seq)
+                if best_key is None or key < best_key:
+                    best, best_key = unit, key
+            if best is None:
                 return
-        share.active -= 1
-        if share.active == 0:
-            del self._shares[tenant]
+            self._waiting.remove(best)
+            self._tenants[best.tenant] = self._tenants.get(best.tenant, 0) + 1
+            self._idle -= 1
+            self._jobs.put(best)
+
+    def _finish(self, unit: _Unit, result: Any, error: BaseException | None) -> None:
+        self._idle += 1
+        held = self._tenants[unit.tenant] - 1
+        if held:
+            self._tenants[unit.tenant] = held
+        else:
+            del self._tenants[unit.tenant]
+        future = unit.future
+        if future.done():  # the caller left: drop the outcome, log a real failure
+            if error is not None and not isinstance(error, (WorkCancelled, DeadlineExceeded)):
+                log.warning("abandoned CPU work failed after its caller left: %s: %s", type(error).__name__, error)
+        elif error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)
+        self._dispatch()
 
     # -- worker threads -----------------------------------------------------------------------
 
     def _work(self) -> None:
         while True:
-            _, _, unit = self._queue.get()
+            unit = self._jobs.get()
             if unit is None:
                 return
             result: Any = None
@@ -189,30 +200,18 @@ class CpuPool:
                 error = DeadlineExceeded("not started: the caller gave up or the deadline passed")
             else:
                 with self._lock:
-                    self._running.add(unit)
+                    self._in_threads.add(unit)
                 try:
                     result = unit.fn(*unit.args, cancelled=unit.cancelled) if accepts_cancelled(unit.fn) else unit.fn(*unit.args)
                 except BaseException as exc:  # handed to the caller (or dropped if it left)
                     error = exc
                 finally:
                     with self._lock:
-                        self._running.discard(unit)
+                        self._in_threads.discard(unit)
             try:
                 unit.loop.call_soon_threadsafe(self._finish, unit, result, error)
             except RuntimeError:  # the loop is closed: the process is stopping
                 pass
-
-    def _finish(self, unit: _Unit, result: Any, error: BaseException | None) -> None:
-        self._leave(unit.tenant)
-        future = unit.future
-        if future.done():  # the caller left: drop the outcome, log a real failure once
-            if error is not None and not isinstance(error, (WorkCancelled, DeadlineExceeded)):
-                log.warning("abandoned CPU work failed after its caller left: %s: %s", type(error).__name__, error)
-            return
-        if error is not None:
-            future.set_exception(error)
-        else:
-            future.set_result(result)
 
 
 async def in_own_thread(fn: Callable[..., T], *args: Any) -> T:

@@ -97,7 +97,7 @@ def exit_if_threads_linger(status: int = 0) -> None:
     busy = lingering_threads()
     if busy:
         log.warning("exiting without waiting for %d thread(s) still running abandoned work (%s)", len(busy),
-                    ", ".join(sorted({t.name.rsplit("_", 1)[0] for t in busy})))
+                    ", ".join(sorted({t.name for t in busy})))
         _hard_exit(status)
 
 

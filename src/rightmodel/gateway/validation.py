@@ -68,11 +68,13 @@ async def read_json(request: Request, limit: int) -> dict[str, Any]:
 
 def too_deep_error(exc: JsonTooDeep) -> APIError:
     """The 400 for a body nested past the limit: `param` is the field it starts in."""
+    limit = f"request bodies may nest at most {exc.limit} levels of objects and arrays"
+    if exc.path == "(body)":  # too deep to parse at all: no field to name
+        return APIError(400, f"the request body is nested far more than {exc.limit} levels deep; {limit}", code="json_too_deep")
     parts = exc.path.split(".")
     param = ".".join(parts[:2]) if len(parts) > 1 and parts[1].isdigit() else parts[0]
     shown = exc.path if len(exc.path) <= 80 else exc.path[:77] + "..."
-    return APIError(400, f"'{shown}' is nested more than {exc.limit} levels deep; request bodies may nest at most {exc.limit} "
-                         "levels of objects and arrays", param=param, code="json_too_deep")
+    return APIError(400, f"'{shown}' is nested more than {exc.limit} levels deep; {limit}", param=param, code="json_too_deep")
 
 
 def _type_name(value: Any) -> str:
