@@ -171,6 +171,7 @@ def test_silent_connections_slow_headers_and_slow_bodies_are_closed_in_seconds(g
         sock.close()
     (row,) = rows_with(gw, 408, since=start)
     assert row["endpoint"] == "/v1/chat/completions" and "request_timeout" in row["error"]
+    assert reply.headers["x-request-id"] == row["request_id"]  # the cut-off answer names its ledger row
 
 
 def test_a_body_sent_at_a_normal_pace_in_pieces_is_answered(gw):

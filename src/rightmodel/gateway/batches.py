@@ -112,7 +112,7 @@ async def post_embeddings(request: Request) -> Response:
     defaults = state.constellation.defaults
     t = Ticket("/v1/embeddings")
     try:
-        body = await read_json(request, defaults.max_body_bytes)
+        body = await read_json(request, defaults.max_body_bytes, t.request_id)
         texts = validate_embeddings(body, defaults.max_batch_inputs, defaults.max_input_chars)
         await state.guard.admit(request, body, t)
         t.route, t.reason = "embeddings", "embeddings endpoint"
@@ -138,7 +138,7 @@ async def post_classify(request: Request) -> Response:
     defaults = state.constellation.defaults
     t = Ticket("/v1/classify")
     try:
-        body = await read_json(request, defaults.max_body_bytes)
+        body = await read_json(request, defaults.max_body_bytes, t.request_id)
         model, texts, top_k = validate_classify(body, defaults.max_batch_inputs, defaults.max_input_chars)
         await state.guard.admit(request, body, t)
         name = state.router.specialist_of.get(model) if model in state.constellation.tasks else model

@@ -147,11 +147,12 @@ async def chat_completions(request: Request) -> Response:
     t = Ticket("/v1/chat/completions")
     defaults = state.constellation.defaults
     try:
-        body = await read_json(request, defaults.max_body_bytes)
+        body = await read_json(request, defaults.max_body_bytes, t.request_id)
         t.stream = body.get("stream") is True
         validate_chat(body, defaults.max_messages)
         await state.guard.admit(request, body, t)
-        async with bounded(request, state.chat_deadline_s, t.start, DEADLINE_SETTING if defaults.deadline_s is not None else DERIVED_DEADLINE):
+        setting = DEADLINE_SETTING if defaults.deadline_s is not None else DERIVED_DEADLINE
+        async with bounded(request, state.chat_deadline_s, t.start, setting):
             decision = state.router.decide(body, request.headers)
             t.task, t.reason = decision.task, decision.reason
             task_cfg = state.constellation.tasks.get(decision.task or "")

@@ -17,6 +17,8 @@ once the headers are complete. So the limits live here, where the bytes arrive:
   it, a trickle does not → 408, and the app sees the request end (ledger row 408, via
   `ConnectionLink.refused`).
 - **malformed framing** → an OpenAI-shaped JSON 400 instead of uvicorn's plain text.
+- **a client that stops reading its answer** for `body_timeout_s` is disconnected (the answer
+  would otherwise wait for it forever).
 
 Refusals are written as OpenAI-shaped JSON with `connection: close`; the connection is then
 half-closed and drained for `LINGER_S` before it is closed, so the client can read the answer
@@ -63,11 +65,12 @@ class ConnectionLink:
     """One request's view of its connection: `lost` once the client is gone (or the request was
     refused while its body arrived: `refused` holds that status), and callbacks run then."""
 
-    __slots__ = ("lost", "refused", "_callbacks")
+    __slots__ = ("lost", "refused", "request_id", "_callbacks")
 
     def __init__(self) -> None:
         self.lost = False
         self.refused: int | None = None
+        self.request_id: str | None = None  # set by the app: a refusal mid-body carries it (x-request-id)
         self._callbacks: list[Callable[[], None]] | None = None
 
     def on_lost(self, callback: Callable[[], None]) -> Callable[[], None]:
@@ -97,11 +100,12 @@ def link_of(scope: dict[str, Any]) -> ConnectionLink | None:
     return scope.get(LINK_KEY)
 
 
-def error_bytes(status: int, message: str, code: str) -> bytes:
+def error_bytes(status: int, message: str, code: str, request_id: str | None = None) -> bytes:
     """A complete HTTP/1.1 response: OpenAI-shaped JSON error, connection closed after it."""
     etype = "timeout_error" if status == 408 else "invalid_request_error"
     body = orjson.dumps({"error": {"message": message, "type": etype, "param": None, "code": code}})
-    head = b"content-type: application/json\r\ncontent-length: %d\r\nconnection: close\r\n\r\n" % len(body)
+    rid = b"x-request-id: %s\r\n" % request_id.encode("ascii", "replace") if request_id else b""
+    head = b"content-type: application/json\r\ncontent-length: %d\r\n%sconnection: close\r\n\r\n" % (len(body), rid)
     return STATUS_LINE[status] + head + body
 
 
@@ -122,6 +126,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._phase_started = 0.0
         self._body_bytes = 0
         self._timer: asyncio.TimerHandle | None = None
+        self._write_timer: asyncio.TimerHandle | None = None
         self._refusal: tuple[int, str, str] | None = None
         self._refused = False
         self._link: ConnectionLink | None = None
@@ -135,6 +140,9 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_timer()
+        if self._write_timer is not None:
+            self._write_timer.cancel()
+            self._write_timer = None
         super().connection_lost(exc)
         if self._link is not None and self._phase != IDLE:
             self._link.lose()
@@ -233,6 +241,10 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._timer = None
         if self._refused or self.transport.is_closing() or self._phase not in (HEAD, BODY):
             return
+        if self.flow.read_paused:  # we stopped reading (a pipelined request waits, or the app has not read yet): not the client's doing
+            self._phase_started, self._body_bytes = self.loop.time(), 0
+            self._arm(self._due())
+            return
         due = self._due()
         if self.loop.time() < due:  # the body kept up: its deadline moved on
             self._arm(due)
@@ -280,7 +292,8 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         if self._link is not None and self._phase == BODY:
             self._link.lose(refused=status)
         if not started:
-            self.transport.write(error_bytes(status, message, code))
+            rid = self._link.request_id if self._link is not None and self._phase == BODY else None
+            self.transport.write(error_bytes(status, message, code, rid))
         self.flow.resume_reading()  # drain (and discard) whatever the client still sends
         if self.transport.can_write_eof():
             try:
@@ -292,6 +305,24 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     def _close(self) -> None:
         if not self.transport.is_closing():
             self.transport.close()
+
+    def pause_writing(self) -> None:
+        """The client stopped reading its answer: disconnect it unless it reads again within
+        `body_timeout_s` (otherwise a response to a client that never reads waits forever)."""
+        super().pause_writing()
+        if self._write_timer is None:
+            self._write_timer = self.loop.call_later(self.limits.body_timeout_s, self._write_stalled)
+
+    def resume_writing(self) -> None:
+        super().resume_writing()
+        if self._write_timer is not None:
+            self._write_timer.cancel()
+            self._write_timer = None
+
+    def _write_stalled(self) -> None:
+        self._write_timer = None
+        if not self.transport.is_closing():
+            self.transport.abort()  # the app's pending writes end as a disconnect (499 for a stream)
 
     def shutdown(self) -> None:
         if self._refused:

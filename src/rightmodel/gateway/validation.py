@@ -25,10 +25,14 @@ PART_TYPES = ("text", "image_url", "input_audio", "file", "refusal")
 RESPONSE_FORMATS = ("text", "json_object", "json_schema")
 
 
-async def read_json(request: Request, limit: int) -> dict[str, Any]:
+async def read_json(request: Request, limit: int, request_id: str | None = None) -> dict[str, Any]:
     """The body as a JSON object; 413 before buffering when the declared or streamed size passes
     `limit`; 400 naming the field nested past `MAX_JSON_DEPTH`; 499 when the client leaves while
-    sending it (408 when the server cut it off for arriving too slowly)."""
+    sending it (408 when the server cut it off for arriving too slowly: that answer carries
+    `request_id`, the id of the ledger row that records it)."""
+    link = link_of(request.scope)
+    if link is not None:
+        link.request_id = request_id
     declared = request.headers.get("content-length")
     try:
         if declared is not None:
@@ -48,7 +52,7 @@ async def read_json(request: Request, limit: int) -> dict[str, Any]:
                 chunks.append(chunk)
             raw = b"".join(chunks)
     except ClientDisconnect:
-        raise client_gone(link_of(request.scope)) from None
+        raise client_gone(link) from None
     if not raw:
         raise APIError(400, "request body is empty: expected a JSON object", code="invalid_json")
     try:
