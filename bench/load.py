@@ -52,8 +52,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "bench" / "load"))
+# bench/load/ first: its report.py is this bench's, not bench/report.py (the report command's bench).
 sys.path.insert(0, str(ROOT / "bench"))
+sys.path.insert(0, str(ROOT / "bench" / "load"))
 
 import gateway as gwbench  # noqa: E402  (bench/gateway.py: process group handling, CPU accounting)
 import meta as loadmeta  # noqa: E402  (bench/load/meta.py)

@@ -64,19 +64,22 @@ def read_reply(sock: socket.socket, timeout: float = 10.0) -> Reply | None:
         return None
 
 
-def closed_within(sock: socket.socket, seconds: float) -> float | None:
-    """Seconds until the server closes `sock` (reading and discarding anything it sends), or
+def closed_within(sock: socket.socket, seconds: float, received: bytearray | None = None) -> float | None:
+    """Seconds until the server closes `sock` (reading anything it sends into `received`), or
     None if it is still open after `seconds`."""
     started = time.monotonic()
     sock.settimeout(0.1)
     while time.monotonic() - started < seconds:
         try:
-            if not sock.recv(65536):
-                return time.monotonic() - started
+            chunk = sock.recv(65536)
         except socket.timeout:
             continue
         except (ConnectionResetError, BrokenPipeError):
             return time.monotonic() - started
+        if not chunk:
+            return time.monotonic() - started
+        if received is not None:
+            received += chunk
     return None
 
 

@@ -174,6 +174,19 @@ def test_silent_connections_slow_headers_and_slow_bodies_are_closed_in_seconds(g
     assert reply.headers["x-request-id"] == row["request_id"]  # the cut-off answer names its ledger row
 
 
+def test_an_early_answer_stays_the_only_one_and_a_trickle_after_it_is_still_cut(gw):
+    sock = connect(gw.url)
+    sock.sendall(head("/v1/chat/completions", 5_000_000, auth(gw)) + b"{")  # over max_body_bytes: 413 before the body
+    reply = read_reply(sock)
+    assert reply is not None and reply.status == 413
+    sent, acted = trickle(sock, b" " * 100, every_s=0.25, stop_after_s=8)
+    assert acted and sent < 100
+    after = bytearray()
+    assert closed_within(sock, 3, after) is not None  # closed (body_timeout_s)...
+    assert b"HTTP/1.1" not in after  # ...with no second answer written after the first
+    sock.close()
+
+
 def test_a_body_sent_at_a_normal_pace_in_pieces_is_answered(gw):
     body = json.dumps(chat_body("x " * 4000)).encode()
     sock = connect(gw.url)

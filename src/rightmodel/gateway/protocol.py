@@ -279,15 +279,15 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._refused = True
         self._cancel_timer()
         cycle = self.cycle
-        busy = cycle is not None and not cycle.response_complete
         started = False
-        if busy and self._phase == BODY:  # the app is reading this body: it sees the request end, and why
+        if cycle is not None and self._phase == BODY:  # this request's app runs (or has answered already)
             started = cycle.response_started
-            cycle.keep_alive = False
-            cycle.disconnected = True
-            cycle.message_event.set()
-        elif busy:  # an earlier request is still being answered: never write into its response
-            started = True
+            if not cycle.response_complete:  # it is reading this body: it sees the request end, and why
+                cycle.keep_alive = False
+                cycle.disconnected = True
+                cycle.message_event.set()
+        elif cycle is not None and not cycle.response_complete:  # an earlier request is still being answered
+            started = True  # never write into its response
             cycle.keep_alive = False
         if self._link is not None and self._phase == BODY:
             self._link.lose(refused=status)

@@ -106,6 +106,7 @@ class GatewayState:
         if self.embedder is None:
             if self.embedder_loading is None:
                 self.embedder_loading = asyncio.ensure_future(asyncio.to_thread(load_embedder, self.settings))
+                self.embedder_loading.add_done_callback(lambda f: f.cancelled() or f.exception())  # retrieved even if nobody waits
             try:
                 self.embedder = await asyncio.shield(self.embedder_loading)
             except asyncio.CancelledError:
