@@ -59,6 +59,21 @@ def test_a_deadline_ends_the_wait_and_the_work_sees_it():
     run(main())
 
 
+def test_work_that_stops_itself_is_a_deadline_for_its_caller():
+    def work(cancelled):
+        raise WorkCancelled()  # e.g. it saw cancelled() just before the caller's own timer fired
+
+    async def main():
+        pool = CpuPool(workers=1)
+        try:
+            with pytest.raises(DeadlineExceeded):
+                await pool.run(work)
+        finally:
+            pool.close()
+
+    run(main())
+
+
 def test_a_cancelled_caller_abandons_its_work():
     saw = threading.Event()
 

@@ -411,11 +411,23 @@ def test_a_client_leaving_is_a_499_row_without_a_traceback(gw, upstream):  # noq
     finally:
         upstream.set_fault(None)
     assert len(rows) == 6
-    assert all("client_closed_request" in r["error"] for r in rows)
     assert rows[-1]["latency_ms"] < 2000
+    # During big CPU work: no further chunk starts once the client has gone.
+    big = json.dumps({"input": [LONG_TEXT] * 64}).encode()
+    sock = connect(gw.url)
+    sock.sendall(head("/v1/embeddings", len(big), auth(gw)) + big)
+    time.sleep(0.7)
+    sock.close()
+    rows = rows_with(gw, 499, since=start, expect=7)
+    assert len(rows) == 7 and rows[-1]["endpoint"] == "/v1/embeddings" and rows[-1]["latency_ms"] < 1500
+    deadline = time.time() + 2
+    while metric(gw, "rightmodel_cpu_pool_busy") and time.time() < deadline:
+        time.sleep(0.1)
+    assert metric(gw, "rightmodel_cpu_pool_busy") == 0  # 64 long texts take ~5 s: it stopped
+    assert all("client_closed_request" in r["error"] for r in rows)
     log = gw.log_text()
     assert "Traceback" not in log and "ClientDisconnect" not in log and " ERROR " not in log
-    assert metric(gw, "rightmodel_requests_total", status="499") >= 6
+    assert metric(gw, "rightmodel_requests_total", status="499") >= 7
     assert metric(gw, "rightmodel_requests_total", status="500") == 0
 
 

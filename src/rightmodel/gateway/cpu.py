@@ -16,8 +16,9 @@ minutes; and a thread nobody waits for any more kept computing. Here:
   with `DeadlineExceeded` at the deadline, or `CancelledError` if the caller is cancelled;
 - work that is already running is abandoned, not interrupted: a function that accepts a
   `cancelled` keyword gets a `() -> bool` to check between chunks (true once its caller gave up,
-  its deadline passed or `cancel()` says so) and should stop (raise `WorkCancelled`, or return);
-  the tenant's share is given back only when the thread is really free;
+  its deadline passed or `cancel()` says so) and should stop by raising `WorkCancelled` (a caller
+  still waiting then gets `DeadlineExceeded`); the tenant's share is given back only when the
+  thread is really free;
 - threads are daemons: nothing at exit waits for abandoned work (gateway/server.py).
 
 Interface: `await pool.run(fn, *args, tenant=..., deadline=..., cancel=..., weight=...)`. Big jobs
@@ -177,6 +178,8 @@ class CpuPool:
             self._tenants[unit.tenant] = held
         else:
             del self._tenants[unit.tenant]
+        if isinstance(error, WorkCancelled):  # it saw cancelled() a moment before its caller's timer fired
+            error = DeadlineExceeded("the work stopped: its deadline passed or its caller gave up")
         future = unit.future
         if future.done():  # the caller left: drop the outcome, log a real failure
             if error is not None and not isinstance(error, (WorkCancelled, DeadlineExceeded)):
