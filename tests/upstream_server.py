@@ -62,6 +62,8 @@ Faults
 - ``null-id``: the response's (and every chunk's) ``id`` is null.
 - ``slow:<ms>``: waits that long before answering. ``slow-stream:<ms>``: waits that long between
   stream events.
+- ``ignore-max-tokens``: (OpenAI, non-stream) the whole answer, billed in full, whatever
+  ``max_tokens`` asked.
 - ``fragmented``: every stream event is written in 3 pieces, a millisecond apart, so frames cross
   TCP segment boundaries.
 """
@@ -274,7 +276,8 @@ def build_app(state: ServerState):
             completion_tokens = 1 + words(tool_calls[0]["function"]["arguments"])
         else:
             answer = state.reply if state.reply is not None else "echo: " + last_user
-            text, reason, _ = apply_limits(answer, max_tokens, stops)
+            # ignore-max-tokens: a provider that bills a full answer whatever max_tokens said
+            text, reason, _ = apply_limits(answer, None if fault == "ignore-max-tokens" else max_tokens, stops)
             reason = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length"}[reason]
             tool_calls = None
             completion_tokens = words(text)

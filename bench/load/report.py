@@ -99,6 +99,59 @@ def analyse(records: list[dict[str, Any]], events: list[dict[str, Any]], samples
     }
 
 
+def analyse_hostile(records: list[dict[str, Any]], seconds: float) -> dict[str, Any]:
+    """What the hostile requests got, by kind and variant: counts by outcome, time to the answer."""
+    out: dict[str, Any] = {"requests": len(records), "per_s": _round(len(records) / max(seconds, 1e-9), 1),
+                           "five_xx": sum(1 for r in records if r["status"] >= 500), "by_kind": {}}
+    for kind in sorted({r["kind"] for r in records}):
+        rs = [r for r in records if r["kind"] == kind]
+        out["by_kind"][kind] = {
+            "requests": len(rs),
+            "outcomes": dict(Counter(r["outcome"] for r in rs).most_common()),
+            "variants": sorted({r.get("variant", "") for r in rs}),
+            "latency": latency(rs),
+        }
+    return out
+
+
+def _rss(samples: list[dict[str, Any]], skip: float = 0.2) -> list[float]:
+    """RSS samples after the first `skip` of the run (the steady state, not the start-up)."""
+    vals = [s["rss_mb"] for s in samples if s.get("rss_mb")]
+    return sorted(vals[int(len(vals) * skip):])
+
+
+def compare(base: dict[str, Any], hot: dict[str, Any], fraction: float, rate: float) -> dict[str, Any]:
+    """Normal clients' latency and the gateway's RSS without and with hostile clients."""
+    def kinds(result: dict[str, Any]) -> dict[str, Any]:
+        a = result["analysis"]
+        return {"total": a["total"], **a["by_kind"]}
+
+    b, h = kinds(base), kinds(hot)
+    normal = {}
+    for kind in b:
+        if kind not in h:
+            continue
+        bl, hl = b[kind]["ok_latency"], h[kind]["ok_latency"]
+        normal[kind] = {
+            "without": {"p50_ms": bl["p50_ms"], "p99_ms": bl["p99_ms"], "ok_per_s": b[kind].get("ok_per_s"), "ok_pct": b[kind]["ok_pct"]},
+            "with": {"p50_ms": hl["p50_ms"], "p99_ms": hl["p99_ms"], "ok_per_s": h[kind].get("ok_per_s"), "ok_pct": h[kind]["ok_pct"]},
+            "p99_ratio": _round(hl["p99_ms"] / bl["p99_ms"], 2) if bl["p99_ms"] and hl["p99_ms"] else None,
+        }
+    steady, during = _rss(base["samples"]), _rss(hot["samples"])
+    steady_mb = steady[len(steady) // 2] if steady else None
+    peak = max((s["rss_mb"] for s in hot["samples"] if s.get("rss_mb")), default=None)
+    return {
+        "fraction": fraction,
+        "rate_per_s": _round(rate, 1),
+        "normal": normal,
+        "rss": {"steady_mb": steady_mb, "baseline_peak_mb": max(steady, default=None),
+                "hostile_median_mb": during[len(during) // 2] if during else None, "hostile_peak_mb": peak,
+                "peak_ratio": _round(peak / steady_mb, 2) if peak and steady_mb else None},
+        "hostile": hot.get("hostile_analysis"),
+        "ledger_500_rows": {"without": base["ledger"].get("rows_500"), "with": hot["ledger"].get("rows_500")},
+    }
+
+
 # ----------------------------------------------------------------------------- Markdown
 
 
@@ -114,10 +167,61 @@ def errors_text(errors: dict[str, int], limit: int = 6) -> str:
 
 
 def render(result: dict[str, Any]) -> str:
+    """The page: one run, or (--hostile) the comparison, then the run with hostile clients in full."""
+    if "phases" not in result:
+        return render_phase(result)
+    hot = {**result["phases"]["hostile"], "checks": result.get("checks", []), "problems": result.get("problems", [])}
+    return render_comparison(result) + "\n" + render_phase(hot, title="## The run with hostile clients", level="##")
+
+
+def render_comparison(result: dict[str, Any]) -> str:
+    m, c = result["meta"], result["comparison"]
+    L = [
+        "# Load with faults, without and with hostile clients",
+        "",
+        f"Measured {m.get('date_utc')} by `{m.get('command')}` (run {m.get('run_id')}). Two runs of {m.get('duration_s')} s, each with fresh "
+        f"processes, the same {m.get('concurrency')} closed-loop clients (mix `{m.get('mix')}`) and the same fault schedule; the second adds "
+        f"hostile clients (bench/load/hostile.py) starting {n(c['rate_per_s'])} requests/s, {c['fraction'] * 100:g}% of the normal clients' "
+        "rate in the first run: bodies trickled at 1 byte/s, oversize batches and conversations, JSON nested 1,000 deep, in turn. "
+        "Machine, code and processes as in the full page of the second run below.",
+        "",
+        "## Normal clients",
+        "",
+        "| kind | p50 ms without | p50 ms with | p99 ms without | p99 ms with | p99 with ÷ without | answered/s without | answered/s with |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|",
+    ]
+    for kind, k in c["normal"].items():
+        L.append(f"| {kind} | {n(k['without']['p50_ms'], 2)} | {n(k['with']['p50_ms'], 2)} | {n(k['without']['p99_ms'], 2)} | "
+                 f"{n(k['with']['p99_ms'], 2)} | **{n(k['p99_ratio'], 2)}** | {n(k['without']['ok_per_s'])} | {n(k['with']['ok_per_s'])} |")
+    r = c["rss"]
+    L += [
+        "",
+        "## Gateway memory (RSS, sampled each second)",
+        "",
+        f"Steady state without hostile clients (median after the first 20% of the run): {n(r['steady_mb'])} MB (peak {n(r['baseline_peak_mb'])} MB). "
+        f"With them: median {n(r['hostile_median_mb'])} MB, peak {n(r['hostile_peak_mb'])} MB: **{n(r['peak_ratio'], 2)}×** the steady state.",
+        "",
+        "## What the hostile requests got",
+        "",
+    ]
+    h = c.get("hostile") or {}
+    L.append(f"{n(h.get('requests'))} requests ({n(h.get('per_s'))}/s), **{n(h.get('five_xx'))} answered with a 5xx**; ledger rows with status "
+             f"500: {n(c['ledger_500_rows']['without'])} without, {n(c['ledger_500_rows']['with'])} with hostile clients.")
+    L += ["", "| kind | requests | variants | outcomes | p50 ms | p99 ms |", "|---|--:|---|---|--:|--:|"]
+    for kind, k in (h.get("by_kind") or {}).items():
+        L.append(f"| {kind} | {n(k['requests'])} | {', '.join(k['variants'])} | {errors_text(k['outcomes'], 8)} | "
+                 f"{n(k['latency']['p50_ms'], 1)} | {n(k['latency']['p99_ms'], 1)} |")
+    L += ["", "Slow bodies are cut off by the gateway's `defaults.body_timeout_s` (10 s) plus 1 s per `body_min_rate` (1,024) bytes "
+          "received; their latency is the time to that answer.", ""]
+    return "\n".join(L)
+
+
+def render_phase(result: dict[str, Any], title: str | None = None, level: str = "#") -> str:
     m, a, led = result["meta"], result["analysis"], result["ledger"]
     tot = a["total"]
+    sub = level + "#"
     L = [
-        "# Load with faults: the gateway at capacity through upstream faults and a ledger database outage",
+        title or "# Load with faults: the gateway at capacity through upstream faults and a ledger database outage",
         "",
         f"Measured {m.get('date_utc')} by `{m.get('command')}` (run {m.get('run_id')}). One run; every number below comes from it.",
         "",
@@ -135,7 +239,7 @@ def render(result: dict[str, Any]) -> str:
         f"- Other processes on the machine during the run used {n(m.get('other_cores'), 2)} cores on average ({m.get('other_top') or 'none above 0.01'}); "
         f"CPU busy: {m.get('cpu_busy')}.",
         "",
-        "## Summary",
+        f"{sub} Summary",
         "",
         "| | value |",
         "|---|--:|",
@@ -148,6 +252,7 @@ def render(result: dict[str, Any]) -> str:
         f"| ledger rows | {n(led.get('rows'))} ({n(led.get('distinct_ids'))} distinct request ids) |",
         f"| accepted requests without a row | **{n(len(led.get('missing_ids', [])))}** |",
         f"| rows for no accepted request | {n(len(led.get('extra_ids', [])))} |",
+        *([f"| rows with status 500 | {n(led['rows_500'])} |"] if "rows_500" in led else []),
         f"| rows equal requests accepted | **{'yes' if led.get('equal') else 'NO'}** |",
         f"| ledger database outage | {m.get('outage_text', '–')} |",
         f"| journal backlog at its peak (rows not yet in SQLite) | {n(m.get('pending_peak'))} |",
@@ -156,7 +261,7 @@ def render(result: dict[str, Any]) -> str:
         "",
         f"Errors, all kinds: {errors_text(tot['errors'], 20)}.",
         "",
-        "## By kind of request",
+        f"{sub} By kind of request",
         "",
         "| kind | requests | answered | req/s | p50 ms | p99 ms | p99 ms, all outcomes | errors by kind |",
         "|---|--:|--:|--:|--:|--:|--:|---|",
@@ -166,7 +271,7 @@ def render(result: dict[str, Any]) -> str:
                  f"{n(g['ok_latency']['p99_ms'], 2)} | {n(g['all_latency']['p99_ms'], 2)} | {errors_text(g['errors'])} |")
     L += [
         "",
-        "## Faults, in order",
+        f"{sub} Faults, in order",
         "",
         "Each segment starts when its fault is injected and runs until the next one, so it includes the recovery. Latency columns are for "
         "answered requests.",
@@ -182,7 +287,7 @@ def render(result: dict[str, Any]) -> str:
         L.append(f"- {n(e.get('started_at_s'))}–{n(e.get('ended_at_s'))} s: **{e['name']}** — {e['how']}")
     L += [
         "",
-        "## Timeline (5 s steps)",
+        f"{sub} Timeline (5 s steps)",
         "",
         "| s | sent/s | answered/s | errors | p99 ms | ledger backlog (max) | ledger DB up | gateway CPU % (max) |",
         "|--:|--:|--:|--:|--:|--:|---|--:|",
@@ -191,7 +296,7 @@ def render(result: dict[str, Any]) -> str:
         up = "–" if t["db_up"] is None else ("yes" if t["db_up"] else "**no**")
         L.append(f"| {t['at_s']} | {n(t['req_per_s'])} | {n(t['ok_per_s'])} | {n(t['errors'])} | {n(t['ok_p99_ms'])} | "
                  f"{n(t['ledger_pending_max'])} | {up} | {n(t['gateway_cpu_pct'], 0)} |")
-    L += ["", "## Ledger check", ""]
+    L += ["", f"{sub} Ledger check", ""]
     L.append(f"After the load the bench waited for /readyz to report no rows pending, stopped the gateway with SIGTERM and read "
              f"`ledger_requests`: {n(led.get('rows'))} rows, {n(led.get('distinct_ids'))} distinct ids, for {n(led.get('accepted'))} requests "
              f"accepted: {n(tot['accepted'])} of the load (a response with an `x-request-id`: answered, refused, failed upstream, or a "
@@ -208,11 +313,11 @@ def render(result: dict[str, Any]) -> str:
     L.append(f"\nJournal directory after the stop: {', '.join(led.get('journal_files_left', [])) or 'empty'}.")
     if result.get("ledger_log"):
         L += ["", "Ledger lines of the gateway log:", "", "```"] + result["ledger_log"][:20] + ["```"]
-    L += ["", "## Checks", ""] + [f"- {c}" for c in result.get("checks", [])]
+    L += ["", f"{sub} Checks", ""] + [f"- {c}" for c in result.get("checks", [])]
     if result.get("problems"):
-        L += ["", "## Problems", ""] + [f"- {p}" for p in result["problems"]]
-    L += ["", "## Constellation", "", "```yaml", result.get("constellation", "").rstrip(), "```", ""]
-    L += ["## Notes", ""]
+        L += ["", f"{sub} Problems", ""] + [f"- {p}" for p in result["problems"]]
+    L += ["", f"{sub} Constellation", "", "```yaml", result.get("constellation", "").rstrip(), "```", ""]
+    L += [f"{sub} Notes", ""]
     L += [f"- {x}" for x in NOTES]
     return "\n".join(L) + "\n"
 

@@ -20,6 +20,7 @@ from starlette.responses import Response
 
 from rightmodel.auth.keys import KeySpec
 from rightmodel.auth.store import KeyStoreError, UnknownKey
+from rightmodel.gateway.deadlines import with_deadline
 from rightmodel.gateway.errors import APIError, invalid
 from rightmodel.gateway.validation import read_json
 
@@ -38,6 +39,7 @@ def _store_error(exc: KeyStoreError) -> APIError:
 
 
 @router.get("/keys", summary="List API keys (never their secrets)")
+@with_deadline("admin_deadline_s")
 async def list_keys(request: Request) -> Response:
     guard = request.app.state.gateway.guard
     guard.require_admin(request)
@@ -55,6 +57,7 @@ _KEY_ID = {"parameters": [{"name": "key_id", "in": "path", "required": True, "sc
 
 
 @router.post("/keys", summary="Create an API key (its secret is in this response only)", status_code=201, openapi_extra=_CREATE_BODY)
+@with_deadline("admin_deadline_s")
 async def create_key(request: Request) -> Response:
     guard = request.app.state.gateway.guard
     admin = guard.require_admin(request)
@@ -75,6 +78,7 @@ async def create_key(request: Request) -> Response:
 
 
 @router.post("/keys/{key_id}/revoke", summary="Revoke an API key", openapi_extra=_KEY_ID)
+@with_deadline("admin_deadline_s")
 async def revoke_key(request: Request) -> Response:
     guard = request.app.state.gateway.guard
     admin = guard.require_admin(request)

@@ -8,14 +8,11 @@ point them at the same registry and ledger URLs.
 from __future__ import annotations
 
 import asyncio
-import base64
 import gc
 import logging
-import time
 from contextlib import asynccontextmanager
 from typing import Any
 
-import numpy as np
 import orjson
 from fastapi import FastAPI
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -23,20 +20,20 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
 from rightmodel.gateway import admin, dashboard, openapi
-from rightmodel.gateway.chat import JSON, Ticket, chat_completions, error_response, record
+from rightmodel.gateway.batches import post_classify, post_embeddings
+from rightmodel.gateway.chat import JSON, chat_completions
 from rightmodel.gateway.config import Constellation, SpecialistModelConfig
+from rightmodel.gateway.deadlines import with_deadline
 from rightmodel.gateway.errors import APIError
 from rightmodel.gateway.feedback import post_feedback
 from rightmodel.gateway.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from rightmodel.gateway.metrics import GatewayMetrics
 from rightmodel.gateway.shadow import promotion_loop
 from rightmodel.gateway.state import GatewaySettings, GatewayState, build_state
-from rightmodel.gateway.validation import read_json, validate_classify, validate_embeddings
 from rightmodel.privacy.gate import ScrubbingFilter
 
 log = logging.getLogger("rightmodel.gateway")
 SCRUBBED_LOGGERS = ("rightmodel.gateway", "rightmodel.ledger", "uvicorn.error", "uvicorn.access", "fastapi")
-CLASSIFY_BATCH_INLINE = 8  # up to this many texts go through the micro-batcher; more run as one batch
 
 
 def json_response(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -103,7 +100,7 @@ def create_app(constellation: Constellation, settings: GatewaySettings) -> FastA
     )
 
     app.add_api_route(
-        "/v1/feedback", post_feedback, methods=["POST"], openapi_extra=openapi.FEEDBACK,
+        "/v1/feedback", with_deadline("admin_deadline_s")(post_feedback), methods=["POST"], openapi_extra=openapi.FEEDBACK,
         summary="Feedback on an answer: the correct label, a score, or whether it was right",
     )
 
@@ -123,87 +120,13 @@ def create_app(constellation: Constellation, settings: GatewaySettings) -> FastA
             data.append({"id": name, "object": "model", "created": created, "owned_by": "rightmodel", "rightmodel": extra})
         return json_response({"object": "list", "data": [m for m in data if state.guard.visible(key, m["id"])]})
 
-    @app.post("/v1/embeddings", summary="Embeddings from the bundled encoder", openapi_extra=openapi.EMBEDDINGS)
-    async def embeddings(request: Request) -> Response:
-        state: GatewayState = request.app.state.gateway
-        t = Ticket("/v1/embeddings")
-        try:
-            body = await read_json(request, state.constellation.defaults.max_body_bytes)
-            texts = validate_embeddings(body)
-            await state.guard.admit(request, body, t)
-            t.route, t.reason = "embeddings", "embeddings endpoint"
-            embedder = await state.get_embedder()
-            started = time.perf_counter()
-            ids = embedder.encode(texts)
-            vectors = await asyncio.get_running_loop().run_in_executor(None, embedder.embed_ids, ids)
-            compute = time.perf_counter() - started
-        except APIError as err:
-            return error_response(state, t, err)
-        t.model_ms, t.model = compute * 1000.0, embedder.base_model
-        tokens = sum(len(r) for r in ids)
-        t.usage.prompt_tokens = tokens
-        t.cost = state.costs.local(compute)
-        as_b64 = body.get("encoding_format") == "base64"
-        data = [
-            {
-                "object": "embedding",
-                "index": i,
-                "embedding": base64.b64encode(v.astype(np.float32).tobytes()).decode() if as_b64 else v.tolist(),
-            }
-            for i, v in enumerate(vectors)
-        ]
-        record(state, t, 200)
-        return json_response(
-            {"object": "list", "data": data, "model": body.get("model") or "all-MiniLM-L6-v2", "usage": {"prompt_tokens": tokens, "total_tokens": tokens}},
-            headers={"x-request-id": t.request_id},
-        )
-
-    @app.post("/v1/classify", summary="Ask a specialist directly", openapi_extra=openapi.CLASSIFY)
-    async def classify(request: Request) -> Response:
-        state: GatewayState = request.app.state.gateway
-        t = Ticket("/v1/classify")
-        try:
-            body = await read_json(request, state.constellation.defaults.max_body_bytes)
-            model, texts, top_k = validate_classify(body)
-            await state.guard.admit(request, body, t)
-            name = state.router.specialist_of.get(model) if model in state.constellation.tasks else model
-            backend = state.specialists.get(name) if name is not None else None
-            if backend is None:
-                raise APIError(404, f"'{model}' is not a task or a specialist model of this gateway", param="model", code="model_not_found")
-            t.task, t.route, t.reason = backend.version.task, "specialist", "classify endpoint"
-            started = time.perf_counter()
-            if len(texts) <= CLASSIFY_BATCH_INLINE:
-                results = await asyncio.gather(*(backend.classify(x, top_k) for x in texts))
-            else:
-                results = await asyncio.get_running_loop().run_in_executor(None, backend.classify_many, texts, top_k)
-            t.model_ms = (time.perf_counter() - started) * 1000.0
-        except APIError as err:
-            return error_response(state, t, err)
-        threshold = state.constellation.tasks[model].threshold if model in state.constellation.tasks else None
-        threshold = backend.threshold if threshold is None else threshold
-        t.model = t.specialist = backend.ref
-        if len(results) == 1:  # one text: feedback on this request id can be scored against its labels
-            t.labels = list(results[0].labels)
-        t.usage.prompt_tokens = sum(r.tokens for r in results)
-        t.cost = state.costs.local(sum(r.compute_s for r in results))
-        t.confidence = min(r.confidence for r in results)
-        data = [
-            {
-                "index": i,
-                "label": r.labels[0] if r.labels and not backend.runtime.multi_label else None,
-                "labels": list(r.labels),
-                "probability": r.top[0][1] if r.top else None,
-                "confidence": r.confidence,
-                "accepted": r.confidence >= threshold,
-                "top_k": [{"label": label, "probability": p} for label, p in r.top],
-            }
-            for i, r in enumerate(results)
-        ]
-        record(state, t, 200)
-        return json_response(
-            {"object": "list", "model": backend.ref, "threshold": threshold, "data": data, "usage": {"prompt_tokens": t.usage.prompt_tokens}},
-            headers={"x-request-id": t.request_id, "x-rightmodel-model": backend.ref},
-        )
+    app.add_api_route(
+        "/v1/embeddings", post_embeddings, methods=["POST"], openapi_extra=openapi.EMBEDDINGS, summary="Embeddings from the bundled encoder",
+        name="embeddings",
+    )
+    app.add_api_route(
+        "/v1/classify", post_classify, methods=["POST"], openapi_extra=openapi.CLASSIFY, summary="Ask a specialist directly", name="classify"
+    )
 
     @app.get("/healthz", summary="Liveness")
     async def healthz() -> Response:

@@ -19,20 +19,23 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
+from rightmodel.bounds import JsonTooDeep
 from rightmodel.gateway import answers, shadow
 from rightmodel.gateway.backends.base import ChatResult, ChatStream, UpstreamError, Usage
 from rightmodel.gateway.costs import estimate_prompt_tokens, estimate_tokens
 from rightmodel.gateway.errors import APIError
 from rightmodel.gateway.fallback import Attempts, call_with_fallbacks, open_primed
-from rightmodel.gateway.limits import deadline
+from rightmodel.gateway.deadlines import bounded
 from rightmodel.gateway.router import Decision, specialist_input
 from rightmodel.gateway.state import GatewayState
-from rightmodel.gateway.validation import read_json, validate_chat
+from rightmodel.gateway.validation import read_json, too_deep_error, validate_chat
 from rightmodel.ledger import LedgerRecord, make_request_id
 from rightmodel.privacy.gate import NOT_SCANNED, Inspection
 from rightmodel.privacy.stream import FrameRestorer
 
 JSON = "application/json"
+DEADLINE_SETTING = "defaults.deadline_s"
+DERIVED_DEADLINE = "defaults.deadline_s is unset: one attempt at each model of the longest fallback chain"
 log = logging.getLogger("rightmodel.gateway")
 
 
@@ -142,12 +145,14 @@ def error_response(state: GatewayState, t: Ticket, err: APIError) -> Response:
 async def chat_completions(request: Request) -> Response:
     state: GatewayState = request.app.state.gateway
     t = Ticket("/v1/chat/completions")
+    defaults = state.constellation.defaults
     try:
-        body = await read_json(request, state.constellation.defaults.max_body_bytes)
+        body = await read_json(request, defaults.max_body_bytes, t.request_id)
         t.stream = body.get("stream") is True
-        validate_chat(body)
+        validate_chat(body, defaults.max_messages)
         await state.guard.admit(request, body, t)
-        async with deadline(state.constellation.defaults.deadline_s, t.start):
+        setting = DEADLINE_SETTING if defaults.deadline_s is not None else DERIVED_DEADLINE
+        async with bounded(request, state.chat_deadline_s, t.start, setting):
             decision = state.router.decide(body, request.headers)
             t.task, t.reason = decision.task, decision.reason
             task_cfg = state.constellation.tasks.get(decision.task or "")
@@ -158,22 +163,24 @@ async def chat_completions(request: Request) -> Response:
             if decision.route == "specialist":
                 t.routing_ms = t.elapsed_ms()
                 return await serve_specialist(state, t, body, decision)
-            remote = decision.remote if decision.pick is None else await learned_pick(t, decision)
+            remote = decision.remote if decision.pick is None else await learned_pick(state, t, decision)
             t.routing_ms = t.elapsed_ms()
             return await serve_remote(state, t, body, remote, route="remote")
     except APIError as err:
         return error_response(state, t, err)
+    except JsonTooDeep as exc:  # found while re-serialising for an upstream (parsing checks it first)
+        return error_response(state, t, too_deep_error(exc))
     except Exception as exc:  # a bug of ours: still one ledger row, a settled reservation, no trace
         log.exception("unexpected error in %s", t.request_id)
         return error_response(state, t, APIError(500, f"internal error ({type(exc).__name__}); the request was not completed", code="internal_error"))
 
 
-async def learned_pick(t: Ticket, decision: Decision) -> str:
-    """The remote model the task's learned router picks for this prompt. In a worker thread: the
+async def learned_pick(state: GatewayState, t: Ticket, decision: Decision) -> str:
+    """The remote model the task's learned router picks for this prompt. In the CPU pool: the
     router's encoder is milliseconds of CPU that would otherwise stall every request on the loop.
     Its time goes into the ledger row (extra.router_ms) and its reason into the route's."""
     started = time.perf_counter()
-    model, note = await asyncio.to_thread(decision.pick)
+    model, note = await state.cpu.run(decision.pick, tenant=t.tenant)
     t.extra["router_ms"] = round((time.perf_counter() - started) * 1000.0, 3)
     t.reason = f"{t.reason}; {note}"
     return model
@@ -195,7 +202,7 @@ async def serve_specialist(state: GatewayState, t: Ticket, body: dict[str, Any],
     if decision.escalates and not backend.accepts(cls.confidence, decision.threshold):
         t.escalated = True
         t.reason = f"{decision.reason}; confidence {cls.confidence:.4f} < threshold {threshold:.4f}"
-        target = decision.escalate_to if decision.pick is None else await learned_pick(t, decision)
+        target = decision.escalate_to if decision.pick is None else await learned_pick(state, t, decision)
         t.reason = f"{t.reason}, escalated to {target}"
         t.extra["specialist"] = {"model": cls.version, "label": cls.label, "compute_ms": round(cls.compute_s * 1000, 3)}
         if backend.runtime.multi_label:
@@ -299,6 +306,7 @@ def settle_remote(state: GatewayState, t: Ticket, served_by: str, usage: Usage, 
         t.extra["estimated"] = "tokens (upstream reported no usage)"
     t.usage = usage
     t.model = served_by
+    flag_long_answer(t, body, usage)
     t.cost += state.costs.remote(served_by, usage)
     t.counterfactual = state.costs.counterfactual(usage)
     labels = state.task_labels(t.task)
@@ -306,6 +314,20 @@ def settle_remote(state: GatewayState, t: Ticket, served_by: str, usage: Usage, 
         # A frontier answer that is one of the task's labels can be scored by feedback (and a shadow) too.
         label = answers.match_label(answer_text, labels)
         t.labels = [label] if label is not None else None
+
+
+def flag_long_answer(t: Ticket, body: dict[str, Any], usage: Usage) -> None:
+    """An upstream that billed more completion tokens than the request allowed: settled as
+    billed, flagged in the ledger row (extra.max_tokens_exceeded, counted in /metrics), logged."""
+    asked = body.get("max_completion_tokens") or body.get("max_tokens")
+    if not usage.reported or not isinstance(asked, int) or isinstance(asked, bool):
+        return
+    n = body.get("n")
+    allowed = asked * (n if isinstance(n, int) and not isinstance(n, bool) and n > 1 else 1)
+    if usage.completion_tokens > allowed:
+        t.extra["max_tokens_exceeded"] = {"max_tokens": allowed, "completion_tokens": usage.completion_tokens}
+        log.warning("request %s: %s returned %d completion tokens for max_tokens %d; billed as returned",
+                    t.request_id, t.model, usage.completion_tokens, allowed)
 
 
 def private_chain(state: GatewayState, t: Ticket, chain: list[str]) -> list[str]:

@@ -55,10 +55,9 @@ def add_gateway_commands(app: typer.Typer) -> None:
         import logging
         import signal
 
-        import uvicorn
-
         from rightmodel.gateway.app import create_app
         from rightmodel.gateway.config import load_constellation
+        from rightmodel.gateway.server import GatewayServer, server_config
         from rightmodel.gateway.state import GatewaySettings, default_constellation, preflight
 
         logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -79,10 +78,10 @@ def add_gateway_commands(app: typer.Typer) -> None:
         # it found: make that a no-op so a graceful stop exits 0 (the CLI's default turns it into 130).
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: None)
-        server = uvicorn.Server(
-            uvicorn.Config(app, host=host, port=port, loop="uvloop", http="httptools", access_log=False, log_level=log_level, lifespan="on",
-                          timeout_graceful_shutdown=constellation.defaults.drain_s)
-        )
+        # Connection limits (header bytes, idle, slow headers and bodies) and a stop bounded by
+        # drain_s even when abandoned work is still running: gateway/server.py.
+        defaults = constellation.defaults
+        server = GatewayServer(server_config(app, host=host, port=port, log_level=log_level, defaults=defaults), defaults.drain_s)
         server.run()
         if getattr(server, "started", False) is False:
             raise typer.Exit(1)

@@ -194,7 +194,27 @@ class DefaultsConfig(Strict):
     # A stream with no content by then fails over like an error (default: the model's timeout_s).
     first_token_timeout_s: float | None = Field(None, gt=0)
     max_tokens: int | None = Field(None, ge=1)  # cap on a request's max_tokens / max_completion_tokens (400 above it)
-    deadline_s: float | None = Field(None, gt=0)  # per chat request, from arrival to its answer (or a stream's first byte): 504
+    # Deadlines (504 when passed; the work is cancelled or abandoned, never left to run on).
+    # Chat: from arrival to its answer (or a stream's first byte). Unset: one attempt at every model
+    # of the longest fallback chain (the sum of their timeout_s), 60 s with no remote model.
+    deadline_s: float | None = Field(None, gt=0)
+    batch_deadline_s: float = Field(30.0, gt=0)  # /v1/embeddings and /v1/classify
+    admin_deadline_s: float = Field(15.0, gt=0)  # /v1/feedback, /admin/*, /dashboard/data
+    # Input bounds (400 naming the field). JSON nesting depth is fixed: rightmodel.bounds.MAX_JSON_DEPTH.
+    max_messages: int = Field(2048, ge=1)  # messages per chat request
+    max_batch_inputs: int = Field(2048, ge=1)  # texts per /v1/embeddings or /v1/classify request
+    max_input_chars: int = Field(32768, ge=1)  # characters per text of those endpoints (the encoders read 256-512 tokens)
+    # CPU work (embeddings, classify batches) runs in a bounded pool of threads, in chunks, each
+    # chunk checking the request's deadline; one tenant (an API key's tenant; all callers of an
+    # open gateway are one) holds at most cpu_per_tenant of them at once (gateway/cpu.py).
+    cpu_workers: int | None = Field(None, ge=1)  # default: cores + 1
+    cpu_per_tenant: int | None = Field(None, ge=1)  # default: cpu_workers - 1 (at least 1)
+    # HTTP connections (the server itself, before any route runs).
+    max_header_bytes: int = Field(32768, ge=1024)  # request line + headers: 431 above it, refused while arriving
+    idle_timeout_s: float = Field(5.0, gt=0)  # a connection with no request in progress is closed after this
+    header_timeout_s: float = Field(10.0, gt=0)  # from a request's first byte to the end of its headers: 408
+    body_timeout_s: float = Field(10.0, gt=0)  # a body must arrive within this, plus 1 s per body_min_rate bytes: 408
+    body_min_rate: int = Field(1024, ge=1)  # bytes per second a body must keep up after body_timeout_s
 
 
 class StorageConfig(Strict):
@@ -248,6 +268,16 @@ class Constellation(Strict):
 
     def specialists(self) -> dict[str, SpecialistModelConfig]:
         return {n: m for n, m in self.models.items() if isinstance(m, SpecialistModelConfig)}
+
+    def chat_deadline_s(self) -> float:
+        """The chat deadline in force: `defaults.deadline_s`, else one attempt at every model of
+        the longest fallback chain (the sum of their `timeout_s`), else 60 s. Retries then fit
+        only when upstreams fail fast, which is what a client waiting on a hung one wants."""
+        if self.defaults.deadline_s is not None:
+            return self.defaults.deadline_s
+        remotes = self.remote_models()
+        chains = (sum(remotes[m].timeout_s for m in (name, *cfg.fallbacks) if m in remotes) for name, cfg in remotes.items())
+        return max(chains, default=60.0)
 
     def to_public_dict(self) -> dict[str, Any]:
         """The file as validated, defaults filled in; safe to print: it holds env var names, not

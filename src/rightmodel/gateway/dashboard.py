@@ -22,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from rightmodel.errors import ConfigError
+from rightmodel.gateway.deadlines import with_deadline
 from rightmodel.gateway.errors import APIError, invalid
 
 router = APIRouter(tags=["dashboard"])
@@ -85,6 +86,7 @@ async def dashboard_asset(name: str, request: Request) -> Response:
 
 
 @router.get("/dashboard/data", summary="The dashboard's numbers for a window (JSON)")
+@with_deadline("admin_deadline_s")
 async def dashboard_data(request: Request) -> Response:
     """Query: ``since`` (default 24h; ``all`` for the whole ledger) and ``until``, in the forms
     of ``rightmodel report --since``."""

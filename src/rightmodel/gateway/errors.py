@@ -22,6 +22,8 @@ ERROR_TYPES = {
     415: "invalid_request_error",
     422: "invalid_request_error",
     429: "rate_limit_error",
+    431: "invalid_request_error",
+    499: "client_closed_request",
     502: "upstream_error",
     503: "service_unavailable",
     504: "timeout_error",

@@ -241,7 +241,9 @@ class Guard:
         actual_tokens = t.usage.prompt_tokens + t.usage.completion_tokens
         self.rates.correct(grant.key_id, grant.tokens, actual_tokens, time.monotonic())
         if not isinstance(grant, _RateGrant):
-            self.budgets.settle(grant, t.cost)
+            if t.cost > grant.cost * (1 + 1e-9) + 1e-12:
+                flag_overrun(t, grant)
+            self.budgets.settle(grant, t.cost)  # the honest cost, even above what was reserved
 
     def usage(self, key_id: str) -> dict[str, Any] | None:
         """This process's view of a key's budget (admin listing)."""
@@ -250,8 +252,22 @@ class Guard:
     async def aclose(self) -> None:
         self._stop.set()
         if self._thread is not None:
-            await asyncio.to_thread(self._thread.join, 10)
+            from rightmodel.gateway.cpu import in_own_thread
+
+            await in_own_thread(self._thread.join, 10)
         self.store.close()
+
+
+def flag_overrun(t: "Ticket", grant: Any) -> None:
+    """A request that cost more than its worst case (an upstream that ignored max_tokens, or a
+    price bound that did not hold): flagged in its ledger row (extra.budget_overrun, counted in
+    /metrics) and logged, so budgets that drift can be explained."""
+    ratio = t.cost / grant.cost if grant.cost > 0 else None
+    t.extra["budget_overrun"] = {"reserved_usd": round(grant.cost, 10), "actual_usd": round(t.cost, 10),
+                                 "ratio": round(ratio, 3) if ratio is not None else None}
+    log.warning("budgets: request %s (key %s, model %s) cost $%.6g, %s the $%.6g reserved for it (%d completion tokens); "
+                "settled at the actual cost", t.request_id, grant.key_id, t.model, t.cost,
+                f"{ratio:.1f}x" if ratio is not None else "more than", grant.cost, t.usage.completion_tokens)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Per-key rate limits and budgets, what a request is assumed to cost before it runs, deadlines.
+"""Per-key rate limits and budgets, and what a request is assumed to cost before it runs.
 
 Rate limits (requests and tokens per minute) are token buckets held in memory, so they are
 **per gateway process**: N processes behind a balancer let a key through at up to N times its
@@ -18,11 +18,9 @@ tokens-per-minute limit); `aiolimiter` waits instead of refusing with a Retry-Af
 
 from __future__ import annotations
 
-import asyncio
 import math
 import time
-from collections.abc import AsyncIterator, Mapping
-from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -319,7 +317,7 @@ class Estimator:
         return Estimate(estimate_prompt_tokens(body.get("messages") or []) + completion, cost)
 
 
-# -- max tokens and deadlines ------------------------------------------------------------------
+# -- max tokens --------------------------------------------------------------------------------
 
 
 def check_max_tokens(body: Mapping[str, Any] | None, cap: int | None) -> None:
@@ -330,33 +328,6 @@ def check_max_tokens(body: Mapping[str, Any] | None, cap: int | None) -> None:
         value = body.get(key)
         if isinstance(value, int) and not isinstance(value, bool) and value > cap:
             raise invalid(key, f"'{key}' is {value}; this gateway allows at most {cap} (defaults.max_tokens)", "max_tokens_exceeded")
-
-
-def deadline(seconds: float | None, started: float) -> AbstractAsyncContextManager[None]:
-    """Run the block within `seconds` of `started` (a perf_counter time), else 504 `deadline_exceeded`.
-
-    The work in the block is cancelled when time is up (an upstream call in flight is aborted)
-    and the request still gets its ledger row from the handler's error path. No deadline
-    configured: a shared no-op context, nothing added to the hot path.
-    """
-    return _NO_DEADLINE if seconds is None else _deadline(seconds, started)
-
-
-_NO_DEADLINE = nullcontext()
-
-
-@asynccontextmanager
-async def _deadline(seconds: float, started: float) -> AsyncIterator[None]:
-    remaining = max(0.0, seconds - (time.perf_counter() - started))
-    try:
-        async with asyncio.timeout(remaining) as scope:
-            yield
-    except TimeoutError:
-        if not scope.expired():
-            raise
-        raise APIError(
-            504, f"the request did not complete within the gateway's deadline of {seconds:g} s (defaults.deadline_s)", code="deadline_exceeded"
-        ) from None
 
 
 def utcnow() -> datetime:

@@ -93,6 +93,14 @@ class GatewayMetrics:
             "rightmodel_feedback", "Feedback received (POST /v1/feedback), by task and whether the answer was right",
             ("task", "verdict"), registry=r,
         )
+        self.overruns = Counter(
+            "rightmodel_budget_overruns", "Requests that cost more than the budget reservation made for them (ledger extra.budget_overrun)",
+            ("model",), registry=r,
+        )
+        self.long_answers = Counter(
+            "rightmodel_max_tokens_exceeded", "Upstream answers billed for more completion tokens than max_tokens allowed",
+            ("model",), registry=r,
+        )
         self.build = Info("rightmodel_build", "Version of this gateway", registry=r)
         self.build.info({"version": rightmodel.__version__, "python": platform.python_version()})
         ProcessCollector(registry=r)
@@ -148,6 +156,12 @@ class GatewayMetrics:
                 if child is None:
                     child = self._escalation_children[task] = self.escalations.labels(task)
                 child.inc()
+            extra = row.extra
+            if extra:
+                if "budget_overrun" in extra:
+                    self.overruns.labels(model).inc()
+                if "max_tokens_exceeded" in extra:
+                    self.long_answers.labels(model).inc()
             if row.privacy_policy is not None:
                 pkey = (_bounded(row.privacy_policy, POLICIES, other=OTHER), _bounded(row.privacy_action, ACTIONS, other=OTHER))
                 child = self._privacy_children.get(pkey)
@@ -202,7 +216,7 @@ class GatewayMetrics:
 
 
 class _LiveCollector:
-    """Values read at scrape time: specialist queue depths and the ledger's journal backlog."""
+    """Values read at scrape time: specialist queue depths, the CPU pool, the ledger's journal backlog."""
 
     def __init__(self) -> None:
         self.state: "GatewayState | None" = None
@@ -223,6 +237,13 @@ class _LiveCollector:
         for name, backend in state.specialists.items():
             depth.add_metric([name], backend.batcher.queue_depth)
         yield depth
+        cpu = state.cpu.stats() if state.cpu is not None else None
+        if cpu is not None:
+            yield GaugeMetricFamily("rightmodel_cpu_pool_queued", "Units of CPU work waiting for a thread (embeddings, classify chunks)",
+                                    value=cpu["queued"])
+            yield GaugeMetricFamily("rightmodel_cpu_pool_busy", "CPU pool threads running work", value=cpu["busy"])
+            yield GaugeMetricFamily("rightmodel_cpu_pool_abandoned", "CPU pool threads still running work whose request gave up",
+                                    value=cpu["abandoned_running"])
         stats = state.ledger.stats() if state.ledger is not None else {}
         yield GaugeMetricFamily(
             "rightmodel_ledger_pending", "Ledger rows journaled but not yet in the database", value=stats.get("pending", 0) or 0

@@ -20,6 +20,7 @@ from rightmodel.gateway.backends.specialist import SpecialistBackend
 from rightmodel.gateway.breaker import CircuitBreaker
 from rightmodel.gateway.config import AnthropicModelConfig, Constellation, RemoteModelConfig, SpecialistModelConfig
 from rightmodel.gateway.costs import CostModel
+from rightmodel.gateway.cpu import CpuPool, in_own_thread
 from rightmodel.gateway.fallback import RetryPolicy
 from rightmodel.gateway.router import Router
 from rightmodel.privacy.gate import PrivacyGate
@@ -66,7 +67,7 @@ class GatewayState:
     embedder: Any = None
     started_at: float = field(default_factory=time.time)
     ready: bool = False
-    embedder_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    embedder_loading: Any = None  # the first load's task (get_embedder)
     breakers: dict[str, CircuitBreaker] = field(default_factory=dict)  # one per remote model (gateway/breaker.py)
     privacy: Any = None  # sensitive-data detection and policies (rightmodel/privacy/gate.py)
     metrics: Any = None  # Prometheus metrics with their own registry (gateway/metrics.py), made in the app's lifespan
@@ -74,6 +75,8 @@ class GatewayState:
     shadow_of: dict[str, str] = field(default_factory=dict)  # task -> candidate specialist model in shadow mode
     promoted: dict[str, str] = field(default_factory=dict)  # task -> version promoted from shadow by this gateway
     background: list[asyncio.Task] = field(default_factory=list)
+    cpu: Any = None  # the bounded pool for CPU work: embeddings, classify batches (gateway/cpu.py)
+    chat_deadline_s: float = 60.0  # defaults.deadline_s, or the one derived from the models (Constellation.chat_deadline_s)
 
     def task_labels(self, task: str | None) -> list[str] | None:
         """The labels of the task's specialist (or, with none yet, of its shadow candidate)."""
@@ -98,18 +101,30 @@ class GatewayState:
         return cfg.model or model
 
     async def get_embedder(self):
-        """The embedder, exported and loaded on first use (off the event loop)."""
+        """The embedder, exported and loaded on first use (off the event loop). One load, shared:
+        a request that gives up waiting (its deadline) leaves it running for the next."""
         if self.embedder is None:
-            async with self.embedder_lock:
-                if self.embedder is None:
-                    self.embedder = await asyncio.get_running_loop().run_in_executor(None, load_embedder, self.settings)
+            if self.embedder_loading is None:
+                self.embedder_loading = asyncio.ensure_future(asyncio.to_thread(load_embedder, self.settings))
+                self.embedder_loading.add_done_callback(lambda f: f.cancelled() or f.exception())  # retrieved even if nobody waits
+            try:
+                self.embedder = await asyncio.shield(self.embedder_loading)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                self.embedder_loading = None  # the next request tries again
+                raise
         return self.embedder
 
     async def aclose(self) -> None:
+        # Blocking steps run in threads of their own: the default executor may be held by work
+        # abandoned at its deadline, and nothing here may wait behind it (gateway/server.py).
         for job in self.background:
             job.cancel()
+        if self.cpu is not None:
+            self.cpu.close()
         if self.capturer is not None:
-            await asyncio.get_running_loop().run_in_executor(None, self.capturer.close)
+            await in_own_thread(self.capturer.close)
         if self.guard is not None:
             await self.guard.aclose()
         for backend in self.specialists.values():
@@ -119,7 +134,7 @@ class GatewayState:
         if self.http is not None:
             await self.http.aclose()
         if self.ledger is not None:
-            await asyncio.get_running_loop().run_in_executor(None, self.ledger.close)
+            await in_own_thread(self.ledger.close)
         if self.registry is not None:
             self.registry.close()
 
@@ -229,6 +244,8 @@ def build_state(constellation: Constellation, settings: GatewaySettings) -> Gate
         privacy=privacy,
         capturer=capturer,
         shadow_of={name: t.shadow for name, t in constellation.tasks.items() if t.shadow is not None},
+        cpu=CpuPool(d.cpu_workers, d.cpu_per_tenant),
+        chat_deadline_s=constellation.chat_deadline_s(),
     )
 
 

@@ -13,43 +13,72 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
+from rightmodel.bounds import MAX_JSON_DEPTH, JsonTooDeep, too_deep
+from rightmodel.gateway.deadlines import client_gone
 from rightmodel.gateway.errors import APIError, invalid
+from rightmodel.gateway.protocol import link_of
 
 ROLES = ("system", "developer", "user", "assistant", "tool", "function")
 PART_TYPES = ("text", "image_url", "input_audio", "file", "refusal")
 RESPONSE_FORMATS = ("text", "json_object", "json_schema")
 
 
-async def read_json(request: Request, limit: int) -> dict[str, Any]:
-    """The body as a JSON object; 413 before buffering when the declared or streamed size passes `limit`."""
+async def read_json(request: Request, limit: int, request_id: str | None = None) -> dict[str, Any]:
+    """The body as a JSON object; 413 before buffering when the declared or streamed size passes
+    `limit`; 400 naming the field nested past `MAX_JSON_DEPTH`; 499 when the client leaves while
+    sending it (408 when the server cut it off for arriving too slowly: that answer carries
+    `request_id`, the id of the ledger row that records it)."""
+    link = link_of(request.scope)
+    if link is not None:
+        link.request_id = request_id
     declared = request.headers.get("content-length")
-    if declared is not None:
-        try:
-            size = int(declared)
-        except ValueError:
-            raise APIError(400, "Content-Length is not a number", param="Content-Length") from None
-        if size > limit:
-            raise APIError(413, f"request body of {size} bytes is over the limit of {limit}", code="request_too_large")
-        raw = await request.body()
-    else:
-        chunks, size = [], 0
-        async for chunk in request.stream():
-            size += len(chunk)
+    try:
+        if declared is not None:
+            try:
+                size = int(declared)
+            except ValueError:
+                raise APIError(400, "Content-Length is not a number", param="Content-Length") from None
             if size > limit:
-                raise APIError(413, f"request body is over the limit of {limit} bytes", code="request_too_large")
-            chunks.append(chunk)
-        raw = b"".join(chunks)
+                raise APIError(413, f"request body of {size} bytes is over the limit of {limit}", code="request_too_large")
+            raw = await request.body()
+        else:
+            chunks, size = [], 0
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise APIError(413, f"request body is over the limit of {limit} bytes", code="request_too_large")
+                chunks.append(chunk)
+            raw = b"".join(chunks)
+    except ClientDisconnect:
+        raise client_gone(link) from None
     if not raw:
         raise APIError(400, "request body is empty: expected a JSON object", code="invalid_json")
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
+        if "depth" in str(exc) or "recursion" in str(exc):
+            raise too_deep_error(JsonTooDeep("(body)")) from None
         raise APIError(400, f"request body is not valid JSON: {exc}", code="invalid_json") from None
     if not isinstance(body, dict):
         raise APIError(400, "request body must be a JSON object", code="invalid_json")
+    if raw.count(b"{") + raw.count(b"[") > MAX_JSON_DEPTH:  # cheap: fewer containers than the limit cannot nest past it
+        path = too_deep(body)
+        if path is not None:
+            raise too_deep_error(JsonTooDeep(path))
     return body
+
+
+def too_deep_error(exc: JsonTooDeep) -> APIError:
+    """The 400 for a body nested past the limit: `param` is the field it starts in."""
+    limit = f"request bodies may nest at most {exc.limit} levels of objects and arrays"
+    if exc.path == "(body)":  # too deep to parse at all: no field to name
+        return APIError(400, f"the request body is nested far more than {exc.limit} levels deep; {limit}", code="json_too_deep")
+    parts = exc.path.split(".")
+    param = ".".join(parts[:2]) if len(parts) > 1 and parts[1].isdigit() else parts[0]
+    shown = exc.path if len(exc.path) <= 80 else exc.path[:77] + "..."
+    return APIError(400, f"'{shown}' is nested more than {exc.limit} levels deep; {limit}", param=param, code="json_too_deep")
 
 
 def _type_name(value: Any) -> str:
@@ -98,7 +127,7 @@ def _check_message(i: int, message: Any) -> None:
             raise invalid(f"{path}.text", f"'{path}.text' must be a string", "invalid_type")
 
 
-def validate_chat(body: dict[str, Any]) -> None:
+def validate_chat(body: dict[str, Any], max_messages: int = 2048) -> None:
     """Check the fields a chat-completions request must have and the types of known options."""
     model = body.get("model")
     if model is None:
@@ -112,6 +141,9 @@ def validate_chat(body: dict[str, Any]) -> None:
         raise invalid("messages", f"'messages' must be an array, got {_type_name(messages)}", "invalid_type")
     if not messages:
         raise invalid("messages", "'messages' must contain at least one message")
+    if len(messages) > max_messages:
+        raise invalid("messages", f"'messages' holds {len(messages)} messages; at most {max_messages} per request (defaults.max_messages)",
+                      "too_many_messages")
     for i, message in enumerate(messages):
         _check_message(i, message)
     _expect(body, "stream", (bool,), "a boolean")
@@ -145,7 +177,19 @@ def validate_chat(body: dict[str, Any]) -> None:
         raise invalid("metadata.task", "'metadata.task' must be a string", "invalid_type")
 
 
-def validate_embeddings(body: dict[str, Any]) -> list[str]:
+def _check_texts(texts: list[str], max_inputs: int, max_chars: int) -> None:
+    """Bounds of a batch endpoint's input: how many texts, how long each (400 naming the text)."""
+    if len(texts) > max_inputs:
+        raise invalid("input", f"'input' holds {len(texts)} texts; at most {max_inputs} per request (defaults.max_batch_inputs)",
+                      "too_many_inputs")
+    for i, text in enumerate(texts):
+        if len(text) > max_chars:
+            where = "input" if len(texts) == 1 else f"input.{i}"
+            raise invalid(where, f"'{where}' is {len(text)} characters; at most {max_chars} per text (defaults.max_input_chars)",
+                          "input_too_long")
+
+
+def validate_embeddings(body: dict[str, Any], max_inputs: int = 2048, max_chars: int = 32768) -> list[str]:
     """The input texts of an embeddings request (string or array of strings)."""
     if body.get("model") is not None and not isinstance(body.get("model"), str):
         raise invalid("model", "'model' must be a string", "invalid_type")
@@ -157,8 +201,7 @@ def validate_embeddings(body: dict[str, Any]) -> list[str]:
         raise invalid("input", "'input' must be a string or an array of strings (token arrays are not supported)", "invalid_type")
     if not texts:
         raise invalid("input", "'input' must not be empty")
-    if len(texts) > 2048:
-        raise invalid("input", f"'input' holds {len(texts)} texts; at most 2048 per request")
+    _check_texts(texts, max_inputs, max_chars)
     fmt = body.get("encoding_format", "float")
     if fmt not in ("float", "base64"):
         raise invalid("encoding_format", "'encoding_format' must be 'float' or 'base64'")
@@ -168,7 +211,7 @@ def validate_embeddings(body: dict[str, Any]) -> list[str]:
     return texts
 
 
-def validate_classify(body: dict[str, Any]) -> tuple[str, list[str], int]:
+def validate_classify(body: dict[str, Any], max_inputs: int = 2048, max_chars: int = 32768) -> tuple[str, list[str], int]:
     """(model, texts, top_k) of a /v1/classify request."""
     model = body.get("model")
     if model is None:
@@ -181,8 +224,7 @@ def validate_classify(body: dict[str, Any]) -> tuple[str, list[str], int]:
     texts = [value] if isinstance(value, str) else value
     if not isinstance(texts, list) or not texts or not all(isinstance(t, str) for t in texts):
         raise invalid("input", "'input' must be a string or a non-empty array of strings", "invalid_type")
-    if len(texts) > 2048:
-        raise invalid("input", f"'input' holds {len(texts)} texts; at most 2048 per request")
+    _check_texts(texts, max_inputs, max_chars)
     top_k = body.get("top_k", 3)
     if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
         raise invalid("top_k", "'top_k' must be a positive integer", "invalid_type")

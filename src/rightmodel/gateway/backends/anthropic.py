@@ -14,6 +14,7 @@ import aiohttp
 import orjson
 from yarl import URL
 
+from rightmodel.bounds import dumps
 from rightmodel.gateway.backends.base import ChatResult, RemoteEndpoint, UpstreamError, Usage
 from rightmodel.gateway.backends.http_client import (
     USER_AGENT,
@@ -262,7 +263,7 @@ class AnthropicBackend:
         request = to_anthropic_request(body, default_max_tokens=self.default_max_tokens)
         if stream:
             request["stream"] = True
-        return orjson.dumps(request)
+        return dumps(request)  # a client's value nested too deep: JsonTooDeep (400), never a 500
 
     def _status_error(self, status: int, headers: Any, raw: bytes) -> UpstreamError:
         try:

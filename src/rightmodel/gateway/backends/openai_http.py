@@ -12,6 +12,7 @@ import aiohttp
 import orjson
 from yarl import URL
 
+from rightmodel.bounds import dumps
 from rightmodel.gateway.backends.base import ChatResult, RemoteEndpoint, UpstreamError, Usage
 from rightmodel.gateway.backends.http_client import (
     USER_AGENT,
@@ -207,7 +208,7 @@ class OpenAICompatibleBackend:
         if body.get("stream") or "stream_options" in body or "model" not in body:
             body = {k: v for k, v in body.items() if k not in ("stream", "stream_options")}
             body.setdefault("model", self.endpoint.model)
-        data = orjson.dumps(body)
+        data = dumps(body)  # a client's value nested too deep: JsonTooDeep (400), never a 500
         name = self.name
         status, headers, raw, upstream_ms = await post_json(
             self.http, self.url, data, self._headers, timeout or self.endpoint.timeout_s, name
@@ -236,7 +237,7 @@ class OpenAICompatibleBackend:
                 body["stream_options"] = {**(options if isinstance(options, dict) else {}), "include_usage": True}
         name = self.name
         resp, status, headers, raw = await open_sse(
-            self.http, self.url, orjson.dumps(body), self._stream_headers, timeout or self.endpoint.timeout_s, name
+            self.http, self.url, dumps(body), self._stream_headers, timeout or self.endpoint.timeout_s, name
         )
         if resp is None:
             if not 200 <= status < 300:
