@@ -19,15 +19,20 @@ What it measures, and how:
    (covered by detected spans of any type: what privacy needs); precision (a detected span is
    correct when it overlaps a gold span of its type); example misses. Side by side with the
    acceptance targets (strict recall >= 0.99 for the pattern types, >= 0.90 for PERSON).
-3. The same for rightmodel's detector without its trained PERSON tagger
-   (PrivacyConfig(name_tagger=False): spaCy only) and for stock Presidio (AnalyzerEngine, default
+3. The same for rightmodel's detector with every type on (LOCATION is opt-in), with spaCy's PERSON
+   in place of its trained tagger (PrivacyConfig(name_tagger=False)), and for stock Presidio (AnalyzerEngine, default
    recognizers, the same spaCy pipeline, entities limited to the same 8 types, default score
    threshold, its raw output); PERSON strict recall per locale for all three, and a "which is
    better" paragraph written from the numbers.
 4. Detection latency on ~1 KB texts (concatenated labelled texts; real review sentences from
    datasets/reviews_sentiment with labelled texts inserted), one text at a time after warm-up,
    with the detector's name cache cleared before each text; the three detectors interleaved.
-5. Through the gateway: a stand-in upstream (tests/upstream_server.py) and two `rightmodel serve`
+5. What the synthetic set cannot show (privacy_bench/unseen.py): a held-out labelled set written
+   independently of the detector (bench/privacy/heldout_templates.yaml; US Census names and Faker
+   locales the project never used; a third of the names in lower case), the share of PII-free
+   prompts each detector alters (the shipped MMLU questions and bench/privacy/instructions.txt),
+   and detection time per KB at 10 KB, 100 KB and 1 MB.
+6. Through the gateway: a stand-in upstream (tests/upstream_server.py) and two `rightmodel serve`
    processes (bench/privacy/detect-off.yaml, detect-on.yaml: defaults, i.e. detect and redact),
    the same ~1 KB chat requests sent to each in turn, sequentially (c=1) after warm-up; client
    p50/p99 and the added p50; checks that answers carry the original values, what the upstream
@@ -73,6 +78,8 @@ from privacy_bench.common import LABELS, ROOT, TARGETS, TYPES, BenchError, Span,
 from privacy_bench.dataset import Sample, build_dataset, kb_texts, load_reviews, load_templates, tagger_training_overlap  # noqa: E402
 from privacy_bench.detectors import (Detector, Presidio, Rightmodel, added_spans, latency, paired, privacy_step, run_detector,  # noqa: E402
                                      score)
+from privacy_bench.heldout import build_heldout, heldout_info  # noqa: E402
+from privacy_bench.unseen import false_positives, scaling  # noqa: E402
 from privacy_bench.gateway_run import BenchLock, GatewayBench, environment, privacy_digests, wait_quiet  # noqa: E402
 from privacy_bench.report import print_summary, render  # noqa: E402
 
@@ -88,7 +95,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--warmup", type=int, default=20, help="warm-up texts / requests (default 20)")
     ap.add_argument("--examples", type=int, default=8, help="misses and false positives kept per type (default 8)")
     ap.add_argument("--skip-presidio", action="store_true")
-    ap.add_argument("--skip-spacy-only", action="store_true", help="leave out rightmodel's detector without the PERSON tagger")
+    ap.add_argument("--skip-variants", action="store_true", help="leave out the rightmodel variants (+LOCATION, spaCy names)")
+    ap.add_argument("--mmlu-sample", type=int, default=2000, help="MMLU prompts scored by every detector (default 2000; the default "
+                    "detector also scores all of them)")
     ap.add_argument("--skip-gateway", action="store_true")
     ap.add_argument("--lock-wait", type=int, default=1800, help="seconds to wait for /tmp/bench.lock (default 1800)")
     ap.add_argument("--quiet-wait", type=int, default=120, help="seconds to wait for a quiet machine (default 120)")
@@ -148,11 +157,12 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.time()
         dets: list[Detector] = [Rightmodel()]
         load_s = {"rightmodel": round(time.time() - t0, 1)}
-        if not a.skip_spacy_only:
-            log("loading rightmodel's detector without the PERSON tagger (spaCy only)")
-            t0 = time.time()
-            dets.append(Rightmodel(name_tagger=False))
-            load_s[dets[-1].name] = round(time.time() - t0, 1)
+        if not a.skip_variants:
+            for variant in ("location", "spacy_names"):
+                log(f"loading rightmodel's detector, variant {variant}")
+                t0 = time.time()
+                dets.append(Rightmodel(variant))
+                load_s[dets[-1].name] = round(time.time() - t0, 1)
         if not a.skip_presidio:
             log("loading stock Presidio")
             t0 = time.time()
@@ -176,10 +186,23 @@ def main(argv: list[str] | None = None) -> int:
             per = res["per_type"]
             log(f"{det.name}: strict recall " + ", ".join(f"{t} {per[t]['recall_strict']}" for t in TYPES))
         out["paired"] = {f"rightmodel vs {b}": paired(samples, flags["rightmodel"], flags[b]) for b in flags if b != "rightmodel"}
-        if "rightmodel_spacy_only" in all_preds:  # what the tagger adds: PERSON spans spaCy alone does not report
-            out["tagger_added_person_spans"] = added_spans(samples, all_preds["rightmodel"], all_preds["rightmodel_spacy_only"],
+        if "rightmodel_spacy_names" in all_preds:  # what the tagger adds: PERSON spans spaCy does not report
+            out["tagger_added_person_spans"] = added_spans(samples, all_preds["rightmodel"], all_preds["rightmodel_spacy_names"],
                                                            "PERSON", a.examples)
         del all_preds
+        held = build_heldout()
+        out["heldout"] = {"info": heldout_info(held), "training_overlap": tagger_training_overlap(held), "accuracy": {}}
+        for det in dets:
+            log(f"{det.name}: detecting on {len(held)} held-out texts")
+            preds, _ = run_detector(det, [x.text for x in held])
+            res = score(held, preds, a.examples)
+            res.pop("_strict_flags")
+            out["heldout"]["accuracy"][det.name] = res
+            log(f"{det.name}: held-out PERSON strict recall {res['per_type']['PERSON']['recall_strict']}")
+        log("PII-free prompts: MMLU questions and instruction prompts")
+        out["false_positives"] = false_positives(dets, a.mmlu_sample, a.seed, a.examples)
+        log("scaling: detection time per KB at 10 KB, 100 KB, 1 MB (default detector)")
+        out["scaling"] = scaling(dets[0], [kt.text for kt in lat_texts])
         log(f"latency: {len(lat_texts)} texts of ~1 KB")
         window = gwbench.Window(os.getpid())
         out["latency"] = latency(dets, lat_texts, lat_warm)
@@ -215,8 +238,9 @@ def main(argv: list[str] | None = None) -> int:
         "names in lower case, non-English text); these numbers say how the detector does on what Faker makes, not on real tickets.",
         "Strict/overlap/leak-free and precision are computed per gold entity / per detected span; a name's gold span excludes titles "
         "and suffixes (Dr., Herr, MBA.), so covering them is not required and detecting them is not penalised.",
-        f"rightmodel's detector uses PrivacyConfig() defaults (min_score {_default_min_score()}; the spaCy-only variant differs only "
-        "in name_tagger=False); stock Presidio uses its default score threshold (0), so its low-score matches count as detections.",
+        f"rightmodel's detector uses PrivacyConfig() defaults (min_score {_default_min_score()}; the variants differ only in "
+        "entities (+LOCATION) or name_tagger=False); stock Presidio uses its default score threshold (0), so its low-score matches "
+        "count as detections.",
         "'a_only' / 'b_only' under paired in privacy.json: gold entities the first detector covers strictly and the second does "
         "not, and the reverse (same texts, so these counts are the whole difference between two recalls).",
         "Grouped cards are written in groups of 4 (amex, diners and jcb15: 4-6-rest), so a 13-digit Visa comes out 4-4-4-1, "

@@ -376,6 +376,30 @@ def test_big_batches_end_at_their_deadline_and_do_not_starve_small_requests(gw):
     assert metric(gw, "rightmodel_cpu_pool_busy") == 0 and metric(gw, "rightmodel_cpu_pool_abandoned") == 0
 
 
+def test_privacy_detection_grows_linearly_and_does_not_starve_small_requests(gw):
+    """The prompt whose entity overlaps were quadratic ("John Smith met Anna. " repeated: 19 s at
+    168 KB before): time through the gateway grows with length, not its square, and a small
+    request answers while three big ones are scanned."""
+    c = gw.client
+    unit = "John Smith met Anna. "
+    took = {}
+    for kb in (20, 160):
+        body = chat_body((unit * (kb * 1024 // len(unit)))[: kb * 1024], model="gpt")
+        took[kb] = min(timed(lambda: c.post("/v1/chat/completions", json=body)) for _ in range(2))
+    assert took[160] < 8 * 2.5 * took[20] + 0.5, took  # 8x the text: quadratic would be 64x
+    alone = statistics.median(timed(lambda: c.get("/healthz")) for _ in range(5))
+    big = chat_body(unit * 12000, model="gpt")  # 250 KB each
+    threads = [threading.Thread(target=lambda: c.post("/v1/chat/completions", json=big)) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    loaded = []
+    while any(t.is_alive() for t in threads):
+        loaded.append(timed(lambda: c.post("/v1/chat/completions", json=chat_body("is my card blocked?", model="gpt"))))
+    for thread in threads:
+        thread.join()
+    assert loaded and max(loaded) < 1.0 and statistics.median(loaded) < 10 * alone + 0.2, (alone, loaded)
+
+
 def test_a_hung_upstream_with_no_deadline_configured_gets_a_timely_504(gw, upstream):  # noqa: F811
     upstream.set_fault("stall", count=-1)
     try:
@@ -470,7 +494,7 @@ def test_sigterm_during_abandoned_work_exits_within_the_drain_time(home, upstrea
 
         # Work that outlives its request: a long privacy scan (a worker thread that does not stop
         # at the deadline), big embeddings (abandoned between chunks), and a stalled upstream call.
-        names = "John Smith met Anna. " * 6000
+        names = "John Smith met Anna. " * 60000  # 1.2 MB: seconds of detection (linear, in chunks)
         upstream.set_fault("stall", count=1)
         jobs = [("/v1/chat/completions", {"model": "gpt", "messages": [{"role": "user", "content": "stall"}]}),
                 ("/v1/chat/completions", {"model": "gpt", "messages": [{"role": "user", "content": names}]}),

@@ -263,3 +263,19 @@ def test_log_scrubbing_keeps_what_operators_read(gate):
                  "HTTP 502", "BUDGET_EXCEEDED", "Traceback (most recent call last)"):
         assert kept in out, kept
     assert "isabel@example.com" not in out and "Morales" not in out
+
+
+def test_long_texts_are_read_in_chunks_and_stop_when_told(gate):
+    from rightmodel.bounds import WorkCancelled
+    from rightmodel.privacy.detector import CHUNK_CHARS
+
+    filler = "The weather was fine and the train was on time. " * (CHUNK_CHARS // 48)
+    text = filler[: CHUNK_CHARS - 10] + " write to jane.roe@example.org " + filler  # the address straddles a chunk boundary
+    found = gate.detector.detect(text)
+    at = text.index("jane.roe@example.org")
+    assert [(e.start, e.end) for e in found if e.type == "EMAIL_ADDRESS"] == [(at, at + 20)]
+    calls = []
+    with pytest.raises(WorkCancelled):
+        gate.detector.detect(text, cancelled=lambda: calls.append(1) or len(calls) > 1)
+    with pytest.raises(WorkCancelled):
+        gate.inspect({"model": "m", "messages": [{"role": "user", "content": text}]}, "redact", cancelled=lambda: True)

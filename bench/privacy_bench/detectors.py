@@ -1,8 +1,9 @@
 """The detectors compared, how their output is scored against the gold spans, and detection latency.
 
-Three detectors: rightmodel's default Detector(PrivacyConfig()) (patterns, spaCy NER, and the trained
-PERSON tagger unioned with spaCy's PERSON spans), the same with name_tagger=False (spaCy only), and
-stock Presidio (AnalyzerEngine, default recognizers, the same spaCy pipeline, its raw output).
+Four detectors: rightmodel's default Detector(PrivacyConfig()) (patterns and the trained PERSON
+tagger; LOCATION opt-in), the same with every type on (LOCATION from spaCy), the same with spaCy's
+PERSON instead of the tagger (name_tagger=False), and stock Presidio (AnalyzerEngine, default
+recognizers, the same spaCy pipeline, its raw output).
 """
 
 from __future__ import annotations
@@ -20,15 +21,17 @@ from privacy_bench.dataset import KBText, Sample
 
 
 class Rightmodel:
-    """rightmodel's detector; `name_tagger=False` leaves out the trained PERSON tagger (spaCy only)."""
+    """rightmodel's detector: the default, or a variant (`location`: every type on; `spacy_names`: PERSON from spaCy)."""
 
-    def __init__(self, name_tagger: bool = True) -> None:
-        from rightmodel.privacy.config import PrivacyConfig
+    def __init__(self, variant: str = "") -> None:
+        from rightmodel.privacy.config import BUILTIN_ENTITIES, PrivacyConfig
         from rightmodel.privacy.detector import Detector
 
-        self.name = "rightmodel" if name_tagger else "rightmodel_spacy_only"
-        self.detector = Detector(PrivacyConfig() if name_tagger else PrivacyConfig(name_tagger=False))
-        if not name_tagger and getattr(self.detector, "tagger", None) is not None:
+        config = {"": PrivacyConfig(), "location": PrivacyConfig(entities=list(BUILTIN_ENTITIES)),
+                  "spacy_names": PrivacyConfig(name_tagger=False)}[variant]
+        self.name = "rightmodel" + (f"_{variant}" if variant else "")
+        self.detector = Detector(config)
+        if variant == "spacy_names" and getattr(self.detector, "tagger", None) is not None:
             raise RuntimeError("PrivacyConfig(name_tagger=False) still built a tagger")
         self.clear_cache, self.cache_note = _cache_clearer(self.detector)
 

@@ -86,3 +86,69 @@ def scaling(det: Any, texts: list[str], sizes: tuple[int, ...] = (10, 100, 1000)
     first, last = out[f"{sizes[0]}KB"]["ms_per_kb"], out[f"{sizes[-1]}KB"]["ms_per_kb"]
     out["per_kb_ratio_largest_to_smallest"] = round(last / first, 2) if first else None
     return out
+
+
+def render(out: dict[str, Any], labels: dict[str, str], types: tuple[str, ...], targets: dict[str, float]) -> list[str]:
+    """The held-out, PII-free-prompt and scaling sections of privacy.md."""
+    lines: list[str] = []
+    held = out.get("heldout")
+    if held:
+        acc = held["accuracy"]
+        names = [n for n in labels if n in acc]
+        info, tr = held["info"], held["training_overlap"]
+        lines += ["## Held-out set: names and formats the detector was not developed on", "",
+                  f"bench/privacy/heldout_templates.yaml filled by bench/privacy_bench/heldout.py (seed 2026): {info.get('texts', '?')} texts, "
+                  "written by someone who had not seen the detector, its templates or its training data; names from the US Census "
+                  "lists (PyPI `names`) and Faker locales the project never used, in every shape (a third in lower case). "
+                  f"{tr['gold_name_tokens_in_gazetteer']:,} of its {tr['gold_name_tokens']:,} gold name tokens are in the tagger's "
+                  "gazetteer. Strict recall (precision) per type:", "",
+                  "| type | n | target | " + " | ".join(labels[n] for n in names) + " |", "|---|---|---|" + "---|" * len(names)]
+        for t in types:
+            n = acc[names[0]]["per_type"][t]["n"]
+            if not n:
+                continue
+            target = targets.get(t)
+            cells = " | ".join(f"{acc[x]['per_type'][t]['recall_strict']:.3f} ({_f(acc[x]['per_type'][t]['precision'])})" for x in names)
+            lines.append(f"| {t} | {n:,} | {'—' if target is None else f'≥ {target:.3f}'} | {cells} |")
+        rm = acc.get("rightmodel")
+        if rm:
+            shapes: dict[str, list[int]] = {}
+            for kind, v in rm["by_kind"]["PERSON"].items():
+                shape = kind.split(" | ")[0].replace(" +json-escaped", "")
+                cell = shapes.setdefault(shape, [0, 0])
+                cell[0] += v["n"]
+                cell[1] += round(v["recall_strict"] * v["n"])
+            lines += ["", "PERSON strict recall of the default by how the name is written:", "",
+                      "| shape | n | strict recall |", "|---|---|---|"]
+            lines += [f"| `{s}` | {n} | {k / n:.3f} |" for s, (n, k) in sorted(shapes.items(), key=lambda kv: -kv[1][0])]
+            lines += ["", "Example misses (default):", ""]
+            lines += [f"- {m['kind']}: `{m['context']}`" for m in rm["misses"]["PERSON"][:8]]
+    fp = out.get("false_positives")
+    if fp:
+        names = [n for n in labels if n in fp["instructions"]]
+        lines += ["", "## PII-free prompts: how many a detector would alter", "",
+                  "Any finding alters the prompt the remote model sees (under `redact`) or keeps it local (under `local-only`). "
+                  "The instruction prompts (bench/privacy/instructions.txt) contain no personal data at all; MMLU questions contain "
+                  "no personal data about a user, but many name historical figures, authors and fictional people (\"Kant\", "
+                  "\"Mr. Smith sued...\"), which a name detector cannot tell from a customer's name.", "",
+                  "| prompts | n | " + " | ".join(labels[n] for n in names) + " |", "|---|---|" + "---|" * len(names)]
+        for key, title in (("instructions", "instruction prompts"), ("mmlu_sample", "MMLU questions (seeded sample)")):
+            n = fp[key][names[0]]["prompts"]
+            lines.append(f"| {title} | {n:,} | " + " | ".join(f"{100 * fp[key][x]['share']:.1f}%" for x in names) + " |")
+        allm = fp["mmlu_all"].get("rightmodel")
+        if allm:
+            lines += ["", f"All {allm['prompts']:,} unique MMLU questions, default detector: {100 * allm['share']:.1f}% altered "
+                      f"({allm['altered_by_person_only']:,} of the {allm['altered']:,} by PERSON findings only; by type "
+                      + ", ".join(f"{t} {c:,}" for t, c in sorted(allm["prompts_by_type"].items(), key=lambda kv: -kv[1])) + ")."]
+        lines += ["", "Instruction prompts the default alters (first ones):", ""]
+        lines += [f"- `{e['prompt'][:90]}` → {', '.join(e['spans'])}" for e in fp["instructions"]["rightmodel"]["examples"][:8]]
+    sc = out.get("scaling")
+    if sc:
+        lines += ["", "## Cost by text length (default detector, one core)", "", "| text | seconds | ms per KB |", "|---|---|---|"]
+        lines += [f"| {k} | {v['seconds']} | {v['ms_per_kb']} |" for k, v in sc.items() if isinstance(v, dict)]
+        lines += ["", f"Per KB, 1 MB costs {sc['per_kb_ratio_largest_to_smallest']}× what 10 KB does (1.0 = linear)."]
+    return lines
+
+
+def _f(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.3f}"

@@ -152,13 +152,14 @@ async def chat_completions(request: Request) -> Response:
         validate_chat(body, defaults.max_messages)
         await state.guard.admit(request, body, t)
         setting = DEADLINE_SETTING if defaults.deadline_s is not None else DERIVED_DEADLINE
-        async with bounded(request, state.chat_deadline_s, t.start, setting):
+        async with bounded(request, state.chat_deadline_s, t.start, setting) as scope:
             decision = state.router.decide(body, request.headers)
             t.task, t.reason = decision.task, decision.reason
             task_cfg = state.constellation.tasks.get(decision.task or "")
             policy = state.privacy.policy(task_cfg.privacy if task_cfg else None, t.key_privacy)
             strict = state.privacy.strict(task_cfg.privacy_strict if task_cfg else None)
-            t.inspection = await state.privacy.inspect_async(body, policy, strict)
+            t.inspection = await state.privacy.inspect_async(body, policy, strict, run=state.cpu.run, tenant=t.tenant,
+                                                             deadline=scope.deadline, cancel=scope.cancelled)
             start_shadow(state, t, body, task_cfg)
             if decision.route == "specialist":
                 t.routing_ms = t.elapsed_ms()

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from rightmodel.bounds import WorkCancelled
 from rightmodel.privacy.config import NER_ENTITIES, PrivacyConfig
 from rightmodel.privacy.entities import Entity, resolve_overlaps
 from rightmodel.privacy.normalize import normalise
 
 
+CHUNK_CHARS = 65_536  # long texts are read in pieces this long (see Detector.detect)
+CHUNK_OVERLAP = 512  # ...each starting this far back into the previous one
 # spaCy (LOCATION, or PERSON without the tagger) reads at most this much of a text: its cost per
 # character is far above everything else here, and a request's detection must stay bounded.
 NER_MAX_CHARS = 32_768
@@ -44,10 +49,29 @@ class Detector:
     def custom_types(self) -> frozenset[str]:
         return self.patterns.custom_types
 
-    def detect(self, text: str, unsure: bool = False) -> list[Entity]:
-        """Findings in `text`; with `unsure`, also names the tagger half-believes (for strict local-only)."""
+    def detect(self, text: str, unsure: bool = False, cancelled: Callable[[], bool] | None = None) -> list[Entity]:
+        """Findings in `text`; with `unsure`, also names the tagger half-believes (for strict local-only).
+
+        A text longer than CHUNK_CHARS is read in overlapping chunks, `cancelled` checked between
+        them (WorkCancelled when it says stop): the cost stays linear and a caller that has gone
+        stops paying for it within one chunk.
+        """
         if not text or text.isspace():
             return []
+        if len(text) > CHUNK_CHARS:
+            return self._chunked(text, unsure, cancelled)
+        return self._detect(text, unsure)
+
+    def _chunked(self, text: str, unsure: bool, cancelled: Callable[[], bool] | None) -> list[Entity]:
+        found: list[Entity] = []
+        for start in range(0, len(text), CHUNK_CHARS):
+            if cancelled is not None and cancelled():
+                raise WorkCancelled("privacy detection stopped: its request has gone")
+            lo = max(0, start - CHUNK_OVERLAP)  # a value cut by the previous chunk's end is whole here
+            found.extend(e.shifted(lo) for e in self._detect(text[lo:start + CHUNK_CHARS], unsure))
+        return resolve_overlaps(found, self.custom_types)
+
+    def _detect(self, text: str, unsure: bool) -> list[Entity]:
         norm = normalise(text)
         plain = norm.text
         found = self.patterns.find(plain)

@@ -14,15 +14,18 @@ import asyncio
 import logging
 import re
 from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit
 
+from rightmodel.bounds import WorkCancelled
 from rightmodel.privacy.config import PrivacyConfig, strictest
 from rightmodel.privacy.redact import Redaction
 from rightmodel.privacy.entities import Entity, resolve_overlaps
 from rightmodel.privacy.scan import TextField, counts, junctions, text_fields
 
 INLINE_CHARS = 512  # shorter requests are scanned on the event loop; longer ones in a worker thread
+Runner = Callable[..., Awaitable[Any]]
 
 
 @dataclass
@@ -82,7 +85,10 @@ class PrivacyGate:
         """Whether uncertain findings count for a local-only request (the task's say, else the default)."""
         return self.config.strict if task_strict is None else task_strict
 
-    def inspect(self, body: dict[str, Any], policy: str, fields: list[TextField] | None = None, strict: bool = False) -> Inspection:
+    def inspect(self, body: dict[str, Any], policy: str, fields: list[TextField] | None = None, strict: bool = False,
+                cancelled: Callable[[], bool] | None = None) -> Inspection:
+        """What detection finds in `body`. `cancelled` is checked between fields and chunks of a long
+        text: when it says so, the work stops with WorkCancelled (its caller has gone)."""
         if self.detector is None:
             return Inspection(policy=policy, scanned=False)
         fields = text_fields(body) if fields is None else fields
@@ -90,7 +96,9 @@ class PrivacyGate:
         # is redacted under local-only, so a false alarm costs a local answer, never a garbled prompt.
         unsure = strict and policy == "local-only"
         for f in fields:
-            f.entities = self.detector.detect(f.text, unsure)
+            if cancelled is not None and cancelled():
+                raise WorkCancelled("privacy detection stopped: its request has gone")
+            f.entities = self.detector.detect(f.text, unsure, cancelled)
         self._across_fields(fields)
         return Inspection(policy=policy, fields=fields, entities=counts(fields))
 
@@ -122,13 +130,19 @@ class PrivacyGate:
             if id(f) in touched:
                 f.entities = resolve_overlaps(f.entities, self.detector.custom_types)
 
-    async def inspect_async(self, body: dict[str, Any], policy: str, strict: bool = False) -> Inspection:
+    async def inspect_async(self, body: dict[str, Any], policy: str, strict: bool = False, run: Runner | None = None,
+                            **bounds: Any) -> Inspection:
+        """`inspect` off the event loop for all but short requests: in `run` (the gateway's bounded
+        CPU pool, given `bounds` such as tenant and deadline), else in the loop's default executor."""
         if self.detector is None:
             return Inspection(policy=policy, scanned=False)
         fields = text_fields(body)
-        if sum(len(f.text) for f in fields) <= INLINE_CHARS:
+        size = sum(len(f.text) for f in fields)
+        if size <= INLINE_CHARS:
             return self.inspect(body, policy, fields, strict)
-        return await asyncio.get_running_loop().run_in_executor(None, self.inspect, body, policy, fields, strict)
+        if run is None:
+            return await asyncio.get_running_loop().run_in_executor(None, self.inspect, body, policy, fields, strict)
+        return await run(self.inspect, body, policy, fields, strict, weight=size / 4096, **bounds)
 
     def scrub(self, text: str | None) -> str | None:
         """Findings in `text` replaced by their type: for error messages and log lines.
