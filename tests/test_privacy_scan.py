@@ -279,3 +279,30 @@ def test_long_texts_are_read_in_chunks_and_stop_when_told(gate):
         gate.detector.detect(text, cancelled=lambda: calls.append(1) or len(calls) > 1)
     with pytest.raises(WorkCancelled):
         gate.inspect({"model": "m", "messages": [{"role": "user", "content": text}]}, "redact", cancelled=lambda: True)
+
+
+def test_the_vectorised_tagger_scores_what_training_hashes(gate):
+    """Inference gathers cached group sums by integer codes (name_scoring.py); training hashes each
+    candidate's feature strings (train_names.py). Both must give the same probabilities."""
+    import numpy as np
+    from sklearn.feature_extraction import FeatureHasher
+
+    from rightmodel.privacy import name_tagger as nt
+
+    tagger = gate.detector.tagger
+    hasher = FeatureHasher(n_features=nt.N_FEATURES, input_type="string", alternate_sign=False)
+
+    def reference(text: str) -> np.ndarray:
+        _, words, infos = nt.analyse(text, tagger.gazetteer)
+        cands = nt.candidates_of(infos)
+        rows = [nt.features(words, infos, i, tagger.info) for i in cands]
+        first = nt.sigmoid(hasher.transform(rows) @ tagger.first.weights.astype(np.float64) + tagger.first.bias)
+        near = nt.neighbour_buckets(len(words), dict(zip(cands, first.tolist())))
+        rows2 = [r + nt.neighbour_features(tuple(near[i:i + 5])) for r, i in zip(rows, cands)]
+        return nt.sigmoid(hasher.transform(rows2) @ tagger.second.weights.astype(np.float64) + tagger.second.bias)
+
+    for text in ["Dear Ms Kowalczyk, thanks for the call with Isabel M Morales and john smith.",
+                 "Classify the following review. A. True\nB. False", "hi its sorawut, pls call tina h pitts asap!"]:
+        _, words, infos = nt.analyse(text, tagger.gazetteer)
+        cands = nt.candidates_of(infos)
+        assert np.allclose(tagger.probabilities(words, infos, cands), reference(text), atol=1e-5)

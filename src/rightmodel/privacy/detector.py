@@ -10,7 +10,7 @@ from rightmodel.privacy.entities import Entity, resolve_overlaps
 from rightmodel.privacy.normalize import normalise
 
 
-CHUNK_CHARS = 65_536  # long texts are read in pieces this long (see Detector.detect)
+CHUNK_CHARS = 262_144  # long texts are read in pieces this long (see Detector.detect)
 CHUNK_OVERLAP = 512  # ...each starting this far back into the previous one
 # spaCy (LOCATION, or PERSON without the tagger) reads at most this much of a text: its cost per
 # character is far above everything else here, and a request's detection must stay bounded.

@@ -21,7 +21,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from functools import cache, lru_cache
-from itertools import chain
 from pathlib import Path
 from typing import NamedTuple
 
@@ -30,6 +29,7 @@ import numpy as np
 from rightmodel.privacy.config import DEFAULT_NAME_THRESHOLD
 from rightmodel.privacy.entities import Entity
 from rightmodel.privacy.gazetteer import Gazetteer
+from rightmodel.privacy.name_scoring import Pass, TokenTable, neighbour_scores, pass_scores, runs
 
 MODEL_PATH = Path(__file__).resolve().parent / "data" / "name_tagger.npz"
 N_FEATURES = 2**21
@@ -54,8 +54,17 @@ def _stop_words() -> frozenset[str]:
     return frozenset(ENGLISH_STOP_WORDS)
 
 
-def tokens(text: str) -> list[tuple[int, int]]:
-    return [m.span() for m in TOKEN.finditer(text)]
+def tokens(text: str) -> tuple[list[tuple[int, int]], list[str]]:
+    """(start, end) and text of every token. One C-level findall; positions by `find` from the
+    previous token's end (only whitespace lies between two tokens), far cheaper than match objects."""
+    words = TOKEN.findall(text)
+    spans = []
+    find, pos = text.find, 0
+    for w in words:
+        pos = find(w, pos)
+        spans.append((pos, pos + len(w)))
+        pos += len(w)
+    return spans, words
 
 
 def shape(word: str) -> str:
@@ -152,7 +161,8 @@ def is_candidate(infos: list[Info], i: int) -> bool:
 
 
 def candidates_of(infos: list[Info]) -> list[int]:
-    return [i for i, info in enumerate(infos) if info.candidate == "y" or (info.candidate == "c" and is_candidate(infos, i))]
+    kinds = [info.candidate for info in infos]
+    return [i for i, k in enumerate(kinds) if k == "y" or (k == "c" and is_candidate(infos, i))]
 
 
 # Feature groups: each reads only the words named by its cache key, so its weight sum can be cached.
@@ -190,9 +200,9 @@ def features(words: list[str], infos: list[Info], i: int, info: Callable[[str], 
 
 
 def analyse(text: str, gazetteer: Gazetteer) -> tuple[list[tuple[int, int]], list[str], list[Info]]:
-    spans = tokens(text)
-    words = [text[s:e] for s, e in spans]
-    return spans, words, [_info(w, gazetteer) for w in words]
+    spans, words = tokens(text)
+    described = {w: _info(w, gazetteer) for w in set(words)}
+    return spans, words, list(map(described.__getitem__, words))
 
 
 def neighbour_buckets(tokens: int, p_of: dict[int, float]) -> list[str]:
@@ -244,41 +254,6 @@ def candidate_keys(words: list[str], infos: list[Info], i: int) -> tuple[tuple, 
             ("st", starts, w), ("l", a, w), ("r", w, b), ("t", ca, infos[i].case, cb))
 
 
-class Pass:
-    """One logistic regression over hashed features, with its group sums cached by the words they read.
-
-    The sums of groups not yet cached are computed together (one FeatureHasher call, one sparse
-    product), so a text costs one hashing call plus a dictionary lookup per group.
-    """
-
-    def __init__(self, index: np.ndarray, value: np.ndarray, bias: float, info: Callable[[str], Info]) -> None:
-        from sklearn.feature_extraction import FeatureHasher
-
-        self.info = info
-        self.weights = np.zeros(N_FEATURES, dtype=np.float32)
-        self.weights[index] = value
-        self.bias = bias
-        self.hasher = FeatureHasher(n_features=N_FEATURES, input_type="string", alternate_sign=False)
-        self._cache: dict[tuple, float] = {}
-
-    def scores(self, keys: list[tuple[tuple, ...]]) -> np.ndarray:
-        """Raw scores of candidates given each one's group keys (all with the same number of groups)."""
-        cache = self._cache
-        missing = list(set(chain.from_iterable(keys)) - cache.keys())
-        if missing:
-            if len(cache) + len(missing) > 500_000:
-                cache.clear()
-                missing = list(set(chain.from_iterable(keys)))
-            x = self.hasher.transform(group_features(k, self.info) for k in missing)
-            rows = np.repeat(np.arange(len(missing)), np.diff(x.indptr))  # not x @ weights: scipy would upcast a 16 MB copy
-            sums = np.bincount(rows, weights=self.weights[x.indices] * x.data, minlength=len(missing))
-            cache.update(zip(missing, sums.tolist()))
-        if not keys:
-            return np.zeros(0)
-        values = np.fromiter(map(cache.__getitem__, chain.from_iterable(keys)), dtype=np.float64, count=len(keys) * len(keys[0]))
-        return values.reshape(len(keys), -1).sum(axis=1) + self.bias
-
-
 def sigmoid(z: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-z))
 
@@ -287,24 +262,25 @@ class NameTagger:
     """Loads the shipped weights; `find(text)` gives PERSON spans.
 
     Two passes of the same features: the second also reads the first pass's beliefs about the
-    token's neighbours, which ties the words of one name together.
+    token's neighbours, which ties the words of one name together (scored in name_scoring.py).
     """
 
     def __init__(self, path: Path = MODEL_PATH, gazetteer: Gazetteer | None = None, threshold: float = THRESHOLD) -> None:
         self.threshold = threshold
         self.gazetteer = gazetteer or Gazetteer()
+        features_of = lambda key: group_features(key, self.info)  # noqa: E731
         with np.load(path) as data:
-            self.first = Pass(data["index1"], data["value1"], float(data["bias1"]), self.info)
-            self.second = Pass(data["index2"], data["value2"], float(data["bias2"]), self.info)
+            self.first = Pass(data["index1"], data["value1"], float(data["bias1"]), features_of, N_FEATURES)
+            self.second = Pass(data["index2"], data["value2"], float(data["bias2"]), features_of, N_FEATURES)
 
     def info(self, word: str) -> Info:
         return PAD if word == PAD_WORD else _info(word, self.gazetteer)
 
     def probabilities(self, words: list[str], infos: list[Info], candidates: list[int]) -> np.ndarray:
-        keys = [candidate_keys(words, infos, i) for i in candidates]
-        first = sigmoid(self.first.scores(keys))
-        near = neighbour_buckets(len(words), dict(zip(candidates, first.tolist())))
-        return sigmoid(self.second.scores([ks + (("q", *near[i:i + 5]),) for ks, i in zip(keys, candidates)]))
+        table = TokenTable(words, infos, PAD_WORD)
+        cands = np.array(candidates, dtype=np.int64)
+        first = sigmoid(pass_scores(self.first, table, cands))
+        return sigmoid(pass_scores(self.second, table, cands) + neighbour_scores(self.second, len(words), cands, first))
 
     def find(self, text: str, unsure: bool = False) -> list[Entity]:
         """PERSON spans; with `unsure`, also spans the model half-believes (score below the threshold)."""
@@ -312,34 +288,22 @@ class NameTagger:
         candidates = candidates_of(infos)
         if not candidates:
             return []
-        p_of = dict(zip(candidates, self.probabilities(words, infos, candidates).tolist()))
-        out = self._spans(spans, infos, p_of, self.threshold, 0.8)
+        p = np.zeros(len(words))
+        p[candidates] = self.probabilities(words, infos, candidates)
+        out = self._spans(spans, infos, p, self.threshold, 0.8)
         if unsure:
             taken = {(e.start, e.end) for e in out}
-            out += [e for e in self._spans(spans, infos, p_of, min(UNSURE, self.threshold), 0.3) if (e.start, e.end) not in taken]
+            out += [e for e in self._spans(spans, infos, p, min(UNSURE, self.threshold), 0.3) if (e.start, e.end) not in taken]
         return out
 
-    def _spans(self, spans: list[tuple[int, int]], infos: list[Info], p_of: dict[int, float], threshold: float, score: float) -> list[Entity]:
-        named = {i for i, p in p_of.items() if p >= threshold}
-        grow = sorted(named)
-        while grow:  # hysteresis: neighbours of names join at a lower bar
-            i = grow.pop()
-            for j in (i - 1, i + 1):
-                if j not in named and p_of.get(j, 0.0) >= min(EXTEND, threshold):
-                    named.add(j)
-                    grow.append(j)
+    @staticmethod
+    def _spans(spans: list[tuple[int, int]], infos: list[Info], p: np.ndarray, threshold: float, score: float) -> list[Entity]:
         out: list[Entity] = []
-        run: list[int] = []
-        for i in sorted(named) + [-2]:
-            if run and i == run[-1] + 1:
-                run.append(i)
-                continue
-            if run:
-                while run and "p" in infos[run[-1]].flags:
-                    run.pop()  # a name does not end in a particle
-                while run and "p" in infos[run[0]].flags and infos[run[0]].case == "L":
-                    run.pop(0)
-                if run:
-                    out.append(Entity(spans[run[0]][0], spans[run[-1]][1], "PERSON", score, "tagger"))
-            run = [i]
+        for first, last in runs(p, threshold, min(EXTEND, threshold)):
+            while last >= first and "p" in infos[last].flags:
+                last -= 1  # a name does not end in a particle
+            while first <= last and "p" in infos[first].flags and infos[first].case == "L":
+                first += 1
+            if first <= last:
+                out.append(Entity(spans[first][0], spans[last][1], "PERSON", score, "tagger"))
         return out

@@ -1,0 +1,116 @@
+"""The tagger's two passes scored over a whole text at once, in numpy.
+
+A feature group reads at most three words (a word, a neighbour, an adjacent pair, the case of
+three words in a row), so its weight sum depends only on those words: it is computed once per
+distinct group (`Pass.sums`, cached across requests) and gathered for every candidate by integer
+codes. The Python work per text grows with the number of *distinct* words and pairs, not with its
+length — 1 MB of one sentence repeated costs what the sentence costs, plus numpy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from rightmodel.privacy.name_tagger import Info
+
+CASES = "TULIMDPNOS"  # case_of()'s letters, and S for the padding
+BUCKET_CHARS = "01234n"  # neighbour_buckets()'s values: pass-one belief in fifths, n for not a candidate
+
+
+class Pass:
+    """One logistic regression over hashed features, with its group sums cached by the words they read."""
+
+    def __init__(self, index: np.ndarray, value: np.ndarray, bias: float, features_of: Callable[[tuple], list[str]],
+                 n_features: int) -> None:
+        from sklearn.feature_extraction import FeatureHasher
+
+        self.weights = np.zeros(n_features, dtype=np.float32)
+        self.weights[index] = value
+        self.bias = bias
+        self.features_of = features_of
+        self.hasher = FeatureHasher(n_features=n_features, input_type="string", alternate_sign=False)
+        self._cache: dict[Hashable, float] = {}
+
+    def sums(self, keys: list[tuple]) -> np.ndarray:
+        """The weight sum of each group key; groups not seen before are hashed together in one call."""
+        cache = self._cache
+        values = [cache.get(k) for k in keys]
+        missing = [i for i, v in enumerate(values) if v is None]
+        if missing:
+            if len(cache) > 500_000:
+                cache.clear()
+            x = self.hasher.transform(self.features_of(keys[i]) for i in missing)
+            rows = np.repeat(np.arange(len(missing)), np.diff(x.indptr))  # not x @ weights: scipy would upcast a 16 MB copy
+            computed = np.bincount(rows, weights=self.weights[x.indices] * x.data, minlength=len(missing)).tolist()
+            for i, v in zip(missing, computed):
+                cache[keys[i]] = values[i] = v
+        return np.array(values, dtype=np.float64)
+
+    def gather(self, codes: np.ndarray, key_of: Callable[[int], tuple]) -> np.ndarray:
+        """Per candidate, the sum of the group its integer code stands for."""
+        distinct, inverse = np.unique(codes, return_inverse=True)
+        return self.sums([key_of(int(c)) for c in distinct])[inverse]
+
+
+class TokenTable:
+    """A text's tokens as integer codes: distinct words, their cases, where sentences start."""
+
+    def __init__(self, words: list[str], infos: list[Info], pad_word: str) -> None:
+        first_info = dict(zip(words, infos))  # a word's description depends on the word alone
+        index = {w: i for i, w in enumerate(first_info)}
+        ids = np.fromiter(map(index.__getitem__, words), dtype=np.int64, count=len(words))
+        self.words = list(index) + [pad_word]
+        self.size = len(self.words)  # codes of word pairs are a * size + b
+        pad = self.size - 1
+        self.ids = np.concatenate(([pad, pad], ids, [pad, pad]))  # padded by two each side
+        self.case = np.array([CASES.index(first_info[w].case) for w in index] + [CASES.index("S")], dtype=np.int64)
+        boundaries = _boundary()
+        boundary = np.array([first_info[w].low in boundaries for w in index] + [True], dtype=bool)
+        self.starts = np.ones(len(words), dtype=bool)  # first token, or after a boundary token
+        self.starts[1:] = boundary[ids[:-1]]
+
+
+def pass_scores(p: Pass, t: TokenTable, candidates: np.ndarray) -> np.ndarray:
+    """Raw scores of pass one's feature groups (the same groups as name_tagger.candidate_keys)."""
+    size, words = t.size, t.words
+    w = t.ids[candidates + 2]
+    total = p.bias + p.gather(w, lambda c: ("w", words[c]))
+    for offset in (-2, -1, 1, 2):
+        total += p.gather(t.ids[candidates + 2 + offset], lambda c, o=offset: (o, words[c]))
+    a, b = t.ids[candidates + 1], t.ids[candidates + 3]
+    total += p.gather(t.starts[candidates] * size + w, lambda c: ("st", bool(c // size), words[c % size]))
+    total += p.gather(a * size + w, lambda c: ("l", words[c // size], words[c % size]))
+    total += p.gather(w * size + b, lambda c: ("r", words[c // size], words[c % size]))
+    cases = t.case[a] * 100 + t.case[w] * 10 + t.case[b]
+    total += p.gather(cases, lambda c: ("t", CASES[c // 100], CASES[c // 10 % 10], CASES[c % 10]))
+    return total
+
+
+def neighbour_scores(p: Pass, tokens: int, candidates: np.ndarray, first: np.ndarray) -> np.ndarray:
+    """Pass two's neighbour group: pass one's beliefs about tokens i-2..i+2, as one code per candidate."""
+    buckets = np.full(tokens + 4, 5, dtype=np.int64)
+    buckets[candidates + 2] = np.minimum(4, (first * 5).astype(np.int64))
+    codes = sum(buckets[candidates + 2 + o] * 6 ** (o + 2) for o in (-2, -1, 0, 1, 2))
+    return p.gather(codes, lambda c: ("q", *(BUCKET_CHARS[c // 6 ** k % 6] for k in range(5))))
+
+
+def runs(p: np.ndarray, threshold: float, extend: float) -> list[tuple[int, int]]:
+    """(first, last) token of every run of tokens at least `extend` likely that holds one at least
+    `threshold` likely: hysteresis, so "Isabel" (sure) takes "Morales" (less sure) with it."""
+    ext = np.flatnonzero(p >= extend)
+    if not len(ext):
+        return []
+    cut = np.flatnonzero(np.diff(ext) != 1) + 1
+    starts, ends = np.r_[0, cut], np.r_[cut, len(ext)]
+    keep = np.maximum.reduceat((p[ext] >= threshold).astype(np.int8), starts)
+    return [(int(ext[s]), int(ext[e - 1])) for s, e, k in zip(starts, ends, keep) if k]
+
+
+def _boundary() -> frozenset[str]:
+    from rightmodel.privacy.name_tagger import BOUNDARY
+
+    return BOUNDARY
