@@ -494,8 +494,8 @@ def test_sigterm_during_abandoned_work_exits_within_the_drain_time(home, upstrea
 
         # Work that outlives its request: a long privacy scan (a worker thread that does not stop
         # at the deadline), big embeddings (abandoned between chunks), and a stalled upstream call.
-        names = "John Smith met Anna. " * 60000  # 1.2 MB: seconds of detection (linear, in chunks)
-        upstream.set_fault("stall", count=1)
+        names = "John Smith met Anna. " * 150000  # 3.1 MB: seconds of detection (linear, in chunks)
+        upstream.set_fault("stall", count=2)  # should the scan finish in time, the upstream call still outlives the deadline
         jobs = [("/v1/chat/completions", {"model": "gpt", "messages": [{"role": "user", "content": "stall"}]}),
                 ("/v1/chat/completions", {"model": "gpt", "messages": [{"role": "user", "content": names}]}),
                 ("/v1/embeddings", {"input": [LONG_TEXT] * 64})]
