@@ -89,7 +89,7 @@ def venv(wheel, tmp_path_factory) -> dict:
 
 def test_the_wheel_carries_its_assets(wheel) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
-    for needed in ("rightmodel/specialists/bundled_embedder/embedder.onnx", "rightmodel/specialists/bundled_embedder/manifest.json",
+    for needed in ("rightmodel/specialists/bundled_embedder/embedder.onnx", "rightmodel/specialists/bundled_embedder/embedder.manifest.json",
                    "rightmodel/specialists/bundled_embedder/tokenizer.json", "rightmodel/gateway/dashboard_assets/plotly.min.js",
                    "rightmodel/privacy/data/name_tagger.npz", "rightmodel/ledger/migrations/script.py.mako"):
         assert needed in names, needed

@@ -131,6 +131,7 @@ class Encoder(Embedder):
     model_file = ENCODER_FILE
     spec_file = ENCODER_SPEC
     what = "router encoder"
+    checks_manifest = False  # its version directory's manifest.json is the registry's, checked on open
 
     def session_options(self, ort, threads: int | None):
         options = ort.SessionOptions()

@@ -2,7 +2,7 @@
 
 An embedder directory is what ``Embedder`` loads: ``embedder.onnx`` (fp32, mean-pooled and
 L2-normalised), ``tokenizer.json``, ``embedder.json`` (base name, dimensions, max length) and
-``manifest.json`` (the SHA-256 of each of those files, and where the weights came from). The
+``embedder.manifest.json`` (the SHA-256 of each of those files, and where the weights came from). The
 manifest is checked at every load, so a truncated or altered file is refused with its name.
 
 The bundled base is sentence-transformers/all-MiniLM-L6-v2 (Apache-2.0). Its weights reach this
@@ -28,7 +28,7 @@ from rightmodel.errors import ModelLoadError
 EMBEDDER_FILE = "embedder.onnx"
 EMBEDDER_SPEC = "embedder.json"
 TOKENIZER_FILE = "tokenizer.json"
-MANIFEST_FILE = "manifest.json"
+MANIFEST_FILE = "embedder.manifest.json"  # not manifest.json: a registry version directory has its own
 BUNDLED_PACKAGE_DIR = "bundled_embedder"  # rightmodel/specialists/bundled_embedder/ inside a wheel
 BUNDLED_MAX_LENGTH = 256  # all-MiniLM-L6-v2 was trained on 256 word pieces
 
