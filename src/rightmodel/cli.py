@@ -37,6 +37,16 @@ def golden_scorer_factory(registry, ref: str):
     return golden_scorer(registry, ref)
 
 
+def print_version(value: bool) -> None:
+    """``--version``: the installed version (one source: ``rightmodel.__version__``, which
+    pyproject.toml reads at build time)."""
+    if value:
+        from rightmodel import __version__
+
+        typer.echo(f"rightmodel {__version__}")
+        raise typer.Exit()
+
+
 def build_app() -> typer.Typer:
     from rightmodel.registry.cli import build_models_app
 
@@ -45,7 +55,16 @@ def build_app() -> typer.Typer:
         no_args_is_help=True,
         pretty_exceptions_enable=False,
         add_completion=False,
+        # Plain click help: typer's rich panels print every flag with a value placeholder
+        # ("--force <bool>"), which reads as if the flag took an argument. Sub-apps inherit it.
+        rich_markup_mode=None,
     )
+
+    @app.callback()
+    def root(
+        version: bool = typer.Option(False, "--version", callback=print_version, is_eager=True, help="Print the version and exit."),
+    ) -> None:
+        """rightmodel: train, evaluate, version and serve small specialist models."""
     app.add_typer(build_models_app(golden_scorer_factory), name="models", help="List, inspect, promote and roll back versions.")
     from rightmodel.gateway.cli import add_gateway_commands
 
@@ -126,8 +145,10 @@ def build_app() -> typer.Typer:
             version = build_specialist(request, registry, progress=progress, log=lambda m: err.print(m))
         print_version_summary(version)
         if promote:
+            from rightmodel.registry.cli import promotion_summary
+
             result = registry.promote(version.ref, scorer=golden_scorer_factory(registry, version.ref))
-            Console().print(f"promoted {version.ref} to production: {result}")
+            Console().print(promotion_summary(result), markup=False, highlight=False)
 
     @app.command("eval")
     def eval_command(

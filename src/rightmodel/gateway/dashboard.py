@@ -1,8 +1,9 @@
 """GET /dashboard: what the constellation costs and saves, plotted from the ledger.
 
 Every asset comes from this gateway (no CDN: it must work on an offline network and leak no
-visit): the page and its script from ``gateway/dashboard_assets/``, Plotly from the ``plotly``
-Python package's bundled ``plotly.min.js``. The page holds no data; it fetches
+visit): the page and its script from ``gateway/dashboard_assets/``, Plotly's ``plotly.min.js``
+from the same directory in a wheel (copied there at build time, so serving does not install the
+60 MB ``plotly`` package), else from the ``plotly`` package (a checkout). The page holds no data; it fetches
 ``/dashboard/data`` (report/series.py), which needs an admin key once keys exist unless
 ``observability.dashboard`` is ``open``. A strict Content-Security-Policy keeps the page to its
 own origin.
@@ -27,10 +28,11 @@ from rightmodel.gateway.errors import APIError, invalid
 
 router = APIRouter(tags=["dashboard"])
 
-ASSETS = {  # name -> (package, file, media type)
-    "dashboard.js": ("rightmodel.gateway.dashboard_assets", "dashboard.js", "text/javascript; charset=utf-8"),
-    "dashboard.css": ("rightmodel.gateway.dashboard_assets", "dashboard.css", "text/css; charset=utf-8"),
-    "plotly.min.js": ("plotly", "package_data/plotly.min.js", "text/javascript; charset=utf-8"),
+OWN = "rightmodel.gateway.dashboard_assets"
+ASSETS = {  # name -> (where it may be: (package, file) pairs, the first found wins; media type)
+    "dashboard.js": (((OWN, "dashboard.js"),), "text/javascript; charset=utf-8"),
+    "dashboard.css": (((OWN, "dashboard.css"),), "text/css; charset=utf-8"),
+    "plotly.min.js": (((OWN, "plotly.min.js"), ("plotly", "package_data/plotly.min.js")), "text/javascript; charset=utf-8"),
 }
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
        "connect-src 'self'; font-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
@@ -47,8 +49,7 @@ class AssetCache:
 
     def get(self, name: str, gzipped: bool) -> bytes:
         if name not in self._plain:
-            package, file, _ = ASSETS[name]
-            self._plain[name] = resources.files(package).joinpath(file).read_bytes()
+            self._plain[name] = asset_path(name).read_bytes()
         if not gzipped:
             return self._plain[name]
         if name not in self._gzipped:
@@ -82,7 +83,7 @@ async def dashboard_asset(name: str, request: Request) -> Response:
     headers = {"Cache-Control": "public, max-age=3600", "X-Content-Type-Options": "nosniff", "Vary": "Accept-Encoding"}
     if gzipped:
         headers["Content-Encoding"] = "gzip"
-    return Response(body, media_type=ASSETS[name][2], headers=headers)
+    return Response(body, media_type=ASSETS[name][1], headers=headers)
 
 
 @router.get("/dashboard/data", summary="The dashboard's numbers for a window (JSON)")
@@ -124,5 +125,11 @@ async def dashboard_data(request: Request) -> Response:
 
 def asset_path(name: str) -> Path:
     """Where an asset lives on disk (tests check the page needs nothing else)."""
-    package, file, _ = ASSETS[name]
-    return Path(str(resources.files(package).joinpath(file)))
+    for package, file in ASSETS[name][0]:
+        try:
+            path = Path(str(resources.files(package).joinpath(file)))
+        except ModuleNotFoundError:
+            continue
+        if path.is_file():
+            return path
+    raise ConfigError(f"dashboard asset {name} is not installed (a wheel carries it; a checkout needs the plotly package)")

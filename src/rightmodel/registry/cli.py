@@ -19,7 +19,7 @@ from rich.markup import escape as _escape
 from rich.table import Table
 
 from rightmodel.errors import RightmodelError
-from rightmodel.registry.registry import ModelVersion, Registry
+from rightmodel.registry.registry import ModelVersion, PromotionResult, Registry
 
 ScorerFactory = Callable[[Registry, str], Optional[Callable[[ModelVersion], float]]]
 F = TypeVar("F", bound=Callable[..., Any])
@@ -76,6 +76,22 @@ def _fmt_metrics(metrics: dict[str, Any], limit: int = 3) -> str:
 
 def _score(value: float | None) -> str:
     return "-" if value is None else f"{value:.4f}"
+
+
+def promotion_summary(result: PromotionResult) -> str:
+    """One line a person reads after a promotion (``models promote`` and ``train --promote``):
+    what is in production now, what it replaced, and the golden-set scores that gated it.
+    Plain text: print it with markup off (a reason or ref may hold brackets)."""
+    line = f"{result.version.ref} is now in production"
+    if result.previous is not None:
+        line += f"; {result.previous.ref} archived"
+    if result.candidate_score is not None:
+        line += f" (golden score {_score(result.candidate_score)} vs {_score(result.production_score)})"
+    elif result.previous is None:
+        line += " (first production version: no gate)"
+    if result.forced:
+        line += " [forced]"
+    return line
 
 
 def build_models_app(scorer_factory: ScorerFactory | None = None) -> typer.Typer:
@@ -186,15 +202,7 @@ def build_models_app(scorer_factory: ScorerFactory | None = None) -> typer.Typer
         factory = session.scorer_factory
         scorer = factory(registry, version.ref) if factory is not None else None
         result = registry.promote(version.ref, scorer=scorer, force=force, reason=reason)
-        line = f"{result.version.ref} is now in production"
-        if result.previous is not None:
-            line += f"; {result.previous.ref} archived"
-        if result.candidate_score is not None:
-            line += (f" (golden score {_score(result.candidate_score)} vs "
-                     f"{_score(result.production_score)})")
-        if result.forced:
-            line += " [forced]"
-        Console().print(_escape(line))
+        Console().print(promotion_summary(result), markup=False, highlight=False)
 
     @models_app.command("rollback")
     @_reports_errors

@@ -10,6 +10,7 @@ on CPU; the router is trained on int8 embeddings, so it sees no train/serve mism
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from collections.abc import Sequence
@@ -91,18 +92,22 @@ def export_encoder(out_dir: Path, cache_root: Path, base: str | None = None, max
                    layers: int | None = None) -> Path:
     """Write encoder.onnx (int8), tokenizer.json and encoder.json into ``out_dir``.
 
-    The fp32 export is cached under ``cache_root`` (shared with the gateway's embedder), and the
-    int8 file is cached beside it, so training several routers exports once. ``layers`` keeps
-    only the encoder's first N layers (see ``truncated_base``); None keeps them all.
+    The fp32 embedder is the wheel's, or is cached under ``cache_root`` (shared with the gateway's
+    embedder); the int8 file is cached under ``cache_root`` too, so training several routers
+    quantizes once. ``layers`` keeps only the encoder's first N layers (see ``truncated_base``);
+    None keeps them all.
     """
     from rightmodel.specialists.embedder import EMBEDDER_FILE, EMBEDDER_SPEC, ensure_embedder
     from rightmodel.specialists.export import quantize_int8
 
     source = base if layers is None else str(truncated_base(Path(cache_root), base, layers))
     fp32_dir = ensure_embedder(cache_root, source, max_length)
-    int8 = fp32_dir / "router-encoder.int8.onnx"
+    # Cached beside the cache's embedders, never inside fp32_dir: that may be the wheel's own copy.
+    int8_dir = Path(cache_root) / "router-encoders"
+    int8_dir.mkdir(parents=True, exist_ok=True)
+    int8 = int8_dir / f"{hashlib.sha256(str(fp32_dir.resolve()).encode()).hexdigest()[:16]}.int8.onnx"
     if not int8.is_file():
-        tmp = fp32_dir / f".router-encoder.{np.random.default_rng().integers(1 << 30)}.onnx"
+        tmp = int8_dir / f".router-encoder.{np.random.default_rng().integers(1 << 30)}.onnx"
         quantize_int8(fp32_dir / EMBEDDER_FILE, tmp)
         tmp.replace(int8)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -126,6 +131,7 @@ class Encoder(Embedder):
     model_file = ENCODER_FILE
     spec_file = ENCODER_SPEC
     what = "router encoder"
+    checks_manifest = False  # its version directory's manifest.json is the registry's, checked on open
 
     def session_options(self, ort, threads: int | None):
         options = ort.SessionOptions()

@@ -23,7 +23,7 @@ def plot_pgr(curves: Mapping[str, RoutingCurve], oracle: RoutingCurve, path: str
     try:
         import matplotlib
     except ImportError:
-        raise ConfigError("plotting needs matplotlib: pip install matplotlib (see requirements.txt)") from None
+        raise ConfigError("plotting needs matplotlib: pip install 'rightmodel[train]'") from None
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 

