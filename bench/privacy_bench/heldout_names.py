@@ -97,7 +97,7 @@ class NameList:
 def census_lists() -> NameList:
     spec = importlib.util.find_spec("names")
     if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError("the `names` package (names==0.3.0, requirements-dev.txt) is not installed")
+        raise RuntimeError("the `names` package (names==0.3.0, the [dev] extra) is not installed")
     base = Path(list(spec.submodule_search_locations)[0])
 
     def read(fname: str) -> tuple[list[str], list[float]]:

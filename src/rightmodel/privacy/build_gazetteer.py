@@ -1,6 +1,6 @@
 """Build the name gazetteer shipped in rightmodel/privacy/data/name_gazetteer.npz.
 
-    pip install names-dataset==3.3.1   # a dev dependency (requirements-dev.txt); 55 MB, never needed at run time
+    pip install names-dataset==3.3.1   # in the [dev] extra and requirements.lock; 55 MB, never needed at run time
     python -m rightmodel.privacy.build_gazetteer
 
 Given names and surnames come from `names-dataset` (Philippe Remy, Apache-2.0): per name, its
