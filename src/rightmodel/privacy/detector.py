@@ -63,13 +63,26 @@ class Detector:
         return self._detect(text, unsure)
 
     def _chunked(self, text: str, unsure: bool, cancelled: Callable[[], bool] | None) -> list[Entity]:
+        """Each chunk owns what starts in its core and reads CHUNK_OVERLAP characters of context on
+        both sides, so a value or a name at a seam is judged with the same context as anywhere else."""
         found: list[Entity] = []
         for start in range(0, len(text), CHUNK_CHARS):
             if cancelled is not None and cancelled():
                 raise WorkCancelled("privacy detection stopped: its request has gone")
-            lo = max(0, start - CHUNK_OVERLAP)  # a value cut by the previous chunk's end is whole here
-            found.extend(e.shifted(lo) for e in self._detect(text[lo:start + CHUNK_CHARS], unsure))
-        return resolve_overlaps(found, self.custom_types)
+            lo = max(0, start - CHUNK_OVERLAP)
+            new = [e.shifted(lo) for e in self._detect(text[lo:start + CHUNK_CHARS + CHUNK_OVERLAP], unsure)
+                   if start <= e.start + lo < start + CHUNK_CHARS]
+            # Only an entity of the previous chunk that runs past this seam can overlap a new one.
+            tail = len(found)
+            while tail and found[tail - 1].end > start:
+                tail -= 1
+            if tail < len(found):
+                reach = max(e.end for e in found[tail:])
+                head = next((i for i, e in enumerate(new) if e.start >= reach), len(new))
+                found[tail:] = resolve_overlaps(found[tail:] + new[:head], self.custom_types)
+                new = new[head:]
+            found.extend(new)
+        return found
 
     def _detect(self, text: str, unsure: bool) -> list[Entity]:
         norm = normalise(text)
