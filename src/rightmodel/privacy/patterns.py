@@ -10,7 +10,7 @@ parses only those, so twenty regions cost what one did.
 from __future__ import annotations
 
 import re
-from bisect import bisect_left, bisect_right
+from bisect import bisect_right
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 
@@ -69,27 +69,34 @@ _NON_ASCII = re.compile(r"[^\x00-\x7f]")
 class _Words:
     """Where a text may hold one of a phrase's words, for asking many windows cheaply.
 
-    Sound, not exact: "no" only where the case-blind phrase cannot match. Non-ASCII characters
-    (whose case folding str.lower() may not mirror) always send a window to the phrase itself.
+    Sound, not exact: "no" only where the case-blind phrase cannot match. The first windows are
+    searched one by one in the lower-cased text; past WINDOWS_BEFORE_INDEX (a table of numbers,
+    a candidate per line) the whole text is indexed once and windows are answered by bisection.
+    Non-ASCII characters (whose case folding str.lower() may not mirror) send a window to the phrase.
     """
 
+    WINDOWS_BEFORE_INDEX = 256
+
     def __init__(self, text: str, hint: re.Pattern[str]) -> None:
-        lower = text.lower()
-        if len(lower) != len(text):  # a character lower-cased to two: positions would drift
-            self.spans = None
-            return
-        self.spans = [(m.start(), m.end()) for m in hint.finditer(lower)]
-        self.ends = [e for _, e in self.spans]
-        self.other = [m.start() for m in _NON_ASCII.finditer(text)]
+        self.text, self.hint, self.asked = text, hint, 0
+        self.lower: str | None = None
+        self.ends: list[int] | None = None
 
     def maybe(self, lo: int, hi: int) -> bool:
-        if self.spans is None:
+        if self.lower is None:
+            self.lower = self.text.lower()
+            if len(self.lower) != len(self.text):  # a character lower-cased to two: positions would drift
+                self.hint = None  # type: ignore[assignment]
+        if self.hint is None or _NON_ASCII.search(self.text, lo, hi) is not None:
             return True
-        i = bisect_right(self.ends, lo)  # first word ending after lo
-        if i < len(self.spans) and self.spans[i][0] < hi:
-            return True
-        j = bisect_left(self.other, lo)
-        return j < len(self.other) and self.other[j] < hi
+        self.asked += 1
+        if self.ends is None:
+            if self.asked <= self.WINDOWS_BEFORE_INDEX:
+                return self.hint.search(self.lower, lo, hi) is not None
+            spans = [m.span() for m in self.hint.finditer(self.lower)]
+            self.starts, self.ends = [s for s, _ in spans], [e for _, e in spans]
+        i = bisect_right(self.ends, lo)  # first word ending after lo: the hint's matches do not overlap,
+        return i < len(self.ends) and self.starts[i] < hi  # so a word inside the window is one or meets one
 
 
 def _said(text: str, lo: int, hi: int, words: _Words, phrase: re.Pattern[str]) -> bool:
