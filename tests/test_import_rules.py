@@ -64,11 +64,13 @@ def arrows(src: Path, root: str = ROOT) -> list[tuple[str, str, int]]:
                 targets = [f"{module}.{alias.name}" if f"{module}.{alias.name}" in modules else module for alias in node.names]
             else:
                 continue
+            resolved = []
             for target in targets:
                 while target not in modules and "." in target:  # `import a.b.c` of a name inside a.b
                     target = target.rpartition(".")[0]
-                if target in modules and target != name:
-                    found.append((name, target, node.lineno))
+                if target in modules and target != name and target not in resolved:
+                    resolved.append(target)
+            found += [(name, target, node.lineno) for target in resolved]
     return found
 
 
