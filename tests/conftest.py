@@ -57,6 +57,7 @@ def built(tmp_path_factory, tiny_files):
         task="intent",
         train_path=tiny_files["train"],
         eval_path=tiny_files["eval"],
+        calibration_mode="split",  # one fine-tune for the shared fixture; cross-fitting: test_crossfit.py
         config=TrainConfig(epochs=3, batch_size=16),
     )
     version = build_specialist(request, registry, log=lambda m: None)

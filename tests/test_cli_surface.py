@@ -59,8 +59,18 @@ def test_promotion_summary_reads_as_a_sentence() -> None:
 
 @pytest.mark.slow
 def test_train_promote_prints_the_summary(tmp_path) -> None:
+    """48 rows, one epoch: nothing can be certified at 99%, so `train --promote` says so, names what
+    can be certified, and leaves a candidate; `models promote --force` then prints the summary."""
     data = write_csv(tmp_path / "train.csv", banking_rows("train", 12))
-    result = run_cli("train", "t", "--data", str(data), "--epochs", "1", "--promote", home=tmp_path / "home", timeout=600)
-    assert result.returncode == 0, result.stderr
-    assert "t@v1 is now in production" in result.stdout, result.stdout
-    assert "PromotionResult(" not in result.stdout and "ModelVersion(" not in result.stdout
+    home = tmp_path / "home"
+    result = run_cli("train", "t", "--data", str(data), "--epochs", "1", "--calibration-mode", "split", "--promote",
+                     home=home, timeout=600)
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    err = " ".join(result.stderr.split())
+    assert "99% (requested): cannot be certified from" in err, err
+    assert "not promoted (registered as a candidate)" in err and "answers 0% of requests locally" in err, err
+    assert "registered t@v1" in result.stdout
+    forced = run_cli("models", "promote", "t@v1", "--force", "--reason", "try the escalation path", home=home)
+    assert forced.returncode == 0, forced.stderr
+    assert "t@v1 is now in production" in forced.stdout, forced.stdout
+    assert "PromotionResult(" not in forced.stdout and "ModelVersion(" not in forced.stdout

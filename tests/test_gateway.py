@@ -33,7 +33,8 @@ def served(tmp_path_factory, tiny_files):
     home = tmp_path_factory.mktemp("gwhome")
     with Registry(home) as registry:
         version = build_specialist(
-            BuildRequest(task="intent", train_path=tiny_files["train"], eval_path=tiny_files["eval"], config=TrainConfig(epochs=3, batch_size=16)),
+            BuildRequest(task="intent", train_path=tiny_files["train"], eval_path=tiny_files["eval"], calibration_mode="split",
+                         config=TrainConfig(epochs=3, batch_size=16)),
             registry,
             log=lambda m: None,
         )

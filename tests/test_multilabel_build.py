@@ -29,7 +29,8 @@ def test_multilabel_specialist(tmp_path):
     path = tmp_path / "multi.jsonl"
     path.write_text("\n".join(json.dumps(r) for r in records))
     version = build_specialist(
-        BuildRequest(task="multi", train_path=path, multi_label=True, config=TrainConfig(epochs=4, batch_size=16)),
+        BuildRequest(task="multi", train_path=path, multi_label=True, calibration_mode="split",
+                     config=TrainConfig(epochs=4, batch_size=16)),
         Registry(tmp_path / "home"),
         log=lambda m: None,
     )

@@ -107,20 +107,29 @@ def build_app() -> typer.Typer:
             "expected", "--calibration",
             help="Threshold rule: 'expected' (conformal-style bound, default) or 'high-probability' (Learn-then-Test, stricter).",
         ),
+        calibration_mode: str = typer.Option(
+            "auto", "--calibration-mode",
+            help="Where calibration answers come from: 'split' (a held-out 10% of --data), 'cross-fit' (every row, "
+            "scored by k fold models that did not see it; k extra fine-tunings) or 'auto' (cross-fit when the split "
+            "would hold fewer than 200 answers).",
+        ),
+        folds: int = typer.Option(5, "--folds", min=2, max=20, help="Cross-fit folds."),
         encoding: str = typer.Option("utf-8", "--encoding", help="Text encoding of the data files."),
         drop_rare: bool = typer.Option(False, "--drop-rare", help="Drop classes with fewer than 2 examples instead of failing."),
-        promote: bool = typer.Option(False, "--promote", help="Promote the new version to production if it passes the gate."),
+        promote: bool = typer.Option(False, "--promote", help="Promote the new version to production if it passes the gate and answers something locally (coverage > 0)."),
         home: Path = HOME_OPTION,
         db_url: Optional[str] = DB_OPTION,
     ) -> None:
         """Fine-tune a specialist on a labelled file and register it as a candidate version."""
         from rightmodel.errors import ConfigError
         from rightmodel.routing.calibration import METHODS
-        from rightmodel.specialists.pipeline import BuildRequest, build_specialist
+        from rightmodel.specialists.pipeline import CALIBRATION_MODES, BuildRequest, build_specialist
         from rightmodel.specialists.train import TrainConfig
 
         if calibration not in METHODS:
             raise ConfigError(f"--calibration must be one of: {', '.join(METHODS)}")
+        if calibration_mode not in CALIBRATION_MODES:
+            raise ConfigError(f"--calibration-mode must be one of: {', '.join(CALIBRATION_MODES)}")
 
         registry = open_registry(home, db_url)
         request = BuildRequest(
@@ -136,6 +145,8 @@ def build_app() -> typer.Typer:
             base=base,
             target_accuracy=target_accuracy,
             calibration_method=calibration,
+            calibration_mode=calibration_mode,
+            folds=folds,
             config=TrainConfig(
                 epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, max_length=max_length,
                 seed=seed, negative_rate=negative_rate,
@@ -146,8 +157,12 @@ def build_app() -> typer.Typer:
             version = build_specialist(request, registry, progress=progress, log=lambda m: err.print(m))
         print_version_summary(version)
         if promote:
-            from rightmodel.registry.cli import promotion_summary
+            from rightmodel.errors import PromotionRefused
+            from rightmodel.registry.cli import answers_nothing, promotion_summary
 
+            useless = answers_nothing(version)
+            if useless:
+                raise PromotionRefused(f"not promoted (registered as a candidate): {useless}")
             result = registry.promote(version.ref, scorer=golden_scorer_factory(registry, version.ref))
             Console().print(promotion_summary(result), markup=False, highlight=False)
 

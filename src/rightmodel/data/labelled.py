@@ -1,5 +1,10 @@
 """Read a user's labelled file (CSV, TSV, JSONL, JSON) into one in-memory shape.
 
+JSONL in OpenAI's chat fine-tuning format (``{"messages": [...]}`` per line) is read too, since
+teams moving a task off a frontier API already have it: the last assistant message is the label,
+the last user message before it is the text, and the system prompt is kept on the set
+(:attr:`LabelledSet.system_prompts`) so training can record how requests for the task look.
+
 Every trainer, evaluator and benchmark consumes a :class:`LabelledSet`, so format quirks
 (quoted newlines, BOMs, list-valued labels, odd encodings) are handled once, here. Problems
 are reported as :class:`~rightmodel.errors.DataError` with the file, the line or column and
@@ -53,6 +58,7 @@ class LabelledSet:
     multi_label: bool
     source: str = ""
     report: LoadReport | None = None
+    system_prompts: tuple[str, ...] = ()  # chat fine-tuning files: distinct system prompts, most common first
 
     def __post_init__(self) -> None:
         if len(self.texts) != len(self.labels):
@@ -136,6 +142,9 @@ def read_labelled(
     columns, records = _records(raw, fmt, p)
     if not records:
         raise DataError(f"{p} is empty (no data rows{' after the header' if columns else ''})")
+    system_prompts: tuple[str, ...] = ()
+    if fmt in ("jsonl", "json") and "messages" in columns and text_col is None and label_col is None:
+        columns, records, system_prompts = _chat_records(records, p)
     t_idx = _pick_column(columns, text_col, TEXT_COLUMNS, "text", p)
     l_idx = _pick_column(columns, label_col, LABEL_COLUMNS, "label", p)
     if t_idx == l_idx:
@@ -172,7 +181,56 @@ def read_labelled(
     elif not any(labels):
         raise DataError(f"{p}: no row has any label in column '{label_name}'")
     report = LoadReport(len(records), dict(skipped), truncated)
-    return LabelledSet(texts, labels, multi_label, str(p), report)
+    return LabelledSet(texts, labels, multi_label, str(p), report, system_prompts)
+
+
+def _chat_records(
+    records: list[tuple[int, dict[str, Any]]], p: Path
+) -> tuple[list[str], list[tuple[int, dict[str, Any]]], tuple[str, ...]]:
+    """OpenAI chat fine-tuning rows → ``{"text", "label"}`` rows, plus the distinct system prompts.
+
+    Label: the last assistant message. Text: the last user message before it. A line that does
+    not have both is an error naming the line, never skipped: a silently shorter training set is
+    worse than a clear message.
+    """
+    out: list[tuple[int, dict[str, Any]]] = []
+    systems: Counter[str] = Counter()
+    hint = ('each line of an OpenAI chat fine-tuning file needs {"messages": [{"role": "user", "content": TEXT}, '
+            '{"role": "assistant", "content": LABEL}]}')
+    for line, rec in records:
+        messages = rec.get("messages")
+        if not isinstance(messages, list) or not messages:
+            raise DataError(f"{p}, line {line}: no 'messages' list; {hint}")
+        parsed = []
+        for i, m in enumerate(messages):
+            if not isinstance(m, dict) or not isinstance(m.get("role"), str):
+                raise DataError(f"{p}, line {line}: message {i + 1} is not an object with a 'role'; {hint}")
+            parsed.append((m["role"], _chat_content(m.get("content"), p, line, i + 1)))
+        answer = max((i for i, (role, text) in enumerate(parsed) if role == "assistant" and text.strip()), default=None)
+        if answer is None:
+            raise DataError(f"{p}, line {line}: no assistant message with content (the last one is the label); {hint}")
+        asked = max((i for i, (role, text) in enumerate(parsed[:answer]) if role == "user" and text.strip()), default=None)
+        if asked is None:
+            raise DataError(f"{p}, line {line}: no user message before the last assistant message (it is the text "
+                            f"to classify); {hint}")
+        system = next((text for role, text in parsed[:asked] if role in ("system", "developer") and text.strip()), None)
+        if system is not None:
+            systems[system.strip()] += 1
+        out.append((line, {"text": parsed[asked][1], "label": parsed[answer][1]}))
+    return ["text", "label"], out, tuple(s for s, _ in systems.most_common())
+
+
+def _chat_content(content: Any, p: Path, line: int, index: int) -> str:
+    """A message's text: a string, or the text parts of a content list; None (tool calls) is empty."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        parts = [c.get("text", "") for c in content if isinstance(c, dict) and c.get("type") in ("text", "input_text")]
+        if all(isinstance(t, str) for t in parts):
+            return "".join(parts)
+    raise DataError(f"{p}, line {line}: message {index} has content of type {type(content).__name__}, expected text")
 
 
 def read_records(path: str | Path, encoding: str = "utf-8") -> tuple[list[str], list[dict[str, Any]]]:

@@ -45,8 +45,9 @@ def render_markdown(card: dict) -> str:
         f"- trained on {data['n_train']} examples from `{data['train_file']}` (sha256 {data['train_hash'][:12]}…), "
         f"{card['training']['epochs']} epochs in {card['training']['seconds']:.0f} s",
         f"- evaluated on {data['n_eval']} held-out examples: {data['eval_source']}",
-        f"- calibrated on {data['n_calibration']} held-out examples, never trained on: "
-        f"{data.get('calibration_source', 'carved from the training file')}",
+        calibration_line(data, card.get("cross_fit")),
+        *([f"- system prompt of the chat fine-tuning file (a recognition template for the constellation): "
+           f"`{data['system_prompts'][0]}`"] if data.get("system_prompts") else []),
         "",
         "## Scores (int8 ONNX, the served artifact)",
         "",
@@ -61,7 +62,8 @@ def render_markdown(card: dict) -> str:
         "",
         f"Answer locally when confidence >= **{cal['threshold']:.6f}** — target accepted-answer accuracy "
         f"{pct(cal['target_accuracy'])}, rule `{cal['method']}` (see rightmodel.routing.calibration).",
-        f"On the calibration split: coverage {pct(cal['coverage'])}, accepted accuracy {pct(cal['accepted_accuracy'])}.",
+        f"On the {'out-of-fold calibration answers' if card.get('cross_fit') else 'calibration split'}: "
+        f"coverage {pct(cal['coverage'])}, accepted accuracy {pct(cal['accepted_accuracy'])}.",
     ]
     if on_eval.get("crossfit"):
         lines.append(
@@ -72,6 +74,11 @@ def render_markdown(card: dict) -> str:
         lines.append(
             f"On the evaluation set: coverage {pct(on_eval['coverage'])}, accepted accuracy {pct(on_eval['accepted_accuracy'])}."
         )
+    if card.get("calibration_guarantee"):
+        lines.append(f"Guarantee: {card['calibration_guarantee']}.")
+    certify = card.get("certify")
+    if certify:
+        lines += ["", "### What the calibration evidence can certify", "", "```", *certify["lines"], "```", ""]
     for method, result in card.get("calibration_methods", {}).items():
         c, e = result["on_calibration"], result["on_eval"]
         lines.append(
@@ -97,3 +104,12 @@ def render_markdown(card: dict) -> str:
         lines.append(f"| {label} | {row['precision']:.3f} | {row['recall']:.3f} | {row['f1']:.3f} | {row['support']} |")
     lines += ["", "## Hyperparameters", "", "```json", json.dumps(card["hyperparameters"], indent=2), "```", ""]
     return "\n".join(lines)
+
+
+def calibration_line(data: dict, cross_fit: dict | None) -> str:
+    """Where the calibration answers came from: a held-out split, a file, or out-of-fold scores."""
+    if cross_fit:
+        return (f"- calibrated on {data['n_calibration']} out-of-fold answers ({cross_fit['folds']}-fold cross-fit over the "
+                f"training rows, {cross_fit['seconds']:.0f} s; out-of-fold accuracy {pct(cross_fit['out_of_fold_accuracy'])})")
+    return (f"- calibrated on {data['n_calibration']} held-out examples, never trained on: "
+            f"{data.get('calibration_source', 'carved from the training file')}")

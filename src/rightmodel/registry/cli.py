@@ -18,7 +18,7 @@ from rich.markdown import Markdown
 from rich.markup import escape as _escape
 from rich.table import Table
 
-from rightmodel.errors import RightmodelError
+from rightmodel.errors import PromotionRefused, RightmodelError
 from rightmodel.registry.registry import ModelVersion, PromotionResult, Registry
 
 ScorerFactory = Callable[[Registry, str], Optional[Callable[[ModelVersion], float]]]
@@ -92,6 +92,33 @@ def promotion_summary(result: PromotionResult) -> str:
     if result.forced:
         line += " [forced]"
     return line
+
+
+def answers_nothing(version: ModelVersion) -> str | None:
+    """Why promoting `version` would send every request to the frontier model, or None.
+
+    A specialist whose calibrated threshold accepts none of its calibration answers (threshold
+    above 1, coverage 0) is never consulted: promoting it changes nothing but the audit trail,
+    and a team that promoted it believes it is saving money. Versions without a card (not built
+    by `rightmodel train`) are not judged.
+    """
+    card_file = version.path / "card.json"
+    try:
+        card = json.loads(card_file.read_text("utf-8"))
+    except (OSError, ValueError):
+        return None
+    cal = card.get("calibration") or {}
+    if not cal or (cal.get("coverage", 1.0) > 0 and cal.get("threshold", 0.0) <= 1.0):
+        return None
+    n = cal.get("n_calibration", "?")
+    target = cal.get("target_accuracy")
+    at = f" at the {target:.0%} target" if isinstance(target, (int, float)) else ""
+    return (
+        f"{version.ref} answers 0% of requests locally: its threshold ({cal.get('threshold')}) certifies none of "
+        f"its {n} calibration answers{at}, so every request would escalate. Retrain with more rows, a lower "
+        "--target-accuracy or --calibration-mode cross-fit (see the card's 'what the calibration evidence can "
+        f"certify'), or promote anyway: rightmodel models promote {version.ref} --force --reason TEXT"
+    )
 
 
 def build_models_app(scorer_factory: ScorerFactory | None = None) -> typer.Typer:
@@ -192,13 +219,18 @@ def build_models_app(scorer_factory: ScorerFactory | None = None) -> typer.Typer
     def promote_cmd(
         ctx: typer.Context,
         ref: str = typer.Argument(..., help="Version to promote, e.g. support-intent@v3."),
-        force: bool = typer.Option(False, "--force", help="Promote even if it scores worse."),
+        force: bool = typer.Option(
+            False, "--force", help="Promote even if it scores worse, or answers nothing locally (0% coverage)."
+        ),
         reason: str | None = typer.Option(None, "--reason", help="Why (required with --force)."),
     ) -> None:
         """Promote a candidate to production (gated on the golden set when one is configured)."""
         session = _session(ctx)
         registry = session.registry
         version = registry.get(ref)
+        useless = answers_nothing(version)
+        if useless and not force:
+            raise PromotionRefused(useless)
         factory = session.scorer_factory
         scorer = factory(registry, version.ref) if factory is not None else None
         result = registry.promote(version.ref, scorer=scorer, force=force, reason=reason)

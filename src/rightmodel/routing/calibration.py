@@ -20,6 +20,13 @@ data-independent grid of thresholds:
 
 Either way, when nothing can be certified the threshold is set above 1 and everything escalates.
 Both results are stored in each version's card; the chosen one drives routing.
+
+The calibration answers are either a split the shipped model never trained on (the guarantees
+above hold as stated) or, for small files, cross-fitted out-of-fold answers
+(rightmodel.specialists.crossfit): every row scored by a fold model that did not see it, while
+the shipped model trains on all rows. Then the rules run on scores that approximate the shipped
+model's; that is not an exact split-conformal guarantee, and the card says so.
+rightmodel.routing.certify turns the same answers into what can and cannot be certified.
 """
 
 from __future__ import annotations

@@ -1,12 +1,17 @@
 """Labelled file in, registered candidate out: split → train → export → evaluate → calibrate → register.
 
+Calibration evidence comes from a held-out split of the training file, or, for small files
+(see `CROSSFIT_BELOW`), from cross-fitting: every non-evaluation row is scored once by a model
+fine-tuned without it (rightmodel.specialists.crossfit), and the shipped model trains on all of
+them.
+
 Everything is built in a staging directory owned by the registry; a failure or an interrupt at
 any step removes it, so a half-built version can never be registered.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
@@ -19,6 +24,8 @@ from rightmodel.evaluate.latency import measure_latency
 from rightmodel.evaluate.metrics import classification_metrics, exact_match
 from rightmodel.registry.store import validate_task
 from rightmodel.routing.calibration import METHODS, calibrate_threshold, crossfit_summary, summarize
+from rightmodel.routing.certify import certifiable, certify_lines
+from rightmodel.specialists.crossfit import GUARANTEE, OutOfFold, out_of_fold_scores
 from rightmodel.specialists.encoder import describe_base, resolve_base
 from rightmodel.specialists.export import MODEL_FILE, export_specialist
 from rightmodel.specialists.runtime import SpecialistRuntime, confidence_of
@@ -26,6 +33,12 @@ from rightmodel.specialists.train import ProgressCallback, TrainConfig, TrainedM
 
 if TYPE_CHECKING:
     from rightmodel.registry import ModelVersion, Registry
+
+CALIBRATION_MODES = ("auto", "cross-fit", "split")
+# `auto` cross-fits when the carved calibration split would hold fewer answers than this: below
+# ~200 answers a 99% target is out of reach or certified at low coverage, and the k extra
+# fine-tunings cost minutes, not hours, on files of up to ~2,000 rows.
+CROSSFIT_BELOW = 200
 
 
 @dataclass
@@ -49,6 +62,8 @@ class BuildRequest:
     target_accuracy: float = 0.99
     delta: float = 0.1
     calibration_method: str = "expected"  # or "high-probability" (see routing.calibration)
+    calibration_mode: str = "auto"  # "split", "cross-fit", or "auto" (cross-fit below CROSSFIT_BELOW answers)
+    folds: int = 5  # cross-fit folds
 
 
 @dataclass(frozen=True)
@@ -58,6 +73,8 @@ class Splits:
     evaluation: LabelledSet
     eval_source: str
     calibration_is_evaluation: bool = False  # then the at-threshold numbers on it are cross-fitted
+    cross_fit: bool = False  # calibration == fit; evidence comes from out-of-fold scores
+    out_of_fold: OutOfFold | None = None
 
 
 def make_splits(request: BuildRequest, log: Callable[[str], None]) -> tuple[LabelledSet, Splits]:
@@ -88,6 +105,8 @@ def make_splits(request: BuildRequest, log: Callable[[str], None]) -> tuple[Labe
         calibration = read_labelled(request.calibration_path, **{**read, "min_per_class": 1})
         if calibration.report:
             log(f"read {request.calibration_path}: {calibration.report.summary()}")
+    elif use_cross_fit(request, len(rest)):
+        return data, Splits(fit=rest, calibration=rest, evaluation=evaluation, eval_source=eval_source, cross_fit=True)
     else:
         fit, calibration = split_holdout(rest, request.calibration_fraction, seed + 1)
     if len(fit) < 2 or len(calibration) < 1:
@@ -96,6 +115,19 @@ def make_splits(request: BuildRequest, log: Callable[[str], None]) -> tuple[Labe
             and Path(request.calibration_path).resolve() == Path(request.eval_path).resolve())
     return data, Splits(fit=fit, calibration=calibration, evaluation=evaluation, eval_source=eval_source,
                         calibration_is_evaluation=same)
+
+
+def use_cross_fit(request: BuildRequest, n_rows: int) -> bool:
+    """Whether calibration evidence is cross-fitted: asked for, or `auto` and the split would be small."""
+    if request.calibration_mode not in CALIBRATION_MODES:
+        raise ConfigError(f"calibration mode must be one of {', '.join(CALIBRATION_MODES)}, got {request.calibration_mode!r}")
+    if request.calibration_mode == "split":
+        return False
+    if request.calibration_mode == "cross-fit":
+        if n_rows < 2 * request.folds:
+            raise DataError(f"{request.train_path} has {n_rows} rows to cross-fit, fewer than 2 per fold ({request.folds} folds)")
+        return True
+    return round(n_rows * request.calibration_fraction) < CROSSFIT_BELOW and n_rows >= 2 * request.folds
 
 
 def build_specialist(
@@ -122,10 +154,20 @@ def train_from_request(
     unknown = set(splits.evaluation.label_names) - set(splits.fit.label_names)
     if unknown:
         log(f"warning: {len(unknown)} evaluation labels never appear in training: {sorted(unknown)[:5]}")
-    log(
-        f"training on {len(splits.fit)} examples, calibrating on {len(splits.calibration)}, "
-        f"evaluating on {len(splits.evaluation)} ({splits.eval_source})"
-    )
+    if splits.cross_fit:
+        log(
+            f"cross-fitting calibration over {len(splits.fit)} examples in {request.folds} folds "
+            f"(every one serves once as calibration evidence; {request.folds} extra fine-tunings), "
+            f"then training on all {len(splits.fit)}; evaluating on {len(splits.evaluation)} ({splits.eval_source})"
+        )
+        oof = out_of_fold_scores(splits.fit, folds=request.folds, base=request.base, config=request.config,
+                                 labels=splits.fit.label_names, progress=progress, log=log)
+        splits = replace(splits, out_of_fold=oof)
+    else:
+        log(
+            f"training on {len(splits.fit)} examples, calibrating on {len(splits.calibration)}, "
+            f"evaluating on {len(splits.evaluation)} ({splits.eval_source})"
+        )
     trained = train_classifier(splits.fit, base=request.base, config=request.config, progress=progress)
     return data, splits, trained
 
@@ -146,7 +188,13 @@ def package_and_register(
             card = evaluate_build(request, trained, splits, staged, fp32_path)
         finally:
             fp32_path.unlink(missing_ok=True)
+        for line in card["certify"]["lines"]:
+            log(line)
         card["data"]["train_hash"] = data.content_hash()
+        if data.system_prompts:
+            card["data"]["system_prompts"] = list(data.system_prompts[:10])
+            card["data"]["n_system_prompts"] = len(data.system_prompts)
+            log(recognition_hint(request.task, data.system_prompts))
         write_card(card, staged)
         manifest = {
             "kind": "specialist",
@@ -179,10 +227,13 @@ def evaluate_build(
     metrics = classification_metrics(ev.labels, preds, trained.labels, trained.multi_label)
     fp32_metrics = classification_metrics(ev.labels, fp32_preds, trained.labels, trained.multi_label)
 
-    cal_probs = runtime.predict_proba(splits.calibration.texts)
-    cal_preds = [p.labels for p in runtime.decode(cal_probs)]
-    cal_conf = confidence_of(cal_probs, trained.multi_label, runtime.decision_threshold)
-    cal_correct = exact_match(splits.calibration.labels, cal_preds)
+    if splits.out_of_fold is not None:  # cross-fitted: each row scored by the fold model that did not see it
+        cal_conf, cal_correct = splits.out_of_fold.confidence, splits.out_of_fold.correct
+    else:
+        cal_probs = runtime.predict_proba(splits.calibration.texts)
+        cal_preds = [p.labels for p in runtime.decode(cal_probs)]
+        cal_conf = confidence_of(cal_probs, trained.multi_label, runtime.decision_threshold)
+        cal_correct = exact_match(splits.calibration.labels, cal_preds)
     eval_conf = confidence_of(probs, trained.multi_label, runtime.decision_threshold)
     eval_correct = exact_match(ev.labels, preds)
     calibrations = {}
@@ -194,6 +245,17 @@ def evaluate_build(
             on_eval = summarize(eval_conf, eval_correct, on_cal.threshold, on_cal.target_accuracy, on_cal.delta, method).to_dict()
         calibrations[method] = {"on_calibration": on_cal.to_dict(), "on_eval": on_eval}
     chosen = calibrations[request.calibration_method]
+    cross_fitted = splits.out_of_fold is not None
+    source = (f"cross-fitted, {splits.out_of_fold.folds} folds" if cross_fitted
+              else f"file `{request.calibration_path}`" if request.calibration_path is not None
+              else f"{request.calibration_fraction:.0%} carved from the training file")
+    cert_rows = certifiable(cal_conf, cal_correct, request.target_accuracy, request.delta, request.calibration_method)
+    certify = {
+        "n_answers": int(len(cal_conf)),
+        "targets": cert_rows,
+        "lines": certify_lines(cert_rows, len(cal_conf), request.target_accuracy, source, cross_fitted,
+                               request.calibration_method),
+    }
     latency = measure_latency(lambda batch: runtime.predict_proba(batch, batch_size=64), list(ev.texts))
     fit_texts = set(splits.fit.texts)
     return {
@@ -204,8 +266,8 @@ def evaluate_build(
             "train_file": str(request.train_path),
             "n_train": len(splits.fit),
             "n_calibration": len(splits.calibration),
-            "calibration_source": (f"file `{request.calibration_path}`" if request.calibration_path is not None
-                                   else f"{request.calibration_fraction:.0%} carved from the training file"),
+            "calibration_source": source,
+            "calibration_mode": "cross-fit" if cross_fitted else "split",
             "calibration_is_evaluation": splits.calibration_is_evaluation,
             "n_eval": len(ev),
             "eval_source": splits.eval_source,
@@ -231,6 +293,10 @@ def evaluate_build(
         "calibration": chosen["on_calibration"],
         "calibration_on_eval": chosen["on_eval"],
         "calibration_methods": calibrations,
+        "calibration_guarantee": GUARANTEE if cross_fitted else (
+            "split: the threshold is chosen on answers the shipped model never trained on"),
+        "cross_fit": splits.out_of_fold.to_dict() if cross_fitted else None,
+        "certify": certify,
         "latency": latency,
         "size": {
             "model_bytes": (staged / MODEL_FILE).stat().st_size,
@@ -238,3 +304,14 @@ def evaluate_build(
             "parameters": sum(p.numel() for p in trained.model.parameters()),
         },
     }
+
+
+def recognition_hint(task: str, prompts: tuple[str, ...]) -> str:
+    """Where a chat fine-tuning file's system prompt goes. The gateway recognises `auto` requests
+    by templates in the constellation (tasks.<task>.recognise.system_prompts), which training does
+    not write; the prompt is kept in the card and the line to add is printed."""
+    import json
+
+    more = f" (and {len(prompts) - 1} other system prompt(s), listed in the card)" if len(prompts) > 1 else ""
+    return (f"the file's system prompt is recorded in the card{more}; to route `auto` requests that carry it to "
+            f"{task}, add to the constellation: tasks.{task}.recognise.system_prompts: [{json.dumps(prompts[0])}]")
