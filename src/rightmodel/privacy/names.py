@@ -240,7 +240,7 @@ def _blas_controller() -> Any:
     rarely idle. Holding them costs ~10 µs per call.
     """
     try:
-        from threadpoolctl import ThreadpoolController  # installed with scikit-learn
+        from threadpoolctl import ThreadpoolController  # a base dependency (pyproject.toml)
     except ImportError:
         return None
     return ThreadpoolController().select(user_api="blas")
