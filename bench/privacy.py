@@ -79,7 +79,8 @@ from privacy_bench.dataset import Sample, build_dataset, kb_texts, load_reviews,
 from privacy_bench.detectors import (Detector, Presidio, Rightmodel, added_spans, latency, paired, privacy_step, run_detector,  # noqa: E402
                                      score)
 from privacy_bench.heldout import build_heldout, heldout_info  # noqa: E402
-from privacy_bench.unseen import false_positives, scaling  # noqa: E402
+from privacy_bench import cost  # noqa: E402
+from privacy_bench.unseen import false_positives  # noqa: E402
 from privacy_bench.gateway_run import BenchLock, GatewayBench, environment, privacy_digests, wait_quiet  # noqa: E402
 from privacy_bench.report import print_summary, render  # noqa: E402
 
@@ -201,8 +202,8 @@ def main(argv: list[str] | None = None) -> int:
             log(f"{det.name}: held-out PERSON strict recall {res['per_type']['PERSON']['recall_strict']}")
         log("PII-free prompts: MMLU questions and instruction prompts")
         out["false_positives"] = false_positives(dets, a.mmlu_sample, a.seed, a.examples)
-        log("scaling: detection time per KB at 10 KB, 100 KB, 1 MB (default detector)")
-        out["scaling"] = scaling(dets[0], [kt.text for kt in lat_texts])
+        log("scaling: detection time per KB at 10 KB, 100 KB, 1 MB of four kinds of text (default detector)")
+        out["scaling"] = cost.scaling(dets[0], cost.kinds(samples, reviews, a.seed + 30))
         log(f"latency: {len(lat_texts)} texts of ~1 KB")
         window = gwbench.Window(os.getpid())
         out["latency"] = latency(dets, lat_texts, lat_warm)

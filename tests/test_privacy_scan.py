@@ -325,3 +325,35 @@ def test_the_vectorised_tagger_scores_what_training_hashes(gate):
         _, words, infos = nt.analyse(text, tagger.gazetteer)
         cands = nt.candidates_of(infos)
         assert np.allclose(tagger.probabilities(words, infos, cands), reference(text), atol=1e-5)
+
+
+@pytest.mark.parametrize("min_score", [0.0, 0.4, 0.5])
+def test_the_phone_screen_never_drops_what_libphonenumber_keeps(monkeypatch, min_score):
+    """phone_filter answers "no" only where parse()/is_valid_number() would: same findings with and
+    without it, over digit runs of every length and shape, in and out of context."""
+    import random
+
+    from rightmodel.privacy import patterns
+    from rightmodel.privacy.config import DEFAULT_PHONE_REGIONS
+
+    rng = random.Random(11)
+
+    def number() -> str:
+        d = "".join(rng.choice("0123456789") for _ in range(rng.randint(6, 16)))
+        return rng.choice([d, d, "+" + d, "00" + d, "0" + d, "1" + d, f"({d[:3]}) {d[3:6]}-{d[6:]}", f"{d[:4]} {d[4:]}"])
+
+    words = ["call me at ", "order ", "", "", "phone: ", "ref ", "my number is ", "Téléphone "]
+    text = "\n".join(rng.choice(words) + number() + rng.choice([" thanks", ",", "", " x12"]) for _ in range(1500))
+
+    def found() -> list[tuple[int, int, float]]:
+        return [(e.start, e.end, e.score) for e in patterns.phones(text, DEFAULT_PHONE_REGIONS, None, min_score) if e.score >= min_score]
+
+    screened = found()
+
+    class NoScreen:
+        def may_match(self, digits: str, need_possible: bool) -> bool:
+            return True
+
+    monkeypatch.setattr(patterns, "region_filters", lambda regions: tuple(NoScreen() for _ in regions))
+    assert screened == found()
+    assert len(screened) > 500

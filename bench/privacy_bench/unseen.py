@@ -7,7 +7,6 @@ on, prompts with no personal data at all, and how detection time grows with text
 - PII-free prompts: the MMLU questions shipped in datasets/routellm_mmlu (unique prompts; a seeded
   sample for the slower detectors) and the instruction prompts of bench/privacy/instructions.txt —
   the share of prompts a detector would alter at all;
-- scaling: detection time per KB at 10 KB, 100 KB and 1 MB of the same kind of text.
 """
 
 from __future__ import annotations
@@ -18,6 +17,7 @@ import time
 from collections import Counter
 from typing import Any
 
+from privacy_bench import cost
 from privacy_bench.common import CONF, ROOT, Span, ratio
 
 
@@ -66,25 +66,6 @@ def false_positives(dets: list[Any], sample: int, seed: int, examples: int) -> d
         out["mmlu_sample"][det.name] = altered(det.detect, mmlu_sample, examples)
     default = next(d for d in dets if d.name == "rightmodel")
     out["mmlu_all"]["rightmodel"] = altered(default.detect, mmlu, examples)
-    return out
-
-
-def scaling(det: Any, texts: list[str], sizes: tuple[int, ...] = (10, 100, 1000), repeats: int = 3) -> dict[str, Any]:
-    """Seconds per KB of one detect() call on texts of each size (KB) made by joining `texts`."""
-    pool = "\n\n".join(texts)
-    out: dict[str, Any] = {}
-    for kb in sizes:
-        n = kb * 1024
-        text = (pool * (n // len(pool) + 1))[:n]
-        best = float("inf")
-        for _ in range(repeats):
-            det.clear_cache()
-            started = time.perf_counter()
-            det.detect(text)
-            best = min(best, time.perf_counter() - started)
-        out[f"{kb}KB"] = {"seconds": round(best, 4), "ms_per_kb": round(best * 1000 / kb, 3)}
-    first, last = out[f"{sizes[0]}KB"]["ms_per_kb"], out[f"{sizes[-1]}KB"]["ms_per_kb"]
-    out["per_kb_ratio_largest_to_smallest"] = round(last / first, 2) if first else None
     return out
 
 
@@ -144,9 +125,9 @@ def render(out: dict[str, Any], labels: dict[str, str], types: tuple[str, ...], 
         lines += [f"- `{e['prompt'][:90]}` → {', '.join(e['spans'])}" for e in fp["instructions"]["rightmodel"]["examples"][:8]]
     sc = out.get("scaling")
     if sc:
-        lines += ["", "## Cost by text length (default detector, one core)", "", "| text | seconds | ms per KB |", "|---|---|---|"]
-        lines += [f"| {k} | {v['seconds']} | {v['ms_per_kb']} |" for k, v in sc.items() if isinstance(v, dict)]
-        lines += ["", f"Per KB, 1 MB costs {sc['per_kb_ratio_largest_to_smallest']}× what 10 KB does (1.0 = linear)."]
+        lines += ["", "## Cost by text length (default detector, one core)", "",
+                  "Best of 3 calls per cell, seconds (ms per KB); kinds and how they are built: bench/privacy_bench/cost.py.", ""]
+        lines += cost.render(sc)
     return lines
 
 

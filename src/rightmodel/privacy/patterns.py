@@ -10,11 +10,13 @@ parses only those, so twenty regions cost what one did.
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, NamedTuple
 
 from rightmodel.privacy.config import PrivacyConfig
 from rightmodel.privacy.entities import Entity
+from rightmodel.privacy.phone_filter import region_filters
 
 _PRESIDIO = {
     "EMAIL_ADDRESS": "EmailRecognizer",
@@ -53,10 +55,66 @@ _CONTEXT_WORDS = (r"phone|tel|call|mobile|cell|fax|whatsapp|sms|text me|ring|con
                   r"|(?:my|his|her|their|your|our)\s+number")
 _PHONE_CONTEXT_AFTER = re.compile(r"^\W{0,5}(?:\w+\W{1,5}){0,5}?(?:" + _CONTEXT_WORDS + ")", re.IGNORECASE)
 # Words that name what a bare digit run is when it is not a phone number.
-_ID_CONTEXT = re.compile(r"(?:order|invoice|tracking|account|acct|ref|reference|ticket|case|id|no|nr|number|transaction|parcel|package|"
-                         r"build|version|serial|sku|item|customer|policy|claim|contract|booking|confirmation|receipt|iban|card|pin|code)"
-                         r"\W{0,3}(?:\w+\W{1,3})?$", re.IGNORECASE)
+_ID_WORDS = (r"order|invoice|tracking|account|acct|ref|reference|ticket|case|id|no|nr|number|transaction|parcel|package|"
+             r"build|version|serial|sku|item|customer|policy|claim|contract|booking|confirmation|receipt|iban|card|pin|code")
+_ID_CONTEXT = re.compile(r"(?:" + _ID_WORDS + r")\W{0,3}(?:\w+\W{1,3})?$", re.IGNORECASE)
 _PHONE_CONTEXT = re.compile(r"(?:" + _CONTEXT_WORDS + r")\W{0,5}(?:\w+\W{1,5}){0,3}$", re.IGNORECASE)
+# The same words, case-sensitive, found once per text in its lower-cased form: a window holding
+# none of them (most windows of a table of numbers) needs no case-blind anchored search.
+_CONTEXT_HINT = re.compile(_CONTEXT_WORDS)
+_ID_HINT = re.compile(_ID_WORDS)
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
+
+
+class _Words:
+    """Where a text may hold one of a phrase's words, for asking many windows cheaply.
+
+    Sound, not exact: "no" only where the case-blind phrase cannot match. The first windows are
+    searched one by one in the lower-cased text; past WINDOWS_BEFORE_INDEX (a table of numbers,
+    a candidate per line) the whole text is indexed once and windows are answered by bisection.
+    Non-ASCII characters (whose case folding str.lower() may not mirror) send a window to the phrase.
+    """
+
+    WINDOWS_BEFORE_INDEX = 256
+
+    def __init__(self, text: str, hint: re.Pattern[str]) -> None:
+        self.text, self.hint, self.asked = text, hint, 0
+        self.lower: str | None = None
+        self.ends: list[int] | None = None
+
+    def maybe(self, lo: int, hi: int) -> bool:
+        if self.lower is None:
+            self.lower = self.text.lower()
+            if len(self.lower) != len(self.text):  # a character lower-cased to two: positions would drift
+                self.hint = None  # type: ignore[assignment]
+        if self.hint is None or _NON_ASCII.search(self.text, lo, hi) is not None:
+            return True
+        self.asked += 1
+        if self.ends is None:
+            if self.asked <= self.WINDOWS_BEFORE_INDEX:
+                return self.hint.search(self.lower, lo, hi) is not None
+            spans = [m.span() for m in self.hint.finditer(self.lower)]
+            self.starts, self.ends = [s for s, _ in spans], [e for _, e in spans]
+        i = bisect_right(self.ends, lo)  # first word ending after lo: the hint's matches do not overlap,
+        return i < len(self.ends) and self.starts[i] < hi  # so a word inside the window is one or meets one
+
+
+def _said(text: str, lo: int, hi: int, words: _Words, phrase: re.Pattern[str]) -> bool:
+    """Whether `phrase` is in text[lo:hi], asking `words` first."""
+    lo, hi = max(0, lo), min(len(text), hi)
+    return words.maybe(lo, hi) and phrase.search(text[lo:hi]) is not None  # a slice: the phrases anchor at ^ and $
+
+
+def _without_weak(recognizer: Any, min_score: float) -> Any:
+    """Drop patterns whose matches would all be dropped: where no validator can raise a match's
+    score (SSN's "very weak" bare nine digits, 0.05), a pattern below min_score only costs time
+    (a third of the scan of a numeric table). Presidio drops a contained duplicate only for a
+    higher-scored one, so what remains is unchanged."""
+    from presidio_analyzer import PatternRecognizer
+
+    if type(recognizer).validate_result is PatternRecognizer.validate_result:
+        recognizer.patterns = [p for p in recognizer.patterns if p.score >= min_score]
+    return recognizer
 
 
 def patch_tldextract_offline() -> None:
@@ -80,7 +138,7 @@ class PatternDetector:
             patterns = [Pattern(f"{entity_type}_rm{i}", rx, score) for i, (rx, score) in enumerate(_CANDIDATES.get(entity_type, []))]
             return getattr(predefined_recognizers, cls)(**({"patterns": patterns} if patterns else {}), **_OPTIONS.get(entity_type, {}))
 
-        self.recognizers = [(t, recognizer(t, cls)) for t, cls in _PRESIDIO.items() if t in config.entities]
+        self.recognizers = [(t, _without_weak(recognizer(t, cls), self.min_score)) for t, cls in _PRESIDIO.items() if t in config.entities]
         self.custom = [
             (
                 c.type,
@@ -107,7 +165,7 @@ class PatternDetector:
         if self.iban is not None:
             found.extend(lower_case_ibans(text, self.iban))
         if self.phone_regions:
-            found.extend(e for e in phones(text, self.phone_regions) if e.score >= self.min_score)
+            found.extend(e for e in phones(text, self.phone_regions, _covered(text, found), self.min_score) if e.score >= self.min_score)
         return found
 
     def _run(self, recognizer, entity_type: str, text: str, source: str) -> Iterable[Entity]:
@@ -117,6 +175,9 @@ class PatternDetector:
 
 
 _DIGIT = re.compile(r"\d")
+_SEPARATOR = re.compile(r"[\s().\-/]")
+_NON_DIGIT = re.compile(r"\D")
+_EXTENSION_HINT = re.compile(r"[xX#]")  # every extension marker holds one
 # What a text must hold for a recognizer to find anything in it (each far cheaper than the recognizer's own patterns).
 _PREFILTER = {
     "EMAIL_ADDRESS": re.compile("@"),
@@ -145,7 +206,16 @@ def lower_case_ibans(text: str, recognizer: Any) -> list[Entity]:
     return out
 
 
-def phones(text: str, regions: tuple[str, ...]) -> list[Entity]:
+def _covered(text: str, found: list[Entity]) -> bytearray:
+    """1 where a value is already found: a phone candidate wholly inside one (the digits of a card,
+    an IBAN, an SSN) would lose to it anyway, as every other type outranks PHONE_NUMBER."""
+    taken = bytearray(len(text))
+    for e in found:
+        taken[e.start:e.end] = b"\x01" * (e.end - e.start)
+    return taken
+
+
+def phones(text: str, regions: tuple[str, ...], covered: bytearray | None = None, min_score: float = 0.0) -> list[Entity]:
     """Phone numbers: candidates by regex, kept when libphonenumber finds them possible somewhere.
 
     Scores: with a +/00 country code 0.9 if valid, else 0.6 if possible (right length); written
@@ -159,21 +229,36 @@ def phones(text: str, regions: tuple[str, ...]) -> list[Entity]:
     out: list[Entity] = []
     if _DIGIT.search(text) is None:
         return out
+    context_words, id_words = _Words(text, _CONTEXT_HINT), _Words(text, _ID_HINT)
     for m in _PHONE_CANDIDATE.finditer(text):
         raw = m.group(0).rstrip(" .-/(")
         start = m.start()
         end = start + len(raw)
-        number = _EXTENSION.sub("", raw)
+        if covered is not None and covered.find(0, start, end) < 0:
+            continue
+        number = _EXTENSION.sub("", raw) if _EXTENSION_HINT.search(raw) else raw
         if _DATE.match(number):
             continue
-        digits = sum(c.isdigit() for c in number)
+        ascii_digits = _NON_DIGIT.sub("", number) if number.isascii() else None
+        digits = len(ascii_digits) if ascii_digits is not None else sum(c.isdigit() for c in number)
         if not 7 <= digits <= 15:
             continue
         bare = number.lstrip("( ")
         international = bare.startswith(("+", "00"))
         parse_as = "+" + bare[2:] if bare.startswith("00") else number
+        formatted = _SEPARATOR.search(number.strip()) is not None
+        # Context words change the score of international and bare runs only; "order" only of bare ones.
+        context = (international or not formatted) and (_said(text, start - 40, start, context_words, _PHONE_CONTEXT)
+                                                         or _said(text, end, end + 50, context_words, _PHONE_CONTEXT_AFTER))
+        named = not (international or formatted or context) and _said(text, start - 30, start, id_words, _ID_CONTEXT)
+        shape = _Shape(international, bare.startswith("+"), formatted, context, named)
+        if _score(shape, True, True) < min_score:
+            continue  # even a valid number written this way would be dropped: skip libphonenumber
+        need_possible = _score(shape, False, True) >= min_score
         valid = possible = False
-        for region in (None,) if international else regions:
+        for region, screen in ((None, None),) if international else zip(regions, region_filters(regions)):
+            if ascii_digits is not None and screen is not None and not screen.may_match(ascii_digits, need_possible):
+                continue  # neither valid nor (when it matters) possible here: libphonenumber would say so too
             try:
                 parsed = phonenumbers.parse(parse_as, region)
             except phonenumbers.NumberParseException:
@@ -184,22 +269,31 @@ def phones(text: str, regions: tuple[str, ...]) -> list[Entity]:
             possible = possible or phonenumbers.is_possible_number(parsed)
         if not possible and not (international and digits >= 8):
             continue
-        formatted = bool(re.search(r"[\s().\-/]", number.strip()))
-        context = bool(_PHONE_CONTEXT.search(text[max(0, start - 40):start]) or _PHONE_CONTEXT_AFTER.search(text[end:end + 50]))
-        if international and (bare.startswith("+") or formatted or context):
-            # an unknown country code after 00 still reads as a phone number when the text says so
-            score = 0.9 if valid else 0.6 if possible else (0.45 if context else 0.0)
-        elif international:  # "0012345678": as likely an id as a number dialled from abroad
-            score = 0.3
-        elif formatted:
-            score = 0.75 if valid else 0.5
-        elif context:
-            score = 0.6 if valid else 0.45
-        else:
-            # A bare digit run that is a valid number in one of the regions is taken as one: a
-            # missed phone number leaks, an order number taken for one is only a placeholder that
-            # comes back in the answer. Merely possible runs (right length) are not.
-            named = bool(_ID_CONTEXT.search(text[max(0, start - 30):start]))
-            score = 0.45 if valid and not named else 0.2
+        score = _score(shape, valid, possible)
         out.append(Entity(start, end, "PHONE_NUMBER", score, "phone"))
     return out
+
+
+class _Shape(NamedTuple):
+    international: bool  # +... or 00...
+    plus: bool
+    formatted: bool  # separators or brackets
+    context: bool  # a word like "phone" or "call" beside it
+    named: bool  # a word like "order" or "invoice" before it
+
+
+def _score(shape: _Shape, valid: bool, possible: bool) -> float:
+    """See phones(): how sure a candidate written this way is a phone number."""
+    if shape.international and (shape.plus or shape.formatted or shape.context):
+        # an unknown country code after 00 still reads as a phone number when the text says so
+        return 0.9 if valid else 0.6 if possible else (0.45 if shape.context else 0.0)
+    if shape.international:  # "0012345678": as likely an id as a number dialled from abroad
+        return 0.3
+    if shape.formatted:
+        return 0.75 if valid else 0.5
+    if shape.context:
+        return 0.6 if valid else 0.45
+    # A bare digit run that is a valid number in one of the regions is taken as one: a missed
+    # phone number leaks, an order number taken for one is only a placeholder that comes back in
+    # the answer. Merely possible runs (right length) are not.
+    return 0.45 if valid and not shape.named else 0.2

@@ -1,0 +1,94 @@
+"""A cheap, sound test that a digit run cannot be a phone number of a region, before libphonenumber.
+
+`phonenumbers.parse` and `is_valid_number` cost ~0.1 ms each, and a bare digit run that is no
+number is tried in every configured region: a page of numeric CSV cost ~20 ms per KB. Most runs
+fail on the region's own metadata at once (length, number pattern), so each region is first asked
+with compiled regular expressions over the national numbers libphonenumber could derive from the
+digits: as written, without the region's country code, without its national prefix. Only regions
+that say "maybe" are parsed. The test may answer "maybe" for a number that fails, never "no" for
+one that passes: detection is unchanged (a test compares with and without it).
+
+Regions whose parsing rewrites numbers (a national-prefix transform rule) or whose international
+dialling prefix starts the digits are always parsed.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+_TYPES = ("premium_rate", "toll_free", "shared_cost", "voip", "personal_number", "pager", "uan",
+          "voicemail", "fixed_line", "mobile")
+
+def _by_length(descs: list) -> dict[int, "re.Pattern[str]"]:
+    """Per national-number length, one expression joining the patterns of the descriptions that
+    allow that length: one C call instead of a Python loop, and as strict as each on its own."""
+    patterns: dict[int, set[str]] = {}
+    for d in descs:
+        if d is None or not d.national_number_pattern or tuple(d.possible_length) == (-1,):
+            continue
+        for length in d.possible_length or range(1, 18):  # no lengths listed: any
+            patterns.setdefault(length, set()).add(d.national_number_pattern)
+    return {n: re.compile("|".join(f"(?:{p})" for p in sorted(ps))) for n, ps in patterns.items()}
+
+
+class RegionFilter:
+    """What one default region could make of a national digit run, from its metadata alone."""
+
+    def __init__(self, region: str) -> None:
+        import phonenumbers
+        from phonenumbers.phonemetadata import PhoneMetadata
+
+        meta = PhoneMetadata.metadata_for_region(region)
+        self.always_parse = meta is None or bool(meta.national_prefix_transform_rule)
+        if self.always_parse:
+            return
+        self.country_code = str(meta.country_code)
+        self.idd = re.compile(meta.international_prefix) if meta.international_prefix else None
+        self.national_prefix = re.compile(meta.national_prefix_for_parsing) if meta.national_prefix_for_parsing else None
+        # is_valid_number accepts a number valid in any region sharing the country code (+1: 25 regions):
+        # valid means the general pattern and one type's pattern (fixed line, mobile, toll free...) match.
+        general: list = []
+        types: list = []
+        self.possible_lengths: set[int] = set()
+        for other in phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(meta.country_code, (region,)):
+            m = PhoneMetadata.metadata_for_region(other)
+            if m is None:
+                continue
+            general.append(m.general_desc)
+            types.extend(getattr(m, t) for t in _TYPES)
+            self.possible_lengths.update(m.general_desc.possible_length, m.general_desc.possible_length_local_only)
+        self.general = _by_length(general)
+        self.types = _by_length(types)
+
+    def national_numbers(self, digits: str) -> set[str]:
+        """Every national significant number parse() could derive from `digits` (a superset)."""
+        bases = {digits}
+        if digits.startswith(self.country_code):
+            bases.add(digits[len(self.country_code):])
+        out = set(bases)
+        if self.national_prefix is not None:
+            for base in bases:
+                m = self.national_prefix.match(base)
+                if m is not None and m.end():
+                    out.add(base[m.end():])
+        return out
+
+    def may_match(self, digits: str, need_possible: bool) -> bool:
+        """False only when parse() with this region can give neither a valid number nor, if
+        `need_possible`, a possible one."""
+        if self.always_parse or (self.idd is not None and self.idd.match(digits)):
+            return True
+        for number in self.national_numbers(digits):
+            if need_possible and len(number) in self.possible_lengths:
+                return True
+            general, types = self.general.get(len(number)), self.types.get(len(number))
+            if general is not None and types is not None and general.fullmatch(number) and types.fullmatch(number):
+                return True
+        return False
+
+
+@lru_cache(maxsize=64)
+def region_filters(regions: tuple[str, ...]) -> tuple[RegionFilter, ...]:
+    """Filters for the configured regions, built once per process (metadata is read-only)."""
+    return tuple(RegionFilter(r) for r in regions)
