@@ -54,7 +54,7 @@ PY = sys.executable
 DATA = ROOT / "datasets" / "banking77"
 TASK_A, TASK_B = "support-intent", "banking77"
 GPT4O = {"name": "gpt-4o", "input_per_mtok": 2.50, "output_per_mtok": 10.00, "cached_input_per_mtok": 1.25,
-         "source": "src/rightmodel/gateway/prices.py (OpenAI list price)"}
+         "source": "src/rightmodel/constellation/prices.py (OpenAI list price)"}
 # What a real frontier request for this task would carry (the projection column only; the ledger
 # prices what B reports, which is the user text's tokens: B is a specialist, it needs no prompt).
 SYSTEM_PROMPT = ("Classify the customer's banking message into exactly one of these intents. "
@@ -233,7 +233,7 @@ def frontier_direct(version_dir: Path, test: list[tuple[str, str]], a0_ledger: P
 def projected_per_1k(results: list[dict], texts: list[str], labels: list[str], local_usd: float) -> float:
     """Cost per 1k had each escalation carried a real frontier prompt (instructions + the 77 intents)
     at gpt-4o's list price, plus the measured local cost. A projection, labelled as such."""
-    from rightmodel.gateway.costs import estimate_prompt_tokens, estimate_tokens
+    from rightmodel.constellation.costs import estimate_prompt_tokens, estimate_tokens
 
     system = SYSTEM_PROMPT + ", ".join(labels)
     usd = local_usd

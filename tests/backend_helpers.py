@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from upstream_server import Upstream
 
-from rightmodel.gateway.backends.base import ChatStream
-from rightmodel.gateway.backends.http_client import HttpClient
+from rightmodel.backends.base import ChatStream
+from rightmodel.backends.http_client import HttpClient
 
 WEATHER_TOOL = {
     "type": "function",

@@ -31,9 +31,9 @@ from backend_helpers import (  # noqa: F401  (_reset: autouse fixture)
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 from upstream_server import Upstream, upstream  # noqa: F401  (module-scoped fixture)
 
-from rightmodel.gateway.backends.base import ChatBackend, ChatStream, RemoteEndpoint, UpstreamError, Usage
-from rightmodel.gateway.backends.http_client import HttpClient, SSEFramer, parse_retry_after, status_error
-from rightmodel.gateway.backends.openai_http import OpenAICompatibleBackend
+from rightmodel.backends.base import ChatBackend, ChatStream, RemoteEndpoint, UpstreamError, Usage
+from rightmodel.backends.http_client import HttpClient, SSEFramer, parse_retry_after, status_error
+from rightmodel.backends.openai_http import OpenAICompatibleBackend
 
 
 def openai_backend(up: Upstream, http: HttpClient, **endpoint: Any) -> OpenAICompatibleBackend:

@@ -26,16 +26,16 @@ from backend_helpers import (  # noqa: F401  (_reset: autouse fixture)
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 from upstream_server import Upstream, upstream  # noqa: F401  (module-scoped fixture)
 
-from rightmodel.gateway.backends.anthropic import AnthropicBackend, AnthropicStreamTranslator
-from rightmodel.gateway.backends.anthropic_mapping import (
+from rightmodel.backends.anthropic import AnthropicBackend, AnthropicStreamTranslator
+from rightmodel.backends.anthropic_mapping import (
     JSON_OBJECT_INSTRUCTION,
     RequestTranslationError,
     anthropic_usage,
     from_anthropic_message,
     to_anthropic_request,
 )
-from rightmodel.gateway.backends.base import ChatBackend, ChatStream, RemoteEndpoint, UpstreamError, Usage
-from rightmodel.gateway.backends.http_client import HttpClient
+from rightmodel.backends.base import ChatBackend, ChatStream, RemoteEndpoint, UpstreamError, Usage
+from rightmodel.backends.http_client import HttpClient
 
 PNG_1PX = base64.b64encode(bytes.fromhex(
     "89504e470d0a1a0a0000000d4948445200000001000000010806000000"

@@ -102,9 +102,9 @@ async def run_all(json_base: str, stream_base: str, n: int, concurrencies: list[
     import aiohttp
     import httpx
 
-    from rightmodel.gateway.backends.base import RemoteEndpoint
-    from rightmodel.gateway.backends.http_client import HttpClient
-    from rightmodel.gateway.backends.openai_http import OpenAICompatibleBackend
+    from rightmodel.backends.base import RemoteEndpoint
+    from rightmodel.backends.http_client import HttpClient
+    from rightmodel.backends.openai_http import OpenAICompatibleBackend
 
     data = orjson.dumps(BODY)
     stream_data = orjson.dumps({**BODY, "stream": True})

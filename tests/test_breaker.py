@@ -1,11 +1,11 @@
-"""The circuit breaker's state machine (gateway/breaker.py) on a hand-driven clock: no network,
+"""The circuit breaker's state machine (backends/breaker.py) on a hand-driven clock: no network,
 no waiting. The same machine runs in real gateways in test_gateway_faults.py."""
 
 from __future__ import annotations
 
 import pytest
 
-from rightmodel.gateway.breaker import CLOSED, HALF_OPEN, OPEN, UNGUARDED, CircuitBreaker, seconds_until_probe
+from rightmodel.backends.breaker import CLOSED, HALF_OPEN, OPEN, UNGUARDED, CircuitBreaker, seconds_until_probe
 from rightmodel.gateway.fallback import carries_content
 
 

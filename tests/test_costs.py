@@ -14,10 +14,10 @@ import time
 import httpx
 import pytest
 
-from rightmodel.gateway.backends.base import Price, Usage
-from rightmodel.gateway.costs import SECONDS_PER_MONTH, fixed_cost, local_cost
-from rightmodel.gateway.prices import list_price
-from rightmodel.gateway.costs import price_of
+from rightmodel.constellation.costs import SECONDS_PER_MONTH, fixed_cost, local_cost
+from rightmodel.constellation.costs import price_of
+from rightmodel.constellation.prices import list_price
+from rightmodel.usage import Price, Usage
 
 
 def test_openai_cached_tokens():

@@ -5,10 +5,9 @@ from __future__ import annotations
 import pytest
 
 from conftest import run_cli
+from rightmodel.constellation.config import compile_template, parse_constellation
 from rightmodel.errors import ConfigError
-from rightmodel.gateway.config import compile_template, parse_constellation
-from rightmodel.gateway.errors import APIError
-from rightmodel.gateway.router import Router
+from rightmodel.routing.decision import NoRoute, Router
 
 GOOD = {
     "models": {
@@ -105,12 +104,12 @@ def test_router_decisions_and_reasons():
     assert d.route == "remote" and d.remote == "gpt-4o-mini" and "no task matched" in d.reason
     d = router.decide({"model": "intent", "messages": msg("hi"), "tools": [{"type": "function"}]}, {})
     assert d.route == "remote" and "tools" in d.reason
-    with pytest.raises(APIError) as info:
+    with pytest.raises(NoRoute) as info:
         router.decide({"model": "intent-v", "messages": msg("hi"), "n": 2}, {})
-    assert info.value.param == "n"
-    with pytest.raises(APIError) as info:
+    assert info.value.param == "n" and not info.value.unknown_model
+    with pytest.raises(NoRoute) as info:
         router.decide({"model": "ghost", "messages": msg("hi")}, {})
-    assert info.value.status == 404 and info.value.param == "model"
+    assert info.value.unknown_model and info.value.param == "model"  # the gateway answers 404 (gateway/errors.py no_route)
 
 
 def test_router_by_example_similarity():

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from rightmodel.constellation.config import parse_constellation
 from rightmodel.errors import ConfigError
-from rightmodel.gateway.config import parse_constellation
-from rightmodel.gateway.router import Router
 from rightmodel.registry import Registry
 from rightmodel.router.serving import load_policies, share_for_budget
 from rightmodel.router.train import RouterTrainRequest, build_router
+from rightmodel.routing.decision import Router
 from test_learned_router_metrics import synthetic_rows, write_jsonl
 from upstream_server import upstream  # noqa: F401  (module-scoped fixture)
 

@@ -441,7 +441,7 @@ def test_postgresql_gives_the_same_numbers(engine, pg_url):  # noqa: F811
 
 
 def test_fixed_monthly_cost_is_added_pro_rata_to_the_total_and_each_day(engine):
-    per_month = 365.25 / 12  # the calendar-average month (gateway/costs.py): exactly $1 a day
+    per_month = 365.25 / 12  # the calendar-average month (constellation/costs.py): exactly $1 a day
     since, until = datetime(2026, 11, 1, tzinfo=timezone.utc), datetime(2026, 11, 4, tzinfo=timezone.utc)
     r = build_report(engine, "day", since=since, until=until, fixed_cost_per_month=per_month)
     assert r.total["fixed_cost_usd"] == pytest.approx(3.0)

@@ -20,8 +20,8 @@ from gateway_bench.harness import TASK
 
 def direct_main(a: argparse.Namespace) -> None:
     """c=1: SpecialistRuntime.predict_proba([text]) in a loop; c>1: MicroBatcher with c asyncio callers."""
+    from rightmodel.constellation.config import DefaultsConfig
     from rightmodel.data.shipped import banking77
-    from rightmodel.gateway.config import DefaultsConfig
     from rightmodel.registry import Registry
     from rightmodel.specialists.batching import MicroBatcher
     from rightmodel.specialists.runtime import SpecialistRuntime

@@ -29,10 +29,11 @@ CONCURRENCY = 16
 
 
 def ensure_specialist(console: Console, home: Path):
-    from rightmodel.cli import TrainingProgress, golden_scorer_factory, print_version_summary
+    from rightmodel.console import TrainingProgress, print_version_summary
     from rightmodel.data.shipped import datasets_root
     from rightmodel.registry import Registry
     from rightmodel.specialists.pipeline import BuildRequest, build_specialist
+    from rightmodel.specialists.scoring import golden_scorer
 
     with Registry(home, os.environ.get("RIGHTMODEL_DATABASE_URL")) as registry:
         production = [v for v in registry.list(TASK) if v.stage == "production"]
@@ -45,7 +46,7 @@ def ensure_specialist(console: Console, home: Path):
             request = BuildRequest(task=TASK, train_path=root / "train.csv", eval_path=root / "test.csv")
             with TrainingProgress(Console(stderr=True)) as progress:
                 version = build_specialist(request, registry, progress=progress, log=console.print)
-            registry.promote(version.ref, scorer=golden_scorer_factory(registry, version.ref))
+            registry.promote(version.ref, scorer=golden_scorer(registry, version.ref))
             version = registry.get(version.ref)
         print_version_summary(version)
         return version
@@ -193,8 +194,8 @@ def report(console: Console, data, results: list[dict], totals: dict, seconds: f
 
 
 def main() -> None:
-    from rightmodel.data.shipped import datasets_root
     from rightmodel.data.labelled import read_labelled
+    from rightmodel.data.shipped import datasets_root
 
     console = Console()
     home = Path(os.environ.get("RIGHTMODEL_HOME", ".rightmodel")).resolve()

@@ -24,7 +24,7 @@ def _store(home: Optional[Path], keys_url: Optional[str], config: Optional[Path]
 
     configured = None
     if config is not None:
-        from rightmodel.gateway.config import load_constellation
+        from rightmodel.constellation.config import load_constellation
 
         c = load_constellation(config)
         configured = c.storage.keys_url

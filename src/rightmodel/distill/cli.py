@@ -88,7 +88,7 @@ def add_distill_command(app: typer.Typer) -> None:
         limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Use at most this many captures (the oldest first)."),
         seed: int = typer.Option(13, "--seed", help="Training seed."),
     ) -> None:
-        from rightmodel.cli import TrainingProgress, print_version_summary
+        from rightmodel.console import TrainingProgress, print_version_summary
         from rightmodel.distill.dataset import build_dataset
         from rightmodel.distill.store import CaptureStore, resolve_captures_url
         from rightmodel.registry import Registry

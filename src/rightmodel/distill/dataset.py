@@ -4,7 +4,7 @@
   short answers the frontier gave at least ``min_label_count`` times become the label set (the
   most frequent spelling of each).
 - Normalisation of free text: the answer is the label give or take case, quotes, punctuation and
-  ``_``/``-``/space (gateway/answers.match_label), or ``{"label": ...}``, or it names exactly one
+  ``_``/``-``/space (specialists/labels.match_label), or ``{"label": ...}``, or it names exactly one
   label as a phrase ("The intent is card arrival."). Anything else is unparseable: counted and
   reported (its most common answers), never guessed.
 - Deduplication on the input (case and whitespace folded): one example per input, its most
@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from rightmodel.distill.store import Capture
-from rightmodel.gateway.answers import match_label
+from rightmodel.specialists.labels import match_label
 
 _SPACE = re.compile(r"\s+")
 _WORDS = re.compile(r"[\s_\-]+")

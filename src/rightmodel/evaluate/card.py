@@ -7,6 +7,7 @@ from pathlib import Path
 
 CARD_JSON = "card.json"
 CARD_MD = "card.md"
+NEVER_ACCEPT = 1.000001  # above every probability: the specialist never answers alone
 
 
 def pct(value: float | None) -> str:
@@ -20,6 +21,12 @@ def write_card(card: dict, directory: Path) -> None:
 
 def read_card(directory: Path) -> dict:
     return json.loads((directory / CARD_JSON).read_text())
+
+
+def calibrated_threshold(card: dict) -> float:
+    """The confidence at or above which the version answers alone; a card without a
+    calibration never accepts (everything escalates)."""
+    return float(card.get("calibration", {}).get("threshold", NEVER_ACCEPT))
 
 
 def render_markdown(card: dict) -> str:

@@ -19,17 +19,18 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
+from rightmodel.constellation.config import Constellation, SpecialistModelConfig
+from rightmodel.constellation.settings import GatewaySettings
 from rightmodel.gateway import admin, dashboard, openapi
 from rightmodel.gateway.batches import post_classify, post_embeddings
 from rightmodel.gateway.chat import JSON, chat_completions
-from rightmodel.gateway.config import Constellation, SpecialistModelConfig
 from rightmodel.gateway.deadlines import with_deadline
 from rightmodel.gateway.errors import APIError
 from rightmodel.gateway.feedback import post_feedback
 from rightmodel.gateway.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from rightmodel.gateway.metrics import GatewayMetrics
 from rightmodel.gateway.shadow import promotion_loop
-from rightmodel.gateway.state import GatewaySettings, GatewayState, build_state
+from rightmodel.gateway.state import GatewayState, build_state
 from rightmodel.privacy.gate import ScrubbingFilter
 
 log = logging.getLogger("rightmodel.gateway")

@@ -26,10 +26,11 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from rightmodel.gateway.chat import JSON, Ticket, error_response, record
+from rightmodel.gateway.chat import JSON, error_response, record
 from rightmodel.gateway.cpu import CpuPool
 from rightmodel.gateway.deadlines import Scope, bounded
 from rightmodel.gateway.errors import APIError
+from rightmodel.gateway.ticket import Ticket
 from rightmodel.gateway.validation import read_json, validate_classify, validate_embeddings
 
 CHUNK_TEXTS = 64

@@ -11,85 +11,32 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any
 
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
+from rightmodel.backends.base import ChatResult, ChatStream, UpstreamError, Usage
 from rightmodel.bounds import JsonTooDeep
+from rightmodel.constellation.costs import estimate_prompt_tokens, estimate_tokens
 from rightmodel.gateway import answers, shadow
-from rightmodel.gateway.backends.base import ChatResult, ChatStream, UpstreamError, Usage
-from rightmodel.gateway.costs import estimate_prompt_tokens, estimate_tokens
-from rightmodel.gateway.errors import APIError
-from rightmodel.gateway.fallback import Attempts, call_with_fallbacks, open_primed
 from rightmodel.gateway.deadlines import bounded
-from rightmodel.gateway.router import Decision, specialist_input
+from rightmodel.gateway.errors import APIError, no_route
+from rightmodel.gateway.fallback import Attempts, call_with_fallbacks, open_primed
 from rightmodel.gateway.state import GatewayState
+from rightmodel.gateway.ticket import Ticket
 from rightmodel.gateway.validation import read_json, too_deep_error, validate_chat
-from rightmodel.ledger import LedgerRecord, make_request_id
-from rightmodel.privacy.gate import NOT_SCANNED, Inspection
+from rightmodel.ledger import LedgerRecord
+from rightmodel.messages import specialist_input
 from rightmodel.privacy.stream import FrameRestorer
+from rightmodel.routing.decision import Decision, NoRoute
+from rightmodel.specialists.labels import match_label
 
 JSON = "application/json"
 DEADLINE_SETTING = "defaults.deadline_s"
 DERIVED_DEADLINE = "defaults.deadline_s is unset: one attempt at each model of the longest fallback chain"
 log = logging.getLogger("rightmodel.gateway")
-
-
-@dataclass
-class Ticket:
-    """One request's bookkeeping from admission to its ledger row."""
-
-    endpoint: str
-    request_id: str = field(default_factory=make_request_id)
-    created_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
-    start: float = field(default_factory=time.perf_counter)
-    routing_ms: float = 0.0
-    model_ms: float = 0.0
-    tenant: str | None = None
-    task: str | None = None
-    route: str = "rejected"
-    reason: str = ""
-    model: str | None = None
-    usage: Usage = field(default_factory=Usage)
-    cost: float = 0.0
-    counterfactual: float = 0.0
-    confidence: float | None = None
-    escalated: bool = False
-    stream: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
-    grant: Any = None  # what the guard reserved at admission (settled when the row is written)
-    key_privacy: str | None = None  # the API key's privacy policy, if it has one
-    inspection: Inspection = field(default_factory=lambda: NOT_SCANNED)  # what privacy detection found (rightmodel/privacy/gate.py)
-    privacy_action: str | None = None
-    specialist: str | None = None  # the specialist version consulted (answered or escalated)
-    labels: list[str] | None = None  # the label(s) the answer carried, when it is a label
-    shadow_name: str | None = None  # the task's candidate in shadow mode (gateway/shadow.py)
-    shadow_task: Any = None
-    shadow_model: str | None = None
-    shadow_labels: list[str] | None = None
-    shadow_confidence: float | None = None
-    shadow_accepted: bool | None = None
-    shadow_agree: bool | None = None
-
-    def elapsed_ms(self) -> float:
-        return (time.perf_counter() - self.start) * 1000.0
-
-    def info(self, threshold: float | None = None) -> answers.RouteInfo:
-        return answers.RouteInfo(
-            request_id=self.request_id,
-            route=self.route,
-            reason=self.reason,
-            model=self.model or "",
-            task=self.task,
-            confidence=self.confidence,
-            threshold=threshold,
-            cost_usd=round(self.cost, 10),
-            latency_ms=self.elapsed_ms(),
-        )
 
 
 def record(state: GatewayState, t: Ticket, status: int, error: str | None = None) -> None:
@@ -153,7 +100,10 @@ async def chat_completions(request: Request) -> Response:
         await state.guard.admit(request, body, t)
         setting = DEADLINE_SETTING if defaults.deadline_s is not None else DERIVED_DEADLINE
         async with bounded(request, state.chat_deadline_s, t.start, setting) as scope:
-            decision = state.router.decide(body, request.headers)
+            try:
+                decision = state.router.decide(body, request.headers)
+            except NoRoute as exc:
+                raise no_route(exc) from None
             t.task, t.reason = decision.task, decision.reason
             task_cfg = state.constellation.tasks.get(decision.task or "")
             policy = state.privacy.policy(task_cfg.privacy if task_cfg else None, t.key_privacy)
@@ -313,7 +263,7 @@ def settle_remote(state: GatewayState, t: Ticket, served_by: str, usage: Usage, 
     labels = state.task_labels(t.task)
     if labels is not None:
         # A frontier answer that is one of the task's labels can be scored by feedback (and a shadow) too.
-        label = answers.match_label(answer_text, labels)
+        label = match_label(answer_text, labels)
         t.labels = [label] if label is not None else None
 
 

@@ -15,7 +15,7 @@ def add_gateway_commands(app: typer.Typer) -> None:
     @config_app.command("check")
     def check(file: Path = typer.Argument(..., help="Constellation YAML file.")) -> None:
         """Validate a constellation file; every error is printed with its key path."""
-        from rightmodel.gateway.config import load_constellation, missing_secrets
+        from rightmodel.constellation.config import load_constellation, missing_secrets
 
         c = load_constellation(file)
         console = Console()
@@ -32,7 +32,7 @@ def add_gateway_commands(app: typer.Typer) -> None:
         """Print the validated file with defaults filled in (keys are never in it: only env var names)."""
         import yaml
 
-        from rightmodel.gateway.config import load_constellation
+        from rightmodel.constellation.config import load_constellation
 
         typer.echo(yaml.safe_dump(load_constellation(file).to_public_dict(), sort_keys=False))
 
@@ -55,10 +55,11 @@ def add_gateway_commands(app: typer.Typer) -> None:
         import logging
         import signal
 
+        from rightmodel.constellation.config import load_constellation
+        from rightmodel.constellation.settings import GatewaySettings
         from rightmodel.gateway.app import create_app
-        from rightmodel.gateway.config import load_constellation
         from rightmodel.gateway.server import GatewayServer, server_config
-        from rightmodel.gateway.state import GatewaySettings, default_constellation, preflight
+        from rightmodel.gateway.state import default_constellation, preflight
 
         logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         if config is not None:

@@ -11,6 +11,8 @@ from typing import Any
 
 import orjson
 
+from rightmodel.routing.decision import NoRoute
+
 ERROR_TYPES = {
     400: "invalid_request_error",
     401: "authentication_error",
@@ -65,3 +67,8 @@ class APIError(Exception):
 
 def invalid(param: str, message: str, code: str = "invalid_value") -> APIError:
     return APIError(400, message, param=param, code=code)
+
+
+def no_route(exc: NoRoute) -> APIError:
+    """A request routing could not place: 404 for a model that does not exist, else 400."""
+    return APIError(404 if exc.unknown_model else 400, exc.message, param=exc.param, code=exc.code)

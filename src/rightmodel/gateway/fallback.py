@@ -1,7 +1,7 @@
 """Calling remote models: circuit breakers, retries with jittered exponential backoff, then the
 next fallback; for streams, all of that up to the first content token.
 
-A backend whose circuit is open is skipped (gateway/breaker.py). A retryable failure (timeout,
+A backend whose circuit is open is skipped (backends/breaker.py). A retryable failure (timeout,
 connection, 408/409/429/5xx, a stream that breaks before its first content) is retried on the same
 backend up to `defaults.retries` times, waiting the upstream's Retry-After when it sent one
 (capped), else a jittered exponential backoff; then the model's `fallbacks` are tried in order. A
@@ -20,8 +20,8 @@ from typing import Any, TypeVar
 import orjson
 from tenacity import AsyncRetrying, retry_if_exception
 
-from rightmodel.gateway.backends.base import ChatBackend, ChatStream, UpstreamError, Usage
-from rightmodel.gateway.breaker import UNGUARDED, CircuitBreaker, Permit, seconds_until_probe
+from rightmodel.backends.base import ChatBackend, ChatStream, UpstreamError, Usage
+from rightmodel.backends.breaker import UNGUARDED, CircuitBreaker, Permit, seconds_until_probe
 from rightmodel.gateway.errors import APIError
 
 T = TypeVar("T")

@@ -29,14 +29,14 @@ from starlette.requests import Request
 
 from rightmodel.auth.keys import KeyRecord, hash_key
 from rightmodel.auth.store import KeyStore, KeyStoreError, resolve_keys_url, safe_url
-from rightmodel.gateway.config import Constellation
-from rightmodel.gateway.costs import CostModel
+from rightmodel.constellation.config import Constellation
+from rightmodel.constellation.costs import CostModel
 from rightmodel.gateway.errors import APIError
 from rightmodel.gateway.limits import Budgets, Estimator, RateLimits, check_max_tokens, ledger_spend, period_start, utcnow
 
 if TYPE_CHECKING:
-    from rightmodel.gateway.chat import Ticket
-    from rightmodel.gateway.state import GatewaySettings
+    from rightmodel.constellation.settings import GatewaySettings
+    from rightmodel.gateway.ticket import Ticket
 
 log = logging.getLogger("rightmodel.gateway.auth")
 

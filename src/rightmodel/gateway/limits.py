@@ -26,10 +26,11 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from rightmodel.auth.keys import KeyRecord
-from rightmodel.gateway.backends.base import Price, Usage
-from rightmodel.gateway.config import Constellation, SpecialistModelConfig
-from rightmodel.gateway.costs import MESSAGE_OVERHEAD_TOKENS, CostModel, estimate_prompt_tokens, estimate_tokens
+from rightmodel.constellation.config import Constellation, SpecialistModelConfig
+from rightmodel.constellation.costs import MESSAGE_OVERHEAD_TOKENS, CostModel, estimate_prompt_tokens, estimate_tokens
 from rightmodel.gateway.errors import APIError, invalid
+from rightmodel.messages import message_text
+from rightmodel.usage import Price, Usage
 
 # -- token buckets -----------------------------------------------------------------------------
 
@@ -260,8 +261,6 @@ def prompt_token_bound(body: Mapping[str, Any]) -> int:
     UTF-8, so text bytes (plus each message's framing and the tool definitions) bound the count.
     Images are not counted."""
     import orjson
-
-    from rightmodel.gateway.router import message_text
 
     messages = body.get("messages") or []
     total = sum(len(message_text(m).encode("utf-8")) + MESSAGE_OVERHEAD_TOKENS for m in messages if isinstance(m, dict))

@@ -14,41 +14,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rightmodel.backends.base import ChatBackend, RemoteEndpoint
+from rightmodel.backends.breaker import CircuitBreaker
+from rightmodel.backends.specialist import SpecialistBackend
+from rightmodel.constellation.config import AnthropicModelConfig, Constellation, RemoteModelConfig, SpecialistModelConfig
+from rightmodel.constellation.costs import CostModel
+from rightmodel.constellation.settings import GatewaySettings, ledger_url_of
 from rightmodel.errors import ConfigError, RightmodelError
-from rightmodel.gateway.backends.base import ChatBackend, RemoteEndpoint
-from rightmodel.gateway.backends.specialist import SpecialistBackend
-from rightmodel.gateway.breaker import CircuitBreaker
-from rightmodel.gateway.config import AnthropicModelConfig, Constellation, RemoteModelConfig, SpecialistModelConfig
-from rightmodel.gateway.costs import CostModel
 from rightmodel.gateway.cpu import CpuPool, in_own_thread
 from rightmodel.gateway.fallback import RetryPolicy
-from rightmodel.gateway.router import Router
 from rightmodel.privacy.gate import PrivacyGate
+from rightmodel.routing.decision import Router
 
 log = logging.getLogger("rightmodel.gateway")
-
-
-@dataclass
-class GatewaySettings:
-    """Process-level settings that are not part of the constellation (paths, threads)."""
-
-    home: Path
-    registry_url: str | None = None
-    ledger_url: str | None = None
-    journal_dir: Path | None = None
-    inference_threads: int | None = None
-    load_embedder: bool | None = None  # None: only when a task recognises by examples
-
-    @classmethod
-    def from_constellation(cls, c: Constellation, home: Path | None = None, **overrides: Any) -> "GatewaySettings":
-        root = Path(home or c.storage.home)
-        return cls(
-            home=root,
-            registry_url=overrides.pop("registry_url", None) or c.storage.registry_url,
-            ledger_url=overrides.pop("ledger_url", None) or c.storage.ledger_url,
-            journal_dir=overrides.pop("journal_dir", None) or (Path(c.storage.journal_dir) if c.storage.journal_dir else None),
-            **overrides,
-        )
 
 
 @dataclass
@@ -68,7 +46,7 @@ class GatewayState:
     started_at: float = field(default_factory=time.time)
     ready: bool = False
     embedder_loading: Any = None  # the first load's task (get_embedder)
-    breakers: dict[str, CircuitBreaker] = field(default_factory=dict)  # one per remote model (gateway/breaker.py)
+    breakers: dict[str, CircuitBreaker] = field(default_factory=dict)  # one per remote model (backends/breaker.py)
     privacy: Any = None  # sensitive-data detection and policies (rightmodel/privacy/gate.py)
     metrics: Any = None  # Prometheus metrics with their own registry (gateway/metrics.py), made in the app's lifespan
     capturer: Any = None  # distillation captures of the tasks that opted in (distill/capturer.py)
@@ -139,11 +117,6 @@ class GatewayState:
             self.registry.close()
 
 
-def ledger_url_of(settings: GatewaySettings) -> str:
-    """The ledger a gateway with these settings writes (and `rightmodel report` reads)."""
-    return settings.ledger_url or f"sqlite:///{(settings.home / 'ledger.db').resolve()}"
-
-
 def load_embedder(settings: GatewaySettings):
     from rightmodel.specialists.embedder import Embedder, ensure_embedder
 
@@ -162,10 +135,10 @@ def resolve_endpoint(name: str, cfg: RemoteModelConfig) -> RemoteEndpoint:
 def build_remote(name: str, cfg: RemoteModelConfig, http) -> ChatBackend:
     endpoint = resolve_endpoint(name, cfg)
     if isinstance(cfg, AnthropicModelConfig):
-        from rightmodel.gateway.backends.anthropic import AnthropicBackend
+        from rightmodel.backends.anthropic import AnthropicBackend
 
         return AnthropicBackend(name, endpoint, http)
-    from rightmodel.gateway.backends.openai_http import OpenAICompatibleBackend
+    from rightmodel.backends.openai_http import OpenAICompatibleBackend
 
     return OpenAICompatibleBackend(name, endpoint, http)
 
@@ -176,7 +149,7 @@ def build_state(constellation: Constellation, settings: GatewaySettings) -> Gate
     Runs before the server accepts requests: a missing production version or a corrupted file
     stops startup with a message naming it, rather than failing requests later.
     """
-    from rightmodel.gateway.backends.http_client import HttpClient
+    from rightmodel.backends.http_client import HttpClient
     from rightmodel.ledger import Ledger
     from rightmodel.registry import Registry
 
@@ -282,7 +255,7 @@ def preflight(constellation: Constellation, settings: GatewaySettings) -> None:
 
 def default_constellation(home: Path, registry_url: str | None = None) -> Constellation:
     """With no constellation file: every task with a production specialist, served by name."""
-    from rightmodel.gateway.config import parse_constellation
+    from rightmodel.constellation.config import parse_constellation
     from rightmodel.registry import Registry
 
     with Registry(home, registry_url) as registry:

@@ -10,15 +10,25 @@ length — 1 MB of one sentence repeated costs what the sentence costs, plus num
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable
-from typing import TYPE_CHECKING
+from typing import NamedTuple
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from rightmodel.privacy.name_tagger import Info
-
 CASES = "TULIMDPNOS"  # case_of()'s letters, and S for the padding
 BUCKET_CHARS = "01234n"  # neighbour_buckets()'s values: pass-one belief in fifths, n for not a candidate
+BOUNDARY = frozenset(("<s>", "\n", ".", "!", "?", ":", ";", "-", "•", "*", '"', "(", ",", "|", "#", ">", "–", "—", "“", "«"))
+
+
+class Info(NamedTuple):
+    low: str
+    shape: str
+    case: str
+    gaz: str  # given-name class, surname class, common-word flag: e.g. "21c", "00-"
+    flags: str  # s stop word, p particle, h hyphen
+    cl: int  # embedding cluster of a common word (0: none)
+    candidate: str  # "y" always a name candidate, "n" never, "c" depends on the neighbours (is_candidate)
+
+
 # Group sums kept per pass before the cache starts afresh (~270 bytes an entry with its key's words:
 # measured, 500,000 per pass grew a gateway by ~250 MiB on varied text; a miss costs one hash per feature).
 CACHE_ENTRIES = 500_000
@@ -101,7 +111,7 @@ class TokenTable:
         pad = self.size - 1
         self.ids = np.concatenate(([pad, pad], ids, [pad, pad]))  # padded by two each side
         self.case = np.array([CASES.index(first_info[w].case) for w in index] + [CASES.index("S")], dtype=np.int64)
-        boundaries = _boundary()
+        boundaries = BOUNDARY
         boundary = np.array([first_info[w].low in boundaries for w in index] + [True], dtype=bool)
         self.starts = np.ones(len(words), dtype=bool)  # first token, or after a boundary token
         self.starts[1:] = boundary[ids[:-1]]
@@ -141,9 +151,3 @@ def runs(p: np.ndarray, threshold: float, extend: float) -> list[tuple[int, int]
     starts, ends = np.r_[0, cut], np.r_[cut, len(ext)]
     keep = np.maximum.reduceat((p[ext] >= threshold).astype(np.int8), starts)
     return [(int(ext[s]), int(ext[e - 1])) for s, e, k in zip(starts, ends, keep) if k]
-
-
-def _boundary() -> frozenset[str]:
-    from rightmodel.privacy.name_tagger import BOUNDARY
-
-    return BOUNDARY

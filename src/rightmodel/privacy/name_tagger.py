@@ -22,14 +22,13 @@ import re
 from collections.abc import Callable
 from functools import cache, lru_cache
 from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
 
 from rightmodel.privacy.config import DEFAULT_NAME_THRESHOLD
 from rightmodel.privacy.entities import Entity
 from rightmodel.privacy.gazetteer import Gazetteer
-from rightmodel.privacy.name_scoring import Pass, TokenTable, neighbour_scores, pass_scores, runs
+from rightmodel.privacy.name_scoring import BOUNDARY, Info, Pass, TokenTable, neighbour_scores, pass_scores, runs
 
 MODEL_PATH = Path(__file__).resolve().parent / "data" / "name_tagger.npz"
 N_FEATURES = 2**21
@@ -38,7 +37,6 @@ TOKEN = re.compile(r"['’]s\b|[A-Z][\w'’-]{0,3}\.|\w+(?:['’-](?!s\b)\w+)*|[
 PARTICLES = frozenset(
     "van von de der den del della di da das dos do du des la le lo y e bin ibn al el af av zu ter ten mac mc ó ní nic ua ben bint ap".split()
 )
-BOUNDARY = frozenset(("<s>", "\n", ".", "!", "?", ":", ";", "-", "•", "*", '"', "(", ",", "|", "#", ">", "–", "—", "“", "«"))
 # A token this likely to be part of a name starts a name (privacy.name_threshold). Measured by
 # bench/privacy.py on held-out texts and PII-free prompts: lower finds more names and alters more
 # prompts (0.5: recall 0.84, 18% of instruction prompts altered; 0.85: 0.79, 9%; 0.97: 0.71, 3%).
@@ -99,16 +97,6 @@ def case_of(word: str) -> str:
     if core[0].isupper() and core[1:].replace("-", "").replace("'", "").replace("’", "").islower():
         return "T"
     return "M"
-
-
-class Info(NamedTuple):
-    low: str
-    shape: str
-    case: str
-    gaz: str  # given-name class, surname class, common-word flag: e.g. "21c", "00-"
-    flags: str  # s stop word, p particle, h hyphen
-    cl: int  # embedding cluster of a common word (0: none)
-    candidate: str  # "y" always a name candidate, "n" never, "c" depends on the neighbours (is_candidate)
 
 
 @lru_cache(maxsize=131072)

@@ -25,8 +25,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from rightmodel.constellation.costs import fixed_cost
 from rightmodel.errors import ConfigError
-from rightmodel.gateway.costs import fixed_cost
 from rightmodel.ledger.store import feedback, requests
 from rightmodel.report import versions
 from rightmodel.report.drift import Band, drift_flags

@@ -36,14 +36,14 @@ HELP = (
 
 
 def load_config(config: Optional[Path]):
-    from rightmodel.gateway.config import Constellation, load_constellation
+    from rightmodel.constellation.config import Constellation, load_constellation
 
     return load_constellation(config) if config is not None else Constellation()
 
 
 def resolve_ledger_url(home: Optional[Path], ledger_url: Optional[str], config: Optional[Path], constellation=None) -> str:
     """The URL `rightmodel serve` would write the ledger to, given the same options."""
-    from rightmodel.gateway.state import GatewaySettings, ledger_url_of
+    from rightmodel.constellation.settings import GatewaySettings, ledger_url_of
 
     if constellation is None:
         constellation = load_config(config)

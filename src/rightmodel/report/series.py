@@ -20,12 +20,12 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from rightmodel.constellation.costs import fixed_cost
 from rightmodel.errors import ConfigError
-from rightmodel.gateway.costs import fixed_cost
 from rightmodel.ledger.store import requests
-from rightmodel.sqlite_engine import safe_url
 from rightmodel.report.aggregate import Report, _first_line, _utc, aggregate, fill_report, metrics
 from rightmodel.report.drift import Band
+from rightmodel.sqlite_engine import safe_url
 
 MAX_BUCKETS = 120
 BUCKET_SIZES_S = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 2 * 3600, 3 * 3600, 6 * 3600,

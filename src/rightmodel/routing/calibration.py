@@ -29,8 +29,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from rightmodel.errors import needs_train_extra
-
-NEVER_ACCEPT = 1.000001  # above every probability: the specialist never answers alone
+from rightmodel.evaluate.card import NEVER_ACCEPT  # above every probability: the specialist never answers alone
 
 
 def threshold_grid(size: int = 120) -> np.ndarray:

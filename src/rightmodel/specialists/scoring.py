@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING, Callable
 
 
 from rightmodel.errors import DataError, RegistryError
-from rightmodel.evaluate.card import read_card
+from rightmodel.evaluate.card import calibrated_threshold, read_card
 from rightmodel.evaluate.metrics import classification_metrics, exact_match
-from rightmodel.routing.calibration import NEVER_ACCEPT, summarize
+from rightmodel.routing.calibration import summarize
 from rightmodel.specialists.runtime import SpecialistRuntime, confidence_of
 
 if TYPE_CHECKING:
@@ -20,8 +20,7 @@ def open_runtime(registry: "Registry", ref: str) -> tuple["ModelVersion", Specia
     """Verified version, its ONNX runtime and its calibrated threshold."""
     version = registry.open(ref)
     runtime = SpecialistRuntime(version.path)
-    threshold = read_card(version.path).get("calibration", {}).get("threshold", NEVER_ACCEPT)
-    return version, runtime, float(threshold)
+    return version, runtime, calibrated_threshold(read_card(version.path))
 
 
 def score(runtime: SpecialistRuntime, texts, truth, threshold: float, target: float = 0.99) -> dict:

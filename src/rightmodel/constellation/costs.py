@@ -12,8 +12,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from rightmodel.gateway.backends.base import Price, Usage
-from rightmodel.gateway.config import Constellation, PriceConfig
+from rightmodel.constellation.config import Constellation, PriceConfig
+from rightmodel.messages import message_text
+from rightmodel.usage import Price, Usage
 
 CHARS_PER_TOKEN = 4.0  # rough English average for BPE tokenisers; used only for estimates
 MESSAGE_OVERHEAD_TOKENS = 4  # role and separators per message, as chat formats add them
@@ -28,8 +29,6 @@ def estimate_tokens(text: str) -> int:
 
 
 def estimate_prompt_tokens(messages: Sequence[Mapping[str, Any]]) -> int:
-    from rightmodel.gateway.router import message_text
-
     return sum(estimate_tokens(message_text(m)) + MESSAGE_OVERHEAD_TOKENS for m in messages)
 
 
@@ -47,7 +46,7 @@ def fixed_cost(period_s: float, cost_per_month: float) -> float:
 
 def remote_price(name: str, upstream_model: str | None, configured: PriceConfig | None) -> Price:
     """The configured price, else the list price of the upstream model id, else zero."""
-    from rightmodel.gateway.prices import list_price
+    from rightmodel.constellation.prices import list_price
 
     config = configured or list_price(upstream_model or name) or list_price(name) or PriceConfig()
     return price_of(config)
@@ -57,7 +56,7 @@ class CostModel:
     """Prices of the constellation's remote models, and the frontier reference."""
 
     def __init__(self, constellation: Constellation) -> None:
-        from rightmodel.gateway.prices import list_price
+        from rightmodel.constellation.prices import list_price
 
         self.prices = {name: remote_price(name, m.model, m.price) for name, m in constellation.remote_models().items()}
         self.frontier = constellation.defaults.frontier or constellation.defaults.generalist

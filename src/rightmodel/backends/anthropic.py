@@ -14,9 +14,9 @@ import aiohttp
 import orjson
 from yarl import URL
 
+from rightmodel.backends.base import ChatResult, RemoteEndpoint, UpstreamError, Usage
 from rightmodel.bounds import dumps
-from rightmodel.gateway.backends.base import ChatResult, RemoteEndpoint, UpstreamError, Usage
-from rightmodel.gateway.backends.http_client import (
+from rightmodel.backends.http_client import (
     USER_AGENT,
     HttpClient,
     TRANSPORT_FAILURES,
@@ -28,7 +28,7 @@ from rightmodel.gateway.backends.http_client import (
     protocol_error,
     status_error,
 )
-from rightmodel.gateway.backends.anthropic_mapping import (
+from rightmodel.backends.anthropic_mapping import (
     ANTHROPIC_VERSION,
     DEFAULT_MAX_TOKENS,
     STOP_REASONS,

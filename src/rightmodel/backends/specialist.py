@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rightmodel.evaluate.card import read_card
-from rightmodel.routing.calibration import NEVER_ACCEPT
+from rightmodel.evaluate.card import calibrated_threshold, read_card
 from rightmodel.specialists.batching import MicroBatcher
 from rightmodel.specialists.runtime import SpecialistRuntime
 
@@ -39,7 +38,7 @@ class SpecialistBackend:
         self.ref = self.version.ref
         self.runtime = SpecialistRuntime(self.version.path, threads=threads)
         card = read_card(self.version.path)
-        self.threshold = float(card.get("calibration", {}).get("threshold", NEVER_ACCEPT))
+        self.threshold = calibrated_threshold(card)
         self.target_accuracy = card.get("calibration", {}).get("target_accuracy")
         self.batcher = MicroBatcher(self.runtime, max_batch=max_batch, max_wait_ms=max_wait_ms)
 

@@ -14,8 +14,8 @@ from typing import Any
 
 import orjson
 
-from rightmodel.gateway.backends.base import UpstreamError, Usage
-from rightmodel.gateway.backends.http_client import is_retryable_status
+from rightmodel.backends.base import UpstreamError, Usage
+from rightmodel.backends.http_client import is_retryable_status
 
 ANTHROPIC_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 1024

@@ -17,11 +17,25 @@ from typing import Any, Literal
 
 import numpy as np
 
-from rightmodel.gateway.config import Constellation, SpecialistModelConfig, compile_template
-from rightmodel.gateway.errors import APIError
+from rightmodel.constellation.config import Constellation, SpecialistModelConfig, compile_template
+from rightmodel.errors import RightmodelError
+from rightmodel.messages import specialist_input, system_prompt
 
 TASK_HEADER = "x-rightmodel-task"
 GENERATIVE_ONLY = ("tools", "functions", "logprobs", "n")  # parameters a classifier cannot honour
+
+
+class NoRoute(RightmodelError):
+    """The request cannot be routed: it names no model or task of this gateway, or asks for
+    something its route cannot give. `param` and `code` name the field at fault; `unknown_model`
+    marks a model that does not exist (the gateway answers 404 then, 400 otherwise)."""
+
+    def __init__(self, message: str, *, param: str, code: str, unknown_model: bool = False) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        self.code = code
+        self.unknown_model = unknown_model
 
 
 @dataclass(frozen=True)
@@ -49,28 +63,6 @@ class Decision:
     @property
     def escalates(self) -> bool:
         return self.escalate_to is not None or self.pick is not None
-
-
-def message_text(message: Mapping[str, Any]) -> str:
-    """The text of one message, whether content is a string or a list of parts."""
-    content = message.get("content")
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "\n".join(p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text")
-    return ""
-
-
-def system_prompt(messages: Sequence[Mapping[str, Any]]) -> str:
-    return "\n".join(message_text(m) for m in messages if m.get("role") in ("system", "developer"))
-
-
-def specialist_input(messages: Sequence[Mapping[str, Any]], mode: str = "last_user") -> str:
-    """What a classifier reads: the last user message, or all user messages joined."""
-    users = [message_text(m) for m in messages if m.get("role") == "user"]
-    if not users:
-        return ""
-    return users[-1] if mode == "last_user" else "\n".join(users)
 
 
 def generative_parameter(body: Mapping[str, Any]) -> str | None:
@@ -124,14 +116,15 @@ class Router:
         if isinstance(target, SpecialistModelConfig):
             blocked = generative_parameter(body)
             if blocked:
-                raise APIError(
-                    400, f"'{blocked}' is not supported by specialist model {model} (a classifier)", param=blocked, code="unsupported_parameter"
+                raise NoRoute(
+                    f"'{blocked}' is not supported by specialist model {model} (a classifier)", param=blocked, code="unsupported_parameter"
                 )
             return Decision("specialist", f"model names specialist {model}", task=target.task or model, specialist=model, must_answer=True)
         if target is not None:
             return Decision("remote", f"model names remote model {model}", remote=model)
-        raise APIError(
-            404, f"model '{model}' does not exist: use 'auto', a task or a model listed at /v1/models", param="model", code="model_not_found"
+        raise NoRoute(
+            f"model '{model}' does not exist: use 'auto', a task or a model listed at /v1/models", param="model", code="model_not_found",
+            unknown_model=True,
         )
 
     def _task(self, task: str, body: Mapping[str, Any], why: str) -> Decision:
@@ -144,8 +137,8 @@ class Router:
         blocked = generative_parameter(body)
         if blocked:
             if target is None and pick is None:
-                raise APIError(
-                    400, f"'{blocked}' needs a generative model and task {task} has no escalation target", param=blocked, code="unsupported_parameter"
+                raise NoRoute(
+                    f"'{blocked}' needs a generative model and task {task} has no escalation target", param=blocked, code="unsupported_parameter"
                 )
             return Decision("remote", f"{why}; '{blocked}' needs a generative model", task=task, remote=target, pick=pick)
         specialist = self.specialist_of.get(task, cfg.specialist)
@@ -158,12 +151,12 @@ class Router:
         named = metadata.get("task") if isinstance(metadata, dict) else None
         if named is not None:
             if named not in self.c.tasks:
-                raise APIError(400, f"metadata.task '{named}' is not a task of this gateway", param="metadata.task", code="unknown_task")
+                raise NoRoute(f"metadata.task '{named}' is not a task of this gateway", param="metadata.task", code="unknown_task")
             return self._task(named, body, f"metadata.task names {named}")
         header = headers.get(TASK_HEADER)
         if header:
             if header not in self.c.tasks:
-                raise APIError(400, f"header {TASK_HEADER} '{header}' is not a task of this gateway", param=TASK_HEADER, code="unknown_task")
+                raise NoRoute(f"header {TASK_HEADER} '{header}' is not a task of this gateway", param=TASK_HEADER, code="unknown_task")
             return self._task(header, body, f"header names task {header}")
         messages = body["messages"]
         system = system_prompt(messages)
@@ -180,7 +173,7 @@ class Router:
                 if sims[best] >= self.c.tasks[task].recognise.similarity:
                     return self._task(task, body, f"prompt similar to an example of {task} ({sims[best]:.2f})")
         if self.c.defaults.generalist is None:
-            raise APIError(
-                400, "no task matched this request and defaults.generalist is not set: name a model or a task", param="model", code="no_route"
+            raise NoRoute(
+                "no task matched this request and defaults.generalist is not set: name a model or a task", param="model", code="no_route"
             )
         return Decision("remote", "no task matched; default generalist", remote=self.c.defaults.generalist)

@@ -12,9 +12,9 @@ import aiohttp
 import orjson
 from yarl import URL
 
+from rightmodel.backends.base import ChatResult, RemoteEndpoint, UpstreamError, Usage
 from rightmodel.bounds import dumps
-from rightmodel.gateway.backends.base import ChatResult, RemoteEndpoint, UpstreamError, Usage
-from rightmodel.gateway.backends.http_client import (
+from rightmodel.backends.http_client import (
     USER_AGENT,
     HttpClient,
     TRANSPORT_FAILURES,

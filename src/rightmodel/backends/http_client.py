@@ -18,7 +18,7 @@ from typing import Any
 import aiohttp
 import orjson
 
-from rightmodel.gateway.backends.base import UpstreamError
+from rightmodel.backends.base import UpstreamError
 
 USER_AGENT = "rightmodel/0.1"
 RETRYABLE_STATUSES = frozenset({408, 409, 429})

@@ -7,9 +7,21 @@ without configuring an endpoint for it (it is then only a price reference).
 
 from __future__ import annotations
 
-from rightmodel.gateway.config import PriceConfig
+from pydantic import BaseModel, ConfigDict, Field
 
 PRICES_AS_OF = "2025-06-01"
+
+
+class PriceConfig(BaseModel):
+    """List price in USD per million tokens (a constellation's `price:`, or this table's)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)  # as config.py's Strict models
+
+    input_per_mtok: float = Field(0.0, ge=0)
+    output_per_mtok: float = Field(0.0, ge=0)
+    cached_input_per_mtok: float | None = Field(None, ge=0)
+    cache_write_per_mtok: float | None = Field(None, ge=0)  # prompt-cache writes (Anthropic: 1.25x input); default: input price
+
 
 # model id: (input, output, cached input); Anthropic's 5-minute cache writes cost 1.25x input (CACHE_WRITE).
 LIST_PRICES: dict[str, tuple[float, float, float | None]] = {

@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from rightmodel.constellation.prices import LIST_PRICES, PriceConfig, list_price
 from rightmodel.errors import ConfigError
 from rightmodel.privacy.config import Policy, PrivacyConfig
 from rightmodel.sqlite_engine import safe_url
@@ -27,15 +28,6 @@ RESERVED_MODEL_NAMES = ("auto",)
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class PriceConfig(Strict):
-    """List price in USD per million tokens."""
-
-    input_per_mtok: float = Field(0.0, ge=0)
-    output_per_mtok: float = Field(0.0, ge=0)
-    cached_input_per_mtok: float | None = Field(None, ge=0)
-    cache_write_per_mtok: float | None = Field(None, ge=0)  # prompt-cache writes (Anthropic: 1.25x input); default: input price
 
 
 class RemoteModelConfig(Strict):
@@ -186,7 +178,7 @@ class DefaultsConfig(Strict):
     # padding makes big batches of mixed-length texts slower per text (bench/results/gateway.md).
     batch_max_size: int = Field(4, ge=1)
     batch_max_wait_ms: float = Field(0.0, ge=0)  # > 0 waits for company: more throughput, more latency
-    # Circuit breakers (gateway/breaker.py): after this many consecutive failed requests to a
+    # Circuit breakers (backends/breaker.py): after this many consecutive failed requests to a
     # remote model its circuit opens and requests skip it for the cooldown, then one probe goes
     # through. 0: never open.
     breaker_failures: int = Field(5, ge=0)
@@ -339,8 +331,6 @@ def _cross_check(c: Constellation) -> list[str]:
                 compile_template(template)
             except ValueError as exc:
                 problems.append(f"tasks.{name}.recognise.system_prompts.{i}: {exc}")
-    from rightmodel.gateway.prices import LIST_PRICES, list_price
-
     if c.defaults.generalist is not None and c.defaults.generalist not in remotes:
         problems.append(f"defaults.generalist: '{c.defaults.generalist}' is not a remote model in models")
     frontier = c.defaults.frontier
