@@ -88,6 +88,14 @@ class Pass:
         distinct, counts = np.unique(keys, return_counts=True)  # sorted by row, then column
         return np.bincount(distinct // n, weights=self.weight(distinct % n) * counts.astype(np.float64), minlength=len(rows)).tolist()
 
+    @property
+    def weights(self) -> np.ndarray:
+        """The dense weight vector (n_features float32), built on each access: for checks against
+        training's hashed matrices (tests), never held."""
+        dense = np.zeros(self.n_features, dtype=np.float32)
+        dense[self.columns] = self.values
+        return dense
+
     def weight(self, columns: np.ndarray) -> np.ndarray:
         """float32 weight of each column (0 where the model has none)."""
         at = np.minimum(np.searchsorted(self.columns, columns), len(self.columns) - 1)
