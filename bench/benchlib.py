@@ -288,7 +288,7 @@ def http(method: str, url: str, body: dict | None = None, key: str | None = None
         return 0, {}, b""
 
 
-def wait_http(url: str, timeout: float, proc: subprocess.Popen | None = None, ok=lambda s: s > 0) -> bool:
+def wait_http(url: str, timeout: float, proc: subprocess.Popen | None = None, ok=lambda s: s > 0, interval: float = 0.2) -> bool:
     end = time.time() + timeout
     while time.time() < end:
         if proc is not None and proc.poll() is not None:
@@ -296,7 +296,7 @@ def wait_http(url: str, timeout: float, proc: subprocess.Popen | None = None, ok
         status, _, _ = http("GET", url, timeout=2)
         if ok(status):
             return True
-        time.sleep(0.2)
+        time.sleep(interval)
     return False
 
 

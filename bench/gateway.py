@@ -12,6 +12,12 @@
     directly, through rightmodel (ledger on, SQLite in --home) and through LiteLLM's proxy
     (num_retries 0, no DB). rightmodel has retries 0 too.
 
+(c) A lean server (issue 18): for each specialist gateway, the time from process start to the
+    first 200 from /readyz, and its RSS right after exactly --rss-requests (default 10,000) chat
+    completions with privacy detection on (the constellation keeps the default), one text in five
+    carrying a name, an e-mail, a phone and a card number; LiteLLM's RSS in the same run next to it.
+    Privacy is shown to have run by the ledger (rows with a privacy policy).
+
 Load: wrk, 1 thread, closed loop, keep-alive, `bench/gateway/bodies.lua`. Pinning: gateway (and the
 direct baseline process) on CPU 0; nginx and wrk on CPU 1. CPU ms per request = utime+stime of
 the gateway's process tree (/proc/<pid>/stat, all threads) over the step / responses. After each
@@ -28,7 +34,7 @@ While measuring it holds /tmp/bench.lock. Every process it starts is stopped at 
 Ctrl-C or SIGTERM.
 
 Usage: .venv/bin/python bench/gateway.py [--duration 10] [--warmup 3] [--concurrency "1 16 64"]
-           [--only specialist|passthrough] [--skip-litellm]
+           [--only specialist|passthrough] [--skip-litellm] [--rss-requests 10000]
 """
 
 from __future__ import annotations
@@ -52,7 +58,7 @@ from benchlib import (LOCK, CLK_TCK, BenchLock, Procs, Window, busy, cpu_snapsho
                       port_busy, proc_snapshot, tree)  # gwbench.X: bench/load.py and bench/privacy* use them through this module)
 from gateway_bench.harness import (CONF, EXPECTED_TEXT, GATEWAY_PORT, GW_CPU, KEY, LITELLM_ENV, LITELLM_PORT, LOAD_CPU, NO_DB_ENV, PROCS,
                                     ROOT, TASK, TRAIN_PER_INTENT, UPSTREAM_PORT, Harness)
-from gateway_bench.render import evaluate_targets
+from gateway_bench.render import evaluate_targets, lean_targets
 from gateway_bench.render import fmt  # noqa: F401  (unused here: re-exported)
 from gateway_bench.render import render as render_md
 
@@ -148,11 +154,11 @@ class Run(Harness):
         log(f"starting {label}: taskset -c {cpus} {inst['argv']}")
         t0 = time.time()
         p = PROCS.start(label, argv, cpus=cpus, log_path=self.logs / f"{label}.log", env=self.env, cwd=ROOT)
-        if not wait_http(ready, 120, p, ok=lambda s: s == 200):
+        if not wait_http(ready, 120, p, ok=lambda s: s == 200, interval=0.02):
             tail = (self.logs / f"{label}.log").read_text(errors="replace")[-3000:]
             PROCS.stop(p)
             raise BenchError(f"{label} did not become ready at {ready} within 120 s (exit code {p.returncode}); log tail:\n{tail}")
-        inst["startup_s"] = round(time.time() - t0, 1)
+        inst["startup_s"] = round(time.time() - t0, 2)  # process start to the first 200 from the readiness URL (polled every 20 ms)
         inst["pid"] = p.pid
         inst["affinity"] = affinity(p.pid)
         time.sleep(1)
@@ -160,8 +166,10 @@ class Run(Harness):
         self.instances[label] = inst
         return p, inst
 
-    def stop_instance(self, p: subprocess.Popen, inst: dict) -> None:
+    def stop_instance(self, p: subprocess.Popen, inst: dict, counter: dict | None = None) -> None:
         inst["rss_after_mib"] = mib(status_kib(p.pid, "VmRSS"))
+        if counter is not None:
+            inst["answered_before_rss_after"] = counter["answered"] + counter["checks"]  # requests served when that RSS was read
         inst["rss_peak_mib"] = mib(status_kib(p.pid, "VmHWM"))
         took = PROCS.stop(p, timeout=60)
         inst["stop_s"] = round(took, 2) if took is not None else "killed after 60 s"
@@ -189,6 +197,10 @@ class Run(Harness):
         con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
         try:
             res["rows"], res["distinct_ids"] = con.execute("SELECT count(*), count(DISTINCT request_id) FROM ledger_requests").fetchone()
+            # privacy detection ran on a request when its row has a policy; pii_entities holds what it found
+            res["privacy_scanned"], res["privacy_found"] = con.execute(
+                "SELECT count(privacy_policy), count(CASE WHEN pii_entities IS NOT NULL AND pii_entities NOT IN ('', '{}', 'null') "
+                "THEN 1 END) FROM ledger_requests").fetchone()
             res["by"] = [
                 {"endpoint": e, "route": r, "stream": bool(s), "status": st, "rows": n}
                 for e, r, s, st, n in con.execute(
@@ -270,6 +282,8 @@ class Run(Harness):
             counter = {"answered": 0, "sent": 0, "checks": 0}
             try:
                 self.check_specialist(label, base, counter, "before load")
+                if self.a.rss_requests:
+                    self.rss_after_requests(label, p, inst, bodies["chat-pii"], counter)
                 for endpoint, path in (("chat", "/v1/chat/completions"), ("classify", "/v1/classify")):
                     self.warm(base + path, bodies[endpoint], KEY, f"{label}-{endpoint}", counter)
                     if endpoint == "chat":
@@ -279,8 +293,22 @@ class Run(Harness):
                                    "mode": f"{endpoint}"}, base + path, bodies[endpoint], c, KEY, p.pid, counter)
                 self.check_specialist(label, base, counter, "after load")
             finally:
-                self.stop_instance(p, inst)
+                self.stop_instance(p, inst, counter)
             inst["ledger"] = self.ledger_check(label, home, counter)
+
+    def rss_after_requests(self, label: str, p: subprocess.Popen, inst: dict, bodies: Path, counter: dict) -> None:
+        """RSS after exactly --rss-requests chat completions (privacy on: the constellation keeps the
+        default detection), the first requests this instance serves after its checks."""
+        n = self.a.rss_requests
+        lines = [line.encode() for line in bodies.read_text().splitlines() if line]
+        log(f"{label}: {n:,} chat completions (4 connections, one text in five with PII) before reading RSS")
+        res = self.fixed_requests("/v1/chat/completions", lines, n, KEY, conc=4)
+        inst["rss_after_n_mib"] = mib(status_kib(p.pid, "VmRSS"))
+        inst["rss_requests"] = res
+        counter["answered"] += res["answered"]
+        counter["sent"] += res["sent"]
+        self.check(res["ok"] == n, f"{label}: {res['ok']:,} of {n:,} chat completions answered 200 in {res['seconds']} s, "
+                                   f"then RSS {inst['rss_after_n_mib']} MiB")
 
     # --------------------------------------------------------------- (b) passthrough
     def passthrough_phase(self, bodies: dict[str, Path]) -> None:
@@ -300,7 +328,7 @@ class Run(Harness):
         try:
             self.measure_passthrough(name, base, KEY, p, inst, bodies, counter)
         finally:
-            self.stop_instance(p, inst)
+            self.stop_instance(p, inst, counter)
         if not self.a.gateway_cmd:
             inst["ledger"] = self.ledger_check(label, home, counter)
         if self.do_litellm:
@@ -330,6 +358,7 @@ class Run(Harness):
         p = PROCS.start("litellm", argv, cpus=str(GW_CPU), log_path=self.logs / "litellm.log", env=env, cwd=cwd)
         inst = {"label": "litellm", "cpus": str(GW_CPU), "argv": " ".join(argv)}
         self.instances["litellm"] = inst
+        counter = {"answered": 0, "sent": 0, "checks": 0}
         try:
             if not wait_http(f"http://127.0.0.1:{LITELLM_PORT}/health/liveliness", 180, p, ok=lambda s: s == 200):
                 self.check(False, f"LiteLLM did not start within 180 s (see {self.logs / 'litellm.log'})")
@@ -344,9 +373,9 @@ class Run(Harness):
                 self.meta["litellm"] = v
             except (OSError, subprocess.TimeoutExpired):
                 pass
-            self.measure_passthrough("litellm", f"http://127.0.0.1:{LITELLM_PORT}", key, p, inst, bodies, None)
+            self.measure_passthrough("litellm", f"http://127.0.0.1:{LITELLM_PORT}", key, p, inst, bodies, counter)
         finally:
-            self.stop_instance(p, inst)
+            self.stop_instance(p, inst, counter)
 
     # --------------------------------------------------------------- main
     def run(self) -> None:
@@ -406,6 +435,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--gateway-cmd", help="measure another gateway instead of rightmodel in the passthrough half "
                                           "(command with {port}; no ledger check), e.g. the aiohttp example")
     ap.add_argument("--gateway-name", default="other-gateway", help="label for --gateway-cmd")
+    ap.add_argument("--rss-requests", type=int, default=10_000,
+                    help="chat completions sent to each specialist instance before its RSS is read (default 10000; 0 = skip)")
     ap.add_argument("--quiet-wait", type=int, default=300,
                     help="seconds to wait for other processes to go quiet before measuring (default 300; 0 = do not wait)")
     ap.add_argument("--lock-wait", type=int, default=600, help="seconds to wait for another holder of /tmp/bench.lock")
@@ -462,7 +493,7 @@ def main(argv=None) -> int:
         run.release_lock()
     if rc == 130:
         return rc
-    result = {"meta": run.meta, "targets": evaluate_targets(run.rows), "rows": run.rows, "instances": run.instances,
+    result = {"meta": run.meta, "targets": evaluate_targets(run.rows) + lean_targets(run.instances), "rows": run.rows, "instances": run.instances,
               "checks": run.checks, "problems": run.problems}
     (run.dir / "gateway.json").write_text(json.dumps(result, indent=1) + "\n")
     (run.dir / "gateway.md").write_text(render(result))

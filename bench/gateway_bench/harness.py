@@ -49,6 +49,16 @@ LITELLM_ENV = {
 NO_DB_ENV = ("DATABASE_URL", "DIRECT_URL", "DATABASE_HOST", "REDIS_HOST", "REDIS_URL")
 
 PROCS = Procs()
+PII_SIGNATURES = tuple(
+    f" Thanks, {name}. {email}, phone {phone}, card {card}."
+    for name, email, phone, card in (
+        ("Isabel Morales", "isabel.morales@example.com", "+44 20 7946 0958", "4111 1111 1111 1111"),
+        ("Tomasz Kowalczyk", "t.kowalczyk@example.org", "(212) 555-0187", "5500 0000 0000 0004"),
+        ("Aiko Tanaka", "aiko_t@example.net", "+49 30 901820", "3400 000000 00009"),
+        ("Jean-Luc Martin", "jl.martin@example.fr", "06 12 34 56 78", "6011 0000 0000 0004"),
+        ("Priya Raman", "priya.raman@example.in", "+91 98765 43210", "4012 8888 8888 1881"),
+    )
+)
 
 
 class Harness:
@@ -258,6 +268,52 @@ class Harness:
         if res.get("errors"):
             self.problems.append(f"warm-up {tag}: {res.get('errors')} errors of {res.get('requests')}")
 
+    def fixed_requests(self, path: str, bodies: list[bytes], n: int, key: str, conc: int = 4) -> dict:
+        """Exactly `n` POSTs to the gateway, `conc` keep-alive connections, bodies cycled (wrk runs for
+        a time, not a count). The client threads run on the load generator's CPU."""
+        import http.client
+        import itertools
+        import threading
+
+        order = itertools.count()
+        totals = {"ok": 0, "answered": 0, "sent": 0, "errors": 0}
+        lock = threading.Lock()
+        headers = {"Content-Type": "application/json", "Authorization": f"Bearer {key}"}
+
+        def worker() -> None:
+            mine = dict.fromkeys(totals, 0)
+            conn = http.client.HTTPConnection("127.0.0.1", GATEWAY_PORT, timeout=REQ_TIMEOUT_S)
+            while (i := next(order)) < n:
+                mine["sent"] += 1
+                try:
+                    conn.request("POST", path, bodies[i % len(bodies)], headers)
+                    r = conn.getresponse()
+                    r.read()
+                except (OSError, http.client.HTTPException):
+                    mine["errors"] += 1
+                    conn.close()
+                    conn = http.client.HTTPConnection("127.0.0.1", GATEWAY_PORT, timeout=REQ_TIMEOUT_S)
+                    continue
+                mine["answered"] += 1
+                mine["ok" if r.status == 200 else "errors"] += 1
+            conn.close()
+            with lock:
+                for k, v in mine.items():
+                    totals[k] += v
+
+        before = os.sched_getaffinity(0)
+        os.sched_setaffinity(0, {LOAD_CPU})  # this thread, and so the workers it starts
+        t0 = time.time()
+        try:
+            workers = [threading.Thread(target=worker) for _ in range(conc)]
+            for w in workers:
+                w.start()
+            for w in workers:
+                w.join()
+        finally:
+            os.sched_setaffinity(0, before)
+        return {**totals, "n": n, "conc": conc, "seconds": round(time.time() - t0, 1)}
+
     # --------------------------------------------------------------- bodies
     def write_bodies(self) -> dict[str, Path]:
         d = self.dir / "bodies"
@@ -273,6 +329,10 @@ class Harness:
             texts = banking77("test").texts
             self.meta["specialist_texts"] = f"{len(texts)} Banking77 test texts, cycled"
             files["chat"] = [{"model": TASK, "messages": [{"role": "user", "content": t}]} for t in texts]
+            # The same texts, one in five signed with a name, an e-mail, a phone number and a card
+            # number (PII_SIGNATURES, cycled): the RSS-after-N-requests run exercises every detector.
+            files["chat-pii"] = [{"model": TASK, "messages": [{"role": "user", "content": t + (
+                PII_SIGNATURES[i // 5 % len(PII_SIGNATURES)] if i % 5 == 0 else "")}]} for i, t in enumerate(texts)]
             files["classify"] = [{"model": TASK, "input": t} for t in texts]
         paths = {}
         for name, bodies in files.items():

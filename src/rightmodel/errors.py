@@ -41,3 +41,9 @@ class TrainingInterrupted(RightmodelError):
     """Training stopped before it finished; nothing was registered."""
 
     exit_code = 130
+
+
+def needs_train_extra(module: str, purpose: str) -> ConfigError:
+    """The error for a training or evaluation path run in a serving install: scikit-learn and scipy
+    are in the [train] extra, not the base install (serving never imports them)."""
+    return ConfigError(f"{purpose} needs {module}, which the serving install leaves out: pip install 'rightmodel[train]'")

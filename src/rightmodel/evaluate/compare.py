@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Sequence
 
 from rightmodel.data import LabelledSet, read_labelled
-from rightmodel.errors import DataError
+from rightmodel.errors import DataError, needs_train_extra
 from rightmodel.evaluate.metrics import exact_match
 
 PREDICTION_COLUMNS = ("prediction", "predicted", "pred", "label", "labels", "category", "answer")
@@ -63,7 +63,10 @@ def compare_systems(
     truth: Sequence[Sequence[str]], ours: Sequence[Sequence[str]], theirs: Sequence[Sequence[str]]
 ) -> dict:
     """Accuracy of both, agreement, and the exact McNemar test on the items where they differ."""
-    from scipy.stats import binomtest
+    try:
+        from scipy.stats import binomtest
+    except ImportError:
+        raise needs_train_extra("scipy", "comparing systems") from None
 
     ours_right = exact_match(truth, ours).tolist()
     theirs_right = exact_match(truth, theirs).tolist()

@@ -7,6 +7,8 @@ from typing import Sequence
 
 import numpy as np
 
+from rightmodel.errors import needs_train_extra
+
 LabelRows = Sequence[Sequence[str]]
 
 
@@ -32,7 +34,10 @@ def classification_metrics(
 
     Labels seen in the truth but unknown to the model count as errors, never silently dropped.
     """
-    from sklearn.metrics import precision_recall_fscore_support
+    try:
+        from sklearn.metrics import precision_recall_fscore_support
+    except ImportError:
+        raise needs_train_extra("scikit-learn", "evaluation") from None
 
     if len(truth) != len(predicted):
         raise ValueError("truth and predictions differ in length")

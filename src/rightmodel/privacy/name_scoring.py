@@ -29,34 +29,77 @@ class Info(NamedTuple):
     candidate: str  # "y" always a name candidate, "n" never, "c" depends on the neighbours (is_candidate)
 
 
+# Group sums kept per pass before the cache starts afresh (~270 bytes an entry with its key's words:
+# measured, 500,000 per pass grew a gateway by ~250 MiB on varied text; a miss costs one hash per feature).
+CACHE_ENTRIES = 500_000
+
+
+def hash_index(feature: str, n_features: int) -> int:
+    """The column scikit-learn's FeatureHasher(n_features, input_type="string", alternate_sign=False)
+    gives a feature: MurmurHash3_x86_32 of its UTF-8 bytes, seed 0, signed, |h| mod n_features
+    (sklearn/feature_extraction/_hashing_fast.pyx). The tagger was trained with FeatureHasher
+    (train_names.py); serving hashes with mmh3 instead, so it needs no scikit-learn or scipy."""
+    import mmh3
+
+    h = mmh3.hash(feature.encode("utf-8"), 0, True)
+    return (2147483647 - (n_features - 1)) % n_features if h == -2147483648 else abs(h) % n_features
+
+
 class Pass:
     """One logistic regression over hashed features, with its group sums cached by the words they read."""
 
     def __init__(self, index: np.ndarray, value: np.ndarray, bias: float, features_of: Callable[[tuple], list[str]],
                  n_features: int) -> None:
-        from sklearn.feature_extraction import FeatureHasher
+        import mmh3
 
-        self.weights = np.zeros(n_features, dtype=np.float32)
-        self.weights[index] = value
+        # The weights as sorted (column, value) pairs, not a dense 2**21 array (8 MiB a pass; measured -8.5 MiB RSS in all)
+        # (~290k of 2M columns are non-zero). The dense array's last write wins for a repeated column.
+        dense_order = np.unique(np.asarray(index, dtype=np.int64)[::-1], return_index=True)
+        self.columns = dense_order[0]
+        self.values = np.asarray(value, dtype=np.float32)[::-1][dense_order[1]]
         self.bias = bias
         self.features_of = features_of
-        self.hasher = FeatureHasher(n_features=n_features, input_type="string", alternate_sign=False)
+        self.n_features = n_features
+        self._hash = mmh3.hash
         self._cache: dict[Hashable, float] = {}
 
     def sums(self, keys: list[tuple]) -> np.ndarray:
-        """The weight sum of each group key; groups not seen before are hashed together in one call."""
+        """The weight sum of each group key; groups not seen before are hashed together in one pass."""
         cache = self._cache
         values = [cache.get(k) for k in keys]
         missing = [i for i, v in enumerate(values) if v is None]
         if missing:
-            if len(cache) > 500_000:
+            if len(cache) > CACHE_ENTRIES:
                 cache.clear()
-            x = self.hasher.transform(self.features_of(keys[i]) for i in missing)
-            rows = np.repeat(np.arange(len(missing)), np.diff(x.indptr))  # not x @ weights: scipy would upcast a 16 MB copy
-            computed = np.bincount(rows, weights=self.weights[x.indices] * x.data, minlength=len(missing)).tolist()
+            computed = self._weight_sums([self.features_of(keys[i]) for i in missing])
             for i, v in zip(missing, computed):
                 cache[keys[i]] = values[i] = v
         return np.array(values, dtype=np.float64)
+
+    def _weight_sums(self, rows: list[list[str]]) -> list[float]:
+        """Per row of features, sum(weight[column]) with repeats counted: the same floats as
+        FeatureHasher.transform (a CSR matrix, duplicates summed, columns sorted within a row) and
+        np.bincount over it in that order, which is how the tagger summed before."""
+        n, h = self.n_features, self._hash
+        lengths = np.fromiter(map(len, rows), dtype=np.int64, count=len(rows))
+        hashes = np.fromiter((h(f.encode("utf-8"), 0, True) for row in rows for f in row), dtype=np.int64, count=int(lengths.sum()))
+        columns = np.where(hashes == -2147483648, (2147483647 - (n - 1)) % n, np.abs(hashes) % n)
+        keys = np.repeat(np.arange(len(rows), dtype=np.int64), lengths) * n + columns
+        distinct, counts = np.unique(keys, return_counts=True)  # sorted by row, then column
+        return np.bincount(distinct // n, weights=self.weight(distinct % n) * counts.astype(np.float64), minlength=len(rows)).tolist()
+
+    @property
+    def weights(self) -> np.ndarray:
+        """The dense weight vector (n_features float32), built on each access: for checks against
+        training's hashed matrices (tests), never held."""
+        dense = np.zeros(self.n_features, dtype=np.float32)
+        dense[self.columns] = self.values
+        return dense
+
+    def weight(self, columns: np.ndarray) -> np.ndarray:
+        """float32 weight of each column (0 where the model has none)."""
+        at = np.minimum(np.searchsorted(self.columns, columns), len(self.columns) - 1)
+        return np.where(self.columns[at] == columns, self.values[at], np.float32(0))
 
     def gather(self, codes: np.ndarray, key_of: Callable[[int], tuple]) -> np.ndarray:
         """Per candidate, the sum of the group its integer code stands for."""

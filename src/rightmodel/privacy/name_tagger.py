@@ -47,9 +47,9 @@ UNSURE = 0.15  # strict mode: a candidate this likely counts as a possible name
 
 @cache
 def _stop_words() -> frozenset[str]:
-    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+    from rightmodel.privacy.stop_words import ENGLISH_STOP_WORDS  # scikit-learn's list, copied
 
-    return frozenset(ENGLISH_STOP_WORDS)
+    return ENGLISH_STOP_WORDS
 
 
 def tokens(text: str) -> tuple[list[tuple[int, int]], list[str]]:

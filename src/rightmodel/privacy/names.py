@@ -129,7 +129,11 @@ class _GreedyNer:
 
 class NameDetector:
     def __init__(self, model: str, entities: tuple[str, ...] = ("PERSON", "LOCATION")) -> None:
-        import spacy
+        try:
+            import spacy
+        except ImportError:
+            raise RuntimeError("LOCATION (or PERSON with name_tagger: false) needs spaCy, which the base install leaves out: "
+                               "pip install 'rightmodel[privacy-location]'") from None
         from spacy.lang.en.stop_words import STOP_WORDS
         from thinc.api import NumpyOps
 
@@ -240,7 +244,7 @@ def _blas_controller() -> Any:
     rarely idle. Holding them costs ~10 µs per call.
     """
     try:
-        from threadpoolctl import ThreadpoolController  # installed with scikit-learn
+        from threadpoolctl import ThreadpoolController  # a base dependency (pyproject.toml)
     except ImportError:
         return None
     return ThreadpoolController().select(user_api="blas")

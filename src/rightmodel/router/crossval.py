@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from rightmodel.errors import DataError
+from rightmodel.errors import DataError, needs_train_extra
 from rightmodel.router.kinds import DEFAULT_HYBRID, HYBRID_PARTS, KINDS, Features, RouterModel, make_router
 from rightmodel.router.metrics import sweep_curve
 
@@ -108,7 +108,10 @@ def _select_hybrid(feats: Features, gain: np.ndarray, keys: Sequence[str], seed:
 
 def _ranks01(scores: np.ndarray) -> np.ndarray:
     """Mid-ranks scaled to [0, 1]: what the hybrid's quantile mapping does, on held-out scores."""
-    from scipy.stats import rankdata
+    try:
+        from scipy.stats import rankdata
+    except ImportError:
+        raise needs_train_extra("scipy", "router cross-validation") from None
 
     return (rankdata(scores) - 0.5) / len(scores)
 

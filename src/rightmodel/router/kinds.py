@@ -58,9 +58,10 @@ def _fit_logistic(x: Any, gain: np.ndarray, c: float) -> tuple[np.ndarray, np.nd
     return model.coef_.astype(np.float32), model.intercept_.astype(np.float32), model.classes_.astype(np.int64)
 
 
-def _logistic_score(x: Any, coef: np.ndarray, intercept: np.ndarray, classes: np.ndarray) -> np.ndarray:
-    """P(strong better) − P(weak better) from stored weights (sklearn's binary/multinomial forms)."""
-    z = np.asarray(x @ coef.T) + intercept
+def _logistic_score(x: Any, coef: np.ndarray, intercept: np.ndarray, classes: np.ndarray, product: bool = False) -> np.ndarray:
+    """P(strong better) − P(weak better) from stored weights (sklearn's binary/multinomial forms);
+    `product`: x is already x @ coef.T (the TF-IDF router computes it without scipy)."""
+    z = np.asarray(x if product else x @ coef.T) + intercept
     if coef.shape[0] == 1:  # binary: one row of weights for classes[1]
         p1 = 1.0 / (1.0 + np.exp(-z[:, 0]))
         probs = np.stack([1.0 - p1, p1], axis=1)
@@ -169,7 +170,7 @@ class TfidfRouter(RouterModel):
         return self
 
     def score(self, feats: Features) -> np.ndarray:
-        return _logistic_score(self.tfidf.transform(feats.texts), self.coef, self.intercept, self.classes)
+        return _logistic_score(self.tfidf.matmul(feats.texts, self.coef.T), self.coef, self.intercept, self.classes, product=True)
 
     def arrays(self, directory: Path) -> dict[str, np.ndarray]:
         out = {"tfidf_coef": self.coef, "tfidf_intercept": self.intercept, "tfidf_classes": self.classes}

@@ -35,6 +35,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from rightmodel.errors import needs_train_extra
 from rightmodel.evaluate.card import NEVER_ACCEPT  # above every probability: the specialist never answers alone
 
 
@@ -67,7 +68,10 @@ class Calibration:
 
 def binomial_p_value(errors: int, n: int, alpha: float) -> float:
     """P(X <= errors) for X ~ Binomial(n, alpha): small when the true error rate is below alpha."""
-    from scipy.stats import binom
+    try:
+        from scipy.stats import binom
+    except ImportError:
+        raise needs_train_extra("scipy", "calibration") from None
 
     if n == 0:
         return 1.0
