@@ -2,8 +2,7 @@
 
 Presidio's recognizers bring the validation that makes patterns precise (Luhn for cards, the
 IBAN checksum and per-country lengths, a real public-suffix check for e-mail domains, known
-invalid SSNs). They run from recognizers.py, presidio-analyzer's code ported without presidio
-(which requires spaCy: 197 MB installed), finding for finding the same (tests/test_lean_serving.py). Its phone recognizer runs libphonenumber's matcher once per region over the whole
+invalid SSNs). Its phone recognizer runs libphonenumber's matcher once per region over the whole
 text (1.5 ms per region per KB, measured); here one regex finds candidates and libphonenumber
 parses only those, so twenty regions cost what one did.
 """
@@ -111,7 +110,7 @@ def _without_weak(recognizer: Any, min_score: float) -> Any:
     score (SSN's "very weak" bare nine digits, 0.05), a pattern below min_score only costs time
     (a third of the scan of a numeric table). Presidio drops a contained duplicate only for a
     higher-scored one, so what remains is unchanged."""
-    from rightmodel.privacy.recognizers import PatternRecognizer
+    from presidio_analyzer import PatternRecognizer
 
     if type(recognizer).validate_result is PatternRecognizer.validate_result:
         recognizer.patterns = [p for p in recognizer.patterns if p.score >= min_score]
@@ -131,8 +130,7 @@ class PatternDetector:
     """Every non-NER type the config enables, as one `find(text)` call."""
 
     def __init__(self, config: PrivacyConfig) -> None:
-        from rightmodel.privacy import recognizers as predefined_recognizers
-        from rightmodel.privacy.recognizers import Pattern, PatternRecognizer
+        from presidio_analyzer import Pattern, PatternRecognizer, predefined_recognizers
 
         patch_tldextract_offline()
         self.min_score = config.min_score
