@@ -81,13 +81,14 @@ class _Words:
         self.text, self.hint, self.asked = text, hint, 0
         self.lower: str | None = None
         self.ends: list[int] | None = None
+        self.ascii = text.isascii()  # most texts: no window needs the non-ASCII check
 
     def maybe(self, lo: int, hi: int) -> bool:
         if self.lower is None:
             self.lower = self.text.lower()
-            if len(self.lower) != len(self.text):  # a character lower-cased to two: positions would drift
-                self.hint = None  # type: ignore[assignment]
-        if self.hint is None or _NON_ASCII.search(self.text, lo, hi) is not None:
+        if len(self.lower) != len(self.text):  # a character lower-cased to two: positions would drift
+            return True
+        if not self.ascii and _NON_ASCII.search(self.text, lo, hi) is not None:
             return True
         self.asked += 1
         if self.ends is None:
