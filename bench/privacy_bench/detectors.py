@@ -48,7 +48,7 @@ class Presidio:
         from presidio_analyzer import AnalyzerEngine
         from presidio_analyzer.nlp_engine import NlpEngineProvider
 
-        from rightmodel.privacy.patterns import patch_tldextract_offline
+        from rightmodel.privacy.recognizers import patch_tldextract_offline
 
         patch_tldextract_offline()  # its e-mail recognizer would fetch the public-suffix list otherwise
         logging.getLogger("presidio-analyzer").setLevel(logging.ERROR)

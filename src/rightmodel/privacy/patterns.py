@@ -1,47 +1,20 @@
-"""Pattern entities: presidio's validated recognizers, phone numbers, and the constellation's own types.
+"""Pattern entities: the validated recognizers (recognizers.py), phone numbers, and the constellation's own types.
 
-Presidio's recognizers bring the validation that makes patterns precise (Luhn for cards, the
-IBAN checksum and per-country lengths, a real public-suffix check for e-mail domains, known
-invalid SSNs). Its phone recognizer runs libphonenumber's matcher once per region over the whole
-text (1.5 ms per region per KB, measured); here one regex finds candidates and libphonenumber
-parses only those, so twenty regions cost what one did.
+Phone numbers: libphonenumber's own matcher runs once per region over the whole text (1.5 ms per
+region per KB, measured); here one regex finds candidates and libphonenumber parses only those,
+so twenty regions cost what one did.
 """
 
 from __future__ import annotations
 
 import re
 from bisect import bisect_right
-from collections.abc import Iterable
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from rightmodel.privacy.config import PrivacyConfig
 from rightmodel.privacy.entities import Entity
 from rightmodel.privacy.phone_filter import region_filters
-
-_PRESIDIO = {
-    "EMAIL_ADDRESS": "EmailRecognizer",
-    "CREDIT_CARD": "CreditCardRecognizer",
-    "IBAN_CODE": "IbanRecognizer",
-    "US_SSN": "UsSsnRecognizer",
-    "IP_ADDRESS": "IpRecognizer",
-}
-# Candidate patterns given to presidio's recognizers in place of their own (validation is theirs):
-# - e-mail: no "/" in the local part. RFC 5322 allows it, but presidio then validates the match as
-#   a URL ("Porter/troy91@example.net" has no domain as a URL) and drops the address.
-# - cards: any 12-19 digits with any leading digit, compact or grouped as cards are printed (fours;
-#   4-6-4/5) by spaces, dashes or dots, then Luhn. Other groupings are phone numbers ("0049 89 2900298"). Presidio's own pattern knows only some issuer prefixes and 13-17 digits (no 2-series
-#   Mastercard, Maestro, 19-digit Visa); issuers come and go, and a Luhn-valid number is what leaks.
-_CANDIDATES = {
-    "EMAIL_ADDRESS": [(r"(?<![\w.+'%-])[\w.+'%-]+@[\w-]+(?:\.[\w-]+)+\b", 0.5)],
-    "CREDIT_CARD": [(r"(?<![\d+-])(?<!\d\.)(?:\d{12,19}"  # compact
-                     r"|\d{4}(?P<s>[ .-])\d{4}(?:(?P=s)\d{4}){1,2}(?:(?P=s)\d{1,3})?"  # groups of four: 4-4-4, 4-4-4-4, 4-4-4-4-3
-                     r"|\d{4}(?P<t>[ .-])\d{6}(?P=t)\d{4,5})"  # 4-6-4 (Diners), 4-6-5 (Amex)
-                     r"(?![\d-])(?!\.\d)", 0.3)],
-}
-
-_OPTIONS = {
-    "CREDIT_CARD": {"replacement_pairs": [("-", ""), (" ", ""), (".", "")]},  # separators dropped before the Luhn check
-}
+from rightmodel.privacy.recognizers import BUILTIN, CustomRecognizer, Recognizer
 
 # Digits with the separators phone numbers are written with, an optional +/00 prefix and extension.
 _PHONE_CANDIDATE = re.compile(
@@ -106,107 +79,32 @@ def _said(text: str, lo: int, hi: int, words: _Words, phrase: re.Pattern[str]) -
     return words.maybe(lo, hi) and phrase.search(text[lo:hi]) is not None  # a slice: the phrases anchor at ^ and $
 
 
-def _without_weak(recognizer: Any, min_score: float) -> Any:
-    """Drop patterns whose matches would all be dropped: where no validator can raise a match's
-    score (SSN's "very weak" bare nine digits, 0.05), a pattern below min_score only costs time
-    (a third of the scan of a numeric table). Presidio drops a contained duplicate only for a
-    higher-scored one, so what remains is unchanged."""
-    from presidio_analyzer import PatternRecognizer
-
-    if type(recognizer).validate_result is PatternRecognizer.validate_result:
-        recognizer.patterns = [p for p in recognizer.patterns if p.score >= min_score]
-    return recognizer
-
-
-def patch_tldextract_offline() -> None:
-    """Presidio's e-mail check asks tldextract, which fetches the public-suffix list over the
-    network on first use; use the snapshot bundled with tldextract instead (no network here)."""
-    import tldextract.tldextract as tld
-
-    if tld.TLD_EXTRACTOR.suffix_list_urls:
-        tld.TLD_EXTRACTOR = tld.TLDExtract(suffix_list_urls=(), cache_dir=None, fallback_to_snapshot=True)
-
-
 class PatternDetector:
     """Every non-NER type the config enables, as one `find(text)` call."""
 
     def __init__(self, config: PrivacyConfig) -> None:
-        from presidio_analyzer import Pattern, PatternRecognizer, predefined_recognizers
-
-        patch_tldextract_offline()
         self.min_score = config.min_score
-        def recognizer(entity_type: str, cls: str):
-            patterns = [Pattern(f"{entity_type}_rm{i}", rx, score) for i, (rx, score) in enumerate(_CANDIDATES.get(entity_type, []))]
-            return getattr(predefined_recognizers, cls)(**({"patterns": patterns} if patterns else {}), **_OPTIONS.get(entity_type, {}))
-
-        self.recognizers = [(t, _without_weak(recognizer(t, cls), self.min_score)) for t, cls in _PRESIDIO.items() if t in config.entities]
-        self.custom = [
-            (
-                c.type,
-                PatternRecognizer(
-                    supported_entity=c.type,
-                    patterns=[Pattern(f"{c.type}_{i}", p, c.score) for i, p in enumerate(c.patterns)] or None,
-                    deny_list=[t for t in c.deny_list if t.strip()] or None,
-                    deny_list_score=c.score,
-                ),
-            )
-            for c in config.custom
-        ]
+        self.recognizers: list[Recognizer] = [make() for t, make in BUILTIN.items() if t in config.entities]
+        self.custom = [CustomRecognizer(c) for c in config.custom]
         self.custom_types = frozenset(c.type for c in config.custom)
-        self.iban = next((r for t, r in self.recognizers if t == "IBAN_CODE"), None)
         self.phone_regions = tuple(config.phone_regions) if "PHONE_NUMBER" in config.entities else ()
 
     def find(self, text: str) -> list[Entity]:
         found: list[Entity] = []
-        for entity_type, recognizer in self.recognizers:
-            if _PREFILTER[entity_type].search(text) is not None:  # most prose holds no "@", no run of digits...
-                found.extend(self._run(recognizer, entity_type, text, "pattern"))
-        for entity_type, recognizer in self.custom:
-            found.extend(self._run(recognizer, entity_type, text, "custom"))
-        if self.iban is not None:
-            found.extend(lower_case_ibans(text, self.iban))
+        for recognizer in self.recognizers:
+            if recognizer.hint.search(text) is not None:  # most prose holds no "@", no run of digits...
+                found.extend(e for e in recognizer.find(text) if e.score >= self.min_score)
+        for custom in self.custom:
+            found.extend(custom.find(text))  # the constellation's own types: always, whatever their score
         if self.phone_regions:
             found.extend(e for e in phones(text, self.phone_regions, _covered(text, found), self.min_score) if e.score >= self.min_score)
         return found
-
-    def _run(self, recognizer, entity_type: str, text: str, source: str) -> Iterable[Entity]:
-        for r in recognizer.analyze(text, [entity_type], None):
-            if r.score >= self.min_score or source == "custom":
-                yield Entity(r.start, r.end, entity_type, float(r.score), source)
 
 
 _DIGIT = re.compile(r"\d")
 _SEPARATOR = re.compile(r"[\s().\-/]")
 _NON_DIGIT = re.compile(r"\D")
 _EXTENSION_HINT = re.compile(r"[xX#]")  # every extension marker holds one
-# What a text must hold for a recognizer to find anything in it (each far cheaper than the recognizer's own patterns).
-_PREFILTER = {
-    "EMAIL_ADDRESS": re.compile("@"),
-    "CREDIT_CARD": re.compile(r"\d{4}"),
-    "IBAN_CODE": re.compile(r"[A-Z]{2}\d{2}"),
-    "US_SSN": re.compile(r"\d{3}[- .]?\d{2}[- .]?\d{4}"),
-    "IP_ADDRESS": re.compile(r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d|(?:[0-9A-Fa-f]{1,4}:){2}|::[0-9A-Fa-f]"),
-}
-_LOWER_IBAN = re.compile(r"(?<![A-Za-z0-9])[a-z]{2}\d{2}(?:[ -]?[a-z0-9]){11,32}", re.ASCII)
-
-
-def lower_case_ibans(text: str, recognizer: Any) -> list[Entity]:
-    """IBANs written in lower case ("de44 5001 0517 ..."): presidio's pattern wants capitals, and
-    matching case-insensitively lets it swallow the next word ("... 3249 31 from"). Each candidate
-    is shortened from the end until presidio validates the upper-cased value (checksum and format)."""
-    out: list[Entity] = []
-    for m in _LOWER_IBAN.finditer(text):
-        value = m.group(0)
-        for end in range(len(value), 14, -1):
-            if not value[end - 1].isalnum() or (end < len(value) and value[end].isalnum() and value[end - 1].isalpha()):
-                continue
-            candidate = value[:end].upper()
-            if recognizer.validate_result(candidate):
-                out.append(Entity(m.start(), m.start() + end, "IBAN_CODE", 0.9, "pattern"))
-                break
-    return out
-
-
 def _covered(text: str, found: list[Entity]) -> bytearray:
     """1 where a value is already found: a phone candidate wholly inside one (the digits of a card,
     an IBAN, an SSN) would lose to it anyway, as every other type outranks PHONE_NUMBER."""

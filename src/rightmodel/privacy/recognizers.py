@@ -1,0 +1,241 @@
+"""Validated pattern recognizers: a loose regex finds candidates, a checksum or a registry decides.
+
+Candidates are deliberately loose (any issuer prefix, any case, the separators people type) and
+validation is what makes them precise: Luhn for cards and the IBAN registry's per-country format
+plus mod-97 (both python-stdnum), the public-suffix list for e-mail domains (tldextract's bundled
+snapshot), the SSA's never-issued SSN numbers, and the standard library's `ipaddress` for IPs.
+
+Each recognizer costs one regex scan of the text plus one validation per candidate; none reads
+more than a bounded window around a candidate, so the whole scan stays linear in text length.
+These replace presidio-analyzer's recognizers: presidio imports spaCy (and spaCy's thinc imports
+torch where it is installed), which cost the server ~200 MB and seconds at start.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Iterator
+from functools import lru_cache
+from typing import Protocol
+
+from rightmodel.privacy.config import CustomEntity
+from rightmodel.privacy.entities import Entity
+
+VALIDATED = 1.0  # a candidate a checksum or registry confirmed
+
+
+class Recognizer(Protocol):
+    """One entity type: `hint` is a cheap test that must match somewhere for `find` to find anything."""
+
+    entity_type: str
+    hint: re.Pattern[str]
+
+    def find(self, text: str) -> Iterator[Entity]: ...
+
+
+# E-mail: no "/" in the local part (RFC 5322 allows it, but "Porter/troy91@example.net" in a
+# path is a path); the domain needs a dot and ends at a word character.
+_EMAIL = re.compile(r"(?<![\w.+'%-])[\w.+'%-]+@([\w-]+(?:\.[\w-]+)+)\b")
+
+
+def patch_tldextract_offline() -> None:
+    """tldextract fetches the public-suffix list over the network on first use; use the snapshot
+    bundled with it instead (serving must never reach the network for this)."""
+    import tldextract.tldextract as tld
+
+    if tld.TLD_EXTRACTOR.suffix_list_urls:
+        tld.TLD_EXTRACTOR = tld.TLDExtract(suffix_list_urls=(), cache_dir=None, fallback_to_snapshot=True)
+
+
+@lru_cache(maxsize=8192)
+def _has_public_suffix(domain: str) -> bool:
+    """Whether `domain` is a registrable name under a public suffix ("example.co.uk": yes,
+    "localhost" or "build.internal": no). Cached: the same few domains recur in traffic."""
+    import tldextract.tldextract as tld
+
+    parts = tld.TLD_EXTRACTOR(domain)
+    return bool(parts.domain and parts.suffix)
+
+
+class EmailRecognizer:
+    entity_type = "EMAIL_ADDRESS"
+    hint = re.compile("@")
+
+    def __init__(self) -> None:
+        patch_tldextract_offline()
+
+    def find(self, text: str) -> Iterator[Entity]:
+        for m in _EMAIL.finditer(text):
+            if _has_public_suffix(m.group(1).lower()):
+                yield Entity(m.start(), m.end(), self.entity_type, VALIDATED, "pattern")
+
+
+# Cards: 12-19 digits with any leading digit, compact or grouped as cards are printed (fours;
+# 4-6-4/5) by spaces, dashes or dots. Issuer prefixes come and go; a Luhn-valid number is what
+# leaks. Other groupings are phone numbers ("0049 89 2900298").
+_CARD = re.compile(
+    r"(?<![\d+-])(?<!\d\.)(?:\d{12,19}"  # compact
+    r"|\d{4}(?P<s>[ .-])\d{4}(?:(?P=s)\d{4}){1,2}(?:(?P=s)\d{1,3})?"  # 4-4-4, 4-4-4-4, 4-4-4-4-3
+    r"|\d{4}(?P<t>[ .-])\d{6}(?P=t)\d{4,5})"  # 4-6-4 (Diners), 4-6-5 (Amex)
+    r"(?![\d-])(?!\.\d)"
+)
+_CARD_SEPARATORS = re.compile(r"[ .-]")
+
+
+class CardRecognizer:
+    entity_type = "CREDIT_CARD"
+    hint = re.compile(r"\d{4}")
+
+    def find(self, text: str) -> Iterator[Entity]:
+        from stdnum import luhn
+
+        for m in _CARD.finditer(text):
+            if luhn.is_valid(_CARD_SEPARATORS.sub("", m.group(0))):
+                yield Entity(m.start(), m.end(), self.entity_type, VALIDATED, "pattern")
+
+
+# An IBAN starts with a country code and two check digits, in any case ("de44 5001 ...").
+_IBAN_HEAD = re.compile(r"(?<![A-Za-z0-9])[A-Za-z]{2}\d{2}", re.ASCII)
+_BBAN_PART = re.compile(r"(\d+)!([nac])")
+_BBAN_CLASS = {"n": "[0-9]", "a": "[A-Za-z]", "c": "[A-Za-z0-9]"}
+
+
+class IbanRecognizer:
+    """The registry (python-stdnum's copy of SWIFT's IBAN registry) gives each country its BBAN
+    shape, so a candidate is matched against exactly one length and shape, with one optional
+    space or dash between any two characters, and must end there: no shortening loop, and a
+    word after the number is never swallowed. Then mod-97. National check digits inside the BBAN
+    are not checked: a mistyped IBAN is still someone's bank account."""
+
+    entity_type = "IBAN_CODE"
+    hint = re.compile(r"[A-Za-z]{2}\d{2}", re.ASCII)
+
+    def __init__(self) -> None:
+        from stdnum import numdb
+
+        self._registry = numdb.get("iban")
+        self._shapes: dict[str, re.Pattern[str] | None] = {}
+
+    def _shape(self, country: str) -> re.Pattern[str] | None:
+        if country not in self._shapes:
+            props = self._registry.info(country)[0][1]
+            bban = props.get("bban") if props else None
+            if not bban:
+                self._shapes[country] = None
+            else:
+                chars = "".join(f"(?:[ -]?{_BBAN_CLASS[kind]}){{{n}}}" for n, kind in _BBAN_PART.findall(bban))
+                self._shapes[country] = re.compile(rf"[A-Za-z]{{2}}\d{{2}}{chars}(?![A-Za-z0-9])", re.ASCII)
+        return self._shapes[country]
+
+    def find(self, text: str) -> Iterator[Entity]:
+        from stdnum import iban
+        from stdnum.exceptions import ValidationError
+
+        for head in _IBAN_HEAD.finditer(text):
+            shape = self._shape(head.group(0)[:2].upper())
+            m = shape.match(text, head.start()) if shape is not None else None
+            if m is None:
+                continue
+            try:
+                iban.validate(m.group(0).upper(), check_country=False)
+            except ValidationError:
+                continue
+            yield Entity(m.start(), m.end(), self.entity_type, VALIDATED, "pattern")
+
+
+# SSNs written 3-2-4 with one kind of separator; nine bare digits count only after words that say so.
+_SSN = re.compile(r"(?<!\w)(\d{3})([- .])(\d{2})\2(\d{4})(?!\w)(?!-\d)")
+_SSN_COMPACT = re.compile(r"(?<!\w)(\d{3})(\d{2})(\d{4})(?!\w)(?!-\d)")
+_SSN_SAID = re.compile(r"(?:\bssns?|social[ -]security|soc\.?[ -]sec\.?|\bss#|\bitin|taxpayer)\b\W{0,5}(?:\w+\W{1,5}){0,3}$", re.IGNORECASE)
+_SSN_WRITTEN = 0.5  # as presidio's medium pattern: enough to redact, below validated formats
+_SSN_BARE = 0.05  # nine digits alone are as often an order number
+
+
+def _issuable_ssn(area: str, group: str, serial: str) -> bool:
+    """The SSA never issues area 000 or 666, group 00 or serial 0000; one repeated digit and the
+    published sample numbers are placeholders, not people. Areas 900-999 (ITINs, also tax ids)
+    are kept: a leak-averse choice."""
+    digits = area + group + serial
+    return not (area in ("000", "666") or group == "00" or serial == "0000" or digits == digits[0] * 9
+                or digits in ("123456789", "078051120") or digits.startswith("98765432"))
+
+
+class SsnRecognizer:
+    entity_type = "US_SSN"
+    hint = re.compile(r"\d{3}[- .]?\d{2}[- .]?\d{4}")
+
+    def find(self, text: str) -> Iterator[Entity]:
+        for m in _SSN.finditer(text):
+            if _issuable_ssn(m.group(1), m.group(3), m.group(4)):
+                yield Entity(m.start(), m.end(), self.entity_type, _SSN_WRITTEN, "pattern")
+        for m in _SSN_COMPACT.finditer(text):
+            if _issuable_ssn(*m.groups()):
+                said = _SSN_SAID.search(text[max(0, m.start() - 40):m.start()]) is not None
+                yield Entity(m.start(), m.end(), self.entity_type, _SSN_WRITTEN if said else _SSN_BARE, "pattern")
+
+
+# IPs: a candidate shape, then the standard library decides (octets ≤ 255, IPv6 group counts, "::").
+_IPV4 = re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?:/\d{1,2})?(?!\w)(?!\.\d)")
+_IPV6 = re.compile(
+    r"(?<![\w:.])(?=[0-9A-Fa-f]{0,4}:[0-9A-Fa-f]{0,4}:)[0-9A-Fa-f:]{2,39}"
+    r"(?:(?<=:)\d{1,3}(?:\.\d{1,3}){3})?(?:%[0-9A-Za-z]{1,16})?(?:/\d{1,3})?(?![\w:])(?!\.\d)"
+)
+_IP_SCORE = 0.6  # as presidio's: a dotted quad is sometimes a version number
+_HEX_DIGIT = re.compile(r"\d")
+
+
+def _ip(value: str) -> bool:
+    try:
+        ipaddress.ip_interface(value)
+    except ValueError:
+        return False
+    return True
+
+
+class IpRecognizer:
+    entity_type = "IP_ADDRESS"
+    hint = re.compile(r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d|(?:[0-9A-Fa-f]{0,4}:){2}")
+
+    def find(self, text: str) -> Iterator[Entity]:
+        for m in _IPV4.finditer(text):
+            if _ip(m.group(0)):
+                yield Entity(m.start(), m.end(), self.entity_type, _IP_SCORE, "pattern")
+        if ":" not in text:
+            return
+        for m in _IPV6.finditer(text):
+            value = m.group(0)
+            # "::" alone (unspecified) and digit-free hex ("dead::beef", C++'s "a::b") are not addresses people leak.
+            if value.split("/")[0] != "::" and _HEX_DIGIT.search(value) is not None and _ip(value):
+                yield Entity(m.start(), m.end(), self.entity_type, _IP_SCORE, "pattern")
+
+
+class CustomRecognizer:
+    """A constellation's own type. Patterns match case-insensitively, `^`/`$` at line ends and `.`
+    across lines (what presidio did, so existing constellations keep their meaning); deny-list
+    terms match as whole words, case-insensitively."""
+
+    hint = re.compile(r"(?s).")
+
+    def __init__(self, entity: CustomEntity) -> None:
+        self.entity_type, self.score = entity.type, entity.score
+        flags = re.IGNORECASE | re.MULTILINE | re.DOTALL
+        self.patterns = [re.compile(p, flags) for p in entity.patterns]
+        terms = sorted({t for t in entity.deny_list if t.strip()}, key=len, reverse=True)
+        if terms:
+            self.patterns.append(re.compile(r"(?<!\w)(?:" + "|".join(map(re.escape, terms)) + r")(?!\w)", re.IGNORECASE))
+
+    def find(self, text: str) -> Iterator[Entity]:
+        for pattern in self.patterns:
+            for m in pattern.finditer(text):
+                if m.end() > m.start():
+                    yield Entity(m.start(), m.end(), self.entity_type, self.score, "custom")
+
+
+BUILTIN = {
+    "EMAIL_ADDRESS": EmailRecognizer,
+    "CREDIT_CARD": CardRecognizer,
+    "IBAN_CODE": IbanRecognizer,
+    "US_SSN": SsnRecognizer,
+    "IP_ADDRESS": IpRecognizer,
+}
