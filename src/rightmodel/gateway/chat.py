@@ -19,9 +19,10 @@ from starlette.responses import Response, StreamingResponse
 
 from rightmodel.backends.base import ChatResult, ChatStream, UpstreamError, Usage
 from rightmodel.bounds import JsonTooDeep
+from rightmodel.constellation.config import TaskConfig
 from rightmodel.constellation.costs import estimate_prompt_tokens, estimate_tokens
 from rightmodel.gateway import answers, shadow
-from rightmodel.gateway.deadlines import bounded
+from rightmodel.gateway.deadlines import Scope, bounded
 from rightmodel.gateway.errors import APIError, no_route
 from rightmodel.gateway.fallback import Attempts, call_with_fallbacks, open_primed
 from rightmodel.gateway.state import GatewayState
@@ -106,14 +107,11 @@ async def chat_completions(request: Request) -> Response:
                 raise no_route(exc) from None
             t.task, t.reason = decision.task, decision.reason
             task_cfg = state.constellation.tasks.get(decision.task or "")
-            policy = state.privacy.policy(task_cfg.privacy if task_cfg else None, t.key_privacy)
-            strict = state.privacy.strict(task_cfg.privacy_strict if task_cfg else None)
-            t.inspection = await state.privacy.inspect_async(body, policy, strict, run=state.cpu.run, tenant=t.tenant,
-                                                             deadline=scope.deadline, cancel=scope.cancelled)
             start_shadow(state, t, body, task_cfg)
             if decision.route == "specialist":
                 t.routing_ms = t.elapsed_ms()
-                return await serve_specialist(state, t, body, decision)
+                return await serve_specialist(state, t, body, decision, scope)
+            await inspect_privacy(state, t, body, task_cfg, scope)
             remote = decision.remote if decision.pick is None else await learned_pick(state, t, decision)
             t.routing_ms = t.elapsed_ms()
             return await serve_remote(state, t, body, remote, route="remote")
@@ -124,6 +122,16 @@ async def chat_completions(request: Request) -> Response:
     except Exception as exc:  # a bug of ours: still one ledger row, a settled reservation, no trace
         log.exception("unexpected error in %s", t.request_id)
         return error_response(state, t, APIError(500, f"internal error ({type(exc).__name__}); the request was not completed", code="internal_error"))
+
+
+async def inspect_privacy(state: GatewayState, t: Ticket, body: dict[str, Any], task_cfg: TaskConfig | None, scope: Scope) -> None:
+    """Privacy detection for a request about to leave this process. Only then: a specialist's
+    answer never leaves, so scanning it would cost every local answer the detector's time (and the
+    gateway its throughput) for nothing to protect; such rows carry no privacy fields."""
+    policy = state.privacy.policy(task_cfg.privacy if task_cfg else None, t.key_privacy)
+    strict = state.privacy.strict(task_cfg.privacy_strict if task_cfg else None)
+    t.inspection = await state.privacy.inspect_async(body, policy, strict, run=state.cpu.run, tenant=t.tenant,
+                                                     deadline=scope.deadline, cancel=scope.cancelled)
 
 
 async def learned_pick(state: GatewayState, t: Ticket, decision: Decision) -> str:
@@ -137,7 +145,7 @@ async def learned_pick(state: GatewayState, t: Ticket, decision: Decision) -> st
     return model
 
 
-async def serve_specialist(state: GatewayState, t: Ticket, body: dict[str, Any], decision: Decision) -> Response:
+async def serve_specialist(state: GatewayState, t: Ticket, body: dict[str, Any], decision: Decision, scope: Scope) -> Response:
     backend = state.specialists[decision.specialist]
     task_cfg = state.constellation.tasks.get(decision.task or "")
     text = specialist_input(body["messages"], task_cfg.input if task_cfg else "last_user")
@@ -159,11 +167,10 @@ async def serve_specialist(state: GatewayState, t: Ticket, body: dict[str, Any],
         if backend.runtime.multi_label:
             t.extra["specialist"]["labels"] = list(cls.labels)
         t.cost = local_cost
+        await inspect_privacy(state, t, body, task_cfg, scope)
         return await serve_remote(state, t, body, target, route="escalated")
     t.route, t.model = "specialist", cls.version
     t.labels = list(cls.labels)
-    if t.inspection.sensitive and t.inspection.policy != "allow":
-        t.privacy_action = "kept_local"
     if decision.must_answer:
         t.reason = f"{decision.reason}; confidence {cls.confidence:.4f} (answers whatever its confidence)"
     elif not backend.accepts(cls.confidence, decision.threshold):
