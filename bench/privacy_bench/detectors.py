@@ -78,6 +78,18 @@ def _cache_clearer(detector: Any) -> tuple[Callable[[], None], str]:
             fn = getattr(type(owner), attr, None)
             if hasattr(fn, "cache_clear"):
                 found.append((f"{type(owner).__name__}.{attr}.cache_clear()", fn.cache_clear))
+    # Module-level memos keyed by what a text contains (words, phone numbers, e-mail domains);
+    # not the per-process tables built from metadata (phone screens, the gazetteer).
+    import importlib
+
+    for module, fn_name in (("rightmodel.privacy.name_tagger", "_info"), ("rightmodel.privacy.patterns", "_verdict"),
+                            ("rightmodel.privacy.recognizers", "_has_public_suffix")):
+        try:
+            fn = getattr(importlib.import_module(module), fn_name)
+        except (ImportError, AttributeError):
+            continue
+        if hasattr(fn, "cache_clear"):
+            found.append((f"{module}.{fn_name}.cache_clear()", fn.cache_clear))
     if not found:
         return (lambda: None), "no cache attribute found on the detector (names.py): nothing to clear"
 

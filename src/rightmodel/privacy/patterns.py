@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_right
+from functools import lru_cache
 from typing import NamedTuple
 
 from rightmodel.privacy.config import PrivacyConfig
@@ -123,7 +124,6 @@ def phones(text: str, regions: tuple[str, ...], covered: bytearray | None = None
     "invoice" names it, and 0.2 when merely possible or so named (below the default 0.4).
     Dates (2024-05-03, 03.05.2024) are never phone numbers.
     """
-    import phonenumbers
 
     out: list[Entity] = []
     if _DIGIT.search(text) is None:
@@ -154,23 +154,34 @@ def phones(text: str, regions: tuple[str, ...], covered: bytearray | None = None
         if _score(shape, True, True) < min_score:
             continue  # even a valid number written this way would be dropped: skip libphonenumber
         need_possible = _score(shape, False, True) >= min_score
-        valid = possible = False
-        for region, screen in ((None, None),) if international else zip(regions, region_filters(regions)):
-            if ascii_digits is not None and screen is not None and not screen.may_match(ascii_digits, need_possible):
-                continue  # neither valid nor (when it matters) possible here: libphonenumber would say so too
-            try:
-                parsed = phonenumbers.parse(parse_as, region)
-            except phonenumbers.NumberParseException:
-                continue
-            if phonenumbers.is_valid_number(parsed):
-                valid = possible = True
-                break
-            possible = possible or phonenumbers.is_possible_number(parsed)
+        valid, possible = _verdict(parse_as, ascii_digits, regions, international, need_possible)
         if not possible and not (international and digits >= 8):
             continue
         score = _score(shape, valid, possible)
         out.append(Entity(start, end, "PHONE_NUMBER", score, "phone"))
     return out
+
+
+@lru_cache(maxsize=16384)
+def _verdict(parse_as: str, ascii_digits: str | None, regions: tuple[str, ...], international: bool,
+             need_possible: bool) -> tuple[bool, bool]:
+    """(valid, possible): libphonenumber's answer in the first region where the number is valid
+    (an international one by its own country code). Cached: a conversation, a thread or a table
+    repeats the same numbers, and a parse costs tens of microseconds."""
+    import phonenumbers
+
+    valid = possible = False
+    for region, screen in ((None, None),) if international else zip(regions, region_filters(regions)):
+        if ascii_digits is not None and screen is not None and not screen.may_match(ascii_digits, need_possible):
+            continue  # neither valid nor (when it matters) possible here: libphonenumber would say so too
+        try:
+            parsed = phonenumbers.parse(parse_as, region)
+        except phonenumbers.NumberParseException:
+            continue
+        if phonenumbers.is_valid_number(parsed):
+            return True, True
+        possible = possible or phonenumbers.is_possible_number(parsed)
+    return valid, possible
 
 
 class _Shape(NamedTuple):
