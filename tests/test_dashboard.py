@@ -1,13 +1,18 @@
 """/dashboard in a real headless Chromium (Debian's `chromium`, driven by Playwright through
 `executable_path`; no browser is downloaded): it loads with no console errors, and its plots are
 drawn from a ledger that real requests through a real gateway filled. A full-page screenshot
-is saved to $RIGHTMODEL_TEST_ARTIFACTS (default: test-artifacts/) as dashboard.png.
+is saved to $RIGHTMODEL_TEST_ARTIFACTS (default: test-artifacts/) as dashboard.png. The savings
+read off the page, in the default 24 h window and the whole ledger's, are those `rightmodel report`
+prints for the same ledger.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import subprocess
+import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -117,6 +122,35 @@ def wait_loaded(page) -> None:
     page.wait_for_selector("body[data-loaded]", timeout=30_000)
 
 
+def report_of(gw) -> tuple[dict, str]:
+    """`rightmodel report` on the gateway's own ledger and constellation, as a real process: its
+    JSON total and its table's total line."""
+    [config] = gw.home.glob("constellation-*.yaml")
+    env = {k: v for k, v in os.environ.items() if k not in ("RIGHTMODEL_LEDGER_URL", "RIGHTMODEL_HOME")}
+    args = [sys.executable, "-m", "rightmodel.cli", "report", "--ledger-url", f"sqlite:///{gw.home / 'ledger.db'}", "--config", str(config)]
+    done = subprocess.run([*args, "--format", "json"], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    table = subprocess.run(args, capture_output=True, text=True, env={**env, "COLUMNS": "240"}, timeout=120)
+    assert table.returncode == 0, table.stderr
+    total_line = next(line for line in table.stdout.splitlines() if line.strip().startswith("total"))
+    return json.loads(done.stdout)["total"], total_line
+
+
+def assert_savings_as_reported(page, gw) -> None:
+    """The "saved" figure read off the page is the report's, in dollars and as a percentage
+    (issue 21: the dashboard said "SAVED $-1.62, -7332%" where the report said +82%)."""
+    from rightmodel.report.render import pct, usd
+
+    total, total_line = report_of(gw)
+    assert total["fixed_cost_usd"] > 0  # the case that diverged: a fixed monthly cost over a short run
+    saved = page.locator('.kpi[data-kpi="saved"] .value').inner_text()
+    share = page.locator('.kpi[data-kpi="saved"] .sub').inner_text()
+    assert saved == usd(total["savings_usd"]) and share == f"{pct(total['savings_rate'])} of all-frontier", (saved, share, total)
+    assert saved in total_line.split() and pct(total["savings_rate"]) in total_line.split(), (saved, total_line)
+    actual = page.locator('.kpi[data-kpi="actual-cost"] .value').inner_text()
+    assert actual == usd(total["actual_cost_usd"])
+
+
 def test_dashboard_renders_every_plot_from_the_ledger_with_no_console_errors(stack, browser):
     gw = stack["gw"]
     context, page, seen = open_page(browser, f"{gw.url}/dashboard#since=all", stack["admin"])
@@ -133,6 +167,7 @@ def test_dashboard_renders_every_plot_from_the_ledger_with_no_console_errors(sta
         assert plotted["escalated to frontier"] == by_route["escalated"] == 3
         assert plotted["remote (passthrough)"] == by_route["remote"] == 2 and plotted["refused"] == by_route["rejected"] == 1
         assert page.locator(".kpi .value").first.inner_text() == str(len(rows))
+        assert_savings_as_reported(page, gw)
         # Cost over time: cumulative actual below cumulative all-frontier, ending at the ledger's sums.
         cost = page.evaluate("document.getElementById('plot-cost').data.map(t => t.y[t.y.length - 1])")
         assert cost[0] == pytest.approx(sum(r["counterfactual_cost_usd"] or 0 for r in rows), rel=1e-6)
@@ -160,6 +195,7 @@ def test_the_dashboard_asks_for_an_admin_key_and_switches_windows(stack, browser
         page.click("#keyform button[type=submit]")
         wait_loaded(page)
         assert page.locator("#keyform").is_hidden()
+        assert_savings_as_reported(page, gw)  # the default window (24 h): the same savings as the report's
         first = page.get_attribute("body", "data-loaded")
         page.click("#ranges button[data-since='1h']")
         page.wait_for_function("first => document.body.dataset.loaded !== first", arg=first, timeout=30_000)

@@ -11,6 +11,7 @@ import csv
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 from datetime import datetime, timedelta, timezone
@@ -70,28 +71,32 @@ TOTAL = {
     "requests": 10, "answered": 7, "served_locally": 3, "local_share": 0.5,  # 3 / 6 (embeddings out)
     "escalated": 2, "task_requests": 6, "escalation_rate": 0.333333, "errors": 3, "error_rate": 0.3,
     "latency_p50_ms": 30.0, "latency_p95_ms": 800.0, "latency_p99_ms": 800.0,
-    "cost_usd": 0.0371, "fixed_cost_usd": 0.0, "counterfactual_cost_usd": 0.065, "savings_usd": 0.0279, "savings_pct": 42.9231,
+    "cost_usd": 0.0371, "fixed_cost_usd": 0.0, "actual_cost_usd": 0.0371, "counterfactual_cost_usd": 0.065, "savings_usd": 0.0279,
+    "savings_rate": 0.429231,
     "tokens_in": 870, "tokens_out": 162, "feedback": 0, "accuracy": None, "mean_score": None, "accuracy_note": "no feedback recorded",
 }
 INTENT = {  # rows 1-4; also the 2026-11-01 day
     "requests": 4, "answered": 4, "served_locally": 2, "local_share": 0.5, "escalated": 1,
     "task_requests": 4, "escalation_rate": 0.25, "errors": 0, "error_rate": 0.0,
     "latency_p50_ms": 20.0, "latency_p95_ms": 500.0, "latency_p99_ms": 500.0,
-    "cost_usd": 0.014, "fixed_cost_usd": None, "counterfactual_cost_usd": 0.04, "savings_usd": 0.026, "savings_pct": 65.0,
+    "cost_usd": 0.014, "fixed_cost_usd": None, "actual_cost_usd": 0.014, "counterfactual_cost_usd": 0.04, "savings_usd": 0.026,
+    "savings_rate": 0.65,
     "tokens_in": 480, "tokens_out": 60, "feedback": 0, "accuracy": None, "mean_score": None, "accuracy_note": "no feedback recorded",
 }
 NO_TASK = {  # rows 5-8; also the 2026-11-02 day
     "requests": 4, "answered": 2, "served_locally": 0, "local_share": 0.0, "escalated": 0,
     "task_requests": 0, "escalation_rate": None, "errors": 2, "error_rate": 0.5,
     "latency_p50_ms": 15.0, "latency_p95_ms": 800.0, "latency_p99_ms": 800.0,
-    "cost_usd": 0.0201, "fixed_cost_usd": None, "counterfactual_cost_usd": 0.02, "savings_usd": -0.0001, "savings_pct": -0.5,
+    "cost_usd": 0.0201, "fixed_cost_usd": None, "actual_cost_usd": 0.0201, "counterfactual_cost_usd": 0.02, "savings_usd": -0.0001,
+    "savings_rate": -0.005,
     "tokens_in": 340, "tokens_out": 100, "feedback": 0, "accuracy": None, "mean_score": None, "accuracy_note": "no feedback recorded",
 }
 SENTIMENT = {  # rows 9-10; also the 2026-11-03 day
     "requests": 2, "answered": 1, "served_locally": 1, "local_share": 1.0, "escalated": 1,
     "task_requests": 2, "escalation_rate": 0.5, "errors": 1, "error_rate": 0.5,
     "latency_p50_ms": 40.0, "latency_p95_ms": 40.0, "latency_p99_ms": 40.0,
-    "cost_usd": 0.003, "fixed_cost_usd": None, "counterfactual_cost_usd": 0.005, "savings_usd": 0.002, "savings_pct": 40.0,
+    "cost_usd": 0.003, "fixed_cost_usd": None, "actual_cost_usd": 0.003, "counterfactual_cost_usd": 0.005, "savings_usd": 0.002,
+    "savings_rate": 0.4,
     "tokens_in": 50, "tokens_out": 2, "feedback": 0, "accuracy": None, "mean_score": None, "accuracy_note": "no feedback recorded",
 }
 
@@ -153,7 +158,7 @@ def test_by_route(engine):
     assert g["escalated"]["escalation_rate"] == 1.0 and g["escalated"]["error_rate"] == 0.5
     assert g["escalated"]["latency_p50_ms"] == 500.0  # the failed one (2000 ms) is not in latency
     assert g["embeddings"]["local_share"] is None  # nothing routed: no share, not 0
-    assert g["embeddings"]["savings_pct"] is None and g["embeddings"]["savings_usd"] == -0.0001
+    assert g["embeddings"]["savings_rate"] is None and g["embeddings"]["savings_usd"] == -0.0001
     assert g["rejected"] == {**g["rejected"], "errors": 1, "error_rate": 1.0, "answered": 0,
                              "latency_p50_ms": None, "cost_usd": 0.0}
     assert g["escalation_unavailable"]["served_locally"] == 0 and g["escalation_unavailable"]["local_share"] == 0.0
@@ -268,11 +273,11 @@ def test_empty_ledger_and_empty_window(tmp_path, engine):
             assert r.groups == []
             assert r.total["requests"] == 0 and r.total["cost_usd"] == 0.0
             assert all(r.total[k] is None for k in ("local_share", "escalation_rate", "error_rate",
-                                                    "latency_p50_ms", "savings_pct", "accuracy"))
+                                                    "latency_p50_ms", "savings_rate", "accuracy"))
     finally:
         e.dispose()
     out = cli("--ledger-url", url, "--format", "csv")
-    assert out.splitlines()[1].startswith("total,,0,0,0,,0,0,,0,,,,,0.0,0.0,0.0,0.0,,0,0,0,,,no feedback recorded")
+    assert out.splitlines()[1].startswith("total,,0,0,0,,0,0,,0,,,,,0.0,0.0,0.0,0.0,0.0,,0,0,0,,,no feedback recorded")
     assert "total" in cli("--ledger-url", url)
 
 
@@ -321,12 +326,17 @@ def test_json_output(ledger, by):
 
 @pytest.mark.parametrize("by", ["task", "model", "tenant", "day", "route"])
 def test_csv_output(ledger, by):
-    rows = list(csv.DictReader(io.StringIO(cli("--ledger-url", ledger, "--by", by, "--format", "csv"))))
+    out = cli("--ledger-url", ledger, "--by", by, "--format", "csv")
+    main, versions, drift, shadow = out.split("\n\n")  # sections: a header each, even when empty
+    assert versions.startswith("row,task,specialist,consulted,") and drift.startswith("row,task,specialist,metric,value,band_min")
+    assert shadow.startswith("row,task,candidate,")
+    rows = list(csv.DictReader(io.StringIO(main)))
     assert list(rows[0]) == ["row", by, *FIELDS]
     assert [r["row"] for r in rows] == ["group"] * (len(rows) - 1) + ["total"]
     total = rows[-1]
     assert total[by] == "" and total["requests"] == "10" and total["local_share"] == "0.5"
-    assert total["latency_p50_ms"] == "30.0" and total["savings_pct"] == "42.9231"
+    assert total["latency_p50_ms"] == "30.0" and total["savings_rate"] == "0.429231"
+    assert not re.search(r"\d[eE][-+]?\d", out)  # numbers in plain decimals, never exponent notation
     assert total["accuracy"] == "" and total["accuracy_note"] == "no feedback recorded"
     assert sum(int(r["requests"]) for r in rows[:-1]) == 10
     if by == "task":
@@ -341,7 +351,7 @@ def test_table_output(ledger, by):
     lines = out.splitlines()
     total = next(line for line in lines if line.strip().startswith("total"))
     assert total.split()[1:] == ["10", "50.0%", "33.3%", "30.0%", "30.0", "800", "800", "0", "n/a",  # requests .. accuracy
-                                 "0.0371", "0", "0.0650", "0.0279", "42.9%", "870", "162"]  # cost .. tokens out
+                                 "$0.0371", "$0", "$0.065", "$0.0279", "42.9%", "870", "162"]  # cost .. tokens out
     assert "(n/a: no feedback recorded)" in " ".join(out.split())
     if by in ("task", "model", "tenant"):
         assert "(none)" in out
@@ -440,18 +450,39 @@ def test_postgresql_gives_the_same_numbers(engine, pg_url):  # noqa: F811
         pg.dispose()
 
 
-def test_fixed_monthly_cost_is_added_pro_rata_to_the_total_and_each_day(engine):
+def test_fixed_monthly_cost_is_spread_over_the_time_the_rows_cover(engine):
+    """Pro rata over the window's first row to its last, not over since..until or now: a 24 h
+    window over a gateway that ran 20 minutes is charged 20 minutes (issue 21's -7332%)."""
     per_month = 365.25 / 12  # the calendar-average month (constellation/costs.py): exactly $1 a day
+    span_days = (D3 - D1).total_seconds() / 86400  # D1 10:00 .. D3 23:59:59.999999: 2.58 days
     since, until = datetime(2026, 11, 1, tzinfo=timezone.utc), datetime(2026, 11, 4, tzinfo=timezone.utc)
     r = build_report(engine, "day", since=since, until=until, fixed_cost_per_month=per_month)
-    assert r.total["fixed_cost_usd"] == pytest.approx(3.0)
-    assert r.total["savings_usd"] == pytest.approx(TOTAL["counterfactual_cost_usd"] - TOTAL["cost_usd"] - 3.0)
-    assert [g["fixed_cost_usd"] for g in r.groups] == pytest.approx([1.0, 1.0, 1.0])
+    assert r.total["fixed_cost_usd"] == pytest.approx(span_days)
+    assert r.to_dict()["covered_from"] == "2026-11-01T10:00:00Z" and r.to_dict()["covered_until"] == "2026-11-03T23:59:59.999999Z"
+    assert r.total["actual_cost_usd"] == pytest.approx(TOTAL["cost_usd"] + span_days)
+    assert r.total["savings_usd"] == pytest.approx(TOTAL["counterfactual_cost_usd"] - TOTAL["cost_usd"] - span_days)
+    assert r.total["savings_rate"] == pytest.approx(r.total["savings_usd"] / TOTAL["counterfactual_cost_usd"], abs=1e-6)
+    # Each day carries the part of the covered span inside it; the days add up to the total.
+    assert [g["fixed_cost_usd"] for g in r.groups] == pytest.approx([14 / 24, 1.0, 1.0], abs=1e-6)
+    assert sum(g["fixed_cost_usd"] for g in r.groups) == pytest.approx(r.total["fixed_cost_usd"])
+    # Half a day asked for, four rows three minutes apart in it: three minutes charged.
     half = build_report(engine, "task", since=since, until=since + timedelta(hours=12), fixed_cost_per_month=per_month)
-    assert half.total["fixed_cost_usd"] == pytest.approx(0.5) and all(g["fixed_cost_usd"] is None for g in half.groups)
-    # No --since: from the first row (D1, 10:00) to now.
-    now = datetime(2026, 11, 2, 10, 0, tzinfo=timezone.utc)
-    assert build_report(engine, "task", now=now, fixed_cost_per_month=per_month).total["fixed_cost_usd"] == pytest.approx(1.0)
+    assert half.total["fixed_cost_usd"] == pytest.approx(3 / 1440) and all(g["fixed_cost_usd"] is None for g in half.groups)
+    # Whatever the window's nominal length or the time of reading: the same rows, the same share.
+    for window in ({}, {"since": since - timedelta(days=30)}, {"now": D3 + timedelta(days=300)}):
+        assert build_report(engine, "task", fixed_cost_per_month=per_month, **window).total == r.total
+    one_row = build_report(engine, "task", since=D2, until=D2 + timedelta(minutes=1), fixed_cost_per_month=per_month)
+    assert one_row.total["requests"] == 1 and one_row.total["fixed_cost_usd"] == 0.0  # one row covers no time
+
+
+def test_dollars_print_as_dollars_and_rates_as_percentages():
+    from rightmodel.report.render import pct, usd
+
+    cases = [(0.000111, "$0.000111"), (1.11e-4, "$0.000111"), (0.0371, "$0.0371"), (0.5, "$0.50"), (0.04, "$0.04"), (0.0001, "$0.0001"), (1.5, "$1.50"),
+             (1234.567, "$1,234.57"), (-1.62, "-$1.62"), (-0.00012345, "-$0.000123"), (0.0, "$0"), (2e-9, "$0.000000002"), (1.2345e-9, "$0.00000000123"),
+             (None, "–")]
+    assert [usd(v) for v, _ in cases] == [text for _, text in cases]
+    assert [pct(v) for v in (0.82, -72.0, 0.0, None)] == ["82.0%", "-7200.0%", "0.0%", "–"]
 
 
 def test_drift_flags_need_evidence_and_name_the_band():

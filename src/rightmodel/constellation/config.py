@@ -162,6 +162,14 @@ class TaskConfig(Strict):
     shadow: str | None = None  # a `kind: specialist` model (e.g. stage: candidate) run beside production without answering
     promote: PromoteConfig = Field(default_factory=PromoteConfig)  # when the shadow takes over
     router: TaskRouterConfig | None = None  # learned router choosing the escalation target per prompt
+    # What a request the specialist is unsure of (confidence below the threshold) gets:
+    # `escalate`: the escalation target answers it; with none, an empty 200 answer with route
+    #   `escalation_unavailable` and the guess in the `rightmodel` field (the default, as before);
+    # `guess`: the specialist's label, marked `unsure` (rightmodel field, x-rightmodel-unsure header);
+    # `error`: 503 `specialist_unsure`, the guess in the error body's `rightmodel` field.
+    # `guess` and `error` never send an unsure request to a remote model (requests only a
+    # generative model can answer, e.g. with `tools`, still go to escalate_to).
+    on_unsure: Literal["escalate", "guess", "error"] = "escalate"
 
 
 class DefaultsConfig(Strict):

@@ -1,5 +1,10 @@
 """A specialist's label as an ordinary chat completion (whole or streamed), plus the
-`rightmodel` field and `x-rightmodel-*` headers every answer carries."""
+`rightmodel` field and `x-rightmodel-*` headers every answer carries.
+
+`rightmodel.unsure` is true (and the `x-rightmodel-unsure: true` header is sent) when the label
+is a guess: the specialist was below its threshold and the task's `on_unsure` is `guess`. A
+client that must not act on a guess checks either.
+"""
 
 from __future__ import annotations
 
@@ -26,6 +31,7 @@ class RouteInfo:
     threshold: float | None = None
     cost_usd: float = 0.0
     latency_ms: float = 0.0
+    unsure: bool = False  # a specialist's label below its threshold, served as a guess (on_unsure: guess)
 
     def to_dict(self) -> dict[str, Any]:
         data = {
@@ -38,6 +44,7 @@ class RouteInfo:
             "threshold": self.threshold,
             "cost_usd": self.cost_usd,
             "latency_ms": round(self.latency_ms, 3),
+            "unsure": self.unsure,
         }
         return data
 
@@ -54,6 +61,8 @@ class RouteInfo:
             headers["x-rightmodel-task"] = self.task
         if self.confidence is not None:
             headers["x-rightmodel-confidence"] = f"{self.confidence:.6f}"
+        if self.unsure:
+            headers["x-rightmodel-unsure"] = "true"
         return headers
 
 

@@ -174,7 +174,13 @@ async def serve_specialist(state: GatewayState, t: Ticket, body: dict[str, Any],
     if decision.must_answer:
         t.reason = f"{decision.reason}; confidence {cls.confidence:.4f} (answers whatever its confidence)"
     elif not backend.accepts(cls.confidence, decision.threshold):
-        return unavailable_escalation(state, t, body, cls, threshold, local_cost, prompt_estimate)
+        if decision.on_unsure == "error":
+            return unsure_error(state, t, cls, threshold, local_cost, prompt_estimate)
+        if decision.on_unsure != "guess":
+            return unavailable_escalation(state, t, body, cls, threshold, local_cost, prompt_estimate)
+        # on_unsure: guess: the label is the answer, marked unsure (rightmodel field, header, ledger extra).
+        t.extra["unsure"] = True
+        t.reason = f"{decision.reason}; confidence {cls.confidence:.4f} < threshold {threshold:.4f}, answered as an unsure guess (on_unsure: guess)"
     else:
         t.reason = f"{decision.reason}; confidence {cls.confidence:.4f} >= threshold {threshold:.4f}"
     text_out = answers.answer_text(cls, answers.wants_json(body, task_cfg.answer if task_cfg else "label"), backend.runtime.multi_label)
@@ -209,7 +215,7 @@ def unavailable_escalation(
     t.cost = local_cost
     t.counterfactual = state.costs.counterfactual(Usage(prompt_estimate, estimate_tokens(cls.label)))
     info = t.info(threshold)
-    best = {"labels": list(cls.labels), "confidence": round(cls.confidence, 6), "top": [[label, round(p, 6)] for label, p in cls.top]}
+    best = _best_guess(cls)
     t.extra["best_guess"] = cls.label
     t.extra["specialist"] = {"model": cls.version, "label": cls.label, "labels": list(cls.labels)}
     record(state, t, 200)
@@ -221,6 +227,47 @@ def unavailable_escalation(
     payload["rightmodel"]["status"] = "escalation_unavailable"
     payload["rightmodel"]["best_guess"] = best
     return Response(orjson.dumps(payload), media_type=JSON, headers=info.headers())
+
+
+def unsure_error(state: GatewayState, t: Ticket, cls, threshold: float, local_cost: float, prompt_estimate: int) -> Response:
+    """Below threshold, and the task's ``on_unsure`` is ``error``: an OpenAI-shaped 503
+    ``specialist_unsure`` instead of an empty answer.
+
+    Why 503 and not a 4xx: the request is valid; what is missing is on the server's side, a model
+    confident enough to answer it (the specialist is not, and this task escalates nothing), which
+    is what "service unavailable" means to HTTP clients and to the openai SDK
+    (``InternalServerError``). A 4xx would tell the client to fix a request that has nothing to
+    fix. Retrying the same text gives the same classification, so the answer carries
+    ``x-should-retry: false`` (the openai SDKs obey it and do not retry the 503) and no
+    ``Retry-After``. The specialist's guess and the route facts are in the body's ``rightmodel``
+    field and the ``x-rightmodel-*`` headers; the ledger row has route ``escalation_unavailable``
+    and status 503.
+    """
+    t.route = "escalation_unavailable"
+    t.labels = None  # the client got no answer; the guess is in extra.specialist
+    t.reason = (f"{t.reason}; confidence {cls.confidence:.4f} < threshold {threshold:.4f} and task {t.task} "
+                f"has on_unsure: error")
+    t.usage = Usage(prompt_tokens=cls.tokens, completion_tokens=0, reported=True)
+    t.cost = local_cost
+    t.counterfactual = state.costs.counterfactual(Usage(prompt_estimate, estimate_tokens(cls.label)))
+    t.extra["best_guess"] = cls.label
+    t.extra["specialist"] = {"model": cls.version, "label": cls.label, "labels": list(cls.labels)}
+    info = t.info(threshold)
+    meta = {**info.to_dict(), "status": "unsure", "best_guess": _best_guess(cls)}
+    err = APIError(
+        503,
+        f"the specialist of task {t.task} is not confident enough to answer (confidence {cls.confidence:.4f} < threshold "
+        f"{threshold:.4f}) and the task is configured with on_unsure: error, so no answer was given; its best guess is in "
+        f"the 'rightmodel' field",
+        code="specialist_unsure",
+        headers={**info.headers(), "x-should-retry": "false"},
+        extra={"rightmodel": meta},
+    )
+    return error_response(state, t, err)
+
+
+def _best_guess(cls) -> dict[str, Any]:
+    return {"labels": list(cls.labels), "confidence": round(cls.confidence, 6), "top": [[label, round(p, 6)] for label, p in cls.top]}
 
 
 def start_shadow(state: GatewayState, t: Ticket, body: dict[str, Any], task_cfg) -> None:

@@ -44,6 +44,7 @@ class APIError(Exception):
         code: str | None = None,
         type: str | None = None,
         headers: dict[str, str] | None = None,
+        extra: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
@@ -52,9 +53,10 @@ class APIError(Exception):
         self.code = code
         self.type = type or ERROR_TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error")
         self.headers = headers or {}
+        self.extra = extra or {}  # more top-level keys beside "error" (e.g. the `rightmodel` field)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
+        return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}, **self.extra}
 
     def body(self) -> bytes:
         return orjson.dumps(self.to_dict())

@@ -64,4 +64,5 @@ class Ticket:
             threshold=threshold,
             cost_usd=round(self.cost, 10),
             latency_ms=self.elapsed_ms(),
+            unsure=bool(self.extra.get("unsure")),
         )

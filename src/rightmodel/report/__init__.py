@@ -5,6 +5,12 @@ missing task/model/tenant is its own group (``null`` in JSON, empty in CSV, ``(n
 table). Every report also has a total row over the whole window. The window is
 ``since <= created_at < until`` (both optional).
 
+Every figure is computed once, by ``aggregate.metrics`` over the window's rows (the same
+function and window for ``rightmodel report`` in every format, ``/dashboard/data`` and its
+time buckets). In JSON and CSV every rate and share is a fraction (0.25), every amount of money
+a number of US dollars; the table and the dashboard show rates as percentages (25.0%) and money
+as dollars with no exponent ($0.000111).
+
 Definitions (per group and for the total; a ratio with a zero denominator is null):
 
 - ``requests``: ledger rows, every status and route included (rejected and failed ones too).
@@ -23,14 +29,17 @@ Definitions (per group and for the total; a ratio with a zero denominator is nul
   would make latency look better).
 - ``cost_usd``: sum of ``cost_usd`` (all rows: an escalation that failed still cost the local
   compute). ``counterfactual_cost_usd``: sum of ``counterfactual_cost_usd``, what the default
-  frontier model would have cost for the same rows. ``savings_usd`` = counterfactual − actual;
-  ``savings_pct`` = 100 × savings / counterfactual (a percentage; the rates above are
-  fractions 0–1).
+  frontier model would have cost for the same rows.
 - ``tokens_in``, ``tokens_out``: sums.
-- ``fixed_cost_usd``: ``defaults.local_fixed_cost_per_month`` pro rata over the window (from
-  ``since``, else the first row, to ``until``, else now): in the total and per day; null for
-  other groups (a task or tenant cannot be charged a share of a box). ``savings_usd`` and
-  ``savings_pct`` subtract it where it is given.
+- ``fixed_cost_usd``: ``defaults.local_fixed_cost_per_month`` pro rata over the time the ledger
+  covers in the window: from the window's first row to its last (``covered_from`` ..
+  ``covered_until`` in JSON), never over the window's nominal length (a 24 h window over a
+  gateway that ran 20 minutes is charged 20 minutes; a window with one row is charged nothing).
+  A month is 365.25/12 days. In the total and per day (the part of the span in that UTC day);
+  null for other groups (a task or tenant cannot be charged a share of a box).
+- ``actual_cost_usd`` = ``cost_usd`` + ``fixed_cost_usd`` (where given): what the dashboard
+  calls the actual cost. ``savings_usd`` = counterfactual − actual; ``savings_rate`` =
+  savings / counterfactual.
 - ``feedback``: answers with a verdict from ``POST /v1/feedback``; ``accuracy`` = correct ones /
   ``feedback``; ``mean_score``: mean of scores given. ``accuracy_note`` is "no feedback
   recorded" while there is none (accuracy null).

@@ -18,7 +18,7 @@ import os
 import sqlite3
 from collections import defaultdict
 from dataclasses import dataclass, field
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -42,8 +42,8 @@ NONE_LABEL = "(none)"
 FIELDS = (
     "requests", "answered", "served_locally", "local_share", "escalated", "task_requests",
     "escalation_rate", "errors", "error_rate", "latency_p50_ms", "latency_p95_ms",
-    "latency_p99_ms", "cost_usd", "fixed_cost_usd", "counterfactual_cost_usd", "savings_usd",
-    "savings_pct", "tokens_in", "tokens_out", "feedback", "accuracy", "mean_score", "accuracy_note",
+    "latency_p99_ms", "cost_usd", "fixed_cost_usd", "actual_cost_usd", "counterfactual_cost_usd",
+    "savings_usd", "savings_rate", "tokens_in", "tokens_out", "feedback", "accuracy", "mean_score", "accuracy_note",
 )
 # Counts and sums read from SQL; a total is the sum of its groups' values.
 _SUMS = ("requests", "answered", "served_locally", "routed_answered", "escalated",
@@ -64,7 +64,8 @@ class Report:
     drift: list[dict[str, Any]] = field(default_factory=list)  # drift.drift_flags
     shadow: list[dict[str, Any]] = field(default_factory=list)  # versions.SHADOW_FIELDS: candidates in shadow mode
     fixed_cost_per_month: float = 0.0
-    first_row_at: datetime | None = None  # of the window
+    first_row_at: datetime | None = None  # the window's first row: where the span the fixed cost covers starts
+    last_row_at: datetime | None = None  # its last row: where that span ends
 
     def to_dict(self) -> dict[str, Any]:
         iso = lambda d: d.isoformat().replace("+00:00", "Z") if d else None  # noqa: E731
@@ -75,6 +76,8 @@ class Report:
             "ledger": self.ledger,
             "generated_at": iso(self.generated_at),
             "fixed_cost_per_month": self.fixed_cost_per_month,
+            "covered_from": iso(self.first_row_at),
+            "covered_until": iso(self.last_row_at),
             "groups": self.groups,
             "total": self.total,
             "versions": self.versions,
@@ -96,8 +99,11 @@ def build_report(
     with accuracy from feedback, the per-version section and its drift flags (``bands``).
 
     ``fixed_cost_per_month`` (the hardware's cost whatever the traffic) is added pro rata over
-    the window (from ``since``, else the first row, to ``until``, else ``now``): to the total,
-    and to each day when ``by`` is day; other groups cannot be charged a share (null).
+    the time the ledger covers in the window, from its first row to its last (``covered_span``):
+    to the total, and to each day when ``by`` is day; other groups cannot be charged a share
+    (null). Not over ``since``..``until`` or ``now``: a gateway that ran 20 minutes would be
+    charged a day's rent in a 24 h window, and two readers of the same rows at different times
+    (the CLI, the dashboard) would disagree.
 
     ConfigError for an unknown ``by``, ``since >= until``, a database that cannot be read or
     one without the ledger table.
@@ -133,11 +139,8 @@ def fill_report(conn: sa.Connection, report: Report, bands: Mapping[str, Band] |
     report.versions = versions.version_rows(conn, since, until, parts) if has_feedback else []
     columns = {col["name"] for col in inspector.get_columns(requests.name)}
     report.shadow = versions.shadow_rows(conn, since, until) if "shadow_model" in columns else []
-    first = conn.execute(sa.select(sa.func.min(requests.c.created_at)).where(*_window(since, until))).scalar()
-    report.first_row_at = _utc(first) if isinstance(first, datetime) else _parse_stored(first)
-    start = since or report.first_row_at
-    end = until or report.generated_at
-    fixed = _fixed_share(report.fixed_cost_per_month, start, end)
+    report.first_row_at, report.last_row_at = covered_span(conn, since, until)
+    fixed = fixed_share(report.fixed_cost_per_month, report.first_row_at, report.last_row_at)
     report.groups = [
         {"group": key, **metrics(values, sums.get(key), fixed(key) if by == "day" else None)}
         for key, values in _ordered(groups, by)
@@ -146,26 +149,47 @@ def fill_report(conn: sa.Connection, report: Report, bands: Mapping[str, Band] |
     report.drift = drift_flags(report.versions, bands or {})
 
 
-def _parse_stored(value: Any) -> datetime | None:
+def covered_span(conn: sa.Connection, since: datetime | None, until: datetime | None) -> tuple[datetime | None, datetime | None]:
+    """The first and last ``created_at`` of the window's rows (None, None: no row).
+
+    This is the time the fixed monthly cost is spread over: what the ledger shows the gateway
+    covered, whatever the window asked for. It depends on the rows only, so every reader of the
+    same rows (report, dashboard, CSV) charges the same share at any later time."""
+    c, where = requests.c, _window(since, until)
+    # Two queries, not one: SQLite answers a lone min() or max() from the created_at index (a
+    # seek), but min() and max() together make it scan every row of the window.
+    first = conn.execute(sa.select(sa.func.min(c.created_at)).where(*where)).scalar()
+    last = conn.execute(sa.select(sa.func.max(c.created_at)).where(*where)).scalar()
+    return _as_datetime(first), _as_datetime(last)
+
+
+def _as_datetime(value: Any) -> datetime | None:
     """SQLite may hand ``min(created_at)`` back as its stored text."""
+    if isinstance(value, datetime):
+        return _utc(value)
     if isinstance(value, str):
         return _utc(datetime.fromisoformat(value))
     return None
 
 
-def _fixed_share(per_month: float, start: datetime | None, end: datetime):
-    """``share(day)``: the fixed cost falling in that UTC day of the window (None: the window)."""
+def fixed_share(per_month: float, first: datetime | None, last: datetime | None) -> Callable[..., float]:
+    """``share(start, seconds)``: the fixed cost falling in ``[start, start + seconds)`` of the
+    covered span ``first``..``last`` (a day given as ``YYYY-MM-DD`` is 86,400 s; None: the whole
+    span). One definition for the total, the days of ``--by day`` and the dashboard's buckets, so
+    their shares add up to the total."""
 
-    def share(day: str | None) -> float:
-        if not per_month or start is None:
+    def share(start: datetime | str | None = None, seconds: float | None = None) -> float:
+        if not per_month or first is None or last is None:
             return 0.0
-        lo, hi = start, end
-        if day is not None:
-            try:
-                d = datetime.fromisoformat(day).replace(tzinfo=timezone.utc)
-            except (TypeError, ValueError):
-                return 0.0
-            lo, hi = max(lo, d), min(hi, d + timedelta(days=1))
+        lo, hi = first, last
+        if start is not None:
+            if isinstance(start, str):
+                try:
+                    start = datetime.fromisoformat(start).replace(tzinfo=timezone.utc)
+                except ValueError:
+                    return 0.0
+                seconds = 86400.0 if seconds is None else seconds
+            lo, hi = max(lo, start), min(hi, start + timedelta(seconds=seconds or 0.0))
         return fixed_cost((hi - lo).total_seconds(), per_month)
 
     return share
@@ -369,8 +393,13 @@ def _ms(value: float | None) -> float | None:
 
 
 def metrics(v: dict[str, Any], feedback_sums: dict[str, Any] | None = None, fixed: float | None = None) -> dict[str, Any]:
+    """The report's fields from one group's raw sums (``aggregate``): the one place where cost,
+    savings, rates and accuracy are defined. The report's groups and total, the dashboard's
+    headline, task view and time buckets, and the CSV all come from here. ``fixed``: the fixed
+    cost's share for this group (None: the group cannot carry one)."""
     cost, cf = _money(v.get("cost_usd")), _money(v.get("counterfactual_cost_usd"))
-    savings = _money(cf - cost - (fixed or 0.0))
+    actual = _money(cost + (fixed or 0.0))
+    savings = _money(cf - actual)
     accuracy = versions.accuracy_fields(feedback_sums)
     requests_, answered = int(v.get("requests") or 0), int(v.get("answered") or 0)
     out = {
@@ -386,9 +415,10 @@ def metrics(v: dict[str, Any], feedback_sums: dict[str, Any] | None = None, fixe
         **{f"latency_p{p}_ms": _ms(v.get(f"p{p}")) for p in PERCENTILES},
         "cost_usd": cost,
         "fixed_cost_usd": None if fixed is None else _money(fixed),
+        "actual_cost_usd": actual,
         "counterfactual_cost_usd": cf,
         "savings_usd": savings,
-        "savings_pct": round(100.0 * savings / cf, 4) if cf else None,
+        "savings_rate": _ratio(savings, cf),
         "tokens_in": int(v.get("tokens_in") or 0),
         "tokens_out": int(v.get("tokens_out") or 0),
         **accuracy,

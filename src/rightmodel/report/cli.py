@@ -26,9 +26,10 @@ HELP = (
     "embeddings; escalation rate = escalated rows / rows with a task; error rate = rows with "
     "status >= 400 / all rows (rejected ones included); latency p50/p95/p99 = nearest-rank "
     "percentiles of latency_ms over answered rows; cost = sum of cost_usd; all-frontier "
-    "(counterfactual) = sum of counterfactual_cost_usd; savings = counterfactual - cost, and as "
-    "% of counterfactual, less the fixed cost; fixed cost = defaults.local_fixed_cost_per_month "
-    "(or --fixed-cost-per-month) pro rata over the window, in the total and per day; accuracy = "
+    "(counterfactual) = sum of counterfactual_cost_usd; fixed cost = "
+    "defaults.local_fixed_cost_per_month (or --fixed-cost-per-month) pro rata over the time the "
+    "window's rows cover (its first row to its last), in the total and per day; actual = cost + "
+    "fixed; savings = counterfactual - actual, and as a share of counterfactual; accuracy = "
     "correct answers / answers with a verdict from POST /v1/feedback. Per version: accepted "
     "accuracy = of the answers it served, accuracy = of its own labels, escalated ones included. "
     "The window is since <= created_at < until; days are UTC dates."
@@ -82,7 +83,7 @@ def add_report_command(app: typer.Typer) -> None:
         since: Optional[str] = typer.Option(None, "--since", help=f"Start of the window (inclusive): {TIME_HELP}. Default: the first row."),
         until: Optional[str] = typer.Option(None, "--until", help="End of the window (exclusive), same forms. Default: none (up to the newest row)."),
         by: str = typer.Option("task", "--by", help=f"Group rows by: {', '.join(BY_CHOICES)} (day = UTC date)."),
-        fmt: str = typer.Option("table", "--format", help=f"Output: {', '.join(FORMATS)} (json and csv carry every field, rates as fractions 0-1)."),
+        fmt: str = typer.Option("table", "--format", help=f"Output: {', '.join(FORMATS)} (json and csv carry every field, rates as fractions 0-1; csv adds the per-version and drift sections)."),
         home: Optional[Path] = typer.Option(None, "--home", envvar="RIGHTMODEL_HOME", help="Directory holding ledger.db (default: storage.home of --config, else ./.rightmodel)."),
         ledger_url: Optional[str] = typer.Option(None, "--ledger-url", envvar="RIGHTMODEL_LEDGER_URL", help="Ledger database URL (default: storage.ledger_url of --config, else SQLite ledger.db in --home)."),
         config: Optional[Path] = typer.Option(None, "--config", "-c", help="Constellation YAML: its storage (ledger), defaults.local_fixed_cost_per_month and drift bands."),

@@ -5,9 +5,12 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
+from decimal import Decimal
 from typing import Any
 
 from rightmodel.report.aggregate import FIELDS, NONE_LABEL, Report
+from rightmodel.report.versions import SHADOW_FIELDS, VERSION_FIELDS
 
 FORMATS = ("table", "json", "csv")
 TABLE_WIDTH_NOT_A_TERMINAL = 200  # piped or redirected: wide enough that no column is cut
@@ -17,39 +20,75 @@ def render_json(report: Report) -> str:
     return json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n"
 
 
+DRIFT_COLUMNS = ("task", "specialist", "metric", "value", "band_min", "band_max", "n", "message")
+
+
 def render_csv(report: Report) -> str:
-    """One header line, a line per group, then the total line (``row`` = group|total). A
-    missing group key and every null value are empty cells. The per-version section and the
-    drift flags are in the JSON and table forms (``--by version`` gives versions as rows here)."""
+    """Sections, each a header line (first cell ``row``) then its lines, separated by an empty
+    line: the main table (``row`` = group|total), the specialist versions (``version``), the
+    drift flags (``drift``; the band as ``band_min``, ``band_max``) and the shadow candidates
+    (``shadow``). A section's header is there even when it has no line, so a program can split on
+    the first cell. The same figures as the JSON: rates as fractions, money in dollars, written
+    in plain decimal notation (never ``1.11e-05``); a missing group key and every null value are
+    empty cells."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(["row", report.by, *FIELDS])
     for g in report.groups:
         writer.writerow(["group", _cell(g["group"]), *(_cell(g[f]) for f in FIELDS)])
     writer.writerow(["total", "", *(_cell(report.total[f]) for f in FIELDS)])
+    sections = (
+        ("version", VERSION_FIELDS, report.versions),
+        ("drift", DRIFT_COLUMNS, [{**d, "band_min": d["band"][0], "band_max": d["band"][1]} for d in report.drift]),
+        ("shadow", SHADOW_FIELDS, report.shadow),
+    )
+    for kind, columns, rows in sections:
+        writer.writerow([])
+        writer.writerow(["row", *columns])
+        for r in rows:
+            writer.writerow([kind, *(_cell(r[c]) for c in columns)])
     return buf.getvalue()
 
 
 def _cell(value: Any) -> Any:
-    return "" if value is None else value
+    """A CSV cell: empty for null, floats in positional notation (their shortest exact form)."""
+    if value is None:
+        return ""
+    if isinstance(value, float) and math.isfinite(value):
+        return "0.0" if value == 0 else format(Decimal(repr(value)), "f")  # 0.0, never -0.0
+    return value
 
 
 # -- table ------------------------------------------------------------------------------------
-
-
-def _pct(value: float | None) -> str:
-    return "–" if value is None else f"{100 * value:.1f}%"
 
 
 def _ms(value: float | None) -> str:
     return "–" if value is None else (f"{value:,.0f}" if value >= 100 else f"{value:.1f}")
 
 
-def _usd(value: float) -> str:
+def usd(value: float | None) -> str:
+    """Dollars as people read them, never in exponent notation: ``$1,234.56``, ``$0.0371``,
+    ``$0.000111``, ``$0.04``, ``-$1.62``: cents, and below a dollar up to three significant
+    digits, trailing zeros dropped past the cents. The dashboard's
+    ``fmtUsd`` (gateway/dashboard_assets/dashboard.js) is the same rule, so both print the same."""
+    if value is None:
+        return "–"
     if value == 0:
-        return "0"
-    return f"{value:,.2f}" if abs(value) >= 100 else f"{value:.4f}" if abs(value) >= 0.01 else f"{value:.2e}"
+        return "$0"
+    a = abs(value)
+    decimals = 2 if a >= 1 else min(12, max(2, 2 - math.floor(math.log10(a))))
+    text = f"{a:,.{decimals}f}"
+    while decimals > 2 and text.endswith("0"):
+        text, decimals = text[:-1], decimals - 1
+    return ("-$" if value < 0 else "$") + text
 
+
+def pct(value: float | None) -> str:
+    """A rate (a fraction in JSON) as a percentage with one decimal; the dashboard's ``fmtPct``."""
+    return "–" if value is None else f"{100 * value:.1f}%"
+
+
+_pct = pct
 
 # (header, field, formatter) per column after the group column; the table splits into the
 # "traffic" and "money" parts when the whole row does not fit the terminal.
@@ -65,20 +104,20 @@ TRAFFIC = (
     ("accuracy", "accuracy", lambda v: "n/a" if v is None else f"{100 * v:.1f}%"),
 )
 MONEY = (
-    ("cost\n$", "cost_usd", _usd),
-    ("fixed\n$", "fixed_cost_usd", lambda v: "–" if v is None else _usd(v)),
-    ("frontier\n$", "counterfactual_cost_usd", _usd),
-    ("saved\n$", "savings_usd", _usd),
-    ("saved\n%", "savings_pct", lambda v: "–" if v is None else f"{v:.1f}%"),
+    ("cost", "cost_usd", usd),
+    ("fixed", "fixed_cost_usd", usd),
+    ("all-\nfrontier", "counterfactual_cost_usd", usd),
+    ("saved", "savings_usd", usd),
+    ("saved\n%", "savings_rate", pct),
     ("tokens\nin", "tokens_in", lambda v: f"{v:,}"),
     ("tokens\nout", "tokens_out", lambda v: f"{v:,}"),
 )
 NOTES = (
     "local share: answered by a specialist / answered (embeddings excluded) · escalation rate: "
     "escalated / rows with a task · error rate: status >= 400 / requests · latency: answered "
-    "rows, nearest rank · fixed $: monthly fixed cost pro rata (total and days) · frontier $: "
-    "the counterfactual, all-frontier cost · saved: frontier - cost - fixed · accuracy: correct / "
-    "answers with feedback (n/a: no feedback recorded)"
+    "rows, nearest rank · fixed: monthly fixed cost over the rows' span, first to last (total and "
+    "days) · saved: all-frontier - cost - fixed · accuracy: correct / answers with feedback (n/a: "
+    "no feedback recorded)"
 )
 VERSION_COLUMNS = (
     ("consulted", "consulted", lambda v: f"{v:,}"),

@@ -3,9 +3,11 @@
 One JSON document per window, built from the same SQL as ``rightmodel report`` (aggregate.py),
 so the dashboard and the CLI can never disagree: the headline numbers are the report's total,
 "escalation rate per task" its ``--by task`` groups, "accuracy per version" its versions
-section. Over time: the window is cut into equal buckets (a round size giving at most
-``MAX_BUCKETS``), each with its cost, all-frontier cost, the fixed cost's share, latency
-percentiles, escalations, and its requests per route.
+section. Over time: from the window's first row to its end, cut into equal buckets (a round
+size giving at most ``MAX_BUCKETS``), each with the report's fields for its rows (``metrics``):
+cost, the fixed cost's share of the span the rows cover (the total's share, split, so the
+buckets add up to the total), actual and all-frontier cost, latency percentiles, escalations,
+and its requests per route.
 """
 
 from __future__ import annotations
@@ -20,10 +22,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from rightmodel.constellation.costs import fixed_cost
 from rightmodel.errors import ConfigError
 from rightmodel.ledger.store import requests
-from rightmodel.report.aggregate import Report, _first_line, _utc, aggregate, fill_report, metrics
+from rightmodel.report.aggregate import Report, _first_line, _utc, aggregate, fill_report, fixed_share, metrics
 from rightmodel.report.drift import Band
 from rightmodel.sqlite_engine import safe_url
 
@@ -31,7 +32,8 @@ MAX_BUCKETS = 120
 BUCKET_SIZES_S = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 2 * 3600, 3 * 3600, 6 * 3600,
                   12 * 3600, 86400, 2 * 86400, 7 * 86400, 14 * 86400, 28 * 86400)
 SERIES_FIELDS = ("requests", "answered", "served_locally", "escalated", "task_requests", "errors", "cost_usd",
-                 "counterfactual_cost_usd", "latency_p50_ms", "latency_p95_ms", "latency_p99_ms", "tokens_in", "tokens_out")
+                 "fixed_cost_usd", "actual_cost_usd", "counterfactual_cost_usd", "savings_usd", "latency_p50_ms",
+                 "latency_p95_ms", "latency_p99_ms", "tokens_in", "tokens_out")
 
 
 def bucket_size(span_s: float) -> int:
@@ -70,8 +72,10 @@ def build_dashboard(
     try:
         with engine.connect() as conn, conn.begin():
             fill_report(conn, report, bands)
-            start = since or report.first_row_at
-            end = until or now
+            # The x axis starts at the window's first row (what the ledger covers), not at `since`:
+            # a 24 h window over a gateway that ran 20 minutes is not 24 h of empty buckets.
+            start = report.first_row_at
+            end = max(until or now, report.last_row_at or now)
             size = bucket_size(max(1.0, (end - start).total_seconds())) if start else 60
             buckets, _, parts = aggregate(conn, _bucket_key(size, conn.dialect.name), since, until, (requests.c.route,))
     except (sa.exc.SQLAlchemyError, sqlite3.Error) as exc:
@@ -84,12 +88,12 @@ def build_dashboard(
     routes: dict[str, dict[int, int]] = defaultdict(dict)
     for (b, route), sums in parts.items():
         routes[route][int(b)] = int(sums["requests"] or 0)
+    share = fixed_share(fixed_cost_per_month, report.first_row_at, report.last_row_at)
     series = []
     for b in starts:
-        m = metrics(buckets.get(b, {}))
-        point = {"t": _iso(datetime.fromtimestamp(b, timezone.utc)), **{f: m[f] for f in SERIES_FIELDS}}
-        point["fixed_cost_usd"] = fixed_cost(size, fixed_cost_per_month) if fixed_cost_per_month else 0.0
-        series.append(point)
+        at = datetime.fromtimestamp(b, timezone.utc)
+        m = metrics(buckets.get(b, {}), fixed=share(at, size))  # the report's function: its shares add up to the total's
+        series.append({"t": _iso(at), **{f: m[f] for f in SERIES_FIELDS}})
     data = report.to_dict()
     return {
         "since": data["since"],
@@ -98,6 +102,8 @@ def build_dashboard(
         "ledger": data["ledger"],
         "bucket_s": size,
         "fixed_cost_per_month": fixed_cost_per_month,
+        "covered_from": data["covered_from"],
+        "covered_until": data["covered_until"],
         "total": data["total"],
         "tasks": data["groups"],
         "versions": data["versions"],

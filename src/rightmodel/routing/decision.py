@@ -55,6 +55,10 @@ class Decision:
     escalate_to: str | None = None
     threshold: float | None = None  # task override of the calibrated threshold
     must_answer: bool = False  # a specialist named directly answers whatever its confidence
+    # The task's on_unsure (constellation/config.py TaskConfig): what a request below the
+    # threshold gets when it does not escalate. With `guess` or `error` the decision carries no
+    # escalation target, so an unsure request never reaches a remote model.
+    on_unsure: Literal["escalate", "guess", "error"] = "escalate"
     # A learned router's choice of remote model (instead of `remote` / `escalate_to`): (model, why).
     # Deferred, because it costs milliseconds of CPU and is only needed when a remote model answers:
     # not when the specialist is confident. The gateway runs it off the event loop.
@@ -144,7 +148,10 @@ class Router:
         specialist = self.specialist_of.get(task, cfg.specialist)
         if specialist is None:  # no specialist yet (its traffic may be captured for distillation)
             return Decision("remote", f"{why}; the task has no specialist yet", task=task, remote=target, pick=pick)
-        return Decision("specialist", why, task=task, specialist=specialist, escalate_to=target, threshold=cfg.threshold, pick=pick)
+        if cfg.on_unsure != "escalate":  # the task answers unsure requests itself (a guess or an error)
+            target, pick = None, None
+        return Decision("specialist", why, task=task, specialist=specialist, escalate_to=target, threshold=cfg.threshold, pick=pick,
+                        on_unsure=cfg.on_unsure)
 
     def _auto(self, body: Mapping[str, Any], headers: Mapping[str, str]) -> Decision:
         metadata = body.get("metadata") or {}

@@ -23,14 +23,16 @@ const state = { since: "24h", timer: null };
 
 function $(id) { return document.getElementById(id); }
 
+// Dollars and rates exactly as `rightmodel report` prints them (report/render.py `usd`, `pct`):
+// never exponent notation; cents, and below a dollar up to three significant digits with
+// trailing zeros dropped past the cents ($0.000111, $0.04).
 function fmtUsd(v) {
   if (v === null || v === undefined) return "–";
+  if (v === 0) return "$0";
   const a = Math.abs(v);
-  if (a === 0) return "$0";
-  if (a >= 100) return "$" + v.toLocaleString("en-US", { maximumFractionDigits: 0 });
-  if (a >= 1) return "$" + v.toFixed(2);
-  if (a >= 0.01) return "$" + v.toFixed(3);
-  return "$" + v.toExponential(2);
+  const decimals = a >= 1 ? 2 : Math.min(12, Math.max(2, 2 - Math.floor(Math.log10(a))));
+  const text = a.toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: decimals, useGrouping: true });
+  return (v < 0 ? "-$" : "$") + text;
 }
 function fmtPct(v, digits = 1) { return v === null || v === undefined ? "–" : (100 * v).toFixed(digits) + "%"; }
 function fmtMs(v) { return v === null || v === undefined ? "–" : (v >= 100 ? v.toFixed(0) : v.toFixed(1)) + " ms"; }
@@ -68,6 +70,7 @@ function draw(id, traces, lay) {
 function kpi(label, value, sub, tone) {
   const box = document.createElement("div");
   box.className = "kpi" + (tone ? " " + tone : "");
+  box.dataset.kpi = label.replace(/[^a-z0-9]+/gi, "-");  // tests read a figure off the page by it
   for (const [cls, text] of [["label", label], ["value", value], ["sub", sub || ""]]) {
     const el = document.createElement("div");
     el.className = cls;
@@ -79,12 +82,12 @@ function kpi(label, value, sub, tone) {
 
 function renderKpis(d) {
   const t = d.total, box = $("kpis");
-  const saved = t.savings_usd, cf = t.counterfactual_cost_usd;
-  const actual = t.cost_usd + (t.fixed_cost_usd || 0);
+  // Every figure as the report computed it (report/aggregate.py `metrics`): nothing is derived here.
+  const saved = t.savings_usd, cf = t.counterfactual_cost_usd, actual = t.actual_cost_usd;
   box.replaceChildren(
     kpi("requests", fmtInt(t.requests), `${fmtInt(t.answered)} answered · ${fmtPct(t.error_rate)} errors`),
     kpi("served locally", fmtPct(t.local_share), `${fmtInt(t.served_locally)} by specialists`, "good"),
-    kpi("saved", fmtUsd(saved), t.savings_pct === null ? "no frontier cost to compare" : `${t.savings_pct.toFixed(1)}% of all-frontier`, saved >= 0 ? "good" : "bad"),
+    kpi("saved", fmtUsd(saved), t.savings_rate === null ? "no frontier cost to compare" : `${fmtPct(t.savings_rate)} of all-frontier`, saved >= 0 ? "good" : "bad"),
     kpi("actual cost", fmtUsd(actual), `all-frontier would be ${fmtUsd(cf)}` + (t.fixed_cost_usd ? ` · fixed ${fmtUsd(t.fixed_cost_usd)}` : "")),
     kpi("latency p50 / p95", fmtMs(t.latency_p50_ms), `p95 ${fmtMs(t.latency_p95_ms)} · p99 ${fmtMs(t.latency_p99_ms)}`),
     kpi("escalation rate", fmtPct(t.escalation_rate), `${fmtInt(t.escalated)} of ${fmtInt(t.task_requests)} task requests`),
@@ -111,7 +114,7 @@ function renderCost(d) {
   if (!d.series.length) return empty("plot-cost", "no requests in this window");
   const x = d.series.map(p => p.t);
   let a = 0, f = 0;
-  const actual = d.series.map(p => (a += p.cost_usd + (p.fixed_cost_usd || 0)));
+  const actual = d.series.map(p => (a += p.actual_cost_usd));
   const frontier = d.series.map(p => (f += p.counterfactual_cost_usd));
   return draw("plot-cost", [
     { x, y: frontier, name: "all-frontier (counterfactual)", type: "scatter", mode: "lines", line: { color: "#f04438", width: 2 } },
