@@ -14,16 +14,18 @@
 
 (c) A lean server (issue 18): for each specialist gateway, the time from process start to the
     first 200 from /readyz, and its RSS right after exactly --rss-requests (default 10,000) chat
-    completions with privacy detection on (the constellation keeps the default), one text in five
-    carrying a name, an e-mail, a phone and a card number; LiteLLM's RSS in the same run next to it.
-    Privacy is shown to have run by the ledger (rows with a privacy policy).
+    completions with privacy detection on (the constellation keeps the default): four in five
+    answered by the specialist, one in five carrying a name, an e-mail, a phone and a card number
+    and sent to the remote model (nginx), so detection runs on it and redacts before it leaves
+    (detection runs only on what leaves); LiteLLM's RSS in the same run next to it. Privacy is
+    shown to have run by the ledger (rows with a privacy policy).
 
 Load: wrk, 1 thread, closed loop, keep-alive, `bench/gateway/bodies.lua`. Pinning: gateway (and the
 direct baseline process) on CPU 0; nginx and wrk on CPU 1. CPU ms per request = utime+stime of
 the gateway's process tree (/proc/<pid>/stat, all threads) over the step / responses. After each
 rightmodel instance is stopped with SIGTERM (which flushes the ledger), the rows of
 `ledger_requests` are counted against the responses the clients received. The bench specialist's
-task has `threshold: 0` (bench/gateway/specialist.yaml) so every request is answered locally.
+task has `threshold: 0` (bench/gateway/specialist.yaml) so every request for it is answered locally.
 Before measuring it waits (up to --quiet-wait s) for other processes to go quiet, and for every
 step it records the CPU used by processes it did not start (`others, cores` in the tables).
 
@@ -303,7 +305,7 @@ class Run(Harness):
         default detection), the first requests this instance serves after its checks."""
         n = self.a.rss_requests
         lines = [line.encode() for line in bodies.read_text().splitlines() if line]
-        log(f"{label}: {n:,} chat completions (4 connections, one text in five with PII) before reading RSS")
+        log(f"{label}: {n:,} chat completions (4 connections; one in five with PII, to the remote model) before reading RSS")
         res = self.fixed_requests("/v1/chat/completions", lines, n, KEY, conc=4)
         inst["rss_after_n_mib"] = mib(status_kib(p.pid, "VmRSS"))
         inst["rss_requests"] = res

@@ -330,9 +330,14 @@ class Harness:
             self.meta["specialist_texts"] = f"{len(texts)} Banking77 test texts, cycled"
             files["chat"] = [{"model": TASK, "messages": [{"role": "user", "content": t}]} for t in texts]
             # The same texts, one in five signed with a name, an e-mail, a phone number and a card
-            # number (PII_SIGNATURES, cycled): the RSS-after-N-requests run exercises every detector.
-            files["chat-pii"] = [{"model": TASK, "messages": [{"role": "user", "content": t + (
-                PII_SIGNATURES[i // 5 % len(PII_SIGNATURES)] if i % 5 == 0 else "")}]} for i, t in enumerate(texts)]
+            # number (PII_SIGNATURES, cycled) and sent to the remote model (nginx): privacy detection
+            # runs on what leaves, so the RSS-after-N-requests run exercises every detector there,
+            # and the specialist answers the other four locally.
+            files["chat-pii"] = [
+                {"model": "gpt-4o-mini", "max_tokens": 16,
+                 "messages": [{"role": "user", "content": t + PII_SIGNATURES[i // 5 % len(PII_SIGNATURES)]}]}
+                if i % 5 == 0 else {"model": TASK, "messages": [{"role": "user", "content": t}]}
+                for i, t in enumerate(texts)]
             files["classify"] = [{"model": TASK, "input": t} for t in texts]
         paths = {}
         for name, bodies in files.items():
