@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from rightmodel.bounds import WorkCancelled
+from rightmodel.privacy.code_spans import without_code
 from rightmodel.privacy.config import NER_ENTITIES, PrivacyConfig
 from rightmodel.privacy.entities import Entity, resolve_overlaps
 from rightmodel.privacy.normalize import normalise
@@ -96,7 +97,7 @@ class Detector:
             if self.names is not None:
                 found.extend(self.names.find(plain[:NER_MAX_CHARS]))
             if self.tagger is not None:
-                found.extend(self.tagger.find(plain, unsure))
+                found.extend(without_code(plain, self.tagger.find(plain, unsure)))
         resolved = resolve_overlaps(found, self.custom_types)
         if norm.identity:
             return resolved
