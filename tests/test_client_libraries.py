@@ -314,3 +314,48 @@ def test_metrics_breakers_upstream_errors_and_time_to_first_token(gw, upstream):
     endpoints = {labels["endpoint"] for labels, _ in got["rightmodel_requests_total"]}
     assert {"/v1/completions", "/v1/responses", "/v1/embeddings", "/v1/chat/completions"} <= endpoints
     assert not any("/" in labels["model"] and "@" not in labels["model"] for labels, _ in got["rightmodel_requests_total"])
+
+
+# -- no process: the translation itself ---------------------------------------------------------
+
+
+def test_reshaping_survives_any_frame_boundaries_and_reports_a_broken_stream():
+    import asyncio
+
+    import orjson
+
+    from rightmodel.gateway.dialects import _reframed
+    from rightmodel.gateway.responses import ResponseStream, Shape
+
+    def chunk(delta: dict, finish=None) -> bytes:
+        return b"data: " + orjson.dumps({"id": "x", "object": "chat.completion.chunk", "model": "m",
+                                         "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}) + b"\n\n"
+
+    wire = chunk({"role": "assistant", "content": ""}) + chunk({"content": "he"}) + chunk({"content": "llo"})
+    broken = wire + b'data: {"error": {"message": "upstream cut", "type": "upstream_error", "param": null, "code": "upstream_stream_error"}}\n\n'
+
+    async def events(data: bytes, size: int) -> list[dict]:
+        async def pieces():
+            for i in range(0, len(data), size):
+                yield data[i:i + size]
+        out = b"".join([f async for f in _reframed(pieces(), ResponseStream(Shape({"model": "m"}, "req_1")))])
+        return [orjson.loads(line[6:]) for line in out.split(b"\n") if line.startswith(b"data: ")]
+
+    whole = asyncio.run(events(wire + b"data: [DONE]\n\n", 10_000))
+    for size in (1, 7, 50):
+        assert asyncio.run(events(wire + b"data: [DONE]\n\n", size)) == whole
+    assert "".join(e["delta"] for e in whole if e["type"] == "response.output_text.delta") == "hello"
+    assert whole[-1]["type"] == "response.completed" and whole[-1]["response"]["output"][0]["content"][0]["text"] == "hello"
+    failed = asyncio.run(events(broken, 13))
+    assert [e["type"] for e in failed[-2:]] == ["error", "response.failed"]
+    assert failed[-1]["response"]["status"] == "failed" and failed[-1]["response"]["error"]["code"] == "upstream_stream_error"
+
+
+def test_max_output_tokens_over_the_cap_names_the_responses_field():
+    from rightmodel.gateway.errors import APIError
+    from rightmodel.gateway.responses import chat_body
+
+    assert chat_body({"model": "m", "input": "x", "max_output_tokens": 5}, 10)["max_tokens"] == 5
+    with pytest.raises(APIError) as info:
+        chat_body({"model": "m", "input": "x", "max_output_tokens": 11}, 10)
+    assert info.value.param == "max_output_tokens" and info.value.code == "max_tokens_exceeded"

@@ -88,8 +88,9 @@ def messages_of(body: dict[str, Any]) -> list[dict[str, Any]]:
     return messages
 
 
-def chat_body(body: dict[str, Any]) -> dict[str, Any]:
-    """The chat-completions body of a Responses request (400 naming the field it cannot serve)."""
+def chat_body(body: dict[str, Any], max_tokens_cap: int | None = None) -> dict[str, Any]:
+    """The chat-completions body of a Responses request (400 naming the field it cannot serve;
+    `max_tokens_cap` is defaults.max_tokens, checked here so the 400 names this API's field)."""
     for key in STATEFUL:
         if body.get(key) is not None:
             raise invalid(key, f"'{key}' is not supported: this gateway keeps no conversation state; send the whole input",
@@ -104,6 +105,9 @@ def chat_body(body: dict[str, Any]) -> dict[str, Any]:
     if limit is not None:
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
             raise invalid("max_output_tokens", f"'max_output_tokens' must be a positive integer, got {limit!r}", "invalid_type")
+        if max_tokens_cap is not None and limit > max_tokens_cap:
+            raise invalid("max_output_tokens", f"'max_output_tokens' is {limit}; this gateway allows at most {max_tokens_cap} "
+                                               "(defaults.max_tokens)", "max_tokens_exceeded")
         chat["max_tokens"] = limit
     fmt = (body.get("text") or {}).get("format") if isinstance(body.get("text"), dict) else None
     if isinstance(fmt, dict) and fmt.get("type") == "json_object":
@@ -245,7 +249,7 @@ async def post_responses(request: Request) -> Response:
     try:
         body = await read_json(request, state.constellation.defaults.max_body_bytes, t.request_id)
         t.stream = body.get("stream") is True
-        chat = chat_body(body)
+        chat = chat_body(body, state.constellation.defaults.max_tokens)
     except APIError as err:
         return error_response(state, t, err)
     response = await route_chat(request, t, chat)
