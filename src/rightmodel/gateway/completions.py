@@ -133,7 +133,8 @@ async def post_completions(request: Request) -> Response:
         bodies = chat_bodies(body)
     except APIError as err:
         return error_response(state, t, err)
-    include_usage = bool((body.get("stream_options") or {}).get("include_usage")) if isinstance(body.get("stream_options"), dict) else False
+    options = body.get("stream_options")
+    include_usage = isinstance(options, dict) and options.get("include_usage") is True
     if len(bodies) == 1:
         response = await route_chat(request, t, bodies[0])
         rid = request_id_of(response) or t.request_id
