@@ -468,3 +468,47 @@ def test_budget_periods_and_token_bucket_arithmetic():
     assert bucket.wait(1, 0.0) == pytest.approx(1.0) and bucket.wait(1, 1.0) == 0.0
     bucket.give(10_000, 1.0)
     assert bucket.level == 60  # never above the capacity
+
+
+def test_keys_list_shows_each_keys_budget_and_spend(tmp_path):
+    """`keys list` sums each key's spend from the ledger the gateway writes (same URL resolution
+    as `serve`): over the budget's current period for a daily or monthly budget, all time for a
+    total budget or none; another tenant's rows never count. Without a ledger: no spend, no file made."""
+    from datetime import datetime, timedelta, timezone
+
+    from rightmodel.ledger import Ledger, LedgerRecord
+
+    home = tmp_path / "home"
+    home.mkdir()
+    with KeyStore(f"sqlite:///{home / 'keys.db'}") as store:
+        store.migrate()
+        total, _ = store.create(KeySpec(tenant="acme", name="total", budget_usd=10.0))
+        daily, _ = store.create(KeySpec(tenant="acme", name="daily", budget_usd=1.0, budget_period="daily"))
+        open_, _ = store.create(KeySpec(tenant="beta", name="no budget"))
+        idle, _ = store.create(KeySpec(tenant="acme", name="idle", budget_usd=5.0, budget_period="monthly"))
+    empty = run_cli("keys", "list", "--json", "--home", str(home))
+    assert empty.returncode == 0, empty.stderr
+    assert all(r["spent_usd"] is None for r in map(json.loads, empty.stdout.splitlines()))
+    assert "(no ledger)" in run_cli("keys", "list", "--home", str(home)).stdout and not (home / "ledger.db").exists()
+
+    now = datetime.now(timezone.utc)
+    spends = [(total, "acme", 0.25, 0), (total, "acme", 8.0, 40), (daily, "acme", 0.5, 0), (daily, "acme", 3.0, 2),
+              (open_, "beta", 4.0, 0), (total, "other-tenant", 100.0, 0)]
+    with Ledger(f"sqlite:///{home / 'ledger.db'}", tmp_path / "journal") as ledger:
+        for i, (key, tenant, cost, age) in enumerate(spends):
+            ledger.record(LedgerRecord(request_id=f"req_{i}", created_at=now - timedelta(days=age), tenant=tenant,
+                                       endpoint="/v1/chat/completions", route="remote", reason="test", cost_usd=cost,
+                                       extra={"key_id": key.key_id}))
+        assert ledger.flush()
+    listed = run_cli("keys", "list", "--json", "--home", str(home))
+    assert listed.returncode == 0, listed.stderr
+    got = {r["name"]: r for r in map(json.loads, listed.stdout.splitlines())}
+    assert got["total"]["spent_usd"] == pytest.approx(8.25) and got["total"]["budget_left_usd"] == pytest.approx(1.75)
+    assert got["total"]["spent_since"] is None
+    assert got["daily"]["spent_usd"] == pytest.approx(0.5) and got["daily"]["budget_left_usd"] == pytest.approx(0.5)
+    assert got["daily"]["spent_since"] == now.replace(hour=0, minute=0, second=0, microsecond=0).isoformat()
+    assert got["no budget"]["spent_usd"] == pytest.approx(4.0) and got["no budget"]["budget_left_usd"] is None
+    assert got["idle"]["spent_usd"] == 0 and got["idle"]["budget_left_usd"] == 5.0
+    table = run_cli("keys", "list", "--home", str(home)).stdout
+    for text in ("spent", "left", "$8.25", "$1.75", "$10.00 total", "$1.00 daily", "$0.50", "$4.00", "$5.00 monthly", "$0 "):
+        assert text in table, (text, table)

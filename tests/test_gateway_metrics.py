@@ -79,14 +79,14 @@ def test_labels_are_bounded_and_the_registry_is_per_instance():
     assert b"rightmodel_requests" not in generate_latest(REGISTRY)  # the global registry is untouched
 
 
-def test_the_embedder_is_a_known_model_once_loaded():
-    loaded: list[str] = []
-    m = GatewayMetrics({"primary"}, (), embedder_name=lambda: loaded[0] if loaded else None)
+def test_the_embedder_is_labelled_by_its_name_never_a_path():
+    from rightmodel.gateway.batches import EMBEDDING_MODEL
+
+    m = GatewayMetrics({"primary", EMBEDDING_MODEL}, ())  # what for_state gives: the encoder's name is known up front
     m.observe(row(endpoint="/v1/embeddings", route="embeddings", model="all-MiniLM-L6-v2"))
-    loaded.append("all-MiniLM-L6-v2")
-    m.observe(row(endpoint="/v1/embeddings", route="embeddings", model="all-MiniLM-L6-v2"))
+    m.observe(row(endpoint="/v1/embeddings", route="embeddings", model="/home/x/.cache/embedders/0123abcd"))  # a path: never a label
     reqs = by(samples(m.render().decode())["rightmodel_requests_total"], "model")
-    assert reqs == {("unknown",): 1, ("all-MiniLM-L6-v2",): 1}
+    assert reqs == {("all-MiniLM-L6-v2",): 1, ("unknown",): 1}
 
 
 def test_observe_costs_microseconds():

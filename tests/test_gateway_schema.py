@@ -48,8 +48,8 @@ DERANDOMIZE = not os.environ.get("SCHEMA_FUZZ_RANDOM")
 MODELS = ("intent", "intent-v", "remote", "claude", "auto", "no-such-model", None)
 # Operations the gateway must document; whatever else its schema lists is fuzzed as well.
 OPERATIONS = {
-    "POST /v1/chat/completions", "GET /v1/models", "POST /v1/embeddings", "POST /v1/classify",
-    "GET /healthz", "GET /readyz",
+    "POST /v1/chat/completions", "POST /v1/completions", "POST /v1/responses", "GET /v1/models", "POST /v1/embeddings",
+    "POST /v1/classify", "GET /healthz", "GET /readyz",
 }
 
 

@@ -1,4 +1,5 @@
-"""`rightmodel keys create|list|revoke`: manage the gateway's API keys.
+"""`rightmodel keys create|list|revoke`: manage the gateway's API keys; `list` shows each key's
+budget and what it spent (from the ledger).
 
 The store is found like the gateway finds it: `--keys-url` (or $RIGHTMODEL_KEYS_URL), else
 `storage.keys_url` of `--config`, else SQLite `keys.db` in `--home` (or the file's
@@ -8,8 +9,9 @@ The store is found like the gateway finds it: `--keys-url` (or $RIGHTMODEL_KEYS_
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 from rich import box
@@ -32,6 +34,50 @@ def _store(home: Optional[Path], keys_url: Optional[str], config: Optional[Path]
     store = KeyStore(resolve_keys_url(home or Path(".rightmodel"), configured, keys_url))
     store.migrate()
     return store
+
+
+def _ledger_url(home: Optional[Path], ledger_url: Optional[str], config: Optional[Path]) -> str:
+    """The ledger `rightmodel serve` writes with the same options (`--ledger-url`, else the
+    file's storage.ledger_url, else SQLite ledger.db in the home)."""
+    from rightmodel.constellation.config import Constellation, load_constellation
+    from rightmodel.constellation.settings import GatewaySettings, ledger_url_of
+
+    c = load_constellation(config) if config is not None else Constellation()
+    return ledger_url_of(GatewaySettings.from_constellation(c, home=home, ledger_url=ledger_url))
+
+
+def spends(records: list, url: str) -> dict[str, tuple[float, Any]] | None:
+    """key id -> (spent in USD, since when) for each key: over its budget's current period (what
+    the gateway checks its budget against), all time for a key without a budget or a `total` one.
+    None when there is no ledger yet (no gateway has written one at `url`)."""
+    import sqlalchemy as sa
+
+    from rightmodel.auth.keys import period_start
+    from rightmodel.ledger import store
+
+    parsed = sa.engine.make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:") and not Path(parsed.database).is_file():
+        return None  # never create an empty ledger just to list keys
+    now = datetime.now(timezone.utc)
+    engine = store.create_engine(url)
+    try:
+        if not sa.inspect(engine).has_table(store.requests.name):
+            return None
+        out = {}
+        for r in records:
+            since = period_start(r.budget_period, now) if r.budget_usd is not None else None
+            out[r.key_id] = (store.key_spend(engine, r.tenant, r.key_id, since), since)
+        return out
+    finally:
+        engine.dispose()
+
+
+def usd(value: float) -> str:
+    """Dollars as dollars: cents from one cent up, below that enough digits to show a small spend
+    (a specialist's answers cost fractions of a cent), never exponent notation."""
+    if value == 0:
+        return "$0"
+    return f"${value:,.2f}" if abs(value) >= 0.01 else f"${value:.6f}".rstrip("0").rstrip(".")
 
 
 def _csv(value: Optional[str]) -> list[str]:
@@ -94,23 +140,39 @@ def add_keys_commands(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="JSON lines, one per key."),
         home: Optional[Path] = home_opt,
         keys_url: Optional[str] = url_opt,
+        ledger_url: Optional[str] = typer.Option(
+            None, "--ledger-url", envvar="RIGHTMODEL_LEDGER_URL",
+            help="Ledger database URL, for each key's spend (default: storage.ledger_url of --config, else SQLite ledger.db in --home).",
+        ),
         config: Optional[Path] = config_opt,
     ) -> None:
-        """List keys (ids, tenants, limits; never secrets or hashes)."""
+        """List keys (ids, tenants, limits, budget and spend; never secrets or hashes).
+
+        Spend is summed from the ledger: over the budget's current period (UTC month or day) for a
+        key with a monthly or daily budget, all time otherwise."""
         with _store(home, keys_url, config) as store:
             records = store.list(include_revoked=show_all)
+        spent = spends(records, _ledger_url(home, ledger_url, config))
         if as_json:
             for r in records:
-                typer.echo(json.dumps(r.public()))
+                row: dict[str, Any] = r.public()
+                value, since = spent.get(r.key_id, (None, None)) if spent is not None else (None, None)
+                row["spent_usd"] = None if value is None else round(value, 10)
+                row["spent_since"] = since.isoformat() if since is not None else None
+                row["budget_left_usd"] = None if value is None or r.budget_usd is None else round(r.budget_usd - value, 10)
+                typer.echo(json.dumps(row))
             return
         table = Table(box=box.SIMPLE_HEAD)
         table.add_column("id", no_wrap=True, min_width=12)  # what `keys revoke` takes: never cut
-        for column in ("tenant", "name", "models", "rpm", "tpm", "budget", "privacy", "admin", "created", "revoked"):
+        for column in ("tenant", "name", "models", "rpm", "tpm", "budget", "spent", "left", "privacy", "admin", "created", "revoked"):
             table.add_column(column, overflow="fold")
         for r in records:
-            budget = "" if r.budget_usd is None else f"${r.budget_usd:g} {r.budget_period}"
+            budget = "" if r.budget_usd is None else f"{usd(r.budget_usd)} {r.budget_period}"
+            value = spent[r.key_id][0] if spent is not None else None
+            left = "" if value is None or r.budget_usd is None else usd(r.budget_usd - value)
             table.add_row(
-                r.key_id, r.tenant, r.name or "", ",".join(r.models) or "(all)", str(r.rpm or ""), str(r.tpm or ""), budget, r.privacy or "",
+                r.key_id, r.tenant, r.name or "", ",".join(r.models) or "(all)", str(r.rpm or ""), str(r.tpm or ""), budget,
+                "(no ledger)" if value is None else usd(value), left, r.privacy or "",
                 "yes" if r.admin else "", f"{r.created_at:%Y-%m-%d}", f"{r.revoked_at:%Y-%m-%d %H:%M}" if r.revoked_at else "",
             )
         console = Console()

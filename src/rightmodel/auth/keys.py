@@ -23,6 +23,16 @@ PRIVACY_POLICIES = ("local-only", "redact", "allow")
 PrivacyPolicy = Literal["local-only", "redact", "allow"]
 
 
+def period_start(period: str, now: datetime) -> datetime | None:
+    """Start of the budget period holding `now` (UTC); None for a total budget. Shared by the
+    gateway's budgets and `keys list`, so both count a key's spend over the same period."""
+    if period == "monthly":
+        return now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    if period == "daily":
+        return now.replace(hour=0, minute=0, second=0, microsecond=0)
+    return None
+
+
 def hash_key(key: str) -> str:
     """SHA-256 (hex) of the whole key: what the store keeps instead of the key.
 

@@ -252,6 +252,14 @@ class ObservabilityConfig(Strict):
     drift: DriftConfig = Field(default_factory=DriftConfig)
 
 
+class EmbeddingsConfig(Strict):
+    """/v1/embeddings. The bundled encoder answers to its own names (all-MiniLM-L6-v2) and to
+    these aliases, e.g. the name a client library sends by default; any other model name is a
+    404, so a client that asked for another model never gets this one's vectors under that name."""
+
+    aliases: list[str] = Field(default_factory=list)
+
+
 class Constellation(Strict):
     version: Literal[1] = 1
     models: dict[str, ModelConfig] = Field(default_factory=dict)
@@ -262,6 +270,7 @@ class Constellation(Strict):
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
     observability: ObservabilityConfig = Field(default_factory=ObservabilityConfig)
+    embeddings: EmbeddingsConfig = Field(default_factory=EmbeddingsConfig)
 
     def remote_models(self) -> dict[str, OpenAIModelConfig | AnthropicModelConfig]:
         return {n: m for n, m in self.models.items() if not isinstance(m, SpecialistModelConfig)}
@@ -339,6 +348,11 @@ def _cross_check(c: Constellation) -> list[str]:
                 compile_template(template)
             except ValueError as exc:
                 problems.append(f"tasks.{name}.recognise.system_prompts.{i}: {exc}")
+    for i, alias in enumerate(c.embeddings.aliases):
+        if not re.match(NAME, alias) or alias in RESERVED_MODEL_NAMES:
+            problems.append(f"embeddings.aliases.{i}: invalid model name '{alias}' (letters, digits, . _ : / -; not 'auto')")
+        elif alias in c.models or alias in c.tasks:
+            problems.append(f"embeddings.aliases.{i}: '{alias}' is already a model or task name")
     if c.defaults.generalist is not None and c.defaults.generalist not in remotes:
         problems.append(f"defaults.generalist: '{c.defaults.generalist}' is not a remote model in models")
     frontier = c.defaults.frontier

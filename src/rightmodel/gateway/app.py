@@ -24,11 +24,13 @@ from rightmodel.constellation.settings import GatewaySettings
 from rightmodel.gateway import admin, dashboard, openapi
 from rightmodel.gateway.batches import post_classify, post_embeddings
 from rightmodel.gateway.chat import JSON, chat_completions
+from rightmodel.gateway.completions import post_completions
 from rightmodel.gateway.deadlines import with_deadline
 from rightmodel.gateway.errors import APIError
 from rightmodel.gateway.feedback import post_feedback
 from rightmodel.gateway.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from rightmodel.gateway.metrics import GatewayMetrics
+from rightmodel.gateway.responses import post_responses
 from rightmodel.gateway.shadow import promotion_loop
 from rightmodel.gateway.state import GatewayState, build_state
 from rightmodel.privacy.gate import ScrubbingFilter
@@ -98,6 +100,15 @@ def create_app(constellation: Constellation, settings: GatewaySettings) -> FastA
     app.include_router(dashboard.router)
     app.add_api_route(
         "/v1/chat/completions", chat_completions, methods=["POST"], openapi_extra=openapi.CHAT, summary="Chat completion, routed"
+    )
+
+    app.add_api_route(
+        "/v1/completions", post_completions, methods=["POST"], openapi_extra=openapi.COMPLETIONS,
+        summary="Text completion (legacy API), routed like a chat completion",
+    )
+    app.add_api_route(
+        "/v1/responses", post_responses, methods=["POST"], openapi_extra=openapi.RESPONSES,
+        summary="Responses API (text input and instructions), routed like a chat completion",
     )
 
     app.add_api_route(

@@ -32,7 +32,12 @@ from rightmodel.gateway.deadlines import Scope, bounded
 from rightmodel.gateway.errors import APIError
 from rightmodel.gateway.ticket import Ticket
 from rightmodel.gateway.validation import read_json, validate_classify, validate_embeddings
+from rightmodel.specialists.encoder import BUNDLED_BASE
 
+# The bundled encoder's name: what answers carry, what the ledger and /metrics record. It also
+# answers to its Hugging Face id and to the name its build records ("... (bundled)").
+EMBEDDING_MODEL = "all-MiniLM-L6-v2"
+EMBEDDING_NAMES = (EMBEDDING_MODEL, "sentence-transformers/all-MiniLM-L6-v2", BUNDLED_BASE)
 CHUNK_TEXTS = 64
 CHUNK_TOKENS = 1024  # padded tokens per chunk: 64 short texts, or 4 texts of 256 tokens
 CLASSIFY_BATCH_INLINE = 8  # up to this many texts go through the specialist's micro-batcher; more run in chunks
@@ -108,6 +113,24 @@ def _embedding_payload(vectors: np.ndarray, as_b64: bool, model: str, tokens: in
     return orjson.dumps({"object": "list", "data": data, "model": model, "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
 
 
+def embedding_names(constellation: Any) -> tuple[str, ...]:
+    """Every model name /v1/embeddings answers: the bundled encoder's, then `embeddings.aliases`."""
+    return (*EMBEDDING_NAMES, *constellation.embeddings.aliases)
+
+
+def embedding_model(constellation: Any, requested: str | None) -> str:
+    """The name an embeddings answer carries: the one asked for, if this gateway serves it (no
+    model: the encoder's own); else 404, so vectors never go out under another model's name."""
+    if requested is None:
+        return EMBEDDING_MODEL
+    names = embedding_names(constellation)
+    if requested not in names:
+        raise APIError(404, f"the model '{requested[:200]}' does not exist on this gateway's /v1/embeddings: it serves "
+                            f"{', '.join(names)} (add a name to embeddings.aliases to serve the bundled encoder under it)",
+                       param="model", code="model_not_found")
+    return requested
+
+
 async def post_embeddings(request: Request) -> Response:
     state = request.app.state.gateway
     defaults = state.constellation.defaults
@@ -116,18 +139,20 @@ async def post_embeddings(request: Request) -> Response:
         body = await read_json(request, defaults.max_body_bytes, t.request_id)
         texts = validate_embeddings(body, defaults.max_batch_inputs, defaults.max_input_chars)
         await state.guard.admit(request, body, t)
+        model = embedding_model(state.constellation, body.get("model"))
         t.route, t.reason = "embeddings", "embeddings endpoint"
         async with bounded(request, defaults.batch_deadline_s, t.start, "defaults.batch_deadline_s") as scope:
             embedder = await state.get_embedder()
             vectors, tokens, compute = await embed(state.cpu, embedder, texts, t.tenant, scope)
-            model = body.get("model") or "all-MiniLM-L6-v2"
             as_b64 = body.get("encoding_format") == "base64"
             # Thousands of vectors take tens of milliseconds to write out: not on the event loop.
             payload = await state.cpu.run(_embedding_payload, vectors, as_b64, model, tokens, tenant=t.tenant, deadline=scope.deadline,
                                           weight=len(texts)) if len(texts) > CHUNK_TEXTS else _embedding_payload(vectors, as_b64, model, tokens)
     except APIError as err:
         return error_response(state, t, err)
-    t.model_ms, t.model = compute * 1000.0, embedder.base_model
+    t.model_ms, t.model = compute * 1000.0, EMBEDDING_MODEL  # its name, whichever alias was asked for (never a path)
+    if model != EMBEDDING_MODEL:
+        t.extra["model_alias"] = model
     t.usage.prompt_tokens = tokens
     t.cost = state.costs.local(compute)
     record(state, t, 200)

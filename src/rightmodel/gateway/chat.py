@@ -24,7 +24,7 @@ from rightmodel.constellation.costs import estimate_prompt_tokens, estimate_toke
 from rightmodel.gateway import answers, shadow
 from rightmodel.gateway.deadlines import Scope, bounded
 from rightmodel.gateway.errors import APIError, no_route
-from rightmodel.gateway.fallback import Attempts, call_with_fallbacks, open_primed
+from rightmodel.gateway.fallback import Attempts, call_with_fallbacks, error_kind, open_primed
 from rightmodel.gateway.state import GatewayState
 from rightmodel.gateway.ticket import Ticket
 from rightmodel.gateway.validation import read_json, too_deep_error, validate_chat
@@ -43,6 +43,10 @@ log = logging.getLogger("rightmodel.gateway")
 def record(state: GatewayState, t: Ticket, status: int, error: str | None = None) -> None:
     """The request's one ledger row; also settles what the guard reserved for it."""
     state.guard.settle(t)
+    if t.stream and status == 200:
+        # A specialist's stream is whole when it is recorded (before its first byte leaves); a
+        # remote stream set this at its first frame (relay_stream).
+        t.extra.setdefault("first_token_ms", round(t.elapsed_ms(), 3))
     if t.shadow_name is not None:
         shadow.finish(t, state.specialists[t.shadow_name])
     state.ledger.record(
@@ -83,6 +87,8 @@ def record(state: GatewayState, t: Ticket, status: int, error: str | None = None
     )
     if state.metrics is not None:
         state.metrics.observe(row)  # from the row itself, so /metrics and the ledger always agree
+        if t.upstream_errors:
+            state.metrics.observe_upstream_errors(t.upstream_errors)
 
 
 def error_response(state: GatewayState, t: Ticket, err: APIError) -> Response:
@@ -93,10 +99,24 @@ def error_response(state: GatewayState, t: Ticket, err: APIError) -> Response:
 async def chat_completions(request: Request) -> Response:
     state: GatewayState = request.app.state.gateway
     t = Ticket("/v1/chat/completions")
+    try:
+        body = await read_json(request, state.constellation.defaults.max_body_bytes, t.request_id)
+    except APIError as err:
+        return error_response(state, t, err)
+    t.stream = body.get("stream") is True
+    return await route_chat(request, t, body)
+
+
+async def route_chat(request: Request, t: Ticket, body: dict[str, Any]) -> Response:
+    """Admit, route, answer and record one chat-shaped request (`body` already parsed).
+
+    The one path every generating endpoint takes: /v1/completions and /v1/responses translate
+    their bodies to this shape first (gateway/completions.py, gateway/responses.py), so routing,
+    escalation, privacy, budgets and the ledger row are the same whichever API a client speaks.
+    """
+    state: GatewayState = request.app.state.gateway
     defaults = state.constellation.defaults
     try:
-        body = await read_json(request, defaults.max_body_bytes, t.request_id)
-        t.stream = body.get("stream") is True
         validate_chat(body, defaults.max_messages)
         await state.guard.admit(request, body, t)
         setting = DEADLINE_SETTING if defaults.deadline_s is not None else DERIVED_DEADLINE
@@ -392,12 +412,14 @@ async def serve_remote(state: GatewayState, t: Ticket, body: dict[str, Any], mod
     except APIError as err:
         t.model_ms = (time.perf_counter() - started) * 1000.0
         t.extra.update(attempts.ledger_extra())
+        t.upstream_errors += attempts.errors
         if attempts.passed_over:
             t.reason = f"{t.reason}; {attempts.fallback_reason()}"
         return error_response(state, t, err)
     t.model_ms = (time.perf_counter() - started) * 1000.0
     served_by = attempts.served_by or model
     t.extra.update(attempts.ledger_extra())
+    t.upstream_errors += attempts.errors
     if attempts.passed_over:  # e.g. "primary circuit open, fell back to backup"
         t.reason = f"{t.reason}; {attempts.fallback_reason()}"
     payload = result.body
@@ -446,6 +468,7 @@ async def stream_remote(
         )
     except APIError as err:
         t.extra.update(attempts.ledger_extra())
+        t.upstream_errors += attempts.errors
         if attempts.passed_over:
             t.reason = f"{t.reason}; {attempts.fallback_reason()}"
         return error_response(state, t, err)
@@ -454,6 +477,7 @@ async def stream_remote(
     redaction = served_privately(state, t, upstream_body, served_by)
     restorer = FrameRestorer(redaction) if redaction else None
     t.extra.update(attempts.ledger_extra())
+    t.upstream_errors += attempts.errors
     if attempts.passed_over:
         t.reason = f"{t.reason}; {attempts.fallback_reason()}"
     headers = t.info().headers()
@@ -496,8 +520,11 @@ async def relay_stream(
                 continue
             if (t.task is not None or not stream.usage.reported) and b'"content"' in frame:
                 parts.append(_delta_text(frame))
+            if "first_token_ms" not in t.extra:  # the stream was read up to its first content before this (open_primed)
+                t.extra["first_token_ms"] = round(t.elapsed_ms(), 3)
             yield frame
     except UpstreamError as exc:
+        t.upstream_errors.append((served_by, error_kind(exc)))
         status, error = 502, f"stream failed after it started: {exc.kind}: {exc}"[:500]
         err = APIError(502, f"{served_by}: the upstream stream failed: {exc}", code="upstream_stream_error")
         yield answers.sse(err.to_dict())

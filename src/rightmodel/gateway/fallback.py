@@ -36,6 +36,7 @@ class Attempts:
     failed: list[str] = field(default_factory=list)  # backends tried and given up on
     circuit_open: list[str] = field(default_factory=list)  # backends skipped: their circuit was open
     passed_over: list[str] = field(default_factory=list)  # "primary circuit open", "backup failed", in chain order
+    errors: list[tuple[str, str]] = field(default_factory=list)  # (model, error_kind) per failed attempt, for /metrics
 
     @property
     def fell_back(self) -> bool:
@@ -144,7 +145,7 @@ async def _turn(
     try:
         return await call(backend, name)
     except UpstreamError as exc:
-        attempts.failures.append(_describe(name, exc))
+        _failed(attempts, name, exc)
         if not exc.retryable or policy.retries == 0:
             raise
         first = exc
@@ -162,9 +163,23 @@ async def _turn(
             try:
                 result = await call(backend, name)
             except UpstreamError as exc:
-                attempts.failures.append(_describe(name, exc))
+                _failed(attempts, name, exc)
                 raise
     return result
+
+
+def error_kind(exc: UpstreamError) -> str:
+    """A failure's kind for the upstream-errors metric, from a fixed set: timeout, connect,
+    protocol, http_429, http_5xx, http_4xx (so an upstream's status can never widen the labels)."""
+    if exc.kind != "http":
+        return exc.kind if exc.kind in ("timeout", "connect", "protocol") else "other"
+    status = exc.status or 0
+    return "http_429" if status == 429 else "http_5xx" if status >= 500 else "http_4xx"
+
+
+def _failed(attempts: Attempts, name: str, exc: UpstreamError) -> None:
+    attempts.failures.append(_describe(name, exc))
+    attempts.errors.append((name, error_kind(exc)))
 
 
 def _describe(name: str, exc: UpstreamError) -> str:

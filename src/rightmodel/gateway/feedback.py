@@ -1,7 +1,8 @@
 """POST /v1/feedback: the correct label, a score or a verdict on an answer, stored in the ledger.
 
 The request is named by its id: the ``x-request-id`` response header, or the completion's ``id``
-(``chatcmpl-<request id>`` for answers the gateway writes; an answer relayed from a remote model
+(``chatcmpl-<request id>`` for answers the gateway writes, ``cmpl-`` and ``resp_`` on /v1/completions
+and /v1/responses, whoever answered them; a chat answer relayed from a remote model
 keeps that model's own id, so the 404 for an unknown id points to the header). A key may only give feedback on its own
 tenant's requests (another tenant's id is "not found", so ids cannot be probed); an admin key
 on any; on an open gateway anyone. A label must be one of the task's labels when the gateway
@@ -24,7 +25,8 @@ from rightmodel.ledger.feedback import find_request, store_feedback
 
 FEEDBACK_BODY_LIMIT = 64 * 1024
 FLUSH_WAIT_S = 5.0  # a request answered a moment ago may still be on its way to the database
-COMPLETION_PREFIX = "chatcmpl-"
+# Ids of answers the gateway wrote: chat completions, text completions, Responses API responses.
+ANSWER_PREFIXES = ("chatcmpl-", "cmpl-", "resp_")
 REQUEST_PREFIX = "req_"  # the gateway's own ids (x-request-id)
 
 
@@ -68,7 +70,10 @@ async def post_feedback(request: Request) -> Response:
     body = await read_json(request, FEEDBACK_BODY_LIMIT)
     fb = validate_feedback(body)
     key = state.guard.authenticate(request)
-    request_id = fb.request_id.removeprefix(COMPLETION_PREFIX)
+    request_id = fb.request_id
+    for prefix in ANSWER_PREFIXES:
+        if request_id.startswith(prefix + REQUEST_PREFIX):
+            request_id = request_id.removeprefix(prefix)
     try:
         row = await asyncio.to_thread(_find, state.ledger, request_id)
     except sa.exc.SQLAlchemyError:

@@ -32,7 +32,7 @@ from rightmodel.auth.store import KeyStore, KeyStoreError, resolve_keys_url, saf
 from rightmodel.constellation.config import Constellation
 from rightmodel.constellation.costs import CostModel
 from rightmodel.gateway.errors import APIError
-from rightmodel.gateway.limits import Budgets, Estimator, RateLimits, check_max_tokens, ledger_spend, period_start, utcnow
+from rightmodel.gateway.limits import CHAT_ENDPOINTS, Budgets, Estimator, RateLimits, check_max_tokens, ledger_spend, period_start, utcnow
 
 if TYPE_CHECKING:
     from rightmodel.constellation.settings import GatewaySettings
@@ -194,7 +194,7 @@ class Guard:
             if not key.allows(name):
                 raise APIError(403, f"key {key.key_id} may not use '{name}' (allowed: {', '.join(key.models)})", param="model",
                                code="model_not_allowed")
-        if t.endpoint == "/v1/chat/completions":
+        if t.endpoint in CHAT_ENDPOINTS:
             check_max_tokens(body, self.constellation.defaults.max_tokens)
         if key is None or not (key.rpm or key.tpm or key.budget_usd is not None):
             return

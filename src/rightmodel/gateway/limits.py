@@ -25,12 +25,16 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from rightmodel.auth.keys import KeyRecord
+from rightmodel.auth.keys import KeyRecord, period_start
 from rightmodel.constellation.config import Constellation, SpecialistModelConfig
 from rightmodel.constellation.costs import MESSAGE_OVERHEAD_TOKENS, CostModel, estimate_prompt_tokens, estimate_tokens
 from rightmodel.gateway.errors import APIError, invalid
 from rightmodel.messages import message_text
 from rightmodel.usage import Price, Usage
+
+# Endpoints whose bodies are chat-shaped by the time they are admitted (/v1/completions and
+# /v1/responses translate theirs first): estimated, capped and priced like chat requests.
+CHAT_ENDPOINTS = frozenset({"/v1/chat/completions", "/v1/completions", "/v1/responses"})
 
 # -- token buckets -----------------------------------------------------------------------------
 
@@ -129,15 +133,6 @@ def retry_after(seconds: float) -> str:
 # -- budgets -----------------------------------------------------------------------------------
 
 
-def period_start(period: str, now: datetime) -> datetime | None:
-    """Start of the budget period holding `now` (UTC); None for a total budget."""
-    if period == "monthly":
-        return now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    if period == "daily":
-        return now.replace(hour=0, minute=0, second=0, microsecond=0)
-    return None
-
-
 def period_end(period: str, start: datetime | None) -> datetime | None:
     if start is None:
         return None
@@ -229,20 +224,11 @@ class Budgets:
 
 def ledger_spend(ledger_url: str, tenant: str, key_id: str, since: datetime | None) -> float:
     """What `key_id` spent since `since` (all time if None), summed by the ledger's database."""
-    import sqlalchemy as sa
-
     from rightmodel.ledger import store
 
     engine = store.create_engine(ledger_url)
-    t = store.requests
-    query = sa.select(sa.func.coalesce(sa.func.sum(t.c.cost_usd), 0.0)).where(
-        t.c.tenant == tenant, t.c.extra["key_id"].as_string() == key_id
-    )
-    if since is not None:
-        query = query.where(t.c.created_at >= since)
     try:
-        with engine.connect() as conn, conn.begin():
-            return float(conn.execute(query).scalar() or 0.0)
+        return store.key_spend(engine, tenant, key_id, since)
     finally:
         engine.dispose()
 
@@ -304,7 +290,7 @@ class Estimator:
     def estimate(self, endpoint: str, body: Mapping[str, Any] | None) -> Estimate:
         body = body or {}
         local_s = self.constellation.limits.local_seconds
-        if endpoint != "/v1/chat/completions":
+        if endpoint not in CHAT_ENDPOINTS:
             value = body.get("input")
             texts = [value] if isinstance(value, str) else [t for t in value or () if isinstance(t, str)]
             return Estimate(sum(estimate_tokens(t) for t in texts), self.costs.local(local_s * max(1, len(texts))))

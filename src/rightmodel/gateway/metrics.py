@@ -10,9 +10,9 @@ One `CollectorRegistry` per gateway (never prometheus_client's global REGISTRY),
 
 Labels are bounded and hold nothing sensitive: endpoint, route and status come from the code;
 `model` is the row's model only when it is one this gateway serves (a configured remote model's
-name, a loaded specialist's version `task@vN`, the embedder's name), "none" when no model was
-reached (refused before routing), and "unknown" for anything else, so a client's model string
-can never become a label value. `task` and privacy `policy`/`action` are checked the same way.
+name, a loaded specialist's version `task@vN`, the bundled encoder's name `all-MiniLM-L6-v2`,
+never a path), "none" when no model was reached (refused before routing), and "unknown" for
+anything else, so a client's model string can never become a label value. `task` and privacy `policy`/`action` are checked the same way.
 No tenants, keys, prompts or errors.
 
 Hot path: label children are cached per label tuple, so an observation is a dict lookup and a
@@ -44,7 +44,7 @@ CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4  # text format 0.0.4: what every Prometh
 # Seconds, 1 ms .. 60 s: specialist answers take milliseconds, remote ones up to a minute.
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128)
-ENDPOINTS = frozenset({"/v1/chat/completions", "/v1/embeddings", "/v1/classify"})
+ENDPOINTS = frozenset({"/v1/chat/completions", "/v1/completions", "/v1/responses", "/v1/embeddings", "/v1/classify"})
 ROUTES = frozenset({"rejected", "specialist", "remote", "escalated", "escalation_unavailable", "embeddings"})
 POLICIES = frozenset({"local-only", "redact", "allow"})
 ACTIONS = frozenset({"none", "allowed", "redacted", "kept_local", "refused"})
@@ -57,14 +57,20 @@ def _bounded(value: Any, allowed: frozenset[str] | set[str], missing: str = NONE
     return value if value in allowed else other
 
 
+# Seconds from arrival to the first frame of a streamed answer (remote streams are read up to
+# their first content before that frame leaves: gateway/fallback.py open_primed).
+FIRST_TOKEN_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
+ERROR_KINDS = frozenset({"timeout", "connect", "protocol", "http_429", "http_5xx", "http_4xx", "other"})
+CIRCUIT_STATES = ("closed", "half-open", "open")
+
+
 class GatewayMetrics:
     """The metrics of one gateway process; build with `for_state` once the state exists."""
 
-    def __init__(self, models: Iterable[str] = (), tasks: Iterable[str] = (), embedder_name: Callable[[], str | None] | None = None) -> None:
+    def __init__(self, models: Iterable[str] = (), tasks: Iterable[str] = ()) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
-        self.models = set(models)
+        self.models = frozenset(models)
         self.tasks = frozenset(tasks)
-        self._embedder_name = embedder_name
         r = self.registry
         self.requests = Counter(
             "rightmodel_requests", "API requests by endpoint, route, model and HTTP status (one per ledger row)",
@@ -101,6 +107,15 @@ class GatewayMetrics:
             "rightmodel_max_tokens_exceeded", "Upstream answers billed for more completion tokens than max_tokens allowed",
             ("model",), registry=r,
         )
+        self.first_token = Histogram(
+            "rightmodel_time_to_first_token_seconds", "Streamed answers: arrival to the first frame of the answer (ledger extra.first_token_ms)",
+            ("route", "model"), buckets=FIRST_TOKEN_BUCKETS, registry=r,
+        )
+        self.upstream_errors = Counter(
+            "rightmodel_upstream_errors",
+            "Failed attempts at a remote model (each retry and fallback counts; a stream cut after it began too), by model and kind",
+            ("model", "kind"), registry=r,
+        )
         self.build = Info("rightmodel_build", "Version of this gateway", registry=r)
         self.build.info({"version": rightmodel.__version__, "python": platform.python_version()})
         ProcessCollector(registry=r)
@@ -117,9 +132,11 @@ class GatewayMetrics:
         """Metrics for `state`: its models and tasks bound the labels; its specialists report
         their batch sizes; its queues and ledger are read at scrape time."""
         c = state.constellation
-        models = set(c.remote_models()) | {b.ref for b in state.specialists.values()}
+        from rightmodel.gateway.batches import EMBEDDING_MODEL
+
+        models = set(c.remote_models()) | {b.ref for b in state.specialists.values()} | {EMBEDDING_MODEL}
         tasks = set(c.tasks) | {b.version.task for b in state.specialists.values()}
-        metrics = cls(models, tasks, embedder_name=lambda: getattr(state.embedder, "base_model", None))
+        metrics = cls(models, tasks)
         for name, backend in state.specialists.items():
             backend.batcher.observer = metrics.batch_observer(name)
         metrics._live.bind(state)
@@ -134,7 +151,7 @@ class GatewayMetrics:
             if model is None:
                 model = NONE
             elif model not in self.models:
-                model = self._model_label(model)
+                model = UNKNOWN
             key = (row.endpoint, row.route, model, row.status)
             children = self._children.get(key)
             if children is None:
@@ -158,6 +175,8 @@ class GatewayMetrics:
                 child.inc()
             extra = row.extra
             if extra:
+                if "first_token_ms" in extra:
+                    self.first_token.labels(_bounded(row.route, ROUTES, other=OTHER), model).observe(extra["first_token_ms"] / 1000.0)
                 if "budget_overrun" in extra:
                     self.overruns.labels(model).inc()
                 if "max_tokens_exceeded" in extra:
@@ -173,17 +192,18 @@ class GatewayMetrics:
                 self._failed = True
                 log.exception("metrics: observing a request failed (logged once)")
 
+    def observe_upstream_errors(self, errors: Iterable[tuple[str, str]]) -> None:
+        """Count a request's failed attempts at remote models: (model, kind) each. Never raises."""
+        try:
+            for model, kind in errors:
+                self.upstream_errors.labels(model if model in self.models else UNKNOWN, kind if kind in ERROR_KINDS else "other").inc()
+        except Exception:  # metrics must never fail a request
+            log.exception("metrics: counting upstream errors failed")
+
     def observe_feedback(self, task: str | None, correct: bool | None) -> None:
         """Count one stored feedback; verdict is correct, incorrect or unknown (a score only)."""
         verdict = "unknown" if correct is None else ("correct" if correct else "incorrect")
         self.feedback.labels(_bounded(task, self.tasks), verdict).inc()
-
-    def _model_label(self, model: str) -> str:
-        name = self._embedder_name() if self._embedder_name else None
-        if name is not None and model == name:  # the embedder loads on first use
-            self.models.add(name)
-            return model
-        return UNKNOWN
 
     def _make_children(self, key: tuple) -> tuple:
         endpoint, route, model, status = key
@@ -216,7 +236,7 @@ class GatewayMetrics:
 
 
 class _LiveCollector:
-    """Values read at scrape time: specialist queue depths, the CPU pool, the ledger's journal backlog."""
+    """Values read at scrape time: specialist queue depths, the CPU pool, circuit breakers, the ledger's journal backlog."""
 
     def __init__(self) -> None:
         self.state: "GatewayState | None" = None
@@ -244,6 +264,15 @@ class _LiveCollector:
             yield GaugeMetricFamily("rightmodel_cpu_pool_busy", "CPU pool threads running work", value=cpu["busy"])
             yield GaugeMetricFamily("rightmodel_cpu_pool_abandoned", "CPU pool threads still running work whose request gave up",
                                     value=cpu["abandoned_running"])
+        circuits = GaugeMetricFamily(
+            "rightmodel_circuit_state", "Circuit breaker of each remote model: 1 for its current state (closed, half-open, open), else 0",
+            labels=["model", "state"],
+        )
+        for name, breaker in sorted(state.breakers.items()):
+            current = breaker.state
+            for value in CIRCUIT_STATES:
+                circuits.add_metric([name, value], 1 if current == value else 0)
+        yield circuits
         stats = state.ledger.stats() if state.ledger is not None else {}
         yield GaugeMetricFamily(
             "rightmodel_ledger_pending", "Ledger rows journaled but not yet in the database", value=stats.get("pending", 0) or 0

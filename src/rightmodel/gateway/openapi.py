@@ -98,3 +98,70 @@ FEEDBACK = _body(
         },
     }
 )
+
+_SAMPLING = {
+    "temperature": {"type": "number", "minimum": 0, "maximum": 2},
+    "top_p": {"type": "number", "minimum": 0, "maximum": 1},
+    "user": {"type": "string"},
+    "metadata": {"type": "object", "properties": {"task": {"type": "string"}}, "additionalProperties": {"type": "string"}},
+}
+
+COMPLETIONS = _body(
+    {
+        "type": "object",
+        "required": ["model", "prompt"],
+        "properties": {
+            "model": {"type": "string", "minLength": 1, "description": "'auto', a task, or a model from /v1/models"},
+            "prompt": {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}, "minItems": 1, "maxItems": 16}],
+                       "description": "several prompts: one routed request each (not with stream)"},
+            "stream": {"type": "boolean"},
+            "stream_options": {"type": "object", "properties": {"include_usage": {"type": "boolean"}}},
+            "max_tokens": {"type": "integer", "minimum": 1},
+            "n": {"type": "integer", "minimum": 1, "maximum": 128},
+            "stop": {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]},
+            "presence_penalty": {"type": "number", "minimum": -2, "maximum": 2},
+            "frequency_penalty": {"type": "number", "minimum": -2, "maximum": 2},
+            "seed": {"type": "integer"},
+            **_SAMPLING,
+        },
+    }
+)
+
+_INPUT_PART = {
+    "type": "object",
+    "required": ["type", "text"],
+    "properties": {"type": {"type": "string", "enum": ["input_text", "output_text"]}, "text": {"type": "string"}},
+}
+
+RESPONSES = _body(
+    {
+        "type": "object",
+        "required": ["model", "input"],
+        "properties": {
+            "model": {"type": "string", "minLength": 1, "description": "'auto', a task, or a model from /v1/models"},
+            "input": {
+                "oneOf": [
+                    {"type": "string"},
+                    {
+                        "type": "array",
+                        "minItems": 1,
+                        "items": {
+                            "type": "object",
+                            "required": ["role", "content"],
+                            "properties": {
+                                "type": {"type": "string", "enum": ["message"]},
+                                "role": {"type": "string", "enum": ["user", "assistant", "system", "developer"]},
+                                "content": {"oneOf": [{"type": "string"}, {"type": "array", "items": _INPUT_PART, "minItems": 1}]},
+                            },
+                        },
+                    },
+                ]
+            },
+            "instructions": {"type": "string"},
+            "stream": {"type": "boolean"},
+            "max_output_tokens": {"type": "integer", "minimum": 1},
+            "seed": {"type": "integer"},
+            **_SAMPLING,
+        },
+    }
+)

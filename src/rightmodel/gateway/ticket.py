@@ -49,6 +49,7 @@ class Ticket:
     shadow_confidence: float | None = None
     shadow_accepted: bool | None = None
     shadow_agree: bool | None = None
+    upstream_errors: list[tuple[str, str]] = field(default_factory=list)  # (remote model, kind) per failed attempt: /metrics only
 
     def elapsed_ms(self) -> float:
         return (time.perf_counter() - self.start) * 1000.0

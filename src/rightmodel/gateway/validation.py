@@ -81,7 +81,7 @@ def too_deep_error(exc: JsonTooDeep) -> APIError:
     return APIError(400, f"'{shown}' is nested more than {exc.limit} levels deep; {limit}", param=param, code="json_too_deep")
 
 
-def _type_name(value: Any) -> str:
+def type_name(value: Any) -> str:
     return {dict: "object", list: "array", str: "string", bool: "boolean", int: "integer", float: "number"}.get(
         type(value), "null" if value is None else type(value).__name__
     )
@@ -94,7 +94,7 @@ def _expect(body: dict, key: str, kinds: tuple[type, ...], what: str) -> None:
     if isinstance(value, bool) and bool not in kinds:
         raise invalid(key, f"'{key}' must be {what}, got boolean", "invalid_type")
     if not isinstance(value, kinds):
-        raise invalid(key, f"'{key}' must be {what}, got {_type_name(value)}", "invalid_type")
+        raise invalid(key, f"'{key}' must be {what}, got {type_name(value)}", "invalid_type")
 
 
 def _range(body: dict, key: str, low: float, high: float) -> None:
@@ -106,7 +106,7 @@ def _range(body: dict, key: str, low: float, high: float) -> None:
 def _check_message(i: int, message: Any) -> None:
     where = f"messages.{i}"
     if not isinstance(message, dict):
-        raise invalid(where, f"'{where}' must be an object with role and content, got {_type_name(message)}", "invalid_type")
+        raise invalid(where, f"'{where}' must be an object with role and content, got {type_name(message)}", "invalid_type")
     role = message.get("role")
     if role not in ROLES:
         raise invalid(f"{where}.role", f"'{where}.role' must be one of {', '.join(ROLES)}, got {role!r}")
@@ -118,7 +118,7 @@ def _check_message(i: int, message: Any) -> None:
     if isinstance(content, str):
         return
     if not isinstance(content, list):
-        raise invalid(f"{where}.content", f"'{where}.content' must be a string or an array of parts, got {_type_name(content)}", "invalid_type")
+        raise invalid(f"{where}.content", f"'{where}.content' must be a string or an array of parts, got {type_name(content)}", "invalid_type")
     for j, part in enumerate(content):
         path = f"{where}.content.{j}"
         if not isinstance(part, dict) or part.get("type") not in PART_TYPES:
@@ -133,12 +133,12 @@ def validate_chat(body: dict[str, Any], max_messages: int = 2048) -> None:
     if model is None:
         raise invalid("model", "'model' is required", "missing_required_parameter")
     if not isinstance(model, str) or not model:
-        raise invalid("model", f"'model' must be a non-empty string, got {_type_name(model)}", "invalid_type")
+        raise invalid("model", f"'model' must be a non-empty string, got {type_name(model)}", "invalid_type")
     messages = body.get("messages")
     if messages is None:
         raise invalid("messages", "'messages' is required", "missing_required_parameter")
     if not isinstance(messages, list):
-        raise invalid("messages", f"'messages' must be an array, got {_type_name(messages)}", "invalid_type")
+        raise invalid("messages", f"'messages' must be an array, got {type_name(messages)}", "invalid_type")
     if not messages:
         raise invalid("messages", "'messages' must contain at least one message")
     if len(messages) > max_messages:
@@ -157,7 +157,7 @@ def validate_chat(body: dict[str, Any], max_messages: int = 2048) -> None:
     if isinstance(stop, list):
         for i, item in enumerate(stop):
             if not isinstance(item, str):
-                raise invalid(f"stop.{i}", f"'stop.{i}' must be a string, got {_type_name(item)}", "invalid_type")
+                raise invalid(f"stop.{i}", f"'stop.{i}' must be a string, got {type_name(item)}", "invalid_type")
     for key in ("n", "max_tokens", "max_completion_tokens", "seed", "top_logprobs"):
         _expect(body, key, (int,), "an integer")
     for key in ("temperature", "top_p", "presence_penalty", "frequency_penalty"):
@@ -259,7 +259,7 @@ def validate_feedback(body: dict[str, Any]) -> FeedbackInput:
     if body.get("label") is not None:
         label = body["label"]
         if not isinstance(label, str) or not label.strip():
-            raise invalid("label", f"'label' must be a non-empty string, got {_type_name(label)}", "invalid_type")
+            raise invalid("label", f"'label' must be a non-empty string, got {type_name(label)}", "invalid_type")
         labels = [label]
     elif body.get("labels") is not None:
         labels = body["labels"]

@@ -273,6 +273,19 @@ def insert_rows(engine: Engine, rows: list[dict[str, Any]]) -> None:
         conn.execute(stmt, rows)
 
 
+def key_spend(engine: Engine, tenant: str, key_id: str, since: datetime | None = None) -> float:
+    """What API key `key_id` of `tenant` spent since `since` (all time if None), summed by the
+    database: the rows its requests left (they carry the key id in ``extra.key_id``). One
+    definition for the gateway's budgets (read at startup) and `rightmodel keys list`."""
+    query = sa.select(sa.func.coalesce(sa.func.sum(requests.c.cost_usd), 0.0)).where(
+        requests.c.tenant == tenant, requests.c.extra["key_id"].as_string() == key_id
+    )
+    if since is not None:
+        query = query.where(requests.c.created_at >= _utc(since))
+    with engine.connect() as conn, conn.begin():
+        return float(conn.execute(query).scalar() or 0.0)
+
+
 def fetch_rows(
     engine: Engine,
     since: datetime | None = None,
