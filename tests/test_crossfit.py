@@ -116,11 +116,6 @@ def test_cross_fit_certifies_where_a_split_cannot(small_file, tmp_path):
     assert card["data"]["n_train"] == n  # the shipped model trained on every non-evaluation row
     assert "not an exact split-conformal guarantee" in card["calibration_guarantee"]
     assert card["cross_fit"]["folds"] == 3
-    # each fold model made as many updates as the shipped one: more epochs over its 2/3 of the rows
-    shipped = card["training"]["epochs"] * n
-    fold_rows = [n - oof.fold_of.count(f) for f in range(3)]
-    assert [round(shipped / rows) for rows in fold_rows] == card["cross_fit"]["fold_epochs"] == oof.fold_epochs
-    assert all(e > card["training"]["epochs"] for e in oof.fold_epochs)
     assert any(line.startswith("cross-fit fold 3/3") for line in log)
     assert card["data"]["system_prompts"] == [SYSTEM]  # chat file: kept for the constellation's recognition
     assert any("tasks.topics.recognise.system_prompts" in line for line in log)

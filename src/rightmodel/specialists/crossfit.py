@@ -62,7 +62,6 @@ class OutOfFold:
     fold_of: list[int]
     seconds: float
     fold_accuracy: list[float] = field(default_factory=list)
-    fold_epochs: list[int] = field(default_factory=list)  # each fold model's epochs (same updates as the shipped model)
 
     def to_dict(self) -> dict:
         """What the card records (not the per-row scores)."""
@@ -71,7 +70,6 @@ class OutOfFold:
             "rows": int(len(self.confidence)),
             "out_of_fold_accuracy": round(float(self.correct.mean()), 4) if len(self.correct) else None,
             "fold_accuracy": [round(a, 4) for a in self.fold_accuracy],
-            "fold_epochs": list(self.fold_epochs),
             "seconds": round(self.seconds, 1),
             "guarantee": GUARANTEE,
         }
@@ -96,15 +94,10 @@ def out_of_fold_scores(
 
     Every model gets the full label list, so a class absent from one fold's training part still
     has a column (its rows then count as errors, as they would for a model that never saw it).
-    Each fold model makes as many updates as the shipped model will (more epochs over its smaller
-    part): confidence grows with training, so fold models trained for fewer steps were less sure
-    than the shipped one, and a threshold set on their answers let more of its errors through.
     """
-    import dataclasses
-
     from rightmodel.specialists.export import export_specialist
     from rightmodel.specialists.runtime import SpecialistRuntime, confidence_of
-    from rightmodel.specialists.train import TrainConfig, auto_epochs, train_classifier
+    from rightmodel.specialists.train import train_classifier
 
     if folds < 2:
         raise DataError(f"cross-fitting needs at least 2 folds, got {folds}")
@@ -113,22 +106,15 @@ def out_of_fold_scores(
     labels = list(labels) if labels is not None else data.label_names
     seed = config.seed if config is not None else 13
     parts = kfold_indices(len(data), folds, seed, fold_label_keys(data))
-    recipe = config if config is not None else TrainConfig()
-    shipped_updates = (recipe.epochs or auto_epochs(len(data))) * len(data)
-
-    def fold_config(rows: int) -> "TrainConfig":
-        return dataclasses.replace(recipe, epochs=max(1, round(shipped_updates / rows)))
-
     confidence = np.zeros(len(data), dtype=np.float64)
     correct = np.zeros(len(data), dtype=bool)
     fold_of = [0] * len(data)
     accuracies: list[float] = []
-    fold_epochs: list[int] = []
     started = time.perf_counter()
     for f, (train_idx, test_idx) in enumerate(parts):
         t0 = time.perf_counter()
         held = data.subset(test_idx)
-        trained = train_classifier(data.subset(train_idx), base=base, config=fold_config(len(train_idx)), labels=labels, progress=progress)
+        trained = train_classifier(data.subset(train_idx), base=base, config=config, labels=labels, progress=progress)
         with tempfile.TemporaryDirectory(prefix="rightmodel-fold-") as tmp:
             export_specialist(trained, Path(tmp))
             runtime = SpecialistRuntime(tmp)
@@ -141,9 +127,8 @@ def out_of_fold_scores(
         for i in test_idx:
             fold_of[i] = f
         accuracies.append(float(right.mean()))
-        fold_epochs.append(trained.epochs)
         log(
             f"cross-fit fold {f + 1}/{folds}: trained on {len(train_idx)}, scored {len(test_idx)} "
-            f"({trained.epochs} epochs, accuracy {right.mean():.3f}) in {time.perf_counter() - t0:.0f} s"
+            f"(accuracy {right.mean():.3f}) in {time.perf_counter() - t0:.0f} s"
         )
-    return OutOfFold(folds, confidence, correct, fold_of, time.perf_counter() - started, accuracies, fold_epochs)
+    return OutOfFold(folds, confidence, correct, fold_of, time.perf_counter() - started, accuracies)
