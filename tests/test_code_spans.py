@@ -35,3 +35,13 @@ def test_detector_leaves_code_identifiers_and_finds_names() -> None:
     text = "Translate to Kotlin:\n```python\nwords = [\"apple\", \"banana\", \"cherry\"]\n```\nplease ask billie smith about it"
     found = [text[e.start:e.end] for e in det.detect(text) if e.type == "PERSON"]
     assert "cherry" not in found and "billie smith" in found
+
+
+@pytest.mark.parametrize("text, absent, present", [
+    ("Which is right? A. A defendant was marooned. D. A woman consulted an attorney.", ["A.", "D."], []),
+    ("Let C be the circle in the yz-plane and State B the second party.", ["C", "B"], []),
+    ("Signed, J. Smith", [], ["J. Smith"]),  # an initial with its name stays one finding
+])
+def test_lone_letters_are_not_names(text: str, absent: list[str], present: list[str]) -> None:
+    found = [text[e.start:e.end] for e in Detector(PrivacyConfig()).detect(text) if e.type == "PERSON"]
+    assert not set(absent) & set(found) and set(present) <= set(found), found

@@ -97,11 +97,18 @@ class Detector:
             if self.names is not None:
                 found.extend(self.names.find(plain[:NER_MAX_CHARS]))
             if self.tagger is not None:
-                found.extend(without_code(plain, self.tagger.find(plain, unsure)))
+                found.extend(e for e in without_code(plain, self.tagger.find(plain, unsure)) if not _lone_letter(plain, e))
         resolved = resolve_overlaps(found, self.custom_types)
         if norm.identity:
             return resolved
         return [Entity(norm.start(e.start), norm.end(e.end), e.type, e.score, e.source) for e in resolved]
+
+
+def _lone_letter(text: str, e: Entity) -> bool:
+    """A name finding that is one letter ("A.", "D.", "B"): an answer option, a variable, a party
+    named by letter. One letter identifies nobody; an initial next to a name is part of that
+    name's span."""
+    return e.end - e.start <= 2 and len(text[e.start:e.end].rstrip(".")) == 1
 
 
 def _blank(text: str, spans: list[Entity]) -> str:
