@@ -10,12 +10,20 @@ tuned on. Scores (rightmodel.routing.acceptance):
   margin       top-1 minus top-2 probability
   knn          mean cosine similarity to the 10 nearest training embeddings of the predicted class
   mahalanobis  1 / (1 + d²/dim), d = distance to the predicted class's mean (shared covariance)
+  knn:base     the same kNN similarity in the space of the *base* encoder (all-MiniLM-L6-v2 as
+               the gateway's embedder serves it, not fine-tuned): fine-tuning pulls every
+               training text onto its intent, the base space still tells unfamiliar texts apart
   lr:temp+knn  logistic regression on [logit(temperature), knn] predicting correctness,
                cross-fitted (5 folds) within the calibration split
-  lr:all       the same on [logit(temperature), logit(margin), knn, log d²]
+  lr:temp+knn:base  the same on [logit(temperature), knn, knn:base]
+  agree:base   probability a second, independent classifier gives the specialist's answer: a
+               multinomial logistic regression on the base embeddings of the fit rows (a cheap
+               two-model ensemble; disagreement flags confusable intents)
+  lr:temp+agree+knn  logistic regression on [logit(temperature), logit(agree:base), knn]
+  lr:all       the same on [logit(temperature), logit(margin), knn, log d², knn:base, logit(agree:base)]
   gate:temp|knn  temperature score, set to 0 when knn is below its 5th percentile on the
                calibration rows (a label-free novelty gate: about 5% of in-distribution requests
-               escalate because of it, whatever their label)
+               escalate because of it, whatever their label); gate:temp|knn:base with knn:base
 
 Then `resplits`: calibration and test rows pooled and re-split at random (1,000 / 3,080) many
 times, everything refitted per split, to show how often the realized accuracy of accepted
@@ -45,7 +53,9 @@ RESULTS = ROOT / "bench" / "results"
 TARGETS = (0.95, 0.98, 0.99)
 RULES = ("expected", "high-probability")
 DELTA = 0.1
-SCORES = ("msp", "temperature", "margin", "knn", "mahalanobis", "lr:temp+knn", "lr:all", "gate:temp|knn")
+SCORES = ("msp", "temperature", "margin", "knn", "mahalanobis", "knn:base", "lr:temp+knn", "lr:temp+knn:base",
+          "agree:base", "lr:temp+agree+knn", "lr:all", "gate:temp|knn", "gate:temp|knn:base")
+BASE_HEAD_C = 10.0  # inverse regularization of the base-embedding head; fixed once, not tuned on test
 GATE_LEVEL = 0.05  # share of in-distribution calibration requests the kNN gate may escalate
 
 
@@ -57,6 +67,7 @@ def load(variant: str, precision: str, cache: Path = CACHE) -> dict:
         arrays.update(np.load(cache / variant / "int8.npz"))
     index = {name: i for i, name in enumerate(meta["known"])}
     out = {"meta": meta, "known": meta["known"]}
+    base = dict(np.load(cache / "base" / "base.npz")) if (cache / "base" / "base.npz").exists() else None
     for part in ("fit", "calibration", "test"):
         out[part] = {
             "y": np.array([index.get(str(s), -1) for s in arrays[f"{part}_labels"]]),
@@ -64,6 +75,14 @@ def load(variant: str, precision: str, cache: Path = CACHE) -> dict:
             "logits": arrays[f"{part}_{precision}_logits"].astype(np.float64),
             "embedding": arrays[f"{part}_{precision}_embedding"],
         }
+        if base is not None:  # base rows are in full-variant order; keep the rows this variant kept
+            keep = np.ones(len(base[f"{part}_labels"]), dtype=bool)
+            if part != "test":
+                keep = np.isin(base[f"{part}_labels"], meta["known"])
+            rows = base[f"{part}_base_embedding"][keep]
+            if not np.array_equal(base[f"{part}_labels"][keep], arrays[f"{part}_labels"]):
+                raise ValueError(f"base embeddings do not line up with the {variant} {part} rows")
+            out[part]["base"] = rows
     return out
 
 
@@ -79,7 +98,20 @@ def label_free(data: dict) -> dict:
     pred = probs.argmax(axis=1)
     fit = data["fit"]
     maha = Mahalanobis.fit(fit["embedding"], fit["y"], len(data["known"]))
+    base = agree = None
+    if "base" in fit:
+        from sklearn.linear_model import LogisticRegression
+
+        from rightmodel.routing.acceptance import normalize
+
+        rows_base = np.concatenate([data["calibration"]["base"], data["test"]["base"]])
+        base = knn_similarity(rows_base, pred, fit["base"], fit["y"], k=10)
+        head = LogisticRegression(C=BASE_HEAD_C, max_iter=300).fit(normalize(fit["base"]), fit["y"])
+        second = np.zeros((len(rows_base), len(data["known"])))
+        second[:, head.classes_] = head.predict_proba(normalize(rows_base))
+        agree = second[np.arange(len(pred)), pred]
     return {
+        "knn_base": base, "agree_base": agree,
         "logits": logits, "y": y, "pred": pred, "correct": pred == y, "probs": probs,
         "knn": knn_similarity(emb, pred, fit["embedding"], fit["y"], k=10),
         "maha_d2": maha.distance2(emb, pred), "dim": emb.shape[1],
@@ -109,14 +141,24 @@ def scores_for(rows: dict, cal: np.ndarray, new: np.ndarray) -> tuple[dict, dict
         "lr:all": np.column_stack([logit(base["temperature"]), logit(base["margin"]), base["knn"],
                                    np.log(rows["maha_d2"] + 1e-9)]),
     }
+    if rows["knn_base"] is not None:
+        base["knn:base"] = rows["knn_base"]
+        features["lr:temp+knn:base"] = np.column_stack([logit(base["temperature"]), base["knn"], base["knn:base"]])
+        base["agree:base"] = rows["agree_base"]
+        features["lr:temp+agree+knn"] = np.column_stack([logit(base["temperature"]), logit(base["agree:base"]), base["knn"]])
+        features["lr:all"] = np.column_stack([features["lr:all"], base["knn:base"], logit(base["agree:base"])])
     s_cal = {k: v[cal] for k, v in base.items()}
     s_new = {k: v[new] for k, v in base.items()}
     for name, x in features.items():
         s_cal[name], s_new[name] = crossfit_correctness(x[cal], rows["correct"][cal], x[new])
-    gate = float(np.quantile(base["knn"][cal], GATE_LEVEL))
-    s_cal["gate:temp|knn"] = np.where(base["knn"][cal] >= gate, base["temperature"][cal], 0.0)
-    s_new["gate:temp|knn"] = np.where(base["knn"][new] >= gate, base["temperature"][new], 0.0)
-    return s_cal, s_new, {"temperature": t, "knn_gate": gate}
+    fitted = {"temperature": t}
+    for name in ("knn", "knn:base"):
+        if name in base:
+            gate = float(np.quantile(base[name][cal], GATE_LEVEL))
+            s_cal[f"gate:temp|{name}"] = np.where(base[name][cal] >= gate, base["temperature"][cal], 0.0)
+            s_new[f"gate:temp|{name}"] = np.where(base[name][new] >= gate, base["temperature"][new], 0.0)
+            fitted[f"gate_{name}"] = gate
+    return s_cal, s_new, fitted
 
 
 def thresholds(s_cal: np.ndarray, c_cal: np.ndarray, s_new: np.ndarray, c_new: np.ndarray) -> dict:
@@ -144,7 +186,7 @@ def score_table(rows: dict, cal: np.ndarray, new: np.ndarray) -> dict:
     s_cal, s_new, fitted = scores_for(rows, cal, new)
     c_cal, c_new = rows["correct"][cal], rows["correct"][new]
     table = {}
-    for name in SCORES:
+    for name in [n for n in SCORES if n in s_new]:
         table[name] = {
             "aurc": aurc(s_new[name], c_new),
             "oracle_coverage_at_99": coverage_at_risk(s_new[name], c_new, 0.99),
@@ -152,6 +194,23 @@ def score_table(rows: dict, cal: np.ndarray, new: np.ndarray) -> dict:
         }
     return {"accuracy": float(c_new.mean()), "optimal_aurc": optimal_aurc(c_new), "fitted": fitted,
             "scores": table}
+
+
+def shift(rows: dict) -> dict:
+    """How the calibration split and the official test differ for the served score (max
+    probability): accuracy, the oracle 99% coverage on each, and the share and accuracy of
+    answers at >= 0.99. A threshold set on one only transfers if these agree."""
+    from rightmodel.routing.acceptance import coverage_at_risk
+
+    n = rows["n_calibration"]
+    msp = rows["probs"].max(axis=1)
+    out = {}
+    for name, part in (("calibration", slice(0, n)), ("test", slice(n, None))):
+        s, c = msp[part], rows["correct"][part]
+        out[name] = {"rows": int(len(s)), "accuracy": float(c.mean()),
+                     "oracle_coverage_at_99": coverage_at_risk(s, c, 0.99),
+                     "share_at_0.99": float((s >= 0.99).mean()), "accuracy_at_0.99": float(c[s >= 0.99].mean())}
+    return out
 
 
 def resplits(rows: dict, n: int, seed: int = 2026) -> dict:
@@ -168,7 +227,7 @@ def resplits(rows: dict, n: int, seed: int = 2026) -> dict:
         order = rng.permutation(total)
         runs.append(score_table(rows, np.sort(order[:n_cal]), np.sort(order[n_cal:])))
     out: dict = {}
-    for name in SCORES:
+    for name in runs[0]["scores"]:
         out[name] = {}
         for key in runs[0]["scores"][name]["rules"]:
             target = float(key.split("@")[1])
@@ -181,6 +240,13 @@ def resplits(rows: dict, n: int, seed: int = 2026) -> dict:
                 "share_below_target_minus_half_point": float(np.mean(np.nan_to_num(acc, nan=1.0) < target - 0.005)),
             }
         out[name]["aurc_mean"] = float(np.mean([r["scores"][name]["aurc"] for r in runs]))
+        # paired with today's score on the same splits: is a gain systematic or one lucky split?
+        diff = np.array([r["scores"][name]["rules"]["expected@0.99"]["coverage"]
+                         - r["scores"]["msp"]["rules"]["expected@0.99"]["coverage"] for r in runs])
+        aurc_diff = np.array([r["scores"][name]["aurc"] - r["scores"]["msp"]["aurc"] for r in runs])
+        out[name]["vs_msp"] = {"coverage_gain_mean": float(diff.mean()), "coverage_gain_sd": float(diff.std()),
+                               "share_higher_coverage": float((diff > 0).mean()),
+                               "aurc_change_mean": float(aurc_diff.mean()), "share_lower_aurc": float((aurc_diff < 0).mean())}
     return {"splits": n, "seed": seed, "scores": out}
 
 
@@ -196,9 +262,10 @@ def unknown_intents(rows: dict) -> dict:
     is_known = rows["y"][new] >= 0
     out = {"known_test_rows": int(is_known.sum()), "unknown_test_rows": int((~is_known).sum()),
            "known_accuracy": float(c_new[is_known].mean()), "fitted": fitted, "scores": {}}
-    for name in SCORES:
+    for name in [n for n in SCORES if n in s_new]:
         entry = {"auroc_known_vs_unknown": float(roc_auc_score(is_known, s_new[name])),
-                 "aurc_known": aurc(s_new[name][is_known], c_new[is_known]), "rules": {}}
+                 "aurc_known": aurc(s_new[name][is_known], c_new[is_known]), "rules": {},
+                 "hindsight": hindsight(s_new[name], is_known)}
         for key, r in thresholds(s_cal[name], c_cal, s_new[name], c_new).items():
             accepted = s_new[name] >= r["threshold"]
             known_acc = accepted & is_known
@@ -210,6 +277,17 @@ def unknown_intents(rows: dict) -> dict:
                 "accepted_accuracy_all": r["accepted_accuracy"],  # an accepted unknown request counts as wrong
             }
         out["scores"][name] = entry
+    return out
+
+
+def hindsight(score: np.ndarray, is_known: np.ndarray) -> dict:
+    """Known-request coverage when the threshold is picked *on test* so that 90% (80%) of unknown
+    requests fall below it: a ceiling for the score's separation, not a rule anyone could run."""
+    unknown = np.sort(score[~is_known])
+    out = {}
+    for share in (0.9, 0.8):
+        t = unknown[min(len(unknown) - 1, int(np.ceil(share * len(unknown))) - 1)]
+        out[f"known_coverage_at_{int(share * 100)}pct_unknown_escalated"] = float((score[is_known] > t).mean())
     return out
 
 
@@ -232,6 +310,7 @@ def main() -> None:
     result["training"] = {v: {k: m for k, m in load_meta(args.cache, v).items() if k != "known"}
                           for v in ("full", "unknown") if (args.cache / v / "meta.json").exists()}
     result["banking77"] = score_table(rows, cal, new)
+    result["banking77"]["shift"] = shift(rows)
     if args.also != "none" and args.also != args.precision:
         other = label_free(load("full", args.also, args.cache))
         result[f"banking77_{args.also}"] = score_table(other, cal, new)

@@ -14,7 +14,11 @@ Per split (fit, calibration, test) it stores the fp32 PyTorch logits and mean-po
 (what the linear head sees) and the same two outputs from the int8 ONNX graph the product serves,
 exported with a second output so the embedding comes from the served artifact too.
 
-Usage: python bench/confidence_cache.py --variant full|unknown [--epochs N] [--deadline HH:MM]
+``--variant base`` instead embeds every Banking77 text once with the gateway's own base-encoder
+embedder (rightmodel.specialists.embedder: all-MiniLM-L6-v2 as shipped, fp32 ONNX, not fine-tuned),
+for a kNN term in a space that fine-tuning has not collapsed onto the 77 intents.
+
+Usage: python bench/confidence_cache.py --variant full|unknown|base [--epochs N] [--deadline HH:MM]
 """
 
 from __future__ import annotations
@@ -187,9 +191,25 @@ def train(fit, known, epochs: int | None, deadline: datetime | None, log):
             epochs = new
 
 
+def base_embeddings(log) -> None:
+    """Base-encoder embeddings of fit, calibration and test rows (full-variant order; the
+    `unknown` variant's rows are a label-filtered subset of the same order)."""
+    from rightmodel.specialists.embedder import Embedder, ensure_embedder
+
+    fit, calibration, test, _ = splits("full")
+    embedder = Embedder(ensure_embedder(CACHE / "embedders"), threads=1)
+    arrays = {}
+    for name, part in (("calibration", calibration), ("test", test), ("fit", fit)):
+        arrays[f"{name}_labels"] = np.array([labs[0] for labs in part.labels])
+        arrays[f"{name}_base_embedding"] = embedder.embed(part.texts)
+        log(f"base embeddings for {name}")
+    (CACHE / "base").mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(CACHE / "base" / "base.npz", **arrays)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--variant", choices=("full", "unknown"), required=True)
+    parser.add_argument("--variant", choices=("full", "unknown", "base"), required=True)
     parser.add_argument("--epochs", type=int, default=None, help="default: auto_epochs of the fit size")
     parser.add_argument("--deadline", default=None, help="UTC HH:MM by which training must be done")
     args = parser.parse_args()
@@ -197,6 +217,8 @@ def main() -> None:
 
     torch.set_num_threads(1)
     log = lambda m: print(time.strftime("%H:%M:%S"), args.variant, m, flush=True)  # noqa: E731
+    if args.variant == "base":
+        return base_embeddings(log)
     deadline = None
     if args.deadline:
         h, m = map(int, args.deadline.split(":"))

@@ -9,8 +9,13 @@ NAMES = {
     "knn": "kNN cosine to predicted class (k=10)",
     "mahalanobis": "Mahalanobis to predicted class",
     "lr:temp+knn": "LR(temperature, kNN), cross-fitted",
-    "lr:all": "LR(temperature, margin, kNN, Mahalanobis), cross-fitted",
+    "lr:all": "LR(temperature, margin, kNN, Mahalanobis[, base kNN, agreement]), cross-fitted",
     "gate:temp|knn": "temperature, gated by kNN ≥ its 5th calibration percentile",
+    "knn:base": "kNN cosine in the base (not fine-tuned) embedding space",
+    "agree:base": "second model's probability of the answer (LR head on base embeddings)",
+    "lr:temp+agree+knn": "LR(temperature, second-model agreement, kNN), cross-fitted",
+    "lr:temp+knn:base": "LR(temperature, kNN, base kNN), cross-fitted",
+    "gate:temp|knn:base": "temperature, gated by base kNN ≥ its 5th calibration percentile",
 }
 
 
@@ -53,18 +58,72 @@ def resplit_table(block: dict) -> list[str]:
     return lines
 
 
+def paired_table(block: dict) -> list[str]:
+    lines = [
+        "| score | mean AURC | AURC lower than today's | coverage gain @99% `expected` (mean ± sd, points) | splits with higher coverage |",
+        "|---|---|---|---|---|",
+    ]
+    for name, s in block["scores"].items():
+        v = s["vs_msp"]
+        lines.append(f"| {NAMES.get(name, name)} | {s['aurc_mean']:.4f} | {pct(v['share_lower_aurc'], 0)} | "
+                     f"{100 * v['coverage_gain_mean']:+.1f} ± {100 * v['coverage_gain_sd']:.1f} | "
+                     f"{pct(v['share_higher_coverage'], 0)} |")
+    return lines
+
+
 def unknown_table(block: dict, rule: str) -> list[str]:
     lines = [
-        "| score | AUROC known vs unknown | known answered locally @99% | their accuracy | **unknown escalated** | accepted accuracy, unknown counted wrong |",
-        "|---|---|---|---|---|---|",
+        "| score | AUROC known vs unknown | known answered locally @99% | their accuracy | **unknown escalated** "
+        "| accepted accuracy, unknown counted wrong | hindsight: known answered at 90% / 80% unknown escalated |",
+        "|---|---|---|---|---|---|---|",
     ]
     for name, s in block["scores"].items():
         r = s["rules"][f"{rule}@0.99"]
         lines.append(
             f"| {NAMES.get(name, name)} | {s['auroc_known_vs_unknown']:.3f} | {pct(r['known_coverage'])} | "
             f"{pct(r['known_accepted_accuracy'], 2)} | **{pct(r['unknown_escalated'])}** | "
-            f"{pct(r['accepted_accuracy_all'], 2)} |"
+            f"{pct(r['accepted_accuracy_all'], 2)} | "
+            f"{pct(s['hindsight']['known_coverage_at_90pct_unknown_escalated'])} / "
+            f"{pct(s['hindsight']['known_coverage_at_80pct_unknown_escalated'])} |"
         )
+    return lines
+
+
+def findings(result: dict) -> list[str]:
+    """Headline numbers computed from the results, so they cannot drift from the tables."""
+    b = result["banking77"]
+    rows = [(name, s["rules"]["expected@0.99"]) for name, s in b["scores"].items()]
+    meets = [(n, r) for n, r in rows if r["accepted_accuracy"] and r["accepted_accuracy"] >= 0.99 and r["coverage"] >= 0.85]
+    best = max(rows, key=lambda x: x[1]["coverage"] if (x[1]["accepted_accuracy"] or 0) >= 0.99 else -1)
+    lines = ["## Findings", ""]
+    msp = dict(rows)["msp"]
+    lines.append(f"- Issue 22's Banking77 bar (≥ 85% answered at ≥ 99.0% accepted accuracy, 99% target): "
+                 f"**{'met by ' + ', '.join(n for n, _ in meets) if meets else 'not met by any score'}**. "
+                 f"Today's max probability: {outcome(msp)}.")
+    if (best[1]["accepted_accuracy"] or 0) >= 0.99:
+        lines.append(f"- Highest coverage at ≥ 99.0% realized accuracy under `expected`: {NAMES.get(best[0], best[0])}, "
+                     f"{outcome(best[1])}.")
+    ceiling = max(s["oracle_coverage_at_99"] for s in b["scores"].values())
+    lines.append(f"- Even a threshold chosen on the test set itself accepts at most {pct(ceiling)} of test answers at 99% "
+                 f"with any score here (best oracle coverage); AURC ranges "
+                 f"{min(s['aurc'] for s in b['scores'].values()):.4f}–{max(s['aurc'] for s in b['scores'].values()):.4f} "
+                 f"(oracle {b['optimal_aurc']:.4f}).")
+    if "shift" in b:
+        c, t = b["shift"]["calibration"], b["shift"]["test"]
+        lines.append(f"- Calibration split vs official test, max probability: accuracy {pct(c['accuracy'], 2)} vs "
+                     f"{pct(t['accuracy'], 2)}; answers at ≥ 0.99 are {pct(c['accuracy_at_0.99'], 2)} right on calibration "
+                     f"but {pct(t['accuracy_at_0.99'], 2)} on test; oracle 99% coverage {pct(c['oracle_coverage_at_99'])} vs "
+                     f"{pct(t['oracle_coverage_at_99'])}.")
+    if "unknown_intents" in result:
+        u = result["unknown_intents"]["scores"]
+        ok = [n for n, s in u.items() if s["rules"]["expected@0.99"]["unknown_escalated"] >= 0.9
+              and s["rules"]["expected@0.99"]["known_coverage"] >= 0.8]
+        top = max(u.items(), key=lambda kv: kv[1]["hindsight"]["known_coverage_at_90pct_unknown_escalated"])
+        lines.append(f"- Unknown intents (≥ 90% escalated with ≥ 80% of known answered, `expected` at 99%): "
+                     f"**{'met by ' + ', '.join(ok) if ok else 'not met by any score'}**; with a threshold picked on test, "
+                     f"the best score ({NAMES.get(top[0], top[0])}) answers "
+                     f"{pct(top[1]['hindsight']['known_coverage_at_90pct_unknown_escalated'])} of known requests when 90% "
+                     f"of unknown ones escalate.")
     return lines
 
 
@@ -76,6 +135,7 @@ def render(result: dict) -> str:
                f"**{result['precision']}** ONNX artifact's logits and pooled embeddings. "
                f"Threshold rules: `calibrate_threshold` (rightmodel.routing.calibration), delta {result['delta']}.")
     out.append("")
+    out += findings(result) + [""]
     b = result["banking77"]
     out.append(f"## Banking77: calibration split (1,000 rows) → official test (3,080 rows)")
     out.append("")
@@ -92,7 +152,8 @@ def render(result: dict) -> str:
         out += ["", f"## Re-splits: calibration + test pooled, re-split {rs['splits']} times (1,000 / 3,080)", "",
                 "Everything fitted on calibration (temperature, logistic regressions, thresholds) is refitted on each "
                 "split. The 99% target; `expected` promises the target on average, `high-probability` in at least "
-                f"{100 * (1 - result['delta']):.0f}% of calibration draws.", ""] + resplit_table(rs)
+                f"{100 * (1 - result['delta']):.0f}% of calibration draws.", ""] + resplit_table(rs) + [
+                "", "Paired with today's max probability on the same splits:", ""] + paired_table(rs)
     if "unknown_intents" in result:
         u = result["unknown_intents"]
         out += ["", "## Unknown intents: trained on 60 of 77 intents, scored on all 77", "",
@@ -103,7 +164,13 @@ def render(result: dict) -> str:
         for rule in ("expected", "high-probability"):
             out += ["", f"### rule `{rule}`", ""] + unknown_table(u, rule)
     if result.get("training"):
-        out += ["", "## Training", ""]
+        out += ["", "## Training", "",
+                "Reproduce: `OMP_NUM_THREADS=1 python bench/confidence_cache.py --variant full --deadline HH:MM` "
+                "(and `--variant unknown`, `--variant base`; ~32 min per model on this machine, run side by side), "
+                "then `python bench/confidence.py` (numpy and scikit-learn, under a minute). The cache "
+                "(bench/results/cache/, gitignored) holds logits and embeddings of fit, calibration and test rows "
+                "from the fp32 PyTorch model and from the int8 ONNX graph exported with a second `embedding` output, "
+                "plus the base encoder's embeddings (the gateway's embedder, not fine-tuned).", ""]
         for variant, meta in result["training"].items():
             cut = f" (cut from {meta['epochs_cut_from']} to fit the CPU budget)" if meta.get("epochs_cut_from") else ""
             out.append(f"- `{variant}`: {meta['n']['fit']} fit / {meta['n']['calibration']} calibration / "
