@@ -15,7 +15,7 @@ from typing import NamedTuple
 from rightmodel.privacy.config import PrivacyConfig
 from rightmodel.privacy.entities import Entity
 from rightmodel.privacy.phone_filter import region_filters
-from rightmodel.privacy.recognizers import BUILTIN, CustomRecognizer, Recognizer
+from rightmodel.privacy.recognizers import BUILTIN, CustomRecognizer, Recognizer, SsnRecognizer
 
 # Digits with the separators phone numbers are written with, an optional +/00 prefix and extension.
 _PHONE_CANDIDATE = re.compile(
@@ -85,7 +85,8 @@ class PatternDetector:
 
     def __init__(self, config: PrivacyConfig) -> None:
         self.min_score = config.min_score
-        self.recognizers: list[Recognizer] = [make() for t, make in BUILTIN.items() if t in config.entities]
+        self.recognizers: list[Recognizer] = [SsnRecognizer(config.min_score) if t == "US_SSN" else make()
+                                              for t, make in BUILTIN.items() if t in config.entities]
         self.custom = [CustomRecognizer(c) for c in config.custom]
         self.custom_types = frozenset(c.type for c in config.custom)
         self.phone_regions = tuple(config.phone_regions) if "PHONE_NUMBER" in config.entities else ()

@@ -148,6 +148,7 @@ class IbanRecognizer:
 _SSN = re.compile(r"(?<!\w)(\d{3})([- .])(\d{2})\2(\d{4})(?!\w)(?!-\d)")
 _SSN_COMPACT = re.compile(r"(?<!\w)(\d{3})(\d{2})(\d{4})(?!\w)(?!-\d)")
 _SSN_SAID = re.compile(r"(?:\bssns?|social[ -]security|soc\.?[ -]sec\.?|\bss#|\bitin|taxpayer)\b\W{0,5}(?:\w+\W{1,5}){0,3}$", re.IGNORECASE)
+_SSN_WORDS = re.compile(r"ssn|social[ -]security|soc\.?[ -]sec|ss#|itin|taxpayer", re.IGNORECASE)  # what _SSN_SAID needs somewhere
 _SSN_WRITTEN = 0.5  # as presidio's medium pattern: enough to redact, below validated formats
 _SSN_BARE = 0.05  # nine digits alone are as often an order number
 
@@ -162,13 +163,21 @@ def _issuable_ssn(area: str, group: str, serial: str) -> bool:
 
 
 class SsnRecognizer:
+    """`min_score`: bare nine-digit runs score below the default (0.4) unless words say what they
+    are, so where no such word is in the text at all they are not looked at (a table of numbers)."""
+
     entity_type = "US_SSN"
     hint = re.compile(r"\d{3}[- .]?\d{2}[- .]?\d{4}")
+
+    def __init__(self, min_score: float = 0.0) -> None:
+        self.min_score = min_score
 
     def find(self, text: str) -> Iterator[Entity]:
         for m in _SSN.finditer(text):
             if _issuable_ssn(m.group(1), m.group(3), m.group(4)):
                 yield Entity(m.start(), m.end(), self.entity_type, _SSN_WRITTEN, "pattern")
+        if _SSN_BARE < self.min_score and _SSN_WORDS.search(text) is None:
+            return
         for m in _SSN_COMPACT.finditer(text):
             if _issuable_ssn(*m.groups()):
                 said = _SSN_SAID.search(text[max(0, m.start() - 40):m.start()]) is not None
