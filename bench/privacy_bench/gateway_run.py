@@ -31,6 +31,8 @@ from privacy_bench.common import (CONF, LOCK, PLACEHOLDER, PORT_OFF, PORT_ON, RO
 from privacy_bench.dataset import KBText
 from privacy_bench.detectors import summarize_chars, summarize_ms
 
+ADDED_P50_TARGET_MS = 5.0  # issue 16: detection on a 1 KB request adds at most 5 ms at p50 through the gateway
+
 
 def BenchLock(tag: str, wait_s: int) -> "gwbench.BenchLock":  # noqa: N802  (the shared lock, named for this script)
     return gwbench.BenchLock("bench/privacy.py", tag, wait_s, log=log, error=BenchError)
@@ -162,8 +164,8 @@ class GatewayBench:
         out["added_p99_ms"] = round(on["p99_ms"] - off["p99_ms"], 3)
         out["paired_difference_median_ms"] = round(statistics.median(paired), 3)
         out["ratio_p50"] = round(on["p50_ms"] / off["p50_ms"], 2)
-        out["target_added_p50_ms"] = 10.0
-        out["meets_target"] = out["added_p50_ms"] <= 10.0
+        out["target_added_p50_ms"] = ADDED_P50_TARGET_MS
+        out["meets_target"] = out["added_p50_ms"] <= ADDED_P50_TARGET_MS
         out["request_chars"] = summarize_chars(texts)
         return out
 
