@@ -130,26 +130,10 @@ def export_with_embedding(trained, directory: Path) -> Path:
 
 
 def onnx_outputs(directory: Path, texts, batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
-    """int8 logits and embeddings, tokenized and length-batched exactly as SpecialistRuntime does."""
+    """int8 logits and embeddings, tokenized and length-batched by SpecialistRuntime itself."""
     from rightmodel.specialists.runtime import SpecialistRuntime
 
-    rt = SpecialistRuntime(directory, threads=1)
-    enc = rt.tokenizer.encode_batch(list(texts))
-    order = sorted(range(len(enc)), key=lambda i: len(enc[i].ids))
-    logits = np.zeros((len(enc), len(rt.labels)), dtype=np.float32)
-    pooled = None
-    for start in range(0, len(order), batch_size):
-        idx = order[start : start + batch_size]
-        width = max(1, max(len(enc[i].ids) for i in idx))
-        ids = np.full((len(idx), width), rt.pad_id, dtype=np.int64)
-        mask = np.zeros((len(idx), width), dtype=np.int64)
-        for row, i in enumerate(idx):
-            ids[row, : len(enc[i].ids)] = enc[i].ids
-            mask[row, : len(enc[i].ids)] = 1
-        lo, em = rt.session.run(["logits", "embedding"], {"input_ids": ids, "attention_mask": mask})
-        if pooled is None:
-            pooled = np.zeros((len(enc), em.shape[1]), dtype=np.float32)
-        logits[idx], pooled[idx] = lo, em
+    logits, pooled = SpecialistRuntime(directory, threads=1).outputs(texts, ("logits", "embedding"), batch_size)
     return logits, pooled
 
 

@@ -87,9 +87,14 @@ class SpecialistRuntime:
 
     def logits(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
         """Raw logits in input order; texts are batched by length to minimise padding."""
+        return self.outputs(texts, ("logits",), batch_size)[0]
+
+    def outputs(self, texts: Sequence[str], names: Sequence[str], batch_size: int = 64) -> list[np.ndarray]:
+        """The graph's named outputs (first axis: one row per text, in input order), texts batched
+        by length to minimise padding. Served graphs have `logits`; a bench's export may add more."""
         encodings = self.tokenizer.encode_batch(list(texts))
         order = sorted(range(len(encodings)), key=lambda i: len(encodings[i].ids))
-        out = np.zeros((len(encodings), len(self.labels)), dtype=np.float32)
+        out: list[np.ndarray] | None = None
         for start in range(0, len(order), batch_size):
             idx = order[start : start + batch_size]
             width = max(1, max(len(encodings[i].ids) for i in idx))
@@ -99,7 +104,13 @@ class SpecialistRuntime:
                 tokens = encodings[i].ids
                 ids[row, : len(tokens)] = tokens
                 mask[row, : len(tokens)] = 1
-            out[idx] = self.session.run(["logits"], {"input_ids": ids, "attention_mask": mask})[0]
+            batch = self.session.run(list(names), {"input_ids": ids, "attention_mask": mask})
+            if out is None:
+                out = [np.zeros((len(encodings), *b.shape[1:]), dtype=np.float32) for b in batch]
+            for target, values in zip(out, batch):
+                target[idx] = values
+        if out is None:  # no texts
+            return [np.zeros((0, len(self.labels)), dtype=np.float32) for _ in names]
         return out
 
     def predict_proba(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
