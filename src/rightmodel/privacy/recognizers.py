@@ -191,7 +191,7 @@ _IPV6 = re.compile(
     r"(?:(?<=:)\d{1,3}(?:\.\d{1,3}){3})?(?:%[0-9A-Za-z]{1,16})?(?:/\d{1,3})?(?![\w:])(?!\.\d)"
 )
 _IP_SCORE = 0.6  # as presidio's: a dotted quad is sometimes a version number
-_HEX_DIGIT = re.compile(r"\d")
+_A_DIGIT = re.compile(r"\d")
 
 
 def _ip(value: str) -> bool:
@@ -215,16 +215,14 @@ class IpRecognizer:
         for m in _IPV6.finditer(text):
             value = m.group(0)
             # "::" alone (unspecified) and digit-free hex ("dead::beef", C++'s "a::b") are not addresses people leak.
-            if value.split("/")[0] != "::" and _HEX_DIGIT.search(value) is not None and _ip(value):
+            if value.split("/")[0] != "::" and _A_DIGIT.search(value) is not None and _ip(value):
                 yield Entity(m.start(), m.end(), self.entity_type, _IP_SCORE, "pattern")
 
 
 class CustomRecognizer:
     """A constellation's own type. Patterns match case-insensitively, `^`/`$` at line ends and `.`
     across lines (what presidio did, so existing constellations keep their meaning); deny-list
-    terms match as whole words, case-insensitively."""
-
-    hint = re.compile(r"(?s).")
+    terms match as whole words, case-insensitively. Always run: no cheap hint says where they can't match."""
 
     def __init__(self, entity: CustomEntity) -> None:
         self.entity_type, self.score = entity.type, entity.score
