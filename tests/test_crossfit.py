@@ -34,6 +34,32 @@ def test_min_answers_is_the_zero_error_bound():
 
     assert min_answers(0.99) == 99 and min_answers(0.95) == 19 and min_answers(0.9) == 9
     assert min_answers(0.95, "high-probability") > min_answers(0.95)
+    # a quarter of the error budget held back: 95% is certified as an error rate of 3.75%
+    assert min_answers(0.95, margin=0.25) == 26 and min_answers(0.99, margin=0.25) == 133
+
+
+def test_margin_holds_back_part_of_the_error_budget():
+    from rightmodel.routing.calibration import calibrate_threshold
+    from rightmodel.routing.certify import certifiable, certify_lines
+
+    rng = np.random.default_rng(1)
+    conf = rng.uniform(0.0, 1.0, 2000)
+    correct = rng.uniform(size=2000) < conf  # confidence is calibrated: P(right) = confidence
+    plain = calibrate_threshold(conf, correct, 0.8)
+    held = calibrate_threshold(conf, correct, 0.8, margin=0.25)  # certifies 85%
+    assert held.margin == 0.25 and plain.margin == 0.0
+    assert held.threshold > plain.threshold and held.coverage < plain.coverage
+    assert held.accepted_accuracy >= 0.85 - 0.02 and plain.accepted_accuracy < held.accepted_accuracy
+    # the same as asking for the stricter target without a margin
+    assert held.threshold == calibrate_threshold(conf, correct, 0.85).threshold
+    # high-probability carries its own guarantee: the margin does not apply to it
+    strict = calibrate_threshold(conf, correct, 0.95, method="high-probability", margin=0.25)
+    assert strict.threshold == calibrate_threshold(conf, correct, 0.95, method="high-probability").threshold
+    rows = certifiable(conf, correct, 0.95, margin=0.25)
+    text = "\n".join(certify_lines(rows, 2000, 0.95, "cross-fitted, 5 folds", True, "expected", 0.25))
+    assert "25% of the error budget held back" in text
+    with pytest.raises(ValueError, match="margin"):
+        calibrate_threshold(conf, correct, 0.95, margin=1.0)
 
 
 def test_certify_lines_name_what_cannot_be_certified_and_the_options():
@@ -95,7 +121,7 @@ def build(small_file, home, mode):
 
 @pytest.mark.slow
 def test_cross_fit_certifies_where_a_split_cannot(small_file, tmp_path):
-    from rightmodel.routing.calibration import NEVER_ACCEPT, calibrate_threshold
+    from rightmodel.routing.calibration import CROSSFIT_MARGIN, NEVER_ACCEPT, calibrate_threshold
 
     # split: 65 non-evaluation rows leave ~7 calibration answers, fewer than the 9 that 90% needs
     _, _, split_splits, split_card, split_log = build(small_file, tmp_path / "a", "split")
@@ -110,8 +136,11 @@ def test_cross_fit_certifies_where_a_split_cannot(small_file, tmp_path):
     assert splits.calibration is splits.fit and n == 65
     assert len(oof.confidence) == n and sorted(set(oof.fold_of)) == [0, 1, 2] and (oof.confidence > 0).all()
     # the shipped threshold is the one the pooled out-of-fold scores give
-    expected = calibrate_threshold(oof.confidence, oof.correct, 0.9)
+    expected = calibrate_threshold(oof.confidence, oof.correct, 0.9, margin=CROSSFIT_MARGIN)
     assert card["calibration"]["threshold"] == expected.threshold < 1.0
+    assert card["calibration"]["margin"] == CROSSFIT_MARGIN == card["certify"]["margin"]
+    assert card["certify"]["targets_without_margin"][0]["threshold"] <= card["certify"]["targets"][0]["threshold"]
+    assert split_card["calibration"]["margin"] == 0.0  # a split keeps the plain rule
     assert card["calibration"]["n_calibration"] == n and card["calibration"]["coverage"] > 0
     assert card["data"]["n_train"] == n  # the shipped model trained on every non-evaluation row
     assert "not an exact split-conformal guarantee" in card["calibration_guarantee"]

@@ -114,6 +114,12 @@ def build_app() -> typer.Typer:
             "would hold fewer than 200 answers).",
         ),
         folds: int = typer.Option(5, "--folds", min=2, max=20, help="Cross-fit folds."),
+        calibration_margin: Optional[float] = typer.Option(
+            None, "--calibration-margin", min=0.0, max=0.9,
+            help="Share of the error budget the 'expected' rule holds back (0.25 at a 95% target certifies 96.25%). "
+            "Default: 0.25 when calibration is cross-fitted (fold models are less confident than the shipped one), "
+            "0 on a held-out split.",
+        ),
         encoding: str = typer.Option("utf-8", "--encoding", help="Text encoding of the data files."),
         drop_rare: bool = typer.Option(False, "--drop-rare", help="Drop classes with fewer than 2 examples instead of failing."),
         promote: bool = typer.Option(False, "--promote", help="Promote the new version to production if it passes the gate and answers something locally (coverage > 0)."),
@@ -147,6 +153,7 @@ def build_app() -> typer.Typer:
             calibration_method=calibration,
             calibration_mode=calibration_mode,
             folds=folds,
+            calibration_margin=calibration_margin,
             config=TrainConfig(
                 epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, max_length=max_length,
                 seed=seed, negative_rate=negative_rate,

@@ -14,20 +14,20 @@ from typing import Sequence
 
 import numpy as np
 
-from rightmodel.routing.calibration import calibrate_threshold, chain_starts, threshold_grid
+from rightmodel.routing.calibration import calibrate_threshold, chain_starts, effective_alpha, threshold_grid
 
 DEFAULT_TARGETS = (0.99, 0.95, 0.9, 0.8)
 
 
-def min_answers(target_accuracy: float, method: str = "expected", delta: float = 0.1) -> int:
+def min_answers(target_accuracy: float, method: str = "expected", delta: float = 0.1, margin: float = 0.0) -> int:
     """Fewest accepted calibration answers that could certify `target_accuracy`, even with no error.
 
-    `expected`: (0 + 1) / (n + 1) <= 1 - target. `high-probability`: (target)^n <= delta / starts,
-    the exact binomial test at the per-chain level with zero errors.
+    `expected`: (0 + 1) / (n + 1) <= (1 - target) * (1 - margin). `high-probability`:
+    (target)^n <= delta / starts, the exact binomial test at the per-chain level with zero errors.
     """
     alpha = 1.0 - target_accuracy
     if method == "expected":
-        return max(1, math.ceil(1.0 / alpha - 1.0 - 1e-9))
+        return max(1, math.ceil(1.0 / effective_alpha(target_accuracy, margin) - 1.0 - 1e-9))
     level = delta / len(chain_starts(len(threshold_grid()), 8))
     return max(1, math.ceil(math.log(level) / math.log(1.0 - alpha) - 1e-9))
 
@@ -39,26 +39,29 @@ def certifiable(
     delta: float = 0.1,
     method: str = "expected",
     targets: Sequence[float] = DEFAULT_TARGETS,
+    margin: float = 0.0,
 ) -> list[dict]:
     """For each target (the requested one included): threshold, coverage and whether it certifies."""
     wanted = sorted({round(float(t), 6) for t in (*targets, target_accuracy)}, reverse=True)
     rows = []
     for target in wanted:
-        cal = calibrate_threshold(confidence, correct, target, delta, method)
+        cal = calibrate_threshold(confidence, correct, target, delta, method, margin=margin)
         rows.append({
             "target_accuracy": target,
             "certified": cal.accepted > 0,
             "threshold": cal.threshold,
             "coverage": cal.coverage,
             "accepted_accuracy": cal.accepted_accuracy,
-            "min_answers": min_answers(target, method, delta),
+            "min_answers": min_answers(target, method, delta, margin if method == "expected" else 0.0),
         })
     return rows
 
 
-def certify_lines(rows: list[dict], n: int, target_accuracy: float, source: str, cross_fitted: bool, method: str) -> list[str]:
+def certify_lines(rows: list[dict], n: int, target_accuracy: float, source: str, cross_fitted: bool, method: str,
+                  margin: float = 0.0) -> list[str]:
     """Plain sentences for the train output and the card: what is certified, what is not, options."""
-    lines = [f"calibration evidence: {n} answers ({source}); what it can certify (rule `{method}`):"]
+    rule = f"rule `{method}`" + (f", {margin:.0%} of the error budget held back" if margin and method == "expected" else "")
+    lines = [f"calibration evidence: {n} answers ({source}); what it can certify ({rule}):"]
     for r in rows:
         mark = " (requested)" if abs(r["target_accuracy"] - target_accuracy) < 1e-9 else ""
         if r["certified"]:

@@ -23,7 +23,7 @@ from rightmodel.evaluate.card import write_card
 from rightmodel.evaluate.latency import measure_latency
 from rightmodel.evaluate.metrics import classification_metrics, exact_match
 from rightmodel.registry.store import validate_task
-from rightmodel.routing.calibration import METHODS, calibrate_threshold, crossfit_summary, summarize
+from rightmodel.routing.calibration import CROSSFIT_MARGIN, METHODS, calibrate_threshold, crossfit_summary, summarize
 from rightmodel.routing.certify import certifiable, certify_lines
 from rightmodel.specialists.crossfit import GUARANTEE, OutOfFold, out_of_fold_scores
 from rightmodel.specialists.encoder import describe_base, resolve_base
@@ -64,6 +64,9 @@ class BuildRequest:
     calibration_method: str = "expected"  # or "high-probability" (see routing.calibration)
     calibration_mode: str = "auto"  # "split", "cross-fit", or "auto" (cross-fit below CROSSFIT_BELOW answers)
     folds: int = 5  # cross-fit folds
+    # Share of the error budget the `expected` rule holds back; None: CROSSFIT_MARGIN when the
+    # answers are cross-fitted, 0 on a split (routing.calibration says why).
+    calibration_margin: float | None = None
 
 
 @dataclass(frozen=True)
@@ -236,26 +239,35 @@ def evaluate_build(
         cal_correct = exact_match(splits.calibration.labels, cal_preds)
     eval_conf = confidence_of(probs, trained.multi_label, runtime.decision_threshold)
     eval_correct = exact_match(ev.labels, preds)
+    cross_fitted = splits.out_of_fold is not None
+    margin = request.calibration_margin
+    if margin is None:
+        margin = CROSSFIT_MARGIN if cross_fitted else 0.0
     calibrations = {}
     for method in METHODS:
-        on_cal = calibrate_threshold(cal_conf, cal_correct, request.target_accuracy, request.delta, method)
+        on_cal = calibrate_threshold(cal_conf, cal_correct, request.target_accuracy, request.delta, method, margin=margin)
         if splits.calibration_is_evaluation:  # in-sample at the threshold: report the cross-fit instead
             on_eval = crossfit_summary(cal_conf, cal_correct, on_cal, request.config.seed)
         else:
-            on_eval = summarize(eval_conf, eval_correct, on_cal.threshold, on_cal.target_accuracy, on_cal.delta, method).to_dict()
+            on_eval = summarize(eval_conf, eval_correct, on_cal.threshold, on_cal.target_accuracy, on_cal.delta, method,
+                                on_cal.margin).to_dict()
         calibrations[method] = {"on_calibration": on_cal.to_dict(), "on_eval": on_eval}
     chosen = calibrations[request.calibration_method]
-    cross_fitted = splits.out_of_fold is not None
     source = (f"cross-fitted, {splits.out_of_fold.folds} folds" if cross_fitted
               else f"file `{request.calibration_path}`" if request.calibration_path is not None
               else f"{request.calibration_fraction:.0%} carved from the training file")
-    cert_rows = certifiable(cal_conf, cal_correct, request.target_accuracy, request.delta, request.calibration_method)
+    cert_rows = certifiable(cal_conf, cal_correct, request.target_accuracy, request.delta, request.calibration_method,
+                            margin=margin)
     certify = {
         "n_answers": int(len(cal_conf)),
+        "margin": margin,
         "targets": cert_rows,
         "lines": certify_lines(cert_rows, len(cal_conf), request.target_accuracy, source, cross_fitted,
-                               request.calibration_method),
+                               request.calibration_method, margin),
     }
+    if margin and request.calibration_method == "expected":  # what the margin costs, on the same answers
+        certify["targets_without_margin"] = certifiable(cal_conf, cal_correct, request.target_accuracy, request.delta,
+                                                        request.calibration_method)
     latency = measure_latency(lambda batch: runtime.predict_proba(batch, batch_size=64), list(ev.texts))
     fit_texts = set(splits.fit.texts)
     return {
