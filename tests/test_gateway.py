@@ -196,7 +196,7 @@ def test_low_confidence_escalates_to_the_frontier_process(escalating):
 def test_models_embeddings_and_classify(local_first):
     c = client(local_first)
     ids = [m.id for m in c.models.list()]
-    assert {"auto", "intent", "intent-v", "big"} <= set(ids)
+    assert {"auto", "intent", "intent-v", "big", "all-MiniLM-L6-v2"} <= set(ids)
     emb = c.embeddings.create(model="all-MiniLM-L6-v2", input=["card arrival", "exchange rates"])
     assert len(emb.data) == 2 and len(emb.data[0].embedding) == 384
     norm = sum(x * x for x in emb.data[0].embedding) ** 0.5

@@ -22,12 +22,13 @@ from starlette.responses import PlainTextResponse, Response
 from rightmodel.constellation.config import Constellation, SpecialistModelConfig
 from rightmodel.constellation.settings import GatewaySettings
 from rightmodel.gateway import admin, dashboard, openapi
-from rightmodel.gateway.batches import post_classify, post_embeddings
+from rightmodel.gateway.batches import EMBEDDING_MODEL, post_classify, post_embeddings
 from rightmodel.gateway.chat import JSON, chat_completions
 from rightmodel.gateway.completions import post_completions
 from rightmodel.gateway.deadlines import with_deadline
 from rightmodel.gateway.errors import APIError
 from rightmodel.gateway.feedback import post_feedback
+from rightmodel.gateway.guard import EMBEDDINGS
 from rightmodel.gateway.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from rightmodel.gateway.metrics import GatewayMetrics
 from rightmodel.gateway.responses import post_responses
@@ -130,7 +131,11 @@ def create_app(constellation: Constellation, settings: GatewaySettings) -> FastA
             kind = cfg.kind
             extra = {"kind": kind, "version": state.specialists[name].ref} if isinstance(cfg, SpecialistModelConfig) else {"kind": kind}
             data.append({"id": name, "object": "model", "created": created, "owned_by": "rightmodel", "rightmodel": extra})
-        return json_response({"object": "list", "data": [m for m in data if state.guard.visible(key, m["id"])]})
+        data = [m for m in data if state.guard.visible(key, m["id"])]
+        if state.guard.visible(key, EMBEDDINGS):  # what /v1/embeddings answers (its own name and the aliases)
+            data += [{"id": name, "object": "model", "created": created, "owned_by": "rightmodel", "rightmodel": {"kind": "embeddings"}}
+                     for name in (EMBEDDING_MODEL, *state.constellation.embeddings.aliases)]
+        return json_response({"object": "list", "data": data})
 
     app.add_api_route(
         "/v1/embeddings", post_embeddings, methods=["POST"], openapi_extra=openapi.EMBEDDINGS, summary="Embeddings from the bundled encoder",
