@@ -77,6 +77,26 @@ def test_certify_lines_name_what_cannot_be_certified_and_the_options():
     assert "--target-accuracy to 0.95" in text and "cross-fit" in text and "label more rows" in text
 
 
+def test_best_certifiable_is_the_highest_target_the_answers_support():
+    from rightmodel.routing.calibration import calibrate_threshold
+    from rightmodel.routing.certify import best_certifiable, certifiable, certify_lines
+
+    rng = np.random.default_rng(3)
+    conf = rng.uniform(0.0, 1.0, 400)
+    correct = rng.uniform(size=400) < conf
+    best = best_certifiable(conf, correct)
+    t = best["target_accuracy"]
+    assert 0.8 < t < 0.99 and best["coverage"] > 0
+    assert calibrate_threshold(conf, correct, t).accepted > 0
+    assert calibrate_threshold(conf, correct, round(t + 0.001, 6)).accepted == 0  # the next step up fails
+    held = best_certifiable(conf, correct, margin=0.25)
+    assert held["target_accuracy"] < t  # a margin certifies less
+    assert best_certifiable(conf, np.zeros(400, dtype=bool)) is None  # nothing right: not even 50%
+    rows = certifiable(conf, correct, 0.99)
+    text = "\n".join(certify_lines(rows, 400, 0.99, "10% carved", False, "expected", best=best))
+    assert f"the highest target these answers certify is {t:.1%}" in text
+
+
 def test_kfold_scores_every_row_once():
     from rightmodel.data import kfold_indices
 

@@ -57,8 +57,34 @@ def certifiable(
     return rows
 
 
+def best_certifiable(
+    confidence: np.ndarray,
+    correct: np.ndarray,
+    delta: float = 0.1,
+    method: str = "expected",
+    margin: float = 0.0,
+    step: float = 0.001,
+) -> dict | None:
+    """The highest target (on a `step` grid, 50% to 99.9%) these answers certify at any coverage,
+    with its threshold and coverage; None when not even 50% can be. Certifiability only shrinks
+    as the target rises, so a bisection over the grid finds it."""
+    grid = np.round(np.arange(0.5, 0.9995, step), 6)
+    at = lambda i: calibrate_threshold(confidence, correct, float(grid[i]), delta, method, margin=margin)  # noqa: E731
+    lo, hi, best = 0, len(grid) - 1, None
+    while lo <= hi:
+        mid = (lo + hi) // 2
+        cal = at(mid)
+        if cal.accepted > 0:
+            best, lo = cal, mid + 1
+        else:
+            hi = mid - 1
+    if best is None:
+        return None
+    return {"target_accuracy": best.target_accuracy, "threshold": best.threshold, "coverage": best.coverage}
+
+
 def certify_lines(rows: list[dict], n: int, target_accuracy: float, source: str, cross_fitted: bool, method: str,
-                  margin: float = 0.0) -> list[str]:
+                  margin: float = 0.0, best: dict | None = None) -> list[str]:
     """Plain sentences for the train output and the card: what is certified, what is not, options."""
     rule = f"rule `{method}`" + (f", {margin:.0%} of the error budget held back" if margin and method == "expected" else "")
     lines = [f"calibration evidence: {n} answers ({source}); what it can certify ({rule}):"]
@@ -76,7 +102,10 @@ def certify_lines(rows: list[dict], n: int, target_accuracy: float, source: str,
         options = [f"label more rows (at least {chosen['min_answers']} calibration answers are needed for "
                    f"{target_accuracy:.0%}, more if some are wrong)"]
         lower = next((r for r in rows if r["certified"] and r["target_accuracy"] < target_accuracy), None)
-        if lower is not None:
+        if best is not None:
+            options.append(f"lower --target-accuracy: the highest target these answers certify is "
+                           f"{best['target_accuracy']:.1%} (coverage {best['coverage']:.1%})")
+        elif lower is not None:
             options.append(f"lower --target-accuracy to {lower['target_accuracy']:g} (coverage {lower['coverage']:.1%})")
         if not cross_fitted:
             options.append("--calibration-mode cross-fit (every labelled row becomes calibration evidence)")

@@ -24,7 +24,7 @@ from rightmodel.evaluate.latency import measure_latency
 from rightmodel.evaluate.metrics import classification_metrics, exact_match
 from rightmodel.registry.store import validate_task
 from rightmodel.routing.calibration import CROSSFIT_MARGIN, METHODS, calibrate_threshold, crossfit_summary, summarize
-from rightmodel.routing.certify import certifiable, certify_lines
+from rightmodel.routing.certify import best_certifiable, certifiable, certify_lines
 from rightmodel.specialists.crossfit import GUARANTEE, OutOfFold, out_of_fold_scores
 from rightmodel.specialists.encoder import describe_base, resolve_base
 from rightmodel.specialists.export import MODEL_FILE, export_specialist
@@ -258,12 +258,14 @@ def evaluate_build(
               else f"{request.calibration_fraction:.0%} carved from the training file")
     cert_rows = certifiable(cal_conf, cal_correct, request.target_accuracy, request.delta, request.calibration_method,
                             margin=margin)
+    best = best_certifiable(cal_conf, cal_correct, request.delta, request.calibration_method, margin)
     certify = {
         "n_answers": int(len(cal_conf)),
         "margin": margin,
         "targets": cert_rows,
+        "best": best,
         "lines": certify_lines(cert_rows, len(cal_conf), request.target_accuracy, source, cross_fitted,
-                               request.calibration_method, margin),
+                               request.calibration_method, margin, best),
     }
     if margin and request.calibration_method == "expected":  # what the margin costs, on the same answers
         certify["targets_without_margin"] = certifiable(cal_conf, cal_correct, request.target_accuracy, request.delta,
