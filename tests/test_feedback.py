@@ -60,7 +60,8 @@ def stack(built, tmp_path_factory):
         with running_gateway(config, home, extra_args=args, env=env) as gw:
             cfg_path = home / "constellation.yaml"
             cfg_path.write_text(yaml.safe_dump(config))
-            yield {"gw": gw, "a": key_a, "b": key_b, "admin": admin, "ledger": ledger, "captures": captures, "config": cfg_path}
+            yield {"gw": gw, "a": key_a, "b": key_b, "admin": admin, "ledger": ledger, "captures": captures, "config": cfg_path,
+                   "home": built["home"]}
 
 
 def ask(stack, model: str, text: str, key: str | None = None) -> tuple[str, str]:
@@ -254,6 +255,11 @@ def test_report_accuracy_versions_drift_and_fixed_cost(stack):
     assert esc["escalation_rate"] == 1.0 and esc["escalated_feedback"] >= 1
     # The band of `intent` (accuracy >= 0.99 once 2 verdicts exist) is broken; intent-esc has no band.
     assert [(f["task"], f["metric"]) for f in data["drift"]] == [("intent", "accuracy")]
+    # With the registry at hand (--home), each version is also held to the target its threshold
+    # promised (its card): 99% is refuted by the verdicts of `intent` too.
+    promised = json.loads(report(stack, "--format", "json", "--home", str(stack["home"])).stdout)
+    assert [(f["task"], f["metric"]) for f in promised["drift"]] == [("intent", "accuracy"), ("intent", "accuracy_vs_target")]
+    assert promised["drift"][1]["band"] == [0.99, None]
     table = report(stack, "--fail-on-drift")
     assert table.returncode == 3 and "DRIFT" in table.stdout and "specialist versions" in table.stdout
     by_version = json.loads(report(stack, "--format", "json", "--by", "version").stdout)

@@ -502,3 +502,25 @@ def test_drift_flags_need_evidence_and_name_the_band():
     strict = drift_flags([version("strict")], bands)  # its own band, not the default
     assert [f["metric"] for f in strict] == ["accuracy", "escalation_rate"] and "< 20.0%" in strict[1]["message"]
     assert drift_flags([version("a", accepted_accuracy=0.1)], {}) == []  # no band configured: no flags
+
+
+def test_a_version_is_held_to_the_target_its_threshold_promised():
+    from rightmodel.report.drift import DEFAULT_BAND_KEY, Band, drift_flags, wilson_upper
+
+    # the bound: a proportion's one-sided 95% Wilson upper limit
+    assert wilson_upper(0, 0) == 1.0 and wilson_upper(40, 40) == 1.0
+    assert 0.05 < wilson_upper(0, 50) < 0.06  # no success in 50: the true rate is below ~5.4%
+    assert wilson_upper(95, 100) > 0.95 > wilson_upper(85, 100)
+
+    def version(acc, n, ref="a@v1"):
+        return {"task": "a", "specialist": ref, "consulted": 500, "escalation_rate": 0.1, "accepted_feedback": n, "accepted_accuracy": acc}
+
+    bands = {DEFAULT_BAND_KEY: Band()}  # nothing configured: only the promise is checked
+    promised = {"a@v1": 0.99}
+    assert drift_flags([version(39 / 40, 40)], bands, promised) == []  # one miss in 40 does not refute 99%
+    flags = drift_flags([version(0.9, 200)], bands, promised)  # 180 of 200 right: 99% is refuted
+    assert [(f["metric"], f["band"]) for f in flags] == [("accuracy_vs_target", [0.99, None])]
+    assert "below the 99.0% its threshold promised" in flags[0]["message"] and "200 verdicts" in flags[0]["message"]
+    assert drift_flags([version(0.5, 29)], bands, promised) == []  # under min_feedback: not judged yet
+    assert drift_flags([version(0.9, 200, ref="b@v1")], bands, promised) == []  # no known promise
+    assert drift_flags([version(0.9, 200)], {DEFAULT_BAND_KEY: Band(below_target=False)}, promised) == []  # switched off

@@ -96,6 +96,9 @@ class DriftConfig(Strict):
     escalation_rate_max: float | None = Field(None, ge=0, le=1)
     min_feedback: int = Field(30, ge=1)  # verdicts needed before accuracy is judged
     min_requests: int = Field(50, ge=1)  # consultations needed before the escalation rate is judged
+    # Flag a version whose served answers are, with 95% confidence, less accurate than the target
+    # its threshold was calibrated for (report/drift.py); on unless set to false.
+    below_target: bool = True
 
     @model_validator(mode="after")
     def _ordered(self) -> "DriftConfig":

@@ -116,6 +116,7 @@ async def dashboard_data(request: Request) -> Response:
         data = await asyncio.to_thread(
             build_dashboard, state.ledger.engine, window["since"], window["until"], now,
             c.defaults.local_fixed_cost_per_month, drift_bands(c),
+            {b.ref: b.target_accuracy for b in state.specialists.values() if b.target_accuracy is not None},
         )
     except ConfigError as exc:
         raise APIError(503, f"the ledger cannot be read right now: {exc}", code="ledger_unavailable", headers={"Retry-After": "5"}) from None

@@ -94,6 +94,7 @@ def build_report(
     now: datetime | None = None,
     fixed_cost_per_month: float = 0.0,
     bands: Mapping[str, Band] | None = None,
+    promised: Mapping[str, float] | None = None,
 ) -> Report:
     """Aggregate the ledger rows in ``since <= created_at < until`` per ``by`` and in total,
     with accuracy from feedback, the per-version section and its drift flags (``bands``).
@@ -117,13 +118,14 @@ def build_report(
                     generated_at=now or datetime.now(timezone.utc), fixed_cost_per_month=fixed_cost_per_month)
     try:
         with engine.connect() as conn, conn.begin():  # one read transaction: one snapshot
-            fill_report(conn, report, bands)
+            fill_report(conn, report, bands, promised)
     except (sa.exc.SQLAlchemyError, sqlite3.Error) as exc:  # sqlite3: the raw latency cursor
         raise ConfigError(f"cannot read the ledger at {report.ledger}: {_first_line(exc)}") from None
     return report
 
 
-def fill_report(conn: sa.Connection, report: Report, bands: Mapping[str, Band] | None = None) -> None:
+def fill_report(conn: sa.Connection, report: Report, bands: Mapping[str, Band] | None = None,
+                promised: Mapping[str, float] | None = None) -> None:
     """Every number of ``report`` (its by, window and fixed cost set), read inside ``conn``'s
     transaction, so a caller can read more in the same snapshot (the dashboard does)."""
     by, since, until = report.by, report.since, report.until
@@ -146,7 +148,7 @@ def fill_report(conn: sa.Connection, report: Report, bands: Mapping[str, Band] |
         for key, values in _ordered(groups, by)
     ]
     report.total = metrics(total, versions.add_sums(list(sums.values())), fixed(None))
-    report.drift = drift_flags(report.versions, bands or {})
+    report.drift = drift_flags(report.versions, bands or {}, promised)
 
 
 def covered_span(conn: sa.Connection, since: datetime | None, until: datetime | None) -> tuple[datetime | None, datetime | None]:

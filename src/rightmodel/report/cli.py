@@ -52,6 +52,35 @@ def resolve_ledger_url(home: Optional[Path], ledger_url: Optional[str], config: 
     return ledger_url_of(settings)
 
 
+def promised_targets(home: Optional[Path], constellation) -> dict[str, float]:
+    """Every registered version's calibrated target accuracy (from its card), from the registry
+    the gateway serves from; {} when there is none here (a ledger read on another machine)."""
+    from rightmodel.constellation.settings import GatewaySettings
+
+    settings = GatewaySettings.from_constellation(constellation, home=home)
+    if settings.registry_url is None and not (settings.home / "registry.db").is_file():
+        return {}
+    from rightmodel.evaluate.card import read_card
+    from rightmodel.registry import Registry
+
+    out: dict[str, float] = {}
+    try:
+        registry = Registry(settings.home, settings.registry_url)
+    except Exception:  # an unreadable registry costs the target check, not the report
+        return {}
+    try:
+        for version in registry.list():
+            try:
+                target = read_card(version.path).get("calibration", {}).get("target_accuracy")
+            except Exception:  # a version whose files are gone from this machine
+                continue
+            if target is not None:
+                out[version.ref] = float(target)
+    finally:
+        registry.close()
+    return out
+
+
 def open_ledger(url: str):
     """An engine on an existing ledger database (never creates an empty SQLite file)."""
     import sqlalchemy as sa
@@ -108,7 +137,8 @@ def add_report_command(app: typer.Typer) -> None:
             fixed_cost = constellation.defaults.local_fixed_cost_per_month
         engine = open_ledger(resolve_ledger_url(home, ledger_url, config, constellation))
         try:
-            result = build_report(engine, by, start, end, now=now, fixed_cost_per_month=fixed_cost, bands=drift_bands(constellation))
+            result = build_report(engine, by, start, end, now=now, fixed_cost_per_month=fixed_cost, bands=drift_bands(constellation),
+                                  promised=promised_targets(home, constellation))
         finally:
             engine.dispose()
         if fmt == "json":

@@ -62,6 +62,7 @@ def build_dashboard(
     now: datetime | None = None,
     fixed_cost_per_month: float = 0.0,
     bands: Mapping[str, Band] | None = None,
+    promised: Mapping[str, float] | None = None,
 ) -> dict[str, Any]:
     """Everything /dashboard plots for ``since <= created_at < until`` (see the module doc), read
     in one transaction: the headline numbers and the series come from the same snapshot."""
@@ -71,7 +72,7 @@ def build_dashboard(
     since, until = report.since, report.until
     try:
         with engine.connect() as conn, conn.begin():
-            fill_report(conn, report, bands)
+            fill_report(conn, report, bands, promised)
             # The x axis starts at the window's first row (what the ledger covers), not at `since`:
             # a 24 h window over a gateway that ran 20 minutes is not 24 h of empty buckets.
             start = report.first_row_at
