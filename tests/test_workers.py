@@ -380,3 +380,36 @@ def cli_env(home: Path) -> dict:
     import os
 
     return {**os.environ, "RIGHTMODEL_HOME": str(home)}
+
+
+def test_rows_left_in_a_worker_journal_nobody_reuses_are_shipped(tmp_path):
+    """A worker killed before shipping, under a `--workers` larger than the next run's: its journal
+    is shipped by the next supervisor (or lone serve) of the home, and live ones are left alone."""
+    from datetime import datetime, timezone
+
+    from rightmodel.constellation.settings import GatewaySettings
+    from rightmodel.gateway.launch import ship_leftover_journals
+    from rightmodel.ledger import LedgerRecord
+    from rightmodel.ledger.journal import DirLock
+    from rightmodel.ledger.record import encode
+
+    settings = GatewaySettings(home=tmp_path)
+    root = tmp_path / "ledger-journal"
+    orphan, live = root / "worker-5", root / "worker-1"
+    for directory, rid in ((orphan, "req_orphan"), (live, "req_live")):
+        directory.mkdir(parents=True)
+        row = LedgerRecord(request_id=rid, created_at=datetime.now(timezone.utc), endpoint="/v1/chat/completions", route="remote",
+                           reason="test", status=200, latency_ms=1.0, cost_usd=0.0, extra={"worker": 5})
+        (directory / "journal-000000000001.jsonl").write_bytes(encode(row))
+    held = DirLock(live)  # a live worker's directory
+    try:
+        ship_leftover_journals(settings, keep={0})
+    finally:
+        held.release()
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'ledger.db'}")
+    with engine.connect() as conn:
+        ids = [r[0] for r in conn.execute(sa.text("SELECT request_id FROM ledger_requests"))]
+    engine.dispose()
+    assert ids == ["req_orphan"]

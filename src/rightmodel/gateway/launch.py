@@ -82,6 +82,37 @@ def journal_root(settings: Any) -> Path:
     return Path(settings.journal_dir or settings.home / "ledger-journal").expanduser().absolute()
 
 
+def ship_leftover_journals(settings: Any, keep: set[int]) -> None:
+    """Ship the rows left in worker journal directories nobody will reuse (a run with more
+    workers than this one, or `--workers` before a lone `serve`): each is locked, started as a
+    ledger (which ships its backlog first), flushed and closed. Inserts are idempotent by request
+    id, so a directory shipped twice costs time, never a duplicate row. A directory whose lock is
+    held belongs to a live process and is left alone."""
+    import logging
+    import re
+
+    from rightmodel.constellation.settings import ledger_url_of
+    from rightmodel.ledger import Ledger
+
+    root = journal_root(settings)
+    if not root.is_dir():
+        return
+    for path in sorted(root.iterdir()):
+        m = re.fullmatch(r"worker-(\d+)", path.name)
+        if m is None or int(m.group(1)) in keep or not path.is_dir():
+            continue
+        ledger = Ledger(ledger_url_of(settings), path)
+        try:
+            ledger.start()
+        except ConfigError:  # in use
+            continue
+        try:
+            if not ledger.flush(30):
+                logging.getLogger("rightmodel.ledger").warning("ledger: rows of %s are not all shipped yet; they stay there", path)
+        finally:
+            ledger.close()
+
+
 def claim_journal(directory: Path, what: str) -> Any:
     """Lock a journal directory for this process, or a ConfigError saying who holds it and what to
     do (a second `serve` on the same home used to die in a traceback from the ledger's lock)."""
@@ -126,6 +157,7 @@ def run(options: ServeOptions, *, worker: int | None = None, instance: str | Non
         # Fail clearly, before loading anything, when another gateway holds the journal (the
         # ledger takes the lock itself at startup, a moment later).
         claim_journal(journal_root(settings), "its directory lock is held").release()
+        ship_leftover_journals(settings, keep=set())
         names = ", ".join([*constellation.tasks, *constellation.remote_models()]) or "nothing (no production specialists, no models)"
         import typer
 

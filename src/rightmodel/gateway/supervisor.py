@@ -34,7 +34,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 
-from rightmodel.gateway.launch import ServeOptions, claim_journal, journal_root, prepare, reuse_port_socket
+from rightmodel.gateway.launch import ServeOptions, claim_journal, journal_root, prepare, reuse_port_socket, ship_leftover_journals
 
 log = logging.getLogger("rightmodel.gateway.supervisor")
 
@@ -93,6 +93,7 @@ class Supervisor:
         options = self.options
         constellation, settings = prepare(options)  # a bad configuration fails here, once
         lock = claim_journal(journal_root(settings), "its directory lock is held")
+        ship_leftover_journals(settings, keep=set(range(options.workers)))
         placeholder = reuse_port_socket(options.host, options.port)
         options.port = placeholder.getsockname()[1]
         shared = self._open_shared(settings, constellation)
