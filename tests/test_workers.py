@@ -307,7 +307,7 @@ def register_copy_of(home: Path, ref: str) -> str:
             return registry.register(source.task, staged, {"kind": "specialist", "metrics": {"accuracy": 0.0}}).ref
 
 
-def test_promotion_under_load_fails_no_request_and_reaches_every_worker_within_5s(tmp_path):
+def test_promotion_and_rollback_under_load_fail_no_request_and_reach_every_worker_within_5s(tmp_path):
     home = tmp_path / "promote"
     home.mkdir()
     v1 = register_cpu_specialist(home, task="intent", width=64, layers=2, max_length=64)
@@ -315,7 +315,7 @@ def test_promotion_under_load_fails_no_request_and_reaches_every_worker_within_5
     gw = start_workers(None, home)  # the default constellation: model intent-specialist = intent@production
     failures: list[str] = []
     versions: list[tuple[float, str]] = []
-    promoted_at: list[float] = []
+    changed_at: dict[str, float] = {}
 
     async def loop(client: httpx.AsyncClient, until: float) -> None:
         while time.monotonic() < until:
@@ -329,18 +329,23 @@ def test_promotion_under_load_fails_no_request_and_reaches_every_worker_within_5
             else:
                 versions.append((time.monotonic(), r.json()["rightmodel"]["model"]))
 
-    async def promote() -> None:
-        await asyncio.sleep(1.5)
-        proc = await asyncio.create_subprocess_exec(
-            *run_cli_argv("models", "promote", v2, "--force", "--reason", "tests: live promotion"), env=cli_env(home))
+    async def cli(*args: str) -> None:
+        proc = await asyncio.create_subprocess_exec(*run_cli_argv(*args), env=cli_env(home))
         assert await proc.wait() == 0
-        promoted_at.append(time.monotonic())
+
+    async def stages() -> None:
+        await asyncio.sleep(1.5)
+        await cli("models", "promote", v2, "--force", "--reason", "tests: live promotion")
+        changed_at["promote"] = time.monotonic()
+        await asyncio.sleep(7.0)
+        await cli("models", "rollback", "intent", "--reason", "tests: live rollback")
+        changed_at["rollback"] = time.monotonic()
 
     async def load() -> None:
         clients = [httpx.AsyncClient(base_url=gw.v1, timeout=30) for _ in range(8)]
-        until = time.monotonic() + 14.0
+        until = time.monotonic() + 22.0
         try:
-            await asyncio.gather(promote(), *(loop(c, until) for c in clients))
+            await asyncio.gather(stages(), *(loop(c, until) for c in clients))
         finally:
             for c in clients:
                 await c.aclose()
@@ -351,15 +356,17 @@ def test_promotion_under_load_fails_no_request_and_reaches_every_worker_within_5
     finally:
         stop_gateway(gw)
     assert failures == []
-    assert promoted_at and {v for _, v in versions} == {v1, v2}
-    late_v1 = [t - promoted_at[0] for t, v in versions if v == v1 and t > promoted_at[0]]
-    assert not late_v1 or max(late_v1) <= 5.0, max(late_v1)  # every process serves v2 within 5 s
+    promoted, rolled = changed_at["promote"], changed_at["rollback"]
+    # every process serves the new production version within 5 s of the command returning
+    assert all(v == v2 for t, v in versions if promoted + 5.0 < t < rolled), "v1 served > 5 s after the promotion"
+    assert all(v == v1 for t, v in versions if t > rolled + 5.0), "v2 served > 5 s after the rollback"
+    assert any(t > rolled + 5.0 for t, _ in versions)
     served = [r for r in rows if r["status"] == 200]
     assert len(served) == len(versions)
-    for worker in (0, 1):  # in each process: v1 rows, then v2 rows, never back
+    for worker in (0, 1):  # in each process: v1 rows, then v2 rows, then v1 again; never interleaved
         mine = sorted((r for r in served if json.loads(r["extra"])["worker"] == worker), key=routed_at)
-        order = [r["model"] for r in mine]
-        assert v2 in order and order == sorted(order, key=lambda m: m == v2), (worker, order)
+        runs = [m for k, m in enumerate(r["model"] for r in mine) if k == 0 or mine[k - 1]["model"] != m]
+        assert runs == [v1, v2, v1], (worker, runs)
 
 
 def routed_at(row: dict) -> float:
