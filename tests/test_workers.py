@@ -259,13 +259,16 @@ def test_the_same_budget_race_with_limits_on_postgresql(upstream, tmp_path, pg_u
 def test_sigterm_drains_in_flight_requests_and_every_process_exits_within_drain_s_plus_2(upstream, tmp_path):  # noqa: F811
     gw = start_workers(constellation(upstream), tmp_path / "term")
     pids = worker_pids(gw)
-    upstream.set_fault("slow:1000", count=-1)
+    upstream.set_fault("slow:1500", count=-1)
+    upstream.clear()
     try:
         import concurrent.futures
 
         with concurrent.futures.ThreadPoolExecutor(4) as pool:
             jobs = [pool.submit(httpx.post, f"{gw.v1}/chat/completions", json=chat(), timeout=30) for _ in range(4)]
-            time.sleep(0.5)  # admitted and waiting on the upstream
+            deadline = time.time() + 15
+            while len(upstream.received()) < 4 and time.time() < deadline:  # all 4 admitted, waiting on the upstream
+                time.sleep(0.05)
             sent = time.monotonic()
             gw.process.send_signal(signal.SIGTERM)
             code = gw.process.wait(DRAIN_S + 5)

@@ -69,8 +69,10 @@ def add_gateway_commands(app: typer.Typer) -> None:
 
             logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
             code = supervise(options)
-            if code:
-                raise typer.Exit(code)
-            return
+            # Everything durable is the workers' and they are gone: end now rather than spend a
+            # second in interpreter teardown (measured: 1.2 s of the stop bounded by drain_s + 2 s).
+            from rightmodel.gateway.server import _hard_exit
+
+            _hard_exit(code)
         if not run(options):
             raise typer.Exit(1)

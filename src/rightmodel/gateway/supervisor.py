@@ -170,6 +170,7 @@ class Supervisor:
                 code = p.wait()
                 log.error("worker pid %d did not stop within drain_s + %.1f s; killed", p.pid, KILL_AFTER_S)
             status = max(status, 1 if code else 0)
+        log.info("supervisor: %d worker(s) stopped %.2f s after the signal", len(alive), time.monotonic() - start)
         return status
 
 
