@@ -433,3 +433,6 @@ def test_rows_left_in_a_worker_journal_nobody_reuses_are_shipped(tmp_path):
         ids = [r[0] for r in conn.execute(sa.text("SELECT request_id FROM ledger_requests"))]
     engine.dispose()
     assert ids == ["req_orphan"]
+    before = sorted(p.name for p in orphan.iterdir())
+    ship_leftover_journals(settings, keep={0})  # nothing left to ship there: not even opened
+    assert sorted(p.name for p in orphan.iterdir()) == before

@@ -99,7 +99,7 @@ def ship_leftover_journals(settings: Any, keep: set[int]) -> None:
         return
     for path in sorted(root.iterdir()):
         m = re.fullmatch(r"worker-(\d+)", path.name)
-        if m is None or int(m.group(1)) in keep or not path.is_dir():
+        if m is None or int(m.group(1)) in keep or not path.is_dir() or not journal_backlog(path):
             continue
         ledger = Ledger(ledger_url_of(settings), path)
         try:
@@ -107,10 +107,19 @@ def ship_leftover_journals(settings: Any, keep: set[int]) -> None:
         except ConfigError:  # in use
             continue
         try:
-            if not ledger.flush(30):
+            if not ledger.flush(10):  # the database down: the rows wait for the next start
                 logging.getLogger("rightmodel.ledger").warning("ledger: rows of %s are not all shipped yet; they stay there", path)
         finally:
             ledger.close()
+
+
+def journal_backlog(directory: Path) -> int:
+    """Journal bytes in `directory` the database has not acknowledged (0: nothing to ship)."""
+    from rightmodel.ledger.journal import list_segments, pending_bytes, read_checkpoint
+
+    segments = list_segments(directory)
+    start = read_checkpoint(directory) or ((segments[0], 0) if segments else None)
+    return pending_bytes(directory, start) if start is not None else 0
 
 
 def claim_journal(directory: Path, what: str) -> Any:
