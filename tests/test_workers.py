@@ -256,6 +256,29 @@ def test_the_same_budget_race_with_limits_on_postgresql(upstream, tmp_path, pg_u
     assert spent == pytest.approx(10 * COST) and reserved == pytest.approx(0.0) and held == 0
 
 
+def test_two_separate_gateways_sharing_postgresql_limits_admit_as_one(upstream, tmp_path, pg_url):  # noqa: F811
+    """As two machines would: two lone gateways, each its own home and ledger, one key store and
+    one limits store on PostgreSQL; 25 concurrent requests at each on a budget that fits 10."""
+    (secret,) = create_keys(pg_url, KeySpec(tenant="gamma", name="budget", budget_usd=10.5 * COST))
+    extra = ("--keys-url", pg_url, "--limits-url", pg_url)
+    gateways = [start_gateway(constellation(upstream), tmp_path / f"machine-{i}", extra_args=extra, env=ENV) for i in range(2)]
+    upstream.set_fault("slow:1500", count=-1)
+    try:
+        async def both() -> list:
+            halves = await asyncio.gather(*(burst(gw.v1, secret, 25, **chat(text=LONG), max_tokens=MAX_TOKENS) for gw in gateways))
+            return [r for half in halves for r in half]
+
+        results = asyncio.run(both())
+    finally:
+        upstream.set_fault(None)
+        for gw in gateways:
+            stop_gateway(gw)
+    answered = [r for r in results if not isinstance(r, Exception)]
+    refused = [r for r in results if isinstance(r, Exception)]
+    assert len(answered) == 10 and len(refused) == 40
+    assert {e.code for e in refused} == {"budget_exceeded"}
+
+
 def test_sigterm_drains_in_flight_requests_and_every_process_exits_within_drain_s_plus_2(upstream, tmp_path):  # noqa: F811
     gw = start_workers(constellation(upstream), tmp_path / "term")
     pids = worker_pids(gw)
