@@ -120,11 +120,12 @@ def cluster(upstream, tmp_path_factory):  # noqa: F811
     """`serve --workers 2` on SQLite (ledger, keys, shared limits), keys made before it starts."""
     home = tmp_path_factory.mktemp("workers")
     home.mkdir(exist_ok=True)
-    budget, rate, plain = create_keys(
+    budget, rate, plain, admin = create_keys(
         f"sqlite:///{home / 'keys.db'}",
         KeySpec(tenant="gamma", name="budget", budget_usd=10.5 * COST),
         KeySpec(tenant="beta", name="rate", rpm=RPM),
         KeySpec(tenant="acme", name="plain"),
+        KeySpec(tenant="ops", name="admin", admin=True),
     )
     from rightmodel.auth import KeyStore
 
@@ -133,7 +134,7 @@ def cluster(upstream, tmp_path_factory):  # noqa: F811
     store.close()
     gw = start_workers(constellation(upstream), home)
     try:
-        yield gw, {"budget": budget, "rate": rate, "plain": plain}, ids
+        yield gw, {"budget": budget, "rate": rate, "plain": plain, "admin": admin}, ids
     finally:
         stop_gateway(gw)
 
@@ -145,6 +146,9 @@ def test_fifty_concurrent_requests_across_two_workers_cannot_overspend_a_budget_
         openai.OpenAI(base_url=gw.v1, api_key=secrets["budget"], max_retries=0).chat.completions.create(
             **chat(text=LONG), max_tokens=MAX_TOKENS)
     assert "used up" in later.value.message
+    listing = httpx.get(f"{gw.url}/admin/keys", headers={"Authorization": f"Bearer {secrets['admin']}"}, timeout=30).json()
+    usage = next(k["usage"] for k in listing["data"] if k["id"] == ids["budget"])
+    assert usage["shared"] and usage["spent_usd"] == pytest.approx(10 * COST)  # the shared row, whichever worker answers
 
 
 def test_requests_per_minute_hold_across_workers_within_five_percent(cluster):
