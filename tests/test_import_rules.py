@@ -154,9 +154,11 @@ def test_the_walk_sees_the_whole_tree_and_lazy_imports():
     parts = {part(m) for m in module_names(SRC)}
     assert set(DOMAIN) <= parts and "gateway" in parts
     assert len(edges) > 200
-    # gateway/state.py imports the capturer inside build_capturer(), and the gateway's CLI its app inside serve()
+    # gateway/state.py imports the capturer inside build_capturer(), the gateway's CLI its launcher
+    # inside serve(), and the launcher the app inside run()
     assert ("rightmodel.gateway.state", "rightmodel.distill.capturer") in edges
-    assert ("rightmodel.gateway.cli", "rightmodel.gateway.app") in edges
+    assert ("rightmodel.gateway.cli", "rightmodel.gateway.launch") in edges
+    assert ("rightmodel.gateway.launch", "rightmodel.gateway.app") in edges
 
 
 def write(root: Path, files: dict[str, str]) -> None:

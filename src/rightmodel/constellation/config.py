@@ -227,6 +227,7 @@ class StorageConfig(Strict):
     journal_dir: str | None = None  # default: home/ledger-journal
     keys_url: str | None = None  # API key store; default: $RIGHTMODEL_KEYS_URL, else SQLite home/keys.db
     captures_url: str | None = None  # distillation captures; default: $RIGHTMODEL_CAPTURES_URL, else SQLite home/captures.db
+    limits_url: str | None = None  # shared rate limits and budgets of several processes; default with `serve --workers N`: SQLite home/limits.db
 
 
 class AuthConfig(Strict):

@@ -21,6 +21,10 @@ class GatewaySettings:
     journal_dir: Path | None = None
     inference_threads: int | None = None
     load_embedder: bool | None = None  # None: only when a task recognises by examples
+    limits_url: str | None = None  # shared rate limits and budgets (cluster/limits_store.py); None: in memory
+    worker: int | None = None  # this process's index under `serve --workers N` (None: a lone gateway)
+    instance: str | None = None  # this process's name in the shared limits store (the supervisor's choice)
+    version_poll_s: float | None = 2.0  # how often the registry is asked which version each stage names; None: never
 
     @classmethod
     def from_constellation(cls, c: Constellation, home: Path | None = None, **overrides: Any) -> "GatewaySettings":

@@ -47,7 +47,10 @@ async def list_keys(request: Request) -> Response:
         records = await asyncio.to_thread(guard.store.list)
     except KeyStoreError as exc:
         raise _store_error(exc) from None
-    data = [{**r.public(), "usage": guard.usage(r.key_id)} for r in records]
+    # Off the loop: with shared limits each usage is a read of the limits store.
+    usages = await asyncio.to_thread(lambda: [guard.usage(r.key_id) for r in records]) if guard.shared is not None else [
+        guard.usage(r.key_id) for r in records]
+    data = [{**r.public(), "usage": u} for r, u in zip(records, usages)]
     return _json({"object": "list", "data": data})
 
 

@@ -32,6 +32,7 @@ from rightmodel.gateway.guard import EMBEDDINGS
 from rightmodel.gateway.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from rightmodel.gateway.metrics import GatewayMetrics
 from rightmodel.gateway.responses import post_responses
+from rightmodel.gateway.live_versions import watch_versions
 from rightmodel.gateway.shadow import promotion_loop
 from rightmodel.gateway.state import GatewayState, build_state
 from rightmodel.privacy.gate import ScrubbingFilter
@@ -52,6 +53,7 @@ def create_app(constellation: Constellation, settings: GatewaySettings) -> FastA
         state.metrics = GatewayMetrics.for_state(state)  # its own registry, before the first request
         if state.shadow_of:
             state.background.append(asyncio.create_task(promotion_loop(state)))
+        state.background.append(asyncio.create_task(watch_versions(state)))  # promote/rollback reach this process live
         app.state.gateway = state
         # Log lines (tracebacks included) leave with sensitive values replaced by their type.
         scrubber = ScrubbingFilter(state.privacy)
@@ -163,6 +165,7 @@ def create_app(constellation: Constellation, settings: GatewaySettings) -> FastA
                 "shadow": {task: state.specialists[name].ref for task, name in state.shadow_of.items()},
                 "promoted": dict(state.promoted),
                 "ledger": {k: stats.get(k) for k in ("pending", "db_up")},
+                "worker": state.settings.worker,  # which process answered, under `serve --workers N`
             }
         )
 

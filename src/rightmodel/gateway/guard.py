@@ -32,7 +32,20 @@ from rightmodel.auth.store import KeyStore, KeyStoreError, resolve_keys_url, saf
 from rightmodel.constellation.config import Constellation
 from rightmodel.constellation.costs import CostModel
 from rightmodel.gateway.errors import APIError
-from rightmodel.gateway.limits import CHAT_ENDPOINTS, Budgets, Estimator, RateLimits, check_max_tokens, ledger_spend, period_start, utcnow
+from rightmodel.gateway.limits import (
+    CHAT_ENDPOINTS,
+    Account,
+    Budgets,
+    Estimator,
+    RateLimits,
+    budget_refusal,
+    check_max_tokens,
+    ledger_spend,
+    period_start,
+    rate_refusal,
+    rate_waits,
+    utcnow,
+)
 
 if TYPE_CHECKING:
     from rightmodel.constellation.settings import GatewaySettings
@@ -71,8 +84,17 @@ def unauthorized(message: str) -> APIError:
 class Guard:
     """Keys, rate limits and budgets of one gateway process (state in `app.state.gateway.guard`)."""
 
-    def __init__(self, constellation: Constellation, store: KeyStore) -> None:
+    def __init__(self, constellation: Constellation, store: KeyStore, shared: Any = None) -> None:
         self.constellation = constellation
+        # Shared limits (cluster/limits_store.py) when several processes serve the same keys;
+        # None: the in-memory buckets and budgets below (one process, nothing to ask a database).
+        self.shared = shared
+        self._shared_pool: Any = None
+        self._settling: set[Any] = set()
+        if shared is not None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._shared_pool = ThreadPoolExecutor(4, thread_name_prefix="shared-limits")
         self.store = store
         self.mode = constellation.auth.mode
         self.refresh_s = constellation.auth.refresh_s
@@ -199,6 +221,9 @@ class Guard:
         if key is None or not (key.rpm or key.tpm or key.budget_usd is not None):
             return
         estimate = self.estimator.estimate(t.endpoint, body)
+        if self.shared is not None:
+            await self._admit_shared(request, key, estimate, t)
+            return
         if key.budget_usd is not None and not self.budgets.ready(key, utcnow()):
             await self._load_spend(request, key)
         # From here on no await: the checks and the reservation are one step on the event loop,
@@ -215,10 +240,47 @@ class Guard:
         else:
             t.grant = _RateGrant(key.key_id, estimate.tokens)
 
+    async def _admit_shared(self, request: Request, key: KeyRecord, estimate: Any, t: "Ticket") -> None:
+        """Admission through the shared store: one transaction checks and takes (or refuses)."""
+        from rightmodel.cluster.limits_store import Want
+
+        start = period_start(key.budget_period, utcnow()) if key.budget_usd is not None else None
+        want = Want(key.key_id, t.request_id, key.rpm, key.tpm, key.budget_usd, start.isoformat() if start else None,
+                    estimate.tokens, estimate.cost)
+        outcome = await self._shared_call(self.shared.admit, want, time.time(), None)
+        if outcome.need_baseline:  # the key's first request anywhere: its spend so far is in the ledger
+            spent = await self._read_spend_once(request, key, start)
+            outcome = await self._shared_call(self.shared.admit, want, time.time(), spent)
+        if not outcome.granted:
+            waits = rate_waits(key, outcome.rpm_wait if key.rpm else None, outcome.tpm_wait if key.tpm else None, estimate.tokens)
+            refusal = rate_refusal(key, waits)
+            if refusal is None:
+                account = Account(key.budget_usd or 0.0, key.budget_period, start, outcome.spent, outcome.reserved)
+                refusal = budget_refusal(key, account, estimate.cost, utcnow())
+            raise refusal or APIError(429, f"key {key.key_id}'s limits refused this request", code="rate_limit_exceeded")
+        t.grant = _SharedGrant(key.key_id, estimate.tokens, estimate.cost, t.request_id if key.budget_usd is not None else None,
+                               bool(key.tpm))
+
+    async def _shared_call(self, fn: Any, *args: Any) -> Any:
+        """A shared-store call in its own small pool (never the loop's default executor, which
+        abandoned work may hold); a store that does not answer is a 503, not a 500."""
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._shared_pool, fn, *args)
+        except Exception as exc:
+            log.warning("shared limits: %s: %s", type(exc).__name__, str(exc)[:300])
+            raise APIError(503, "the shared limits store does not answer; retry shortly", code="limits_unavailable",
+                           headers={"Retry-After": "2"}) from None
+
     async def _load_spend(self, request: Request, key: KeyRecord) -> None:
         """Read what the key spent in its current period from the ledger (once per key and process;
         concurrent first requests share one read). 503 if the ledger cannot say."""
         start = period_start(key.budget_period, utcnow())
+        spent = await self._read_spend_once(request, key, start)
+        if not self.budgets.ready(key, utcnow()):
+            self.budgets.set_baseline(key, start, spent)
+
+    async def _read_spend_once(self, request: Request, key: KeyRecord, start: Any) -> float:
         pending = self._loading.get(key.key_id)
         if pending is None:
             ledger = request.app.state.gateway.ledger
@@ -231,30 +293,57 @@ class Guard:
             log.warning("budgets: cannot read key %s's spend from the ledger: %s: %s", key.key_id, type(exc).__name__, exc)
             raise APIError(503, f"the spend of key {key.key_id} cannot be read from the ledger yet; retry shortly",
                            code="budget_unavailable", headers={"Retry-After": "2"}) from None
-        if not self.budgets.ready(key, utcnow()):
-            self.budgets.set_baseline(key, start, spent)
+        return spent
 
     def settle(self, t: "Ticket") -> None:
         grant, t.grant = t.grant, None
         if grant is None:
             return
         actual_tokens = t.usage.prompt_tokens + t.usage.completion_tokens
+        if isinstance(grant, _SharedGrant):
+            self._settle_shared(t, grant, actual_tokens)
+            return
         self.rates.correct(grant.key_id, grant.tokens, actual_tokens, time.monotonic())
         if not isinstance(grant, _RateGrant):
             if t.cost > grant.cost * (1 + 1e-9) + 1e-12:
                 flag_overrun(t, grant)
             self.budgets.settle(grant, t.cost)  # the honest cost, even above what was reserved
 
+    def _settle_shared(self, t: "Ticket", grant: "_SharedGrant", actual_tokens: int) -> None:
+        """Hand the actual cost to the shared store in the background: the answer does not wait
+        for it (until it lands, the reservation still holds the worst case: conservative)."""
+        if grant.request_id is not None and t.cost > grant.cost * (1 + 1e-9) + 1e-12:
+            flag_overrun(t, grant)
+        back = grant.tokens - actual_tokens if grant.tpm else 0
+        if grant.request_id is None and not back:
+            return
+        job = self._shared_pool.submit(self.shared.settle, grant.key_id, grant.request_id, back, t.cost, time.time())
+        self._settling.add(job)
+        job.add_done_callback(self._settled)
+
+    def _settled(self, job: Any) -> None:
+        self._settling.discard(job)
+        if not job.cancelled() and job.exception() is not None:
+            log.warning("shared limits: settling failed (the reservation is charged in full when it expires): %s", job.exception())
+
     def usage(self, key_id: str) -> dict[str, Any] | None:
-        """This process's view of a key's budget (admin listing)."""
+        """This process's view of a key's budget (admin listing); the shared row's in shared mode."""
+        if self.shared is not None:
+            try:
+                return self.shared.usage(key_id)
+            except Exception:  # an admin listing must not fail on it
+                return None
         return self.budgets.usage(key_id)
 
     async def aclose(self) -> None:
         self._stop.set()
-        if self._thread is not None:
-            from rightmodel.gateway.cpu import in_own_thread
+        from rightmodel.gateway.cpu import in_own_thread
 
+        if self._thread is not None:
             await in_own_thread(self._thread.join, 10)
+        if self._shared_pool is not None:
+            await in_own_thread(self._shared_pool.shutdown, True)  # settles in flight land first
+            self.shared.close()
         self.store.close()
 
 
@@ -268,6 +357,17 @@ def flag_overrun(t: "Ticket", grant: Any) -> None:
     log.warning("budgets: request %s (key %s, model %s) cost $%.6g, %s the $%.6g reserved for it (%d completion tokens); "
                 "settled at the actual cost", t.request_id, grant.key_id, t.model, t.cost,
                 f"{ratio:.1f}x" if ratio is not None else "more than", grant.cost, t.usage.completion_tokens)
+
+
+@dataclass(frozen=True)
+class _SharedGrant:
+    """What a key took from the shared store: its reservation (request_id, None without a budget)."""
+
+    key_id: str
+    tokens: int
+    cost: float
+    request_id: str | None
+    tpm: bool
 
 
 @dataclass(frozen=True)
@@ -290,7 +390,29 @@ def build_guard(constellation: Constellation, settings: "GatewaySettings") -> Gu
     once and start the refresh thread. A store that does not answer yet does not stop startup:
     requests get 503 until it does. A URL that cannot work at all is a ConfigError."""
     store = KeyStore(resolve_keys_url(settings.home, constellation.storage.keys_url))
-    guard = Guard(constellation, store)
+    guard = Guard(constellation, store, shared=open_shared_limits(constellation, settings))
     guard.refresh()
     guard.start()
     return guard
+
+
+def open_shared_limits(constellation: Constellation, settings: "GatewaySettings") -> Any:
+    """The shared limits store when this process is one of several (`settings.limits_url`), else None."""
+    if settings.limits_url is None:
+        return None
+    import os
+    import socket
+
+    from rightmodel.cluster.limits_store import SharedLimits
+
+    instance = settings.instance or f"{socket.gethostname()}:{os.getpid()}:{int(time.time())}"
+    # A request lives at most its deadline; a reservation unsettled well after that belongs to a
+    # process that died, and is charged in full then (cluster/limits_store.py).
+    hold_s = max(60.0, 2 * constellation.chat_deadline_s() + 30.0)
+    shared = SharedLimits(settings.limits_url, instance=instance, hold_s=hold_s)
+    try:
+        shared.migrate()
+    except BaseException:
+        shared.close()
+        raise
+    return shared

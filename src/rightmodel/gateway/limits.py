@@ -1,14 +1,16 @@
 """Per-key rate limits and budgets, and what a request is assumed to cost before it runs.
 
 Rate limits (requests and tokens per minute) are token buckets held in memory, so they are
-**per gateway process**: N processes behind a balancer let a key through at up to N times its
-rate. Budgets are per key, per period (total, calendar month or day, UTC): the worst-case cost
-of a request is *reserved* at admission against budget − spent − reserved, and replaced by its
+**per gateway process**: N independent processes behind a balancer let a key through at up to N
+times its rate. `serve --workers N` (or `--limits-url`) keeps them, and the budgets, in SQL
+instead: cluster/limits_store.py, used by the guard in place of the two classes here.
+
+Budgets are per key, per period (total, calendar month or day, UTC): the worst-case cost of a request is *reserved* at admission against budget − spent − reserved, and replaced by its
 actual cost when its ledger row is written, so concurrent requests cannot overspend together.
 What a key spent before this process started is read from the ledger (rows carry the key id in
 `extra.key_id`), so a restart does not reset a budget; spending by *other* processes after that
-is not seen until they restart, so a budget shared by N live processes can be overspent by up
-to N − 1 times what they spend in the meantime.
+is not seen until they restart, so a budget shared by N independent live processes can be
+overspent by up to N − 1 times what they spend in the meantime (the shared store fixes that).
 
 Hand-written rather than taken from a rate-limit library on purpose: `limits` and
 `pyrate-limiter` cannot give back the unused part of a weight once a request's real token count
@@ -96,20 +98,9 @@ class RateLimits:
     def refusal(self, key: KeyRecord, tokens: int, now: float) -> APIError | None:
         """The 429 this request gets, or None if both buckets have room (nothing is taken)."""
         rates = self._of(key, now)
-        waits = []
-        if rates.rpm is not None:
-            waits.append((rates.rpm.wait(1, now), f"{key.rpm} requests per minute"))
-        if rates.tpm is not None:
-            waits.append((rates.tpm.wait(tokens, now), f"{key.tpm} tokens per minute (this request: about {tokens})"))
-        wait, what = max(waits, default=(0.0, ""), key=lambda w: w[0])
-        if wait <= 0:
-            return None
-        return APIError(
-            429,
-            f"rate limit of key {key.key_id} reached: {what}; retry in {wait:.1f} s",
-            code="rate_limit_exceeded",
-            headers={"Retry-After": retry_after(wait)},
-        )
+        waits = rate_waits(key, rates.rpm.wait(1, now) if rates.rpm is not None else None,
+                           rates.tpm.wait(tokens, now) if rates.tpm is not None else None, tokens)
+        return rate_refusal(key, waits)
 
     def take(self, key: KeyRecord, tokens: int, now: float) -> None:
         rates = self._of(key, now)
@@ -123,6 +114,29 @@ class RateLimits:
         rates = self._keys.get(key_id)
         if rates is not None and rates.tpm is not None:
             rates.tpm.give(reserved_tokens - actual_tokens, now)
+
+
+def rate_waits(key: KeyRecord, rpm_wait: float | None, tpm_wait: float | None, tokens: int) -> list[tuple[float, str]]:
+    """(seconds to wait, which limit) of each limit the key has, for `rate_refusal`."""
+    waits = []
+    if rpm_wait is not None:
+        waits.append((rpm_wait, f"{key.rpm} requests per minute"))
+    if tpm_wait is not None:
+        waits.append((tpm_wait, f"{key.tpm} tokens per minute (this request: about {tokens})"))
+    return waits
+
+
+def rate_refusal(key: KeyRecord, waits: list[tuple[float, str]]) -> APIError | None:
+    """The 429 for the longest wait, or None when nothing has to wait (in-memory and shared limits alike)."""
+    wait, what = max(waits, default=(0.0, ""), key=lambda w: w[0])
+    if wait <= 0:
+        return None
+    return APIError(
+        429,
+        f"rate limit of key {key.key_id} reached: {what}; retry in {wait:.1f} s",
+        code="rate_limit_exceeded",
+        headers={"Retry-After": retry_after(wait)},
+    )
 
 
 def retry_after(seconds: float) -> str:
@@ -186,21 +200,7 @@ class Budgets:
 
     def refusal(self, key: KeyRecord, cost: float, now: datetime) -> APIError | None:
         """The 429 this request gets, or None when its worst-case cost fits what is left."""
-        a = self.accounts[key.key_id]
-        if a.spent + a.reserved + cost <= a.budget:
-            return None
-        where = f"key {key.key_id}'s {a.period} budget of ${a.budget:.6g}"
-        state = f"spent ${a.spent:.6g}, ${a.reserved:.6g} reserved by requests in flight, this request may cost up to ${cost:.6g}"
-        end = period_end(a.period, a.start)
-        if cost > a.budget:
-            message, headers = f"this request's worst case exceeds {where} on its own ({state}): lower max_tokens", {"x-should-retry": "false"}
-        elif a.spent + cost <= a.budget:  # room will come back as requests in flight settle
-            message, headers = f"{where} is fully reserved ({state})", {"Retry-After": "1"}
-        elif end is not None:
-            message, headers = f"{where} is used up ({state}); it renews at {end.isoformat()}", {"Retry-After": retry_after((end - now).total_seconds())}
-        else:
-            message, headers = f"{where} is used up ({state})", {"x-should-retry": "false"}
-        return APIError(429, message, code="budget_exceeded", type="insufficient_quota", headers=headers)
+        return budget_refusal(key, self.accounts[key.key_id], cost, now)
 
     def reserve(self, key: KeyRecord, tokens: int, cost: float) -> Reservation:
         a = self.accounts[key.key_id]
@@ -220,6 +220,25 @@ class Budgets:
         if a is None:
             return None
         return {"spent_usd": a.spent, "reserved_usd": a.reserved, "period_start": a.start.isoformat() if a.start else None}
+
+
+def budget_refusal(key: KeyRecord, a: Account, cost: float, now: datetime) -> APIError | None:
+    """The 429 a request gets from account `a` (this process's, or the shared row's), or None
+    when its worst-case cost fits what is left."""
+    if a.spent + a.reserved + cost <= a.budget:
+        return None
+    where = f"key {key.key_id}'s {a.period} budget of ${a.budget:.6g}"
+    state = f"spent ${a.spent:.6g}, ${a.reserved:.6g} reserved by requests in flight, this request may cost up to ${cost:.6g}"
+    end = period_end(a.period, a.start)
+    if cost > a.budget:
+        message, headers = f"this request's worst case exceeds {where} on its own ({state}): lower max_tokens", {"x-should-retry": "false"}
+    elif a.spent + cost <= a.budget:  # room will come back as requests in flight settle
+        message, headers = f"{where} is fully reserved ({state})", {"Retry-After": "1"}
+    elif end is not None:
+        message, headers = f"{where} is used up ({state}); it renews at {end.isoformat()}", {"Retry-After": retry_after((end - now).total_seconds())}
+    else:
+        message, headers = f"{where} is used up ({state})", {"x-should-retry": "false"}
+    return APIError(429, message, code="budget_exceeded", type="insufficient_quota", headers=headers)
 
 
 def ledger_spend(ledger_url: str, tenant: str, key_id: str, since: datetime | None) -> float:

@@ -188,7 +188,8 @@ def build_state(constellation: Constellation, settings: GatewaySettings) -> Gate
             privacy = privacy_future.result()
         except RuntimeError as exc:
             raise ConfigError(f"privacy: {exc}") from None
-        ledger = Ledger(ledger_url, settings.journal_dir or home / "ledger-journal")
+        stamp = {"worker": settings.worker} if settings.worker is not None else None
+        ledger = Ledger(ledger_url, settings.journal_dir or home / "ledger-journal", stamp=stamp)
         ledger.start()
     except BaseException:
         registry.close()

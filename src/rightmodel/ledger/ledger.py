@@ -37,7 +37,8 @@ class Ledger:
     ``journal_dir`` belongs to one process at a time (enforced with a lock). ``ship_interval``
     is how long the shipper lets rows gather after a wake-up before one INSERT (batching keeps
     its CPU share small at thousands of requests per second); ``segment_bytes`` is the size at
-    which the journal moves to a new file, so shipped files can be deleted.
+    which the journal moves to a new file, so shipped files can be deleted; ``stamp`` is merged
+    into every row's ``extra`` (``serve --workers`` stamps each row with the worker that wrote it).
     """
 
     def __init__(
@@ -50,6 +51,7 @@ class Ledger:
         retry_max_s: float = 30.0,
         ship_interval: float = 0.05,
         segment_bytes: int = DEFAULT_SEGMENT_BYTES,
+        stamp: dict[str, Any] | None = None,
     ) -> None:
         if fsync_interval <= 0:
             raise ConfigError(f"fsync_interval must be > 0 seconds, not {fsync_interval}")
@@ -68,6 +70,7 @@ class Ledger:
         self._retry_max_s = retry_max_s
         self._ship_interval = ship_interval
         self._segment_bytes = segment_bytes
+        self._stamp = dict(stamp) if stamp else None  # added to every row's extra (e.g. which worker wrote it)
         self._engine = store.create_engine(database_url)  # lazy: no connection yet
         self._wake = threading.Event()
         self._dir_lock: DirLock | None = None
@@ -156,6 +159,8 @@ class Ledger:
         writer = self._writer
         if writer is None:
             raise RuntimeError("Ledger.start() has not been called")
+        if self._stamp is not None:
+            rec.extra = {**self._stamp, **(rec.extra or {})}
         writer.append(encode(rec))
         if not self._wake.is_set():
             self._wake.set()

@@ -58,6 +58,7 @@ class MicroBatcher:
         self._queue: asyncio.Queue[tuple[str, asyncio.Future]] = asyncio.Queue()
         self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="specialist")
         self._worker: asyncio.Task | None = None
+        self.pending = 0  # texts asked for and not yet answered (a version being replaced drains to 0)
 
     @property
     def queue_depth(self) -> int:
@@ -74,7 +75,11 @@ class MicroBatcher:
             self._worker = asyncio.get_running_loop().create_task(self._run())
         future: asyncio.Future = asyncio.get_running_loop().create_future()
         self._queue.put_nowait((text, future))
-        return await future
+        self.pending += 1
+        try:
+            return await future
+        finally:
+            self.pending -= 1
 
     def _compute(self, texts: list[str]) -> tuple[np.ndarray, float]:
         start = time.perf_counter()
