@@ -11,7 +11,8 @@ also carry a cluster of their pretrained embedding (build_gazetteer.py) for the 
 A "dictionary word" flag marks ~210k English dictionary words that are not proper nouns
 (Webster's web2 list), so that "Photosynthesis" or "Leasehold", which no name list and no
 frequent-word list holds, reads as vocabulary rather than as a rare name; an inflected form
-("renders", "assigned", "bales") counts when its stem is such a word.
+("renders", "assigned", "bales") counts when its stem is such a word, and so do hyphenated words
+made of dictionary words ("near-earth", "one-fourth").
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ import numpy as np
 
 GAZETTEER_PATH = Path(__file__).resolve().parent / "data" / "name_gazetteer.npz"
 # Endings tried to find an inflected word's dictionary stem: (ending, what replaces it).
-INFLECTIONS = (("ies", "y"), ("es", ""), ("s", ""), ("ied", "y"), ("ed", ""), ("ed", "e"), ("ing", ""), ("ing", "e"), ("ly", ""))
+INFLECTIONS = (("ies", "y"), ("es", ""), ("s", ""), ("ied", "y"), ("ed", ""), ("ed", "e"), ("ing", ""), ("ing", "e"), ("ly", ""),
+               ("ier", "y"), ("iest", "y"))
 
 # Popularity class of a name: 0 not a name; 1 top 100 in some country; 2 top 1,000; 3 top 5,000.
 RANK_CLASSES = (100, 1000, 5000)
@@ -68,7 +70,12 @@ class Gazetteer:
         return int(self.first[i]), int(self.last[i]), bool(self.common[i]), int(self.cluster[i]), dictionary
 
     def _inflected(self, folded: str) -> bool:
-        """Whether `folded` is a plural, past, -ing or -ly form of a dictionary word."""
+        """Whether `folded` is a plural, past, -ing, -ly or comparative form of a dictionary word,
+        or words joined by hyphens that each are one or a number ("near-earth", "thirty-two")."""
+        if "-" in folded:
+            parts = folded.split("-")
+            return all(p.isdigit() or (self._row(p) >= 0 and bool(self.dictionary[self._row(p)])) or self._inflected(p)
+                       for p in parts if p) and any(parts)
         for ending, stem_end in INFLECTIONS:
             if folded.endswith(ending) and len(folded) - len(ending) >= 3:
                 i = self._row(folded[: -len(ending)] + stem_end)

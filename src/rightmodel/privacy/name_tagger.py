@@ -38,11 +38,11 @@ PARTICLES = frozenset(
     "van von de der den del della di da das dos do du des la le lo y e bin ibn al el af av zu ter ten mac mc ó ní nic ua ben bint ap".split()
 )
 # A token this likely to be part of a name starts a name (privacy.name_threshold). Lower finds
-# more names and alters more prompts. Measured for the shipped weights (issue 16, held-out set's
-# PERSON strict recall / instruction prompts / MMLU sample altered): 0.7: 0.829 / 6.6% / 18.0%;
-# 0.85: 0.796 / 3.8% / 15.0% (the weights before decoys and the dictionary flag, at 0.85:
-# 0.818 / 7.3% / 19.5%). 0.7 is the value that gives up neither against those earlier weights;
-# it was picked after seeing these bench numbers (0.5, 0.7, 0.85 tried), so they are not blind.
+# more names and alters more prompts. Measured (issue 16; held-out set's PERSON strict recall /
+# instruction prompts / MMLU sample altered): shipped weights at 0.7: 0.821 / 5.9% / 17.3%; a
+# previous round of them at 0.85: 0.796 / 3.8% / 15.0% and at 0.5: 0.839 / 9.0% / 22.0%; the
+# weights before decoys and the dictionary flag, at 0.85: 0.818 / 7.3% / 19.5%. 0.7 gives up
+# neither against those; it was picked after seeing these bench numbers, so they are not blind.
 THRESHOLD = DEFAULT_NAME_THRESHOLD
 EXTEND = 0.3  # a neighbour of a name token this likely joins it ("Isabel" + "Morales")
 UNSURE = 0.15  # strict mode: a candidate this likely counts as a possible name
@@ -126,8 +126,8 @@ def _candidacy(low: str, case: str, gaz: str, flags: str) -> str:
     if case != "L" or "s" in flags:
         return "n"
     first, last, common, dictionary = gaz[0], gaz[1], gaz[2] == "c", gaz[3] == "d"
-    if dictionary and first not in "12" and last not in "12":
-        return "c"  # "bales", "wrongful": a dictionary word and at most a rare name, only after a known given name
+    if dictionary and first != "1" and last != "1":
+        return "c"  # "bales", "aloof": a dictionary word and not a top-100 name, only after a known given name
     if (first != "0" or last != "0") and not (common and first != "1" and last != "1"):
         return "y"  # a name somewhere, and not an everyday word unless a top-100 name ("mark", "john")
     return "c"  # a surname too rare for the gazetteer, if it follows a given name that is in it
