@@ -8,7 +8,13 @@ popularity rank in each of 105 countries. A name is kept when it ranks in the to
 least one country; its class is the best rank it reaches (see gazetteer.RANK_CLASSES). The
 "common English word" flag marks the whole-word entries of the bundled all-MiniLM-L6-v2
 tokenizer's vocabulary (BERT's uncased WordPiece vocabulary: the ~20k most frequent English
-words in Wikipedia and books), with names included when they are frequent words too.
+words in Wikipedia and books), with names included when they are frequent words too. The
+"dictionary word" flag marks the lower-case entries of Webster's Second International (1934, public
+domain; the `web2` list of the `english-words` package, MIT): ~210k English words, rare ones
+included ("photosynthesis", "leasehold"), proper nouns left out (web2 writes those capitalised).
+It tells the tagger that an unknown capitalised word is vocabulary, not a rare name.
+
+    pip install english-words==2.0.2   # [dev] extra; read here only, never at run time
 """
 
 from __future__ import annotations
@@ -71,6 +77,13 @@ def common_words(clusters: int, seed: int) -> dict[str, int]:
     return {fold(vocab[i]): int(c) + 1 for i, c in zip(rows, labels)}
 
 
+def dictionary_words() -> set[str]:
+    """Folded lower-case entries of web2: English words that are not proper nouns."""
+    from english_words import get_english_words_set
+
+    return {fold(w) for w in get_english_words_set(["web2"], lower=False, alpha=True) if w.islower() and len(w) > 1}
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=GAZETTEER_PATH)
@@ -78,7 +91,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args(argv)
     first, last, common = names_from_dataset("first"), names_from_dataset("last"), common_words(args.clusters, args.seed)
-    words = sorted(set(first) | set(last) | set(common))
+    dictionary = dictionary_words()
+    words = sorted(set(first) | set(last) | set(common) | dictionary)
     hashes = np.array([word_hash(w) for w in words], dtype=np.uint64)
     order = np.argsort(hashes)
     if len(np.unique(hashes)) != len(hashes):
@@ -89,11 +103,12 @@ def main(argv: list[str] | None = None) -> None:
         "last": np.array([last.get(w, 0) for w in words], dtype=np.uint8)[order],
         "common": np.array([w in common for w in words], dtype=bool)[order],
         "cluster": np.array([common.get(w, 0) for w in words], dtype=np.uint16)[order],
+        "dictionary": np.array([w in dictionary for w in words], dtype=bool)[order],
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     with open(args.out, "wb") as fh:
         np.savez_compressed(fh, **table)
-    print(f"{len(words)} words ({len(first)} given names, {len(last)} surnames, {len(common)} common words): "
+    print(f"{len(words)} words ({len(first)} given names, {len(last)} surnames, {len(common)} common words, {len(dictionary)} dictionary words): "
           f"{args.out} {args.out.stat().st_size / 1e6:.1f} MB")
 
 

@@ -8,6 +8,11 @@ country from 105 countries), a popularity class, and for the whole words of a BE
 (English word frequency) a "common word" flag. Words are stored as 64-bit hashes of their
 case- and accent-folded form: 5 MB in memory, one binary search per distinct word. Common words
 also carry a cluster of their pretrained embedding (build_gazetteer.py) for the tagger's context.
+A "dictionary word" flag marks ~210k English dictionary words that are not proper nouns
+(Webster's web2 list), so that "Photosynthesis" or "Leasehold", which no name list and no
+frequent-word list holds, reads as vocabulary rather than as a rare name; an inflected form
+("renders", "assigned", "bales") counts when its stem is such a word, and so do hyphenated words
+made of dictionary words ("near-earth", "one-fourth").
 """
 
 from __future__ import annotations
@@ -20,6 +25,10 @@ from pathlib import Path
 import numpy as np
 
 GAZETTEER_PATH = Path(__file__).resolve().parent / "data" / "name_gazetteer.npz"
+# Endings tried to find an inflected word's dictionary stem: (ending, what replaces it).
+INFLECTIONS = (("ies", "y"), ("es", ""), ("s", ""), ("ied", "y"), ("ed", ""), ("ed", "e"), ("ing", ""), ("ing", "e"), ("ly", ""),
+               ("ier", "y"), ("iest", "y"))
+
 # Popularity class of a name: 0 not a name; 1 top 100 in some country; 2 top 1,000; 3 top 5,000.
 RANK_CLASSES = (100, 1000, 5000)
 
@@ -35,7 +44,7 @@ def word_hash(folded: str) -> int:
 
 
 class Gazetteer:
-    """`classes(word)` -> (given-name class, surname class, common English word, embedding cluster or 0)."""
+    """`classes(word)` -> (given-name class, surname class, common English word, embedding cluster or 0, dictionary word)."""
 
     def __init__(self, path: Path = GAZETTEER_PATH) -> None:
         with np.load(path) as data:
@@ -44,11 +53,32 @@ class Gazetteer:
             self.last = data["last"]
             self.common = data["common"]  # bool per key
             self.cluster = data["cluster"]  # uint16 per key: 0 for words outside the vocabulary
+            self.dictionary = data["dictionary"]  # bool per key: a lower-case entry of web2
+
+    def _row(self, folded: str) -> int:
+        h = np.uint64(word_hash(folded))
+        i = int(np.searchsorted(self.keys, h))
+        return i if i < len(self.keys) and self.keys[i] == h else -1
 
     @lru_cache(maxsize=65536)  # noqa: B019 (one gazetteer per process; words repeat across requests)
-    def classes(self, word: str) -> tuple[int, int, bool, int]:
-        h = np.uint64(word_hash(fold(word)))
-        i = int(np.searchsorted(self.keys, h))
-        if i < len(self.keys) and self.keys[i] == h:
-            return int(self.first[i]), int(self.last[i]), bool(self.common[i]), int(self.cluster[i])
-        return 0, 0, False, 0
+    def classes(self, word: str) -> tuple[int, int, bool, int, bool]:
+        folded = fold(word)
+        i = self._row(folded)
+        if i < 0:
+            return 0, 0, False, 0, self._inflected(folded)
+        dictionary = bool(self.dictionary[i]) or self._inflected(folded)
+        return int(self.first[i]), int(self.last[i]), bool(self.common[i]), int(self.cluster[i]), dictionary
+
+    def _inflected(self, folded: str) -> bool:
+        """Whether `folded` is a plural, past, -ing, -ly or comparative form of a dictionary word,
+        or words joined by hyphens that each are one or a number ("near-earth", "thirty-two")."""
+        if "-" in folded:
+            parts = folded.split("-")
+            return all(p.isdigit() or (self._row(p) >= 0 and bool(self.dictionary[self._row(p)])) or self._inflected(p)
+                       for p in parts if p) and any(parts)
+        for ending, stem_end in INFLECTIONS:
+            if folded.endswith(ending) and len(folded) - len(ending) >= 3:
+                i = self._row(folded[: -len(ending)] + stem_end)
+                if i >= 0 and self.dictionary[i]:
+                    return True
+        return False

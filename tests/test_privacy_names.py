@@ -1,0 +1,66 @@
+"""The PERSON tagger on words that are not names (issue 16: PII-free prompts must not be altered)
+and on name shapes it used to miss. Real shipped weights and gazetteer; no stand-ins.
+
+The texts here were written for this test: none comes from bench/privacy (its instruction prompts,
+MMLU questions or labelled sets), so passing says nothing about the bench's numbers by construction.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from rightmodel.privacy.config import PrivacyConfig
+
+
+@pytest.fixture(scope="module")
+def detector():
+    from rightmodel.privacy.detector import Detector
+
+    return Detector(PrivacyConfig())
+
+
+@pytest.fixture(scope="module")
+def gazetteer():
+    from rightmodel.privacy.gazetteer import Gazetteer
+
+    return Gazetteer()
+
+
+def people(detector, text: str) -> list[str]:
+    return [text[e.start:e.end] for e in detector.detect(text) if e.type == "PERSON"]
+
+
+def test_dictionary_words_are_flagged_and_names_are_not(gazetteer):
+    # (given-name class, surname class, common word, cluster, dictionary word)
+    for word in ("osmosis", "Leasehold", "Sonnet", "assignee", "Catalyst"):
+        assert gazetteer.classes(word)[4], word
+    for word in ("renders", "Bales", "studied", "wrapping"):  # inflected forms count through their stem
+        assert gazetteer.classes(word)[4], word
+    for word in ("Jepsen", "Swickheimer", "Ragnhild", "Oyelaran"):  # ("Morales" is flagged: morale + s)
+        assert not gazetteer.classes(word)[4], word
+    first, last, *_ = gazetteer.classes("Isabel")
+    assert first > 0  # the name classes are what they were
+
+
+@pytest.mark.parametrize("text", [
+    "Explain Osmosis to a ten-year-old in three sentences.",
+    "Rewrite this heading in sentence case: Quarterly Revenue Outlook",
+    "- Catalyst\n- Enzyme\n- Substrate\nWhich of these is consumed by the reaction?",
+    "Convert this YAML to TOML and keep the comments.",
+    "Summarise the leasehold terms below for the tenant, in plain words.",
+])
+def test_capitalised_vocabulary_in_prompts_is_not_a_name(detector, text):
+    assert people(detector, text) == []
+
+
+@pytest.mark.parametrize("text, name", [
+    ("please ask tina h. pitts to sign the form", "tina h. pitts"),
+    ("Reviewer: Ragnhild Jepsen", "Ragnhild Jepsen"),
+    ("can you add isabel morales to the invoice?", "isabel morales"),
+    ("Dear Mr. Oyelaran, your refund was sent.", "Oyelaran"),
+])
+def test_names_in_several_shapes_are_covered(detector, text, name):
+    at = text.index(name)
+    found = [e for e in detector.detect(text) if e.type == "PERSON"]
+    letters = [i for i in range(at, at + len(name)) if text[i].isalnum()]
+    assert all(any(e.start <= i < e.end for e in found) for i in letters), (text, people(detector, text))
