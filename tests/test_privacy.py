@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import logging
 
 import orjson
@@ -167,9 +169,12 @@ def test_redact_then_restore_is_identity(plain, values, cuts):
     field = TextField([("p", i) for i in range(len(pieces))], pieces, entities)
     r = Redaction()
     redacted = "".join(r.redact_pieces(field))
+    # Placeholders become a character no value holds, so a value found in what is left lies in
+    # plain text (a placeholder's own digits, or a "<" read as a space, are not a leak).
+    outside = re.sub(r"<[A-Z_]+_\d+>", "\x00", redacted)
     for _kind, value in values:
         if value.strip() and len(value) > 2:
-            assert value not in redacted.replace("<", " ").replace(">", " ") or value in "".join(plain)
+            assert value not in outside or value in "".join(plain)
     assert r.restore(redacted) == text
 
 
