@@ -107,6 +107,7 @@ _DIGIT = re.compile(r"\d")
 _SEPARATOR = re.compile(r"[\s().\-/]")
 _NON_DIGIT = re.compile(r"\D")
 _EXTENSION_HINT = re.compile(r"[xX#]")  # every extension marker holds one
+_PLAIN = re.compile(r"[0-9 ().\-/]+")  # what parse() reads as punctuation between digits, and nothing else
 def _covered(text: str, found: list[Entity]) -> bytearray:
     """1 where a value is already found: a phone candidate wholly inside one (the digits of a card,
     an IBAN, an SSN) would lose to it anyway, as every other type outranks PHONE_NUMBER."""
@@ -172,7 +173,15 @@ def _verdict(parse_as: str, ascii_digits: str | None, regions: tuple[str, ...], 
     import phonenumbers
 
     valid = possible = False
+    plain = ascii_digits is not None and _PLAIN.fullmatch(parse_as) is not None
     for region, screen in ((None, None),) if international else zip(regions, region_filters(regions)):
+        if plain and screen is not None:
+            known = screen.exact(ascii_digits)
+            if known is not None:  # a run parse() would take as written: the metadata answers alone
+                if known[0]:
+                    return True, True
+                possible = possible or known[1]
+                continue
         if ascii_digits is not None and screen is not None and not screen.may_match(ascii_digits, need_possible):
             continue  # neither valid nor (when it matters) possible here: libphonenumber would say so too
         try:
