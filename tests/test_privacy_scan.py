@@ -355,6 +355,44 @@ def test_the_phone_screen_never_drops_what_libphonenumber_keeps(monkeypatch, min
         def may_match(self, digits: str, need_possible: bool) -> bool:
             return True
 
+        def exact(self, digits: str) -> None:
+            return None  # never sure: libphonenumber answers every time
+
     monkeypatch.setattr(patterns, "region_filters", lambda regions: tuple(NoScreen() for _ in regions))
     assert screened == found()
     assert len(screened) > 500
+
+
+def test_the_exact_phone_verdict_is_libphonenumbers_own():
+    """RegionFilter.exact answers (valid, possible) from the metadata without parsing: wherever it
+    answers, parse() then is_valid_number() / is_possible_number() must say the same, in every
+    region libphonenumber knows (one country code for many regions: NANPA, +44, +7, +61...), for
+    random runs and for real numbers of each type with a digit changed, written plain or with
+    the separators patterns.py lets through to it."""
+    import random
+
+    import phonenumbers
+
+    from rightmodel.privacy.phone_filter import RegionFilter
+
+    rng = random.Random(5)
+    answered = 0
+    for region in sorted(phonenumbers.SUPPORTED_REGIONS):
+        screen = RegionFilter(region)
+        for _ in range(60):
+            digits = "".join(rng.choice("0123456789") for _ in range(rng.randint(2, 17)))
+            example = phonenumbers.example_number_for_type(region, rng.randrange(11))
+            if example is not None and rng.random() < 0.6:
+                digits = phonenumbers.national_significant_number(example)
+                if rng.random() < 0.5:
+                    i = rng.randrange(len(digits))
+                    digits = digits[:i] + rng.choice("0123456789") + digits[i + 1:]
+            known = screen.exact(digits)
+            if known is None:
+                continue
+            answered += 1
+            written = rng.choice([digits, f"({digits[:3]}) {digits[3:]}", f"{digits[:2]}-{digits[2:]}", f"{digits[:3]}.{digits[3:]}",
+                                  f"{digits[:4]}/{digits[4:]}"])
+            parsed = phonenumbers.parse(written, region)
+            assert known == (phonenumbers.is_valid_number(parsed), phonenumbers.is_possible_number(parsed)), (region, written)
+    assert answered > 8000  # most runs need no parse at all
