@@ -396,3 +396,26 @@ def test_the_exact_phone_verdict_is_libphonenumbers_own():
             parsed = phonenumbers.parse(written, region)
             assert known == (phonenumbers.is_valid_number(parsed), phonenumbers.is_possible_number(parsed)), (region, written)
     assert answered > 8000  # most runs need no parse at all
+
+
+def test_context_read_backwards_is_the_forward_phrase():
+    """patterns.py asks whether a phrase ends where a window ends by matching the reversed phrase
+    on the reversed window: the same answer as searching the phrase forwards, anchored at "$"."""
+    import random
+
+    from rightmodel.privacy import patterns
+
+    forward = {patterns._ID_CONTEXT_BEFORE: re.compile(r"(?:" + patterns._ID_WORDS + r")\W{0,3}(?:\w+\W{1,3})?$", re.IGNORECASE),
+               patterns._PHONE_CONTEXT_BEFORE: re.compile(r"(?:" + patterns._CONTEXT_WORDS + r")\W{0,5}(?:\w+\W{1,5}){0,3}$",
+                                                          re.IGNORECASE)}
+    rng = random.Random(3)
+    pieces = ["order", "Order", "ORDER#", "no.", "id", "phone", "Tel:", "call me", "my number", "his  number", "Téléphone",
+              "☎", "ref", "re", "f", "x", "12", "border", "telephone", " ", "  ", ": ", "-", "\n", ", ", "(", ")", "é", "ß", "ABC"]
+    seen = {True: 0, False: 0}
+    for _ in range(20000):
+        window = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 9)))[-rng.randint(1, 40):]
+        for backwards, ahead in forward.items():
+            want = ahead.search(window) is not None
+            assert (backwards.match(window[::-1]) is not None) == want, (backwards.pattern[:20], window)
+            seen[want] += 1
+    assert min(seen.values()) > 5000

@@ -25,14 +25,21 @@ _PHONE_CANDIDATE = re.compile(
 )
 _DATE = re.compile(r"^(?:\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.](?:\d{4}|\d{2}))(?:$|[ T]\d)")  # a date, maybe + time
 _EXTENSION = re.compile(r"[ \t]*(?:x|ext\.?|extension|#)[ \t]*\d{1,6}$", re.IGNORECASE)
-_CONTEXT_WORDS = (r"phone|tel|call|mobile|cell|fax|whatsapp|sms|text me|ring|contact|reach|handy|téléphone|teléfono|telefono|numéro|[☎📞📱]"
-                  r"|(?:my|his|her|their|your|our)\s+number")
-_PHONE_CONTEXT_AFTER = re.compile(r"^\W{0,5}(?:\w+\W{1,5}){0,5}?(?:" + _CONTEXT_WORDS + ")", re.IGNORECASE)
+_CONTEXT_TERMS = ("phone", "tel", "call", "mobile", "cell", "fax", "whatsapp", "sms", "text me", "ring", "contact", "reach",
+                  "handy", "téléphone", "teléfono", "telefono", "numéro")
+_CONTEXT_WORDS = "|".join(_CONTEXT_TERMS) + r"|[☎📞📱]|(?:my|his|her|their|your|our)\s+number"
+_PHONE_CONTEXT_AFTER = re.compile(r"\W{0,5}(?:\w+\W{1,5}){0,5}?(?:" + _CONTEXT_WORDS + ")", re.IGNORECASE)  # .match at the window's start
 # Words that name what a bare digit run is when it is not a phone number.
 _ID_WORDS = (r"order|invoice|tracking|account|acct|ref|reference|ticket|case|id|no|nr|number|transaction|parcel|package|"
              r"build|version|serial|sku|item|customer|policy|claim|contract|booking|confirmation|receipt|iban|card|pin|code")
-_ID_CONTEXT = re.compile(r"(?:" + _ID_WORDS + r")\W{0,3}(?:\w+\W{1,3})?$", re.IGNORECASE)
-_PHONE_CONTEXT = re.compile(r"(?:" + _CONTEXT_WORDS + r")\W{0,5}(?:\w+\W{1,5}){0,3}$", re.IGNORECASE)
+# Before a candidate the phrases end where the window ends ("<word>, <one more word> <number>"):
+# read backwards, they are one anchored match of the reversed phrase on the reversed window, not
+# a search trying every start. (Forwards: ID_WORDS\W{0,3}(?:\w+\W{1,3})?$ and CONTEXT_WORDS
+# \W{0,5}(?:\w+\W{1,5}){0,3}$; "\n?" is what "$" allows before a final newline.)
+_ID_CONTEXT_BEFORE = re.compile(r"\n?(?:\W{1,3}\w+)?\W{0,3}(?:" + "|".join(w[::-1] for w in _ID_WORDS.split("|")) + ")",
+                                re.IGNORECASE)
+_PHONE_CONTEXT_BEFORE = re.compile(r"\n?(?:\W{1,5}\w+){0,3}\W{0,5}(?:" + "|".join(w[::-1] for w in _CONTEXT_TERMS)
+                                   + r"|[☎📞📱]|rebmun\s+(?:ym|sih|reh|rieht|ruoy|ruo))", re.IGNORECASE)
 # The same words, case-sensitive, found once per text in its lower-cased form: a window holding
 # none of them (most windows of a table of numbers) needs no case-blind anchored search.
 _CONTEXT_HINT = re.compile(_CONTEXT_WORDS)
@@ -74,10 +81,10 @@ class _Words:
         return i < len(self.ends) and self.starts[i] < hi  # so a word inside the window is one or meets one
 
 
-def _said(text: str, lo: int, hi: int, words: _Words, phrase: re.Pattern[str]) -> bool:
-    """Whether `phrase` is in text[lo:hi], asking `words` first."""
+def _said(text: str, lo: int, hi: int, words: _Words, phrase: re.Pattern[str], backwards: bool = False) -> bool:
+    """Whether `phrase` matches at the start of text[lo:hi] (`backwards`: of it reversed), asking `words` first."""
     lo, hi = max(0, lo), min(len(text), hi)
-    return words.maybe(lo, hi) and phrase.search(text[lo:hi]) is not None  # a slice: the phrases anchor at ^ and $
+    return words.maybe(lo, hi) and phrase.match(text[lo:hi][::-1] if backwards else text[lo:hi]) is not None
 
 
 class PatternDetector:
@@ -149,9 +156,9 @@ def phones(text: str, regions: tuple[str, ...], covered: bytearray | None = None
         parse_as = "+" + bare[2:] if bare.startswith("00") else number
         formatted = _SEPARATOR.search(number.strip()) is not None
         # Context words change the score of international and bare runs only; "order" only of bare ones.
-        context = (international or not formatted) and (_said(text, start - 40, start, context_words, _PHONE_CONTEXT)
+        context = (international or not formatted) and (_said(text, start - 40, start, context_words, _PHONE_CONTEXT_BEFORE, True)
                                                          or _said(text, end, end + 50, context_words, _PHONE_CONTEXT_AFTER))
-        named = not (international or formatted or context) and _said(text, start - 30, start, id_words, _ID_CONTEXT)
+        named = not (international or formatted or context) and _said(text, start - 30, start, id_words, _ID_CONTEXT_BEFORE, True)
         shape = _Shape(international, bare.startswith("+"), formatted, context, named)
         if _score(shape, True, True) < min_score:
             continue  # even a valid number written this way would be dropped: skip libphonenumber
