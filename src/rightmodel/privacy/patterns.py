@@ -64,6 +64,31 @@ class _Words:
         self.ends: list[int] | None = None
         self.ascii = text.isascii()  # most texts: no window needs the non-ASCII check
 
+    def said(self, lo: int, hi: int, phrase: re.Pattern[str], backwards: bool = False) -> bool:
+        """Whether `phrase` matches at the start of text[lo:hi] (`backwards`: of it reversed),
+        asking the words first. Called for nearly every phone candidate, so the indexed case
+        is answered here, without another call."""
+        lo, hi = max(0, lo), min(len(self.text), hi)
+        if self.ends is not None:
+            i = bisect_right(self.ends, lo)  # first word ending after lo: the hint's matches do not overlap,
+            if (i == len(self.ends) or self.starts[i] >= hi) and (self.ascii or _NON_ASCII.search(self.text, lo, hi) is None):
+                return False  # ...so a word inside the window is one of them or meets one
+        elif not self.maybe(lo, hi):
+            return False
+        window = self.text[lo:hi]
+        return phrase.match(window[::-1] if backwards else window) is not None
+
+    def anywhere(self) -> bool:
+        """False only when no window of the text can hold a word: ASCII (case folding as str.lower
+        does it) and no word in the whole lower-cased text. Indexes the text when it is long."""
+        if not self.ascii or len(self.text) < 4096:
+            return True
+        if self.ends is None:
+            self.lower = self.lower or self.text.lower()
+            spans = [m.span() for m in self.hint.finditer(self.lower)]
+            self.starts, self.ends = [s for s, _ in spans], [e for _, e in spans]
+        return bool(self.ends)
+
     def maybe(self, lo: int, hi: int) -> bool:
         if self.lower is None:
             self.lower = self.text.lower()
@@ -72,19 +97,12 @@ class _Words:
         if not self.ascii and _NON_ASCII.search(self.text, lo, hi) is not None:
             return True
         self.asked += 1
-        if self.ends is None:
-            if self.asked <= self.WINDOWS_BEFORE_INDEX:
-                return self.hint.search(self.lower, lo, hi) is not None
-            spans = [m.span() for m in self.hint.finditer(self.lower)]
-            self.starts, self.ends = [s for s, _ in spans], [e for _, e in spans]
-        i = bisect_right(self.ends, lo)  # first word ending after lo: the hint's matches do not overlap,
-        return i < len(self.ends) and self.starts[i] < hi  # so a word inside the window is one or meets one
-
-
-def _said(text: str, lo: int, hi: int, words: _Words, phrase: re.Pattern[str], backwards: bool = False) -> bool:
-    """Whether `phrase` matches at the start of text[lo:hi] (`backwards`: of it reversed), asking `words` first."""
-    lo, hi = max(0, lo), min(len(text), hi)
-    return words.maybe(lo, hi) and phrase.match(text[lo:hi][::-1] if backwards else text[lo:hi]) is not None
+        if self.asked <= self.WINDOWS_BEFORE_INDEX:
+            return self.hint.search(self.lower, lo, hi) is not None
+        spans = [m.span() for m in self.hint.finditer(self.lower)]
+        self.starts, self.ends = [s for s, _ in spans], [e for _, e in spans]
+        i = bisect_right(self.ends, lo)
+        return i < len(self.ends) and self.starts[i] < hi
 
 
 class PatternDetector:
@@ -138,27 +156,36 @@ def phones(text: str, regions: tuple[str, ...], covered: bytearray | None = None
     if _DIGIT.search(text) is None:
         return out
     context_words, id_words = _Words(text, _CONTEXT_HINT), _Words(text, _ID_HINT)
+    contexts = context_words.anywhere()  # a table of numbers: usually no "phone", "call"... anywhere
     for m in _PHONE_CANDIDATE.finditer(text):
         raw = m.group(0).rstrip(" .-/(")
         start = m.start()
         end = start + len(raw)
         if covered is not None and covered.find(0, start, end) < 0:
             continue
-        number = _EXTENSION.sub("", raw) if _EXTENSION_HINT.search(raw) else raw
-        if _DATE.match(number):
-            continue
-        ascii_digits = _NON_DIGIT.sub("", number) if number.isascii() else None
-        digits = len(ascii_digits) if ascii_digits is not None else sum(c.isdigit() for c in number)
-        if not 7 <= digits <= 15:
-            continue
-        bare = number.lstrip("( ")
+        if raw.isascii() and raw.isdigit():  # a bare run (most candidates in a table): no extension, no date
+            if not 7 <= len(raw) <= 15:
+                continue
+            number = bare = parse_as = ascii_digits = raw
+            digits, formatted = len(raw), False
+            if raw.startswith("00"):
+                parse_as = "+" + raw[2:]
+        else:
+            number = _EXTENSION.sub("", raw) if _EXTENSION_HINT.search(raw) else raw
+            if _DATE.match(number):
+                continue
+            ascii_digits = _NON_DIGIT.sub("", number) if number.isascii() else None
+            digits = len(ascii_digits) if ascii_digits is not None else sum(c.isdigit() for c in number)
+            if not 7 <= digits <= 15:
+                continue
+            bare = number.lstrip("( ")
+            parse_as = "+" + bare[2:] if bare.startswith("00") else number
+            formatted = _SEPARATOR.search(number.strip()) is not None
         international = bare.startswith(("+", "00"))
-        parse_as = "+" + bare[2:] if bare.startswith("00") else number
-        formatted = _SEPARATOR.search(number.strip()) is not None
         # Context words change the score of international and bare runs only; "order" only of bare ones.
-        context = (international or not formatted) and (_said(text, start - 40, start, context_words, _PHONE_CONTEXT_BEFORE, True)
-                                                         or _said(text, end, end + 50, context_words, _PHONE_CONTEXT_AFTER))
-        named = not (international or formatted or context) and _said(text, start - 30, start, id_words, _ID_CONTEXT_BEFORE, True)
+        context = contexts and (international or not formatted) and (
+            context_words.said(start - 40, start, _PHONE_CONTEXT_BEFORE, True) or context_words.said(end, end + 50, _PHONE_CONTEXT_AFTER))
+        named = not (international or formatted or context) and id_words.said(start - 30, start, _ID_CONTEXT_BEFORE, True)
         shape = _Shape(international, bare.startswith("+"), formatted, context, named)
         if _score(shape, True, True) < min_score:
             continue  # even a valid number written this way would be dropped: skip libphonenumber

@@ -56,6 +56,41 @@ class _RegionRules:
             and types.fullmatch(number) is not None
 
 
+_Steps = list[tuple["re.Pattern[str] | None", "list[_RegionRules]"]]
+
+
+def _steps(rules: list[_RegionRules]) -> _Steps:
+    """libphonenumber's choice among the regions sharing a country code, in as few steps as it
+    allows: they are asked in order, each by its leading digits if it has them, or else by
+    validity. Consecutive leading-digit regions (NANPA: 23 of 25) become one alternation whose
+    first matching branch, as in that loop, names the region."""
+    steps: _Steps = []
+    run: list[_RegionRules] = []
+    for r in [*rules, None]:
+        if r is not None and r.leading_digits is not None:
+            run.append(r)
+            continue
+        if run:
+            steps.append((re.compile("|".join(f"(?P<r{i}>{x.leading_digits.pattern})" for i, x in enumerate(run))), run))
+            run = []
+        if r is not None:
+            steps.append((None, [r]))
+    return steps
+
+
+def _region_of(steps: _Steps, digits: str) -> _RegionRules | None:
+    """The region is_valid_number judges `digits` by (see _steps); None: none, so not valid."""
+    for leading, rules in steps:
+        if leading is None:
+            if rules[0].valid(digits):
+                return rules[0]
+            continue
+        m = leading.match(digits)
+        if m is not None:
+            return rules[int(m.lastgroup[1:])]
+    return None
+
+
 class RegionFilter:
     """What one default region could make of a national digit run, from its metadata alone."""
 
@@ -88,7 +123,11 @@ class RegionFilter:
         # picks one by leading digits or validity), and the possible lengths of its main region
         # (is_possible_number reads only that one).
         regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(meta.country_code, (region,))
-        self.rules = [_RegionRules(m) for m in map(PhoneMetadata.metadata_for_region, regions) if m is not None]
+        rules = [_RegionRules(m) for m in map(PhoneMetadata.metadata_for_region, regions) if m is not None]
+        # A country code of one region: that region, whatever the digits; of several: _steps.
+        self.alone = rules[0] if len(regions) == 1 else None
+        self.steps = _steps(rules)
+        self.valid_lengths = frozenset(n for r in rules for n in r.general)
         main = PhoneMetadata.metadata_for_region(regions[0]) or meta
         self.main_lengths = frozenset(main.general_desc.possible_length) | frozenset(main.general_desc.possible_length_local_only)
         self.main_lengths -= {-1}
@@ -108,12 +147,11 @@ class RegionFilter:
             m = self.national_prefix.match(digits)
             if m is not None and m.end():
                 return None
-        # is_valid_number: one region only (the number's own region is this one); several
-        # (NANPA, +44, +61...): the first with matching leading digits, or else valid there.
-        chosen = self.rules[0] if len(self.rules) == 1 else next(
-            (r for r in self.rules if (r.leading_digits.match(digits) is not None if r.leading_digits is not None
-                                       else r.valid(digits))), None)
-        return (chosen is not None and chosen.valid(digits)), len(digits) in self.main_lengths
+        possible = len(digits) in self.main_lengths
+        if len(digits) not in self.valid_lengths:
+            return False, possible
+        region = self.alone or _region_of(self.steps, digits)
+        return region is not None and region.valid(digits), possible
 
     def national_numbers(self, digits: str) -> set[str]:
         """Every national significant number parse() could derive from `digits` (a superset)."""
