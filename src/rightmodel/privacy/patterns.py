@@ -8,7 +8,6 @@ so twenty regions cost what one did.
 from __future__ import annotations
 
 import re
-from bisect import bisect_right
 from functools import lru_cache
 from typing import NamedTuple
 
@@ -48,61 +47,45 @@ _NON_ASCII = re.compile(r"[^\x00-\x7f]")
 
 
 class _Words:
-    """Where a text may hold one of a phrase's words, for asking many windows cheaply.
+    """Whether a window of a text may hold one of a phrase's words, asked before the phrase.
 
-    Sound, not exact: "no" only where the case-blind phrase cannot match. The first windows are
-    searched one by one in the lower-cased text; past WINDOWS_BEFORE_INDEX (a table of numbers,
-    a candidate per line) the whole text is indexed once and windows are answered by bisection.
-    Non-ASCII characters (whose case folding str.lower() may not mirror) send a window to the phrase.
+    Sound, not exact: "no" only where the case-blind phrase cannot match. Each window is searched
+    for the words in the lower-cased text (one C-level search over the window's few characters);
+    a long ASCII text without any of the words anywhere (a table of numbers) is answered "no"
+    without asking. Non-ASCII characters (whose case folding str.lower() may not mirror) send a
+    window to the phrase. (An index of every word in the text, answered by bisection, cost more:
+    words like "no" and "id" occur thousands of times in a megabyte of prose.)
     """
 
-    WINDOWS_BEFORE_INDEX = 256
-
     def __init__(self, text: str, hint: re.Pattern[str]) -> None:
-        self.text, self.hint, self.asked = text, hint, 0
+        self.text, self.hint = text, hint
         self.lower: str | None = None
-        self.ends: list[int] | None = None
         self.ascii = text.isascii()  # most texts: no window needs the non-ASCII check
+        self.drift = False  # a character lower-cased to two: positions would move
+
+    def _lowered(self) -> str:
+        if self.lower is None:
+            self.lower = self.text.lower()
+            self.drift = len(self.lower) != len(self.text)
+        return self.lower
+
+    def anywhere(self) -> bool:
+        """False only when no window of the text can hold a word: an ASCII text (case folds as
+        str.lower() does) with none of the words in it. Asked of long texts only."""
+        if not self.ascii or len(self.text) < 4096:
+            return True
+        return self.hint.search(self._lowered()) is not None
 
     def said(self, lo: int, hi: int, phrase: re.Pattern[str], backwards: bool = False) -> bool:
         """Whether `phrase` matches at the start of text[lo:hi] (`backwards`: of it reversed),
-        asking the words first. Called for nearly every phone candidate, so the indexed case
-        is answered here, without another call."""
+        asking the words first."""
         lo, hi = max(0, lo), min(len(self.text), hi)
-        if self.ends is not None:
-            i = bisect_right(self.ends, lo)  # first word ending after lo: the hint's matches do not overlap,
-            if (i == len(self.ends) or self.starts[i] >= hi) and (self.ascii or _NON_ASCII.search(self.text, lo, hi) is None):
-                return False  # ...so a word inside the window is one of them or meets one
-        elif not self.maybe(lo, hi):
+        lower = self._lowered()
+        if not self.drift and (self.ascii or _NON_ASCII.search(self.text, lo, hi) is None) \
+                and self.hint.search(lower, lo, hi) is None:
             return False
         window = self.text[lo:hi]
         return phrase.match(window[::-1] if backwards else window) is not None
-
-    def anywhere(self) -> bool:
-        """False only when no window of the text can hold a word: ASCII (case folding as str.lower
-        does it) and no word in the whole lower-cased text. Indexes the text when it is long."""
-        if not self.ascii or len(self.text) < 4096:
-            return True
-        if self.ends is None:
-            self.lower = self.lower or self.text.lower()
-            spans = [m.span() for m in self.hint.finditer(self.lower)]
-            self.starts, self.ends = [s for s, _ in spans], [e for _, e in spans]
-        return bool(self.ends)
-
-    def maybe(self, lo: int, hi: int) -> bool:
-        if self.lower is None:
-            self.lower = self.text.lower()
-        if len(self.lower) != len(self.text):  # a character lower-cased to two: positions would drift
-            return True
-        if not self.ascii and _NON_ASCII.search(self.text, lo, hi) is not None:
-            return True
-        self.asked += 1
-        if self.asked <= self.WINDOWS_BEFORE_INDEX:
-            return self.hint.search(self.lower, lo, hi) is not None
-        spans = [m.span() for m in self.hint.finditer(self.lower)]
-        self.starts, self.ends = [s for s, _ in spans], [e for _, e in spans]
-        i = bisect_right(self.ends, lo)
-        return i < len(self.ends) and self.starts[i] < hi
 
 
 class PatternDetector:
