@@ -419,3 +419,27 @@ def test_context_read_backwards_is_the_forward_phrase():
             assert (backwards.match(window[::-1]) is not None) == want, (backwards.pattern[:20], window)
             seen[want] += 1
     assert min(seen.values()) > 5000
+
+
+@settings(max_examples=400, deadline=None)
+@given(text=st.lists(st.sampled_from(list("ab \\%&;#xu0e9nE") + ["\u0301", "\u0327", "é", "ß", "ﬁ", "Ｊ", "\u200b", "\\u00e9",
+                                                              "%C3%A9", "&#64;", "&amp;", "Ω", "가"]), max_size=30).map("".join))
+def test_text_already_in_nfkc_skips_the_per_character_walk_with_the_same_result(text):
+    """normalize.py reads a text already in NFKC for escapes and invisible characters only: the
+    same normalised text and the same way back as the full walk gives."""
+    from rightmodel.privacy import normalize
+
+    fast = normalize.normalise(text)
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(normalize, "_ESCAPES_ONLY", normalize._SPECIAL)
+        full = normalize.normalise(text)
+    assert fast.text == full.text
+    assert [(fast.start(i), fast.end(i + 1)) for i in range(len(fast.text))] == [(full.start(i), full.end(i + 1)) for i in range(len(full.text))]
+
+
+def test_a_backslash_before_combining_marks_is_read_not_a_crash():
+    from rightmodel.privacy.normalize import normalise
+
+    text = "path C:\\\u0301x and jane@example.org"
+    norm = normalise(text)
+    assert norm.text.endswith("jane@example.org")
