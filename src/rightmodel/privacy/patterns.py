@@ -79,8 +79,9 @@ class _Words:
     def said(self, lo: int, hi: int, phrase: re.Pattern[str], backwards: bool = False) -> bool:
         """Whether `phrase` matches at the start of text[lo:hi] (`backwards`: of it reversed),
         asking the words first."""
-        lo, hi = max(0, lo), min(len(self.text), hi)
-        lower = self._lowered()
+        if lo < 0:
+            lo = 0
+        lower = self.lower if self.lower is not None else self._lowered()
         if not self.drift and (self.ascii or _NON_ASCII.search(self.text, lo, hi) is None) \
                 and self.hint.search(lower, lo, hi) is None:
             return False
@@ -190,7 +191,7 @@ def _verdict(parse_as: str, ascii_digits: str | None, regions: tuple[str, ...], 
     import phonenumbers
 
     valid = possible = False
-    plain = ascii_digits is not None and _PLAIN.fullmatch(parse_as) is not None
+    plain = parse_as is ascii_digits or (ascii_digits is not None and _PLAIN.fullmatch(parse_as) is not None)
     for region, screen in ((None, None),) if international else zip(regions, region_filters(regions)):
         if plain and screen is not None:
             known = screen.exact(ascii_digits)
