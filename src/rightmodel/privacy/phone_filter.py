@@ -78,17 +78,18 @@ def _steps(rules: list[_RegionRules]) -> _Steps:
     return steps
 
 
-def _region_of(steps: _Steps, digits: str) -> _RegionRules | None:
-    """The region is_valid_number judges `digits` by (see _steps); None: none, so not valid."""
+def _valid_in(steps: _Steps, digits: str) -> bool:
+    """is_valid_number for `digits` in a country code of several regions: judged by the region
+    it picks (see _steps); no region picked: not valid."""
     for leading, rules in steps:
         if leading is None:
             if rules[0].valid(digits):
-                return rules[0]
+                return True
             continue
         m = leading.match(digits)
         if m is not None:
-            return rules[int(m.lastgroup[1:])]
-    return None
+            return rules[int(m.lastgroup[1:])].valid(digits)
+    return False
 
 
 class RegionFilter:
@@ -150,8 +151,7 @@ class RegionFilter:
         possible = len(digits) in self.main_lengths
         if len(digits) not in self.valid_lengths:
             return False, possible
-        region = self.alone or _region_of(self.steps, digits)
-        return region is not None and region.valid(digits), possible
+        return (self.alone.valid(digits) if self.alone is not None else _valid_in(self.steps, digits)), possible
 
     def national_numbers(self, digits: str) -> set[str]:
         """Every national significant number parse() could derive from `digits` (a superset)."""
