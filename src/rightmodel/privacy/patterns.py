@@ -64,6 +64,7 @@ class _Words:
         self.lower: str | None = None
         self.ascii = text.isascii()  # most texts: no window needs the non-ASCII check
         self.drift = False  # a character lower-cased to two: positions would move
+        self.reversed: str | None = None  # the text backwards, for phrases that end where a window ends
 
     def _lowered(self) -> str:
         if self.lower is None:
@@ -87,8 +88,12 @@ class _Words:
         if not self.drift and (self.ascii or _NON_ASCII.search(self.text, lo, hi) is None) \
                 and self.hint.search(lower, lo, hi) is None:
             return False
-        window = self.text[lo:hi]
-        return phrase.match(window[::-1] if backwards else window) is not None
+        if not backwards:
+            return phrase.match(self.text, lo, hi) is not None  # (the phrases have no lookbehind: as on a slice)
+        if self.reversed is None:
+            self.reversed = self.text[::-1]
+        n = len(self.text)
+        return phrase.match(self.reversed, n - hi, n - lo) is not None  # text[lo:hi] read backwards
 
 
 class PatternDetector:
