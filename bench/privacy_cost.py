@@ -57,16 +57,20 @@ def main(argv: list[str] | None = None) -> int:
         sc = cost.scaling(det, makers, repeats=a.repeats)
     finally:
         lock.release()
-    checks = {kind: {"1MB_seconds": rows["1000KB"]["seconds"], "within_1s": rows["1000KB"]["seconds"] <= LIMIT_S_PER_MB,
+    checks = {kind: {"1MB_seconds": rows["1000KB"]["seconds"], "1MB_cpu_seconds": rows["1000KB"]["cpu_seconds"],
+                     "within_1s": rows["1000KB"]["seconds"] <= LIMIT_S_PER_MB,
                      "linear": (rows["per_kb_ratio_largest_to_smallest"] or 0) <= LINEAR_RATIO} for kind, rows in sc.items()}
     out = {"environment": env, "quiet": quiet, "scaling": sc, "checks": checks}
     (out_dir / "privacy-cost.json").write_text(json.dumps(out, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     md = ["# Privacy scan: cost by text length", "", f"`{env['command']}` at {env['date_utc']}, commit {env['git_commit']}, "
           f"{env['pinning']}; machine quiet: {quiet['quiet']} (other processes {quiet['other_cores']} cores).", "",
-          f"Best of {a.repeats} calls per cell, seconds (ms per KB). Kinds and how they are built: bench/privacy_bench/cost.py.", ""]
+          f"Best of {a.repeats} calls per cell, wall seconds (ms per KB); CPU s: this process's CPU time for the 1 MB call, "
+          "what the scan itself costs when other processes share the core. Kinds and how they are built: "
+          "bench/privacy_bench/cost.py.", ""]
     md += cost.render(sc)
     md += ["", f"Issue 17 asks for a 1 MB scan within {LIMIT_S_PER_MB:.0f} s on one core and ms per KB at 1 MB within "
-           f"{LINEAR_RATIO:.0f}x of 10 KB: " + "; ".join(f"{k}: {c['1MB_seconds']:.2f} s, {'linear' if c['linear'] else 'NOT linear'}"
+           f"{LINEAR_RATIO:.0f}x of 10 KB: " + "; ".join(f"{k}: {c['1MB_seconds']:.2f} s ({c['1MB_cpu_seconds']:.2f} s CPU), "
+                                                        f"{'linear' if c['linear'] else 'NOT linear'}"
                                                         f"{'' if c['within_1s'] else ' (over 1 s)'}" for k, c in checks.items()) + "."]
     (out_dir / "privacy-cost.md").write_text("\n".join(md) + "\n", encoding="utf-8")
     log(f"wrote {out_dir / 'privacy-cost.json'} and privacy-cost.md")

@@ -140,3 +140,16 @@ def test_any_valid_card_in_prose_is_found_exactly(before: str, value: str, after
 def test_any_valid_iban_in_any_case_is_found_exactly(before: str, value: str, after: str) -> None:
     text = f"{before} {value} {after}"
     assert spans(IbanRecognizer(), text) == [value]
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(value=ibans(), at=st.integers(0, 40), digit=st.sampled_from("0123456789"))
+def test_an_iban_is_kept_exactly_when_stdnum_validates_it(value: str, at: int, digit: str) -> None:
+    """find() checks mod-97 itself after matching the registry's shape: the same verdict as
+    stdnum's iban.validate (which looks the shape up again), right or mistyped."""
+    from stdnum import iban
+
+    at %= len(value)
+    if value[at].isdigit():
+        value = value[:at] + digit + value[at + 1:]
+    assert bool(spans(IbanRecognizer(), f"pay {value} now")) == iban.is_valid(value, check_country=False)

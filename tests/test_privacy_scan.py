@@ -355,6 +355,94 @@ def test_the_phone_screen_never_drops_what_libphonenumber_keeps(monkeypatch, min
         def may_match(self, digits: str, need_possible: bool) -> bool:
             return True
 
+        def exact(self, digits: str) -> None:
+            return None  # never sure: libphonenumber answers every time
+
     monkeypatch.setattr(patterns, "region_filters", lambda regions: tuple(NoScreen() for _ in regions))
     assert screened == found()
     assert len(screened) > 500
+
+
+def test_the_exact_phone_verdict_is_libphonenumbers_own():
+    """RegionFilter.exact answers (valid, possible) from the metadata without parsing: wherever it
+    answers, parse() then is_valid_number() / is_possible_number() must say the same, in every
+    region libphonenumber knows (one country code for many regions: NANPA, +44, +7, +61...), for
+    random runs and for real numbers of each type with a digit changed, written plain or with
+    the separators patterns.py lets through to it."""
+    import random
+
+    import phonenumbers
+
+    from rightmodel.privacy.phone_filter import RegionFilter
+
+    rng = random.Random(5)
+    answered = 0
+    for region in sorted(phonenumbers.SUPPORTED_REGIONS):
+        screen = RegionFilter(region)
+        for _ in range(60):
+            digits = "".join(rng.choice("0123456789") for _ in range(rng.randint(2, 17)))
+            example = phonenumbers.example_number_for_type(region, rng.randrange(11))
+            if example is not None and rng.random() < 0.6:
+                digits = phonenumbers.national_significant_number(example)
+                if rng.random() < 0.5:
+                    i = rng.randrange(len(digits))
+                    digits = digits[:i] + rng.choice("0123456789") + digits[i + 1:]
+            known = screen.exact(digits)
+            if known is None:
+                continue
+            answered += 1
+            written = rng.choice([digits, f"({digits[:3]}) {digits[3:]}", f"{digits[:2]}-{digits[2:]}", f"{digits[:3]}.{digits[3:]}",
+                                  f"{digits[:4]}/{digits[4:]}"])
+            parsed = phonenumbers.parse(written, region)
+            assert known == (phonenumbers.is_valid_number(parsed), phonenumbers.is_possible_number(parsed)), (region, written)
+    assert answered > 8000  # most runs need no parse at all
+
+
+def test_context_read_backwards_is_the_forward_phrase():
+    """patterns.py asks whether a phrase ends where a window ends by matching the reversed phrase
+    on the reversed window: the same answer as searching the phrase forwards, anchored at "$"."""
+    import random
+
+    from rightmodel.privacy import patterns
+
+    forward = {patterns._ID_CONTEXT_BEFORE: re.compile(r"(?:" + patterns._ID_WORDS + r")\W{0,3}(?:\w+\W{1,3})?$", re.IGNORECASE),
+               patterns._PHONE_CONTEXT_BEFORE: re.compile(r"(?:" + patterns._CONTEXT_WORDS + r")\W{0,5}(?:\w+\W{1,5}){0,3}$",
+                                                          re.IGNORECASE)}
+    rng = random.Random(3)
+    pieces = ["order", "Order", "ORDER#", "no.", "id", "phone", "Tel:", "call me", "my number", "his  number", "Téléphone",
+              "☎", "ref", "re", "f", "x", "12", "border", "telephone", " ", "  ", ": ", "-", "\n", ", ", "(", ")", "é", "ß", "ABC"]
+    seen = {True: 0, False: 0}
+    for _ in range(20000):
+        window = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 9)))[-rng.randint(1, 40):]
+        for backwards, ahead in forward.items():
+            want = ahead.search(window) is not None
+            assert (backwards.match(window[::-1]) is not None) == want, (backwards.pattern[:20], window)
+            seen[want] += 1
+    assert min(seen.values()) > 5000
+
+
+@settings(max_examples=400, deadline=None)
+@given(text=st.lists(st.sampled_from(list("ab \\%&;#xu0e9nE") + ["\u0301", "\u0327", "é", "ß", "ﬁ", "Ｊ", "\u200b", "\\u00e9",
+                                                              "%C3%A9", "&#64;", "&amp;", "Ω", "가"]), max_size=30).map("".join))
+def test_text_already_in_nfkc_skips_the_per_character_walk_with_the_same_result(text):
+    """normalize.py reads a text already in NFKC for escapes and invisible characters only: the
+    same normalised text and the same way back as the full walk gives."""
+    from rightmodel.privacy import normalize
+
+    fast = normalize.normalise(text)
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(normalize, "_ESCAPES_ONLY", normalize._SPECIAL)
+        full = normalize.normalise(text)
+    assert fast.text == full.text
+    def back(norm: normalize.Normalised) -> list[tuple[int, int]]:
+        return [(norm.start(i), norm.end(i + 1)) for i in range(len(norm.text))]
+
+    assert back(fast) == back(full)
+
+
+def test_a_backslash_before_combining_marks_is_read_not_a_crash():
+    from rightmodel.privacy.normalize import normalise
+
+    text = "path C:\\\u0301x and jane@example.org"
+    norm = normalise(text)
+    assert norm.text.endswith("jane@example.org")

@@ -22,15 +22,22 @@ from urllib.parse import unquote_to_bytes
 
 # Format characters that render as nothing and split a value for a regex but not for a reader.
 _INVISIBLE = "\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufe00-\ufe0f\ufeff"
-_SPECIAL = re.compile(
+_ESCAPES = (
     rf"[{_INVISIBLE}]+"
     r"|\\u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2}"  # a JSON-escaped surrogate pair
     r"|\\u[0-9a-fA-F]{4}|\\[\"\\/]|\\[nrt](?![a-z])"  # JSON string escapes ("\\nabla", "\\theta" are LaTeX)
     r"|(?:%[0-9A-Fa-f]{2})+"  # percent-encoded bytes
     r"|&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[a-zA-Z]{2,8});"  # HTML character references
-    r"|.[\u0300-\u036f]+"  # a character and its combining marks
+)
+_SPECIAL = re.compile(
+    _ESCAPES
+    + r"|.[\u0300-\u036f]+"  # a character and its combining marks
     r"|[^\x00-\x7f]"  # any other non-ASCII character
 )
+# For a text already in NFKC every character (with its marks) is its own NFKC form: only the
+# escapes and invisible characters can change, and a page of accented prose is not walked
+# character by character in Python.
+_ESCAPES_ONLY = re.compile(_ESCAPES)
 _NEEDS_WORK = re.compile(rf"[{_INVISIBLE}\\%&]")
 _JSON_SIMPLE = {"n": "\n", "r": "\r", "t": "\t", '"': '"', "\\": "\\", "/": "/"}
 
@@ -68,16 +75,14 @@ class Normalised:
 
 def normalise(text: str) -> Normalised:
     """The normalised reading of `text` (see the module docstring)."""
-    if text.isascii():
-        if _NEEDS_WORK.search(text) is None:
-            return Normalised(text, None)
-    elif _NEEDS_WORK.search(text) is None and unicodedata.is_normalized("NFKC", text):
+    nfkc = text.isascii() or unicodedata.is_normalized("NFKC", text)
+    if nfkc and _NEEDS_WORK.search(text) is None:
         return Normalised(text, None)
     pieces: list[str] = []
     segments: list[tuple[int, int, int, int, bool]] = []
     norm = 0
     last = 0
-    for m in _SPECIAL.finditer(text):
+    for m in (_ESCAPES_ONLY if nfkc else _SPECIAL).finditer(text):
         raw = m.group(0)
         replacement = _replace(raw)
         if replacement == raw:
@@ -102,7 +107,7 @@ def normalise(text: str) -> Normalised:
 
 def _replace(raw: str) -> str:
     first = raw[0]
-    if first == "\\":
+    if first == "\\" and (raw[1] == "u" or raw[1] in _JSON_SIMPLE):  # not a backslash and combining marks
         if raw[1] == "u":
             if len(raw) == 12:  # surrogate pair
                 high, low = int(raw[2:6], 16), int(raw[8:12], 16)

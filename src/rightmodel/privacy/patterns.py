@@ -2,13 +2,14 @@
 
 Phone numbers: libphonenumber's own matcher runs once per region over the whole text (1.5 ms per
 region per KB, measured); here one regex finds candidates and libphonenumber parses only those,
-so twenty regions cost what one did.
+so twenty regions cost what one did. Most bare digit runs are not even parsed: the region's
+metadata answers for them (phone_filter.RegionFilter.exact): parsing was most of what a table of
+numbers cost (tens of thousands of candidates per megabyte).
 """
 
 from __future__ import annotations
 
 import re
-from bisect import bisect_right
 from functools import lru_cache
 from typing import NamedTuple
 
@@ -25,59 +26,74 @@ _PHONE_CANDIDATE = re.compile(
 )
 _DATE = re.compile(r"^(?:\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.](?:\d{4}|\d{2}))(?:$|[ T]\d)")  # a date, maybe + time
 _EXTENSION = re.compile(r"[ \t]*(?:x|ext\.?|extension|#)[ \t]*\d{1,6}$", re.IGNORECASE)
-_CONTEXT_WORDS = (r"phone|tel|call|mobile|cell|fax|whatsapp|sms|text me|ring|contact|reach|handy|téléphone|teléfono|telefono|numéro|[☎📞📱]"
-                  r"|(?:my|his|her|their|your|our)\s+number")
-_PHONE_CONTEXT_AFTER = re.compile(r"^\W{0,5}(?:\w+\W{1,5}){0,5}?(?:" + _CONTEXT_WORDS + ")", re.IGNORECASE)
+_CONTEXT_TERMS = ("phone", "tel", "call", "mobile", "cell", "fax", "whatsapp", "sms", "text me", "ring", "contact", "reach",
+                  "handy", "téléphone", "teléfono", "telefono", "numéro")
+_CONTEXT_WORDS = "|".join(_CONTEXT_TERMS) + r"|[☎📞📱]|(?:my|his|her|their|your|our)\s+number"
+_PHONE_CONTEXT_AFTER = re.compile(r"\W{0,5}(?:\w+\W{1,5}){0,5}?(?:" + _CONTEXT_WORDS + ")", re.IGNORECASE)  # .match at the window's start
 # Words that name what a bare digit run is when it is not a phone number.
 _ID_WORDS = (r"order|invoice|tracking|account|acct|ref|reference|ticket|case|id|no|nr|number|transaction|parcel|package|"
              r"build|version|serial|sku|item|customer|policy|claim|contract|booking|confirmation|receipt|iban|card|pin|code")
-_ID_CONTEXT = re.compile(r"(?:" + _ID_WORDS + r")\W{0,3}(?:\w+\W{1,3})?$", re.IGNORECASE)
-_PHONE_CONTEXT = re.compile(r"(?:" + _CONTEXT_WORDS + r")\W{0,5}(?:\w+\W{1,5}){0,3}$", re.IGNORECASE)
-# The same words, case-sensitive, found once per text in its lower-cased form: a window holding
-# none of them (most windows of a table of numbers) needs no case-blind anchored search.
+# Before a candidate the phrases end where the window ends ("<word>, <one more word> <number>"):
+# read backwards, they are one anchored match of the reversed phrase on the reversed window, not
+# a search trying every start. (Forwards: ID_WORDS\W{0,3}(?:\w+\W{1,3})?$ and CONTEXT_WORDS
+# \W{0,5}(?:\w+\W{1,5}){0,3}$; "\n?" is what "$" allows before a final newline.)
+_ID_CONTEXT_BEFORE = re.compile(r"\n?(?:\W{1,3}\w+)?\W{0,3}(?:" + "|".join(w[::-1] for w in _ID_WORDS.split("|")) + ")",
+                                re.IGNORECASE)
+_PHONE_CONTEXT_BEFORE = re.compile(r"\n?(?:\W{1,5}\w+){0,3}\W{0,5}(?:" + "|".join(w[::-1] for w in _CONTEXT_TERMS)
+                                   + r"|[☎📞📱]|rebmun\s+(?:ym|sih|reh|rieht|ruoy|ruo))", re.IGNORECASE)
+# The same words, case-sensitive, searched for in the lower-cased text: a window holding none of
+# them (most windows of a table of numbers) needs no case-blind phrase match.
 _CONTEXT_HINT = re.compile(_CONTEXT_WORDS)
 _ID_HINT = re.compile(_ID_WORDS)
 _NON_ASCII = re.compile(r"[^\x00-\x7f]")
 
 
 class _Words:
-    """Where a text may hold one of a phrase's words, for asking many windows cheaply.
+    """Whether a window of a text may hold one of a phrase's words, asked before the phrase.
 
-    Sound, not exact: "no" only where the case-blind phrase cannot match. The first windows are
-    searched one by one in the lower-cased text; past WINDOWS_BEFORE_INDEX (a table of numbers,
-    a candidate per line) the whole text is indexed once and windows are answered by bisection.
-    Non-ASCII characters (whose case folding str.lower() may not mirror) send a window to the phrase.
+    Sound, not exact: "no" only where the case-blind phrase cannot match. Each window is searched
+    for the words in the lower-cased text (one C-level search over the window's few characters);
+    a long ASCII text without any of the words anywhere (a table of numbers) is answered "no"
+    without asking. Non-ASCII characters (whose case folding str.lower() may not mirror) send a
+    window to the phrase. (An index of every word in the text, answered by bisection, cost more:
+    words like "no" and "id" occur thousands of times in a megabyte of prose.)
     """
 
-    WINDOWS_BEFORE_INDEX = 256
-
     def __init__(self, text: str, hint: re.Pattern[str]) -> None:
-        self.text, self.hint, self.asked = text, hint, 0
+        self.text, self.hint = text, hint
         self.lower: str | None = None
-        self.ends: list[int] | None = None
         self.ascii = text.isascii()  # most texts: no window needs the non-ASCII check
+        self.drift = False  # a character lower-cased to two: positions would move
+        self.reversed: str | None = None  # the text backwards, for phrases that end where a window ends
 
-    def maybe(self, lo: int, hi: int) -> bool:
+    def _lowered(self) -> str:
         if self.lower is None:
             self.lower = self.text.lower()
-        if len(self.lower) != len(self.text):  # a character lower-cased to two: positions would drift
-            return True
-        if not self.ascii and _NON_ASCII.search(self.text, lo, hi) is not None:
-            return True
-        self.asked += 1
-        if self.ends is None:
-            if self.asked <= self.WINDOWS_BEFORE_INDEX:
-                return self.hint.search(self.lower, lo, hi) is not None
-            spans = [m.span() for m in self.hint.finditer(self.lower)]
-            self.starts, self.ends = [s for s, _ in spans], [e for _, e in spans]
-        i = bisect_right(self.ends, lo)  # first word ending after lo: the hint's matches do not overlap,
-        return i < len(self.ends) and self.starts[i] < hi  # so a word inside the window is one or meets one
+            self.drift = len(self.lower) != len(self.text)
+        return self.lower
 
+    def anywhere(self) -> bool:
+        """False only when no window of the text can hold a word: an ASCII text (case folds as
+        str.lower() does) with none of the words in it. Asked of long texts only."""
+        if not self.ascii or len(self.text) < 4096:
+            return True
+        return self.hint.search(self._lowered()) is not None
 
-def _said(text: str, lo: int, hi: int, words: _Words, phrase: re.Pattern[str]) -> bool:
-    """Whether `phrase` is in text[lo:hi], asking `words` first."""
-    lo, hi = max(0, lo), min(len(text), hi)
-    return words.maybe(lo, hi) and phrase.search(text[lo:hi]) is not None  # a slice: the phrases anchor at ^ and $
+    def said(self, lo: int, hi: int, phrase: re.Pattern[str], backwards: bool = False) -> bool:
+        """Whether `phrase` matches at the start of text[lo:hi] (`backwards`: of it reversed),
+        asking the words first."""
+        if lo < 0:
+            lo = 0
+        lower = self.lower if self.lower is not None else self._lowered()
+        if not self.drift and (self.ascii or _NON_ASCII.search(self.text, lo, hi) is None) \
+                and self.hint.search(lower, lo, hi) is None:
+            return False
+        if not backwards:
+            return phrase.match(self.text, lo, hi) is not None  # (the phrases have no lookbehind: as on a slice)
+        if self.reversed is None:
+            self.reversed = self.text[::-1]
+        n = len(self.text)
+        return phrase.match(self.reversed, n - hi, n - lo) is not None  # text[lo:hi] read backwards
 
 
 class PatternDetector:
@@ -107,6 +123,7 @@ _DIGIT = re.compile(r"\d")
 _SEPARATOR = re.compile(r"[\s().\-/]")
 _NON_DIGIT = re.compile(r"\D")
 _EXTENSION_HINT = re.compile(r"[xX#]")  # every extension marker holds one
+_PLAIN = re.compile(r"[0-9 ().\-/]+")  # what parse() reads as punctuation between digits, and nothing else
 def _covered(text: str, found: list[Entity]) -> bytearray:
     """1 where a value is already found: a phone candidate wholly inside one (the digits of a card,
     an IBAN, an SSN) would lose to it anyway, as every other type outranks PHONE_NUMBER."""
@@ -130,27 +147,36 @@ def phones(text: str, regions: tuple[str, ...], covered: bytearray | None = None
     if _DIGIT.search(text) is None:
         return out
     context_words, id_words = _Words(text, _CONTEXT_HINT), _Words(text, _ID_HINT)
+    contexts = context_words.anywhere()  # a table of numbers: usually no "phone", "call"... anywhere
     for m in _PHONE_CANDIDATE.finditer(text):
         raw = m.group(0).rstrip(" .-/(")
         start = m.start()
         end = start + len(raw)
         if covered is not None and covered.find(0, start, end) < 0:
             continue
-        number = _EXTENSION.sub("", raw) if _EXTENSION_HINT.search(raw) else raw
-        if _DATE.match(number):
-            continue
-        ascii_digits = _NON_DIGIT.sub("", number) if number.isascii() else None
-        digits = len(ascii_digits) if ascii_digits is not None else sum(c.isdigit() for c in number)
-        if not 7 <= digits <= 15:
-            continue
-        bare = number.lstrip("( ")
+        if raw.isascii() and raw.isdigit():  # a bare run (most candidates in a table): no extension, no date
+            if not 7 <= len(raw) <= 15:
+                continue
+            number = bare = parse_as = ascii_digits = raw
+            digits, formatted = len(raw), False
+            if raw.startswith("00"):
+                parse_as = "+" + raw[2:]
+        else:
+            number = _EXTENSION.sub("", raw) if _EXTENSION_HINT.search(raw) else raw
+            if _DATE.match(number):
+                continue
+            ascii_digits = _NON_DIGIT.sub("", number) if number.isascii() else None
+            digits = len(ascii_digits) if ascii_digits is not None else sum(c.isdigit() for c in number)
+            if not 7 <= digits <= 15:
+                continue
+            bare = number.lstrip("( ")
+            parse_as = "+" + bare[2:] if bare.startswith("00") else number
+            formatted = _SEPARATOR.search(number.strip()) is not None
         international = bare.startswith(("+", "00"))
-        parse_as = "+" + bare[2:] if bare.startswith("00") else number
-        formatted = _SEPARATOR.search(number.strip()) is not None
         # Context words change the score of international and bare runs only; "order" only of bare ones.
-        context = (international or not formatted) and (_said(text, start - 40, start, context_words, _PHONE_CONTEXT)
-                                                         or _said(text, end, end + 50, context_words, _PHONE_CONTEXT_AFTER))
-        named = not (international or formatted or context) and _said(text, start - 30, start, id_words, _ID_CONTEXT)
+        context = contexts and (international or not formatted) and (
+            context_words.said(start - 40, start, _PHONE_CONTEXT_BEFORE, True) or context_words.said(end, end + 50, _PHONE_CONTEXT_AFTER))
+        named = not (international or formatted or context) and id_words.said(start - 30, start, _ID_CONTEXT_BEFORE, True)
         shape = _Shape(international, bare.startswith("+"), formatted, context, named)
         if _score(shape, True, True) < min_score:
             continue  # even a valid number written this way would be dropped: skip libphonenumber
@@ -172,7 +198,15 @@ def _verdict(parse_as: str, ascii_digits: str | None, regions: tuple[str, ...], 
     import phonenumbers
 
     valid = possible = False
+    plain = parse_as is ascii_digits or (ascii_digits is not None and _PLAIN.fullmatch(parse_as) is not None)
     for region, screen in ((None, None),) if international else zip(regions, region_filters(regions)):
+        if plain and screen is not None:
+            known = screen.exact(ascii_digits)
+            if known is not None:  # a run parse() would take as written: the metadata answers alone
+                if known[0]:
+                    return True, True
+                possible = possible or known[1]
+                continue
         if ascii_digits is not None and screen is not None and not screen.may_match(ascii_digits, need_possible):
             continue  # neither valid nor (when it matters) possible here: libphonenumber would say so too
         try:
