@@ -127,7 +127,7 @@ class GenerationStream:
 
     def __init__(self, backend: GenerativeBackend, engine, req: GenerationRequest, ids: list[int], model: str) -> None:
         self.backend, self.engine, self.req, self.ids, self.model = backend, engine, req, ids, model
-        self.usage = Usage(prompt_tokens=len(ids), reported=True)
+        self._counter = None  # the engine's count of the answer's tokens, live
         self.id = "chatcmpl-rm" + os.urandom(12).hex()
         self.created = int(time.time())
         self.cancel = threading.Event()
@@ -135,10 +135,16 @@ class GenerationStream:
         self._job: asyncio.Future | None = None
         self._gen = None
 
+    @property
+    def usage(self) -> Usage:
+        """The prompt's tokens, and the answer's so far (final once the stream ended)."""
+        done = self._counter.completion_tokens if self._counter is not None else 0
+        return Usage(prompt_tokens=len(self.ids), completion_tokens=done, reported=True)
+
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         # Sampler setup (grammar, context check) raises before any token: a 400, or a failure the caller can fall back from.
-        pieces, self._watch = await loop.run_in_executor(self.backend._pool, self.engine.generate, self.req, self.ids, self.cancel)
+        pieces, self._counter = await loop.run_in_executor(self.backend._pool, self.engine.generate, self.req, self.ids, self.cancel)
         self._job = loop.run_in_executor(self.backend._pool, self._work, pieces, loop)
         self._job.add_done_callback(lambda _f: self.backend._release(self.engine))
 
@@ -153,7 +159,6 @@ class GenerationStream:
             loop.call_soon_threadsafe(put, UpstreamError(f"{self.backend.name}: generation failed: {exc}", kind="protocol"))
         finally:
             pieces.close()  # stops llama.cpp's generator if we left it early
-            self.usage.completion_tokens = self._watch.completion_tokens
             try:
                 loop.call_soon_threadsafe(put, _END)
             except RuntimeError:  # the loop is closed (shutdown): nobody is listening
@@ -196,6 +201,11 @@ class GenerationStream:
     async def aclose(self) -> None:
         """Stop generating (safe at any time, more than once); the engine returns to the pool when its thread lets go."""
         self.cancel.set()
+        if self._job is not None and not self._job.done():
+            try:  # it stops before its next token: wait that long, so the count is final and the engine free
+                await asyncio.wait_for(asyncio.shield(self._job), 2.0)
+            except (TimeoutError, asyncio.CancelledError, Exception):  # never raises: callers record the request after it
+                pass
         gen, self._gen = self._gen, None
         if gen is not None:
             try:

@@ -33,23 +33,22 @@ class Piece:
     finish_reason: str | None = None
 
 
-class _Watch:
-    """llama-cpp-python's stopping criterion, called after every sampled token: counts the tokens
-    and stops generation as soon as `cancel` is set."""
+class Counter:
+    """Tokens of the answer so far (the end-of-generation token not counted), read when it ends."""
 
-    def __init__(self, prompt_len: int, cancel: threading.Event, is_end) -> None:
-        self.prompt_len, self.cancel, self.is_end = prompt_len, cancel, is_end
-        self.sampled = 0
-        self.ended = False
+    def __init__(self) -> None:
+        self.completion_tokens = 0
 
-    def __call__(self, input_ids, _logits) -> bool:
-        self.sampled = len(input_ids) - self.prompt_len
-        self.ended = bool(self.is_end(int(input_ids[-1])))
-        return self.cancel.is_set()
 
-    @property
-    def completion_tokens(self) -> int:
-        return max(0, self.sampled - (1 if self.ended else 0))
+def held_back(text: str, stops: list[str]) -> int:
+    """How many characters at the end of `text` could be the start of a stop sequence (not sent yet)."""
+    longest = 0
+    for stop in stops:
+        for n in range(min(len(stop) - 1, len(text)), longest, -1):
+            if text.endswith(stop[:n]):
+                longest = n
+                break
+    return longest
 
 
 class LlamaEngine:
@@ -96,50 +95,60 @@ class LlamaEngine:
             return LlamaGrammar.from_string(JSON_GBNF, verbose=False)
         return None
 
-    def generate(self, req: GenerationRequest, ids: list[int], cancel: threading.Event) -> tuple[Iterator[Piece], _Watch]:
-        """Pieces of the answer as they are sampled, and the watch that counts its tokens."""
+    def generate(self, req: GenerationRequest, ids: list[int], cancel: threading.Event) -> tuple[Iterator[Piece], Counter]:
+        """Pieces of the answer as they are sampled (lazily: nothing runs until iterated), and the
+        counter of its tokens. Checks the context and builds the grammar at once (a 400 before any token)."""
         room = self.n_ctx - len(ids)
         if room < 1:
             raise bad_request("messages", f"the prompt is {len(ids)} tokens; this model's context window is {self.n_ctx}",
                               code="context_length_exceeded")
-        max_tokens = min(req.max_tokens or room, room)
-        grammar = self.grammar(req)
-        watch = _Watch(len(ids), cancel, self._is_end)
-        from llama_cpp import StoppingCriteriaList
+        counter = Counter()
+        return self._pieces(req, ids, min(req.max_tokens or room, room), self.grammar(req), cancel, counter), counter
 
-        chunks = self.llm.create_completion(
-            prompt=ids,
-            max_tokens=max_tokens,
-            temperature=req.temperature,
-            top_p=req.top_p,
-            top_k=0,  # OpenAI's semantics: no top-k cut, no min-p, no repeat penalty unless asked
-            min_p=0.0,
-            repeat_penalty=1.0,
-            presence_penalty=req.presence_penalty,
-            frequency_penalty=req.frequency_penalty,
-            stop=req.stop,
-            seed=req.seed,
-            grammar=grammar,
-            stream=True,
-            stopping_criteria=StoppingCriteriaList([watch]),
-        )
-        return self._pieces(chunks, cancel), watch
+    def _pieces(self, req: GenerationRequest, ids: list[int], max_tokens: int, grammar, cancel: threading.Event,
+                counter: Counter) -> Iterator[Piece]:
+        """llama.cpp's token loop: stop sequences are cut (and never half-sent), EOS ends, `cancel` stops
+        before the next token. OpenAI's sampling semantics: no top-k, min-p or repeat penalty unless asked."""
+        import random
+
+        llm = self.llm
+        llm.set_seed(req.seed if req.seed is not None else random.getrandbits(31))
+        tokens: list[int] = []
+        sent, text, finish = 0, "", "length"
+        steps = llm.generate(ids, top_k=0, top_p=req.top_p, min_p=0.0, temp=req.temperature, repeat_penalty=1.0,
+                             frequency_penalty=req.frequency_penalty, presence_penalty=req.presence_penalty, grammar=grammar, reset=True)
+        try:
+            for token in steps:
+                if cancel.is_set():
+                    return
+                if self._is_end(token):
+                    finish = "stop"
+                    break
+                tokens.append(token)
+                counter.completion_tokens = len(tokens)
+                # Whole text each time: a token may end inside a UTF-8 character, completed by the next one.
+                text = llm.detokenize(tokens, prev_tokens=ids).decode("utf-8", errors="ignore")
+                hits = [i for i in (text.find(s, max(0, sent - len(s))) for s in req.stop) if i >= 0]
+                if hits:
+                    cut = min(hits)
+                    if cut > sent:
+                        yield Piece(text[sent:cut])
+                    yield Piece("", "stop")
+                    return
+                if len(tokens) >= max_tokens:
+                    break
+                safe = len(text) - held_back(text, req.stop)
+                if safe > sent:
+                    yield Piece(text[sent:safe])
+                    sent = safe
+        finally:
+            steps.close()
+        yield Piece(text[sent:], finish)
 
     def _is_end(self, token: int) -> bool:
         import llama_cpp
 
         return bool(llama_cpp.llama_vocab_is_eog(self.llm._model.vocab, token))
-
-    @staticmethod
-    def _pieces(chunks, cancel: threading.Event) -> Iterator[Piece]:
-        try:
-            for chunk in chunks:
-                choice = chunk["choices"][0]
-                yield Piece(choice.get("text") or "", choice.get("finish_reason"))
-                if cancel.is_set():
-                    return
-        finally:
-            chunks.close()
 
     def close(self) -> None:
         self.llm.close()
