@@ -15,6 +15,7 @@ from pathlib import Path
 
 from rightmodel.errors import DataError
 
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja", "tokenizer.model")
 IGNORE = -100  # label of tokens that carry no loss (torch's cross-entropy ignore_index)
 
 
@@ -107,12 +108,18 @@ def train_lora(base: Path, examples: list[list[dict[str, str]]], out: Path, sett
             loss.backward()
             optim.step()
             optim.zero_grad()
-            losses.append(float(loss))
+            losses.append(float(loss.detach()))
             steps += 1
             if progress is not None:
-                progress(steps, float(loss))
+                progress(steps, losses[-1])
     merged = peft_model.merge_and_unload().eval().to("cpu")
     out.mkdir(parents=True, exist_ok=True)
     merged.save_pretrained(out)
     tok.save_pretrained(out)
+    if base.is_dir():  # LoRA leaves the tokenizer alone: keep the base's files verbatim (converters read their fields)
+        import shutil
+
+        for name in TOKENIZER_FILES:
+            if (base / name).is_file():
+                shutil.copy(base / name, out / name)
     return TrainResult(out, len(examples), steps, time.perf_counter() - started, losses)
