@@ -50,6 +50,7 @@ class GenerativeBackend:
         self._pool = ThreadPoolExecutor(concurrency, thread_name_prefix=f"generate-{name}")
         self._queue_limit = queue
         self._waiting = 0
+        self._live: set[GenerationStream] = set()  # generations running, stopped at shutdown
 
     def __repr__(self) -> str:
         return f"GenerativeBackend({self.name!r}, {str(self.path)!r}, concurrency={len(self._engines)})"
@@ -102,19 +103,30 @@ class GenerativeBackend:
             ids = await asyncio.get_running_loop().run_in_executor(self._pool, engine.prompt_ids, req.messages)
             stream = GenerationStream(self, engine, req, ids, model)
             await stream.start()
+            self._live.add(stream)
         except BaseException:
             self._free.put_nowait(engine)
             raise
         return stream
 
-    def _release(self, engine) -> None:
+    def _release(self, stream: "GenerationStream") -> None:
+        self._live.discard(stream)
         if self._free is not None:
-            self._free.put_nowait(engine)
+            self._free.put_nowait(stream.engine)
 
     async def aclose(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
-        for engine in self._engines:
-            engine.close()
+        """Stop every generation before its next token, then free the models; an engine still inside
+        a long prefill after 10 s is left to the process's exit rather than freed under its thread."""
+        for stream in list(self._live):
+            stream.cancel.set()
+        stopped = threading.Thread(target=self._pool.shutdown, kwargs={"wait": True, "cancel_futures": True}, daemon=True)
+        stopped.start()
+        deadline = time.monotonic() + 10.0
+        while stopped.is_alive() and time.monotonic() < deadline:  # polled: the default executor may be busy at shutdown
+            await asyncio.sleep(0.05)
+        if not stopped.is_alive():
+            for engine in self._engines:
+                engine.close()
         self._engines = []
 
 
@@ -146,7 +158,7 @@ class GenerationStream:
         # Sampler setup (grammar, context check) raises before any token: a 400, or a failure the caller can fall back from.
         pieces, self._counter = await loop.run_in_executor(self.backend._pool, self.engine.generate, self.req, self.ids, self.cancel)
         self._job = loop.run_in_executor(self.backend._pool, self._work, pieces, loop)
-        self._job.add_done_callback(lambda _f: self.backend._release(self.engine))
+        self._job.add_done_callback(lambda _f: self.backend._release(self))
 
     def _work(self, pieces, loop: asyncio.AbstractEventLoop) -> None:
         put = self._queue.put_nowait
