@@ -90,3 +90,24 @@ def test_train_merge_export_load_logits_match(arch, tokenizer_dir, pairs_file, t
         corr = float(np.corrcoef(np.asarray(q.scores[: len(ids)]).ravel(), want.ravel())[0, 1])
         assert corr >= (0.99 if kind == "q8_0" else 0.8), (kind, corr)  # random weights: argmax is fragile at 4 bits
         q.close()
+
+
+def test_train_command_writes_gguf_files_and_a_card(tokenizer_dir, pairs_file, tmp_path):
+    from conftest import run_cli
+
+    base = tiny_model("mistral", tokenizer_dir, tmp_path / "base")
+    out = tmp_path / "out"
+    r = run_cli("train", "docstrings", "--kind", "generate", "--data", str(pairs_file), "--base", str(base), "--out", str(out),
+                "--epochs", "1", "--seed", "5", home=tmp_path / "home", timeout=900)
+    assert r.returncode == 0, r.stderr[-3000:]
+    card = json.loads((out / "card.json").read_text())
+    assert card["kind"] == "generate" and card["data"]["examples"] == len(PAIRS) and len(card["data"]["data_hash"]) == 64
+    assert set(card["files"]) == {"f16", "q8_0", "q4_k_m"}
+    for kind, entry in card["files"].items():
+        assert (out / entry["file"]).stat().st_size == entry["bytes"] and entry["tokens_per_s_1_thread"] > 0
+    assert card["files"]["q8_0"]["bytes"] < card["files"]["f16"]["bytes"]
+    assert card["training"]["seconds"] > 0 and card["training"]["steps"] == 2  # 7 examples, batch 4, 1 epoch
+
+    bad = run_cli("train", "docstrings", "--kind", "generate", "--data", str(tmp_path / "missing.jsonl"), "--base", str(base),
+                  "--out", str(out), home=tmp_path / "home")
+    assert bad.returncode != 0 and "missing.jsonl" in bad.stderr and "Traceback" not in bad.stderr
