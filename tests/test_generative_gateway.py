@@ -13,7 +13,7 @@ import openai
 import pytest
 
 from gateway_proc import running_gateway
-from generative_models import bundled_tokenizer, tiny_model
+from generative_models import tiny_model
 
 pytestmark = pytest.mark.slow
 
@@ -27,11 +27,11 @@ MESSAGES = [{"role": "system", "content": "You answer briefly."}, {"role": "user
 
 
 @pytest.fixture(scope="module")
-def tiny_gguf(tmp_path_factory):
+def tiny_gguf(tmp_path_factory, smollm2_tokenizer):
     from rightmodel.generative.gguf_export import to_gguf
 
     root = tmp_path_factory.mktemp("tiny-llama")
-    hf = tiny_model("llama", bundled_tokenizer(root / "tokenizer"), root / "hf")
+    hf = tiny_model("llama", smollm2_tokenizer, root / "hf")
     return to_gguf(hf, root / "tiny-llama.f16.gguf", "f16")
 
 

@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pytest
 
-from generative_models import ARCHS, bundled_tokenizer, tiny_model
+from generative_models import ARCHS, tiny_model
 
 pytestmark = pytest.mark.slow
 
@@ -19,8 +19,8 @@ PAIRS = [
 
 
 @pytest.fixture(scope="module")
-def tokenizer_dir(tmp_path_factory):
-    return bundled_tokenizer(tmp_path_factory.mktemp("tok") / "tokenizer")
+def tokenizer_dir(smollm2_tokenizer):
+    return smollm2_tokenizer
 
 
 @pytest.fixture(scope="module")
