@@ -3,6 +3,8 @@
 #   make test   install the Debian packages the tests need, then run the test suite
 # The venv installs the exact versions of requirements.lock (every extra), then the project
 # itself with --no-deps; `make lock` recompiles the lock from pyproject.toml's ranges.
+# llama-cpp-python is installed by scripts/llama-cpp-wheel.sh from a wheel it builds once and caches
+# outside the checkout (no binary wheel exists on PyPI; compiling takes minutes).
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -15,6 +17,7 @@ export RIGHTMODEL_HOME ?= $(CURDIR)/.rightmodel
 $(VENV)/.installed: requirements.lock pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet -r requirements.lock
+	bash scripts/llama-cpp-wheel.sh $(PY)
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
 

@@ -76,3 +76,11 @@ def run_cli(*args: str, home: Path | None = None, timeout: int = 300, **kwargs):
         [sys.executable, "-m", "rightmodel.cli", *args],
         capture_output=True, text=True, env=env, timeout=timeout, **kwargs,
     )
+
+
+@pytest.fixture(scope="session")
+def smollm2_tokenizer(tmp_path_factory) -> Path:
+    """The bundled SmolLM2 tokenizer as an HF directory, read once per session from its GGUF (slow: tens of seconds)."""
+    from generative_models import bundled_tokenizer
+
+    return bundled_tokenizer(tmp_path_factory.mktemp("smollm2-tokenizer") / "tokenizer")

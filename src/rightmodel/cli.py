@@ -48,6 +48,26 @@ def print_version(value: bool) -> None:
         raise typer.Exit()
 
 
+def train_generative(task: str, data: Path, base: Optional[str], out: Path, epochs: Optional[int], batch_size: int,
+                     learning_rate: float, seed: int) -> None:
+    """`train --kind generate`: pairs → LoRA → GGUF files and a card in `out` (not registered yet).
+    The classifier's defaults for --batch-size and --lr do not carry over: LoRA's are its own."""
+    from rightmodel.generative.base_model import bundled_gguf
+    from rightmodel.generative.lora import LoraSettings
+    from rightmodel.generative.pipeline import build_generative
+
+    defaults = LoraSettings()
+    settings = LoraSettings(
+        epochs=epochs or defaults.epochs,
+        batch_size=batch_size if batch_size != 32 else defaults.batch_size,
+        learning_rate=learning_rate if learning_rate != 1e-4 else defaults.learning_rate,
+        seed=seed,
+    )
+    err = Console(stderr=True)
+    card = build_generative(task, data, Path(base) if base else bundled_gguf(), out, settings, log=lambda m: err.print(m, markup=False))
+    Console().print_json(json.dumps(card))
+
+
 def build_app() -> typer.Typer:
     from rightmodel.registry.cli import build_models_app
 
@@ -123,11 +143,18 @@ def build_app() -> typer.Typer:
         encoding: str = typer.Option("utf-8", "--encoding", help="Text encoding of the data files."),
         drop_rare: bool = typer.Option(False, "--drop-rare", help="Drop classes with fewer than 2 examples instead of failing."),
         promote: bool = typer.Option(False, "--promote", help="Promote the new version to production if it passes the gate and answers something locally (coverage > 0)."),
+        kind: str = typer.Option("classify", "--kind", help="'classify' (default) or 'generate': a LoRA-tuned causal LM exported as GGUF (rightmodel/generative/)."),
+        out: Optional[Path] = typer.Option(None, "--out", help="--kind generate: output directory (default: HOME/generative/TASK)."),
         home: Path = HOME_OPTION,
         db_url: Optional[str] = DB_OPTION,
     ) -> None:
         """Fine-tune a specialist on a labelled file and register it as a candidate version."""
         from rightmodel.errors import ConfigError
+
+        if kind == "generate":
+            return train_generative(task, data, base, out or home / "generative" / task, epochs, batch_size, learning_rate, seed)
+        if kind != "classify":
+            raise ConfigError("--kind must be classify or generate")
         from rightmodel.routing.calibration import METHODS
         from rightmodel.specialists.pipeline import CALIBRATION_MODES, BuildRequest, build_specialist
         from rightmodel.specialists.train import TrainConfig

@@ -74,8 +74,28 @@ class SpecialistModelConfig(Strict):
         return f"{task}@{self.version or self.stage}"
 
 
+class GenerateModelConfig(Strict):
+    """A local generator: a GGUF file served in-process by llama.cpp (rightmodel/generative/).
+
+    It answers chat completions like a remote model does (clients name it; a task may escalate to
+    it; it may fall back to remote models), but it is local: local-only requests may use it, and
+    its cost is its measured compute time at defaults.local_cost_per_hour (plus `price`, if set)."""
+
+    kind: Literal["generate"]
+    path: str  # a .gguf file
+    model: str | None = None  # the id answers carry; default: the model's name in this file
+    concurrency: int = Field(1, ge=1, le=64)  # generations at once (one llama.cpp context each)
+    queue: int = Field(16, ge=0)  # requests waiting for a free context; beyond: 429 (retryable)
+    context_tokens: int = Field(2048, ge=64)  # prompt + answer
+    threads: int | None = Field(None, ge=1)  # per generation; default: the gateway's inference threads, else 1
+    timeout_s: float = Field(120.0, gt=0)
+    fallbacks: list[str] = Field(default_factory=list)
+    price: PriceConfig | None = None  # per-token price on top of compute time (default none)
+    local: Literal[True] = True
+
+
 ModelConfig = Annotated[
-    Union[OpenAIModelConfig, AnthropicModelConfig, SpecialistModelConfig], Field(discriminator="kind")
+    Union[OpenAIModelConfig, AnthropicModelConfig, SpecialistModelConfig, GenerateModelConfig], Field(discriminator="kind")
 ]
 
 
@@ -276,11 +296,15 @@ class Constellation(Strict):
     observability: ObservabilityConfig = Field(default_factory=ObservabilityConfig)
     embeddings: EmbeddingsConfig = Field(default_factory=EmbeddingsConfig)
 
-    def remote_models(self) -> dict[str, OpenAIModelConfig | AnthropicModelConfig]:
+    def remote_models(self) -> dict[str, OpenAIModelConfig | AnthropicModelConfig | GenerateModelConfig]:
+        """Every model that answers chat completions itself: remote APIs and local generators."""
         return {n: m for n, m in self.models.items() if not isinstance(m, SpecialistModelConfig)}
 
     def specialists(self) -> dict[str, SpecialistModelConfig]:
         return {n: m for n, m in self.models.items() if isinstance(m, SpecialistModelConfig)}
+
+    def generators(self) -> dict[str, GenerateModelConfig]:
+        return {n: m for n, m in self.models.items() if isinstance(m, GenerateModelConfig)}
 
     def chat_deadline_s(self) -> float:
         """The chat deadline in force: `defaults.deadline_s`, else one attempt at every model of
@@ -307,7 +331,7 @@ def _path(loc: tuple) -> str:
     parts = []
     for item in loc:
         # pydantic adds the discriminator tag ("openai", ...) as a location step; users never wrote it
-        if parts and parts[0] == "models" and len(parts) == 2 and item in ("openai", "anthropic", "specialist"):
+        if parts and parts[0] == "models" and len(parts) == 2 and item in ("openai", "anthropic", "specialist", "generate"):
             continue
         parts.append(str(item))
     return ".".join(parts) or "(top level)"

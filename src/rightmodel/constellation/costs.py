@@ -63,6 +63,7 @@ class CostModel:
         if self.frontier is not None and self.frontier not in self.prices:
             self.prices[self.frontier] = price_of(list_price(self.frontier) or PriceConfig())
         self.local_per_hour = constellation.defaults.local_cost_per_hour
+        self.generators = frozenset(constellation.generators())  # local: priced by compute time too
 
     def remote(self, model: str, usage: Usage) -> float:
         price = self.prices.get(model)

@@ -333,6 +333,8 @@ def settle_remote(state: GatewayState, t: Ticket, served_by: str, usage: Usage, 
     t.model = served_by
     flag_long_answer(t, body, usage)
     t.cost += state.costs.remote(served_by, usage)
+    if served_by in state.costs.generators:  # a local generator: its compute time at the hardware's cost
+        t.cost += state.costs.local(t.model_ms / 1000.0)
     t.counterfactual = state.costs.counterfactual(usage)
     labels = state.task_labels(t.task)
     if labels is not None:

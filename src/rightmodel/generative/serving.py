@@ -1,0 +1,32 @@
+"""Build a `kind: generate` model's backend from its constellation entry, or say what is wrong.
+
+Runs at gateway startup: a missing file or a missing runtime stops startup with the key path that
+names it, rather than failing the model's requests later.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rightmodel.constellation.config import GenerateModelConfig
+from rightmodel.errors import ConfigError
+
+
+def build_generator(name: str, cfg: GenerateModelConfig, threads: int | None = None):
+    """The model's `GenerativeBackend`, its engines loaded."""
+    path = Path(cfg.path).expanduser()
+    if not path.is_file():
+        raise ConfigError(f"models.{name}.path: no GGUF file at {path}")
+    try:
+        import llama_cpp  # noqa: F401
+    except ImportError:
+        raise ConfigError(
+            f"models.{name}: serving a generative model needs llama-cpp-python (scripts/llama-cpp-wheel.sh builds and caches its wheel)"
+        ) from None
+    from rightmodel.generative.backend import GenerativeBackend
+
+    try:
+        return GenerativeBackend(name, path, concurrency=cfg.concurrency, queue=cfg.queue, n_ctx=cfg.context_tokens,
+                                 threads=cfg.threads or threads)
+    except ValueError as exc:  # llama.cpp refusing the file
+        raise ConfigError(f"models.{name}.path: llama.cpp cannot load {path}: {exc}") from None
