@@ -129,3 +129,24 @@ def alembic_config(migrations_dir: Path) -> Any:
     cfg = Config()
     cfg.set_main_option("script_location", str(migrations_dir).replace("%", "%%"))
     return cfg
+
+
+def upgrade_to_head(engine: Engine, migrations_dir: Path) -> None:
+    """Create or upgrade a package's tables to its newest migration.
+
+    In a write transaction, so two processes starting on a fresh SQLite file serialize instead of
+    both creating the tables; a second attempt covers a server where a concurrent first run won
+    that race. Raises the database's error: each store words it for its own users.
+    """
+    from alembic import command
+
+    cfg = alembic_config(migrations_dir)
+    for attempt in range(2):
+        try:
+            with write(engine) as conn:
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, "head")
+            return
+        except sa.exc.DBAPIError:
+            if attempt == 1:
+                raise

@@ -19,7 +19,7 @@ from sqlalchemy.engine import Engine
 
 from rightmodel.auth.keys import KeyRecord, KeySpec, generate_key, hash_key
 from rightmodel.errors import ConfigError
-from rightmodel.sqlite_engine import alembic_config, open_store_engine, safe_url, write  # noqa: F401  (safe_url: re-exported)
+from rightmodel.sqlite_engine import alembic_config, open_store_engine, safe_url, upgrade_to_head, write  # noqa: F401  (safe_url: re-exported)
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 ALEMBIC_VERSION_TABLE = "rightmodel_auth_alembic_version"
@@ -122,21 +122,9 @@ class KeyStore:
 
     def migrate(self) -> None:
         """Create or upgrade the table (a second try covers two processes racing on a new file)."""
-        from alembic import command
-
         try:
-            if _schema_is_current(self.engine):
-                return
-            cfg = alembic_config(MIGRATIONS_DIR)
-            for attempt in range(2):
-                try:
-                    with write(self.engine) as conn:
-                        cfg.attributes["connection"] = conn
-                        command.upgrade(cfg, "head")
-                    return
-                except sa.exc.DBAPIError:
-                    if attempt == 1:
-                        raise
+            if not _schema_is_current(self.engine):
+                upgrade_to_head(self.engine, MIGRATIONS_DIR)
         except sa.exc.SQLAlchemyError as exc:
             raise self._fail(exc) from None
 

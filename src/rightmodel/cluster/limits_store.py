@@ -33,7 +33,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from rightmodel.errors import ConfigError
-from rightmodel.sqlite_engine import alembic_config, open_store_engine, safe_url, write
+from rightmodel.sqlite_engine import open_store_engine, safe_url, upgrade_to_head, write
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 ALEMBIC_VERSION_TABLE = "rightmodel_limits_alembic_version"
@@ -136,19 +136,11 @@ class SharedLimits:
 
     def migrate(self) -> None:
         """Create or upgrade the tables (a second try covers two processes racing on a new file)."""
-        from alembic import command
-
-        cfg = alembic_config(MIGRATIONS_DIR)
-        for attempt in range(2):
-            try:
-                with write(self.engine) as conn:
-                    cfg.attributes["connection"] = conn
-                    command.upgrade(cfg, "head")
-                return
-            except sa.exc.DBAPIError as exc:
-                if attempt == 1:
-                    cause = getattr(exc, "orig", None) or exc
-                    raise LimitsStoreError(f"limits store {safe_url(self.url)}: {type(cause).__name__}: {cause}"[:500]) from None
+        try:
+            upgrade_to_head(self.engine, MIGRATIONS_DIR)
+        except sa.exc.DBAPIError as exc:
+            cause = getattr(exc, "orig", None) or exc
+            raise LimitsStoreError(f"limits store {safe_url(self.url)}: {type(cause).__name__}: {cause}"[:500]) from None
 
     def close(self) -> None:
         self.engine.dispose()

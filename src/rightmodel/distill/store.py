@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from rightmodel.errors import ConfigError
-from rightmodel.sqlite_engine import alembic_config, open_store_engine, safe_url, write
+from rightmodel.sqlite_engine import open_store_engine, safe_url, upgrade_to_head, write
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 ALEMBIC_VERSION_TABLE = "rightmodel_distill_alembic_version"
@@ -75,13 +75,8 @@ class CaptureStore:
         return ConfigError(f"capture store {safe_url(self.url)}: {str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__}")
 
     def migrate(self) -> None:
-        from alembic import command
-
-        cfg = alembic_config(MIGRATIONS_DIR)
         try:
-            with write(self.engine) as conn:
-                cfg.attributes["connection"] = conn
-                command.upgrade(cfg, "head")
+            upgrade_to_head(self.engine, MIGRATIONS_DIR)
         except sa.exc.SQLAlchemyError as exc:
             raise self._fail(exc) from None
 

@@ -25,7 +25,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
 from rightmodel.errors import ConfigError
-from rightmodel.sqlite_engine import alembic_config, open_store_engine, safe_url, write  # noqa: F401  (safe_url: re-exported)
+from rightmodel.sqlite_engine import alembic_config, open_store_engine, safe_url, upgrade_to_head, write  # noqa: F401  (safe_url: re-exported)
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 ALEMBIC_VERSION_TABLE = "rightmodel_ledger_alembic_version"
@@ -154,20 +154,8 @@ def migrate(engine: Engine) -> None:
     second attempt covers a server where a concurrent first run created the tables first.
     Raises the database's error (the caller decides whether that is fatal or worth a retry).
     """
-    from alembic import command
-
-    if schema_is_current(engine):
-        return
-    cfg = alembic_config(MIGRATIONS_DIR)
-    for attempt in range(2):
-        try:
-            with write(engine) as conn:
-                cfg.attributes["connection"] = conn
-                command.upgrade(cfg, "head")
-            return
-        except sa.exc.DBAPIError:
-            if attempt == 1:
-                raise
+    if not schema_is_current(engine):
+        upgrade_to_head(engine, MIGRATIONS_DIR)
 
 
 # -- rows -------------------------------------------------------------------------------------

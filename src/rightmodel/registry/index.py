@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from rightmodel.errors import RegistryError
-from rightmodel.sqlite_engine import alembic_config, configure_sqlite, write  # noqa: F401  (write: used by registry.py)
+from rightmodel.sqlite_engine import configure_sqlite, upgrade_to_head, write  # noqa: F401  (write: used by registry.py)
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 # Own version table so the registry can share a database with other rightmodel components.
@@ -109,23 +109,14 @@ def migrate(engine: Engine) -> None:
     instead of both trying to create the tables. A second attempt covers servers where a
     concurrent first run wins the race and ours fails on the already-created tables.
     """
-    from alembic import command
-
-    cfg = alembic_config(MIGRATIONS_DIR)
-    last_error: Exception | None = None
-    for _attempt in range(2):
-        try:
-            with write(engine) as conn:
-                cfg.attributes["connection"] = conn
-                command.upgrade(cfg, "head")
-            return
-        except sa.exc.DBAPIError as exc:
-            last_error = exc
-    raise RegistryError(
-        f"cannot create or upgrade the registry schema in "
-        f"{_safe_url(engine.url.render_as_string(hide_password=False))}: "
-        f"{getattr(last_error, 'orig', last_error)}"
-    ) from last_error
+    try:
+        upgrade_to_head(engine, MIGRATIONS_DIR)
+    except sa.exc.DBAPIError as exc:
+        raise RegistryError(
+            f"cannot create or upgrade the registry schema in "
+            f"{_safe_url(engine.url.render_as_string(hide_password=False))}: "
+            f"{getattr(exc, 'orig', exc)}"
+        ) from exc
 
 
 def _aware(value: datetime) -> datetime:
