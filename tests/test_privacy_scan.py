@@ -346,7 +346,7 @@ def test_the_phone_screen_never_drops_what_libphonenumber_keeps(monkeypatch, min
     text = "\n".join(rng.choice(words) + number() + rng.choice([" thanks", ",", "", " x12"]) for _ in range(1500))
 
     def found() -> list[tuple[int, int, float]]:
-        patterns._verdict.cache_clear()  # each run asks libphonenumber afresh
+        patterns._parsed.cache_clear()  # each run asks libphonenumber afresh
         return [(e.start, e.end, e.score) for e in patterns.phones(text, DEFAULT_PHONE_REGIONS, None, min_score) if e.score >= min_score]
 
     screened = found()

@@ -82,7 +82,8 @@ def _cache_clearer(detector: Any) -> tuple[Callable[[], None], str]:
     # not the per-process tables built from metadata (phone screens, the gazetteer).
     import importlib
 
-    for module, fn_name in (("rightmodel.privacy.name_tagger", "_info"), ("rightmodel.privacy.patterns", "_verdict"),
+    for module, fn_name in (("rightmodel.privacy.name_tagger", "_info"), ("rightmodel.privacy.name_tagger", "_word_info"),
+                            ("rightmodel.privacy.patterns", "_verdict"), ("rightmodel.privacy.patterns", "_parsed"),
                             ("rightmodel.privacy.recognizers", "_has_public_suffix")):
         try:
             fn = getattr(importlib.import_module(module), fn_name)

@@ -55,17 +55,35 @@ def _stop_words() -> frozenset[str]:
     return ENGLISH_STOP_WORDS
 
 
-def tokens(text: str) -> tuple[list[tuple[int, int]], list[str]]:
-    """(start, end) and text of every token. One C-level findall; positions by `find` from the
-    previous token's end (only whitespace lies between two tokens), far cheaper than match objects."""
+def tokens(text: str) -> tuple[TokenStarts, list[str]]:
+    """Start offsets and text of every token: one C-level findall; offsets found only when asked."""
     words = TOKEN.findall(text)
-    spans = []
-    find, pos = text.find, 0
-    for w in words:
-        pos = find(w, pos)
-        spans.append((pos, pos + len(w)))
-        pos += len(w)
-    return spans, words
+    return TokenStarts(text, words), words
+
+
+class TokenStarts:
+    """starts[i]: where token i begins. Found on demand by `find` from the previous token's end
+    (only whitespace lies between two tokens): only a name's tokens need a position, and a
+    megabyte of numbers or prose holds ~250k tokens and few names, so most are never located."""
+
+    def __init__(self, text: str, words: list[str]) -> None:
+        self.text, self.words = text, words
+        self.known: list[int] = []
+        self.pos = 0
+
+    def __getitem__(self, i: int) -> int:
+        known = self.known
+        if i >= len(known):
+            find, words, pos = self.text.find, self.words, self.pos
+            for j in range(len(known), i + 1):
+                pos = find(words[j], pos)
+                known.append(pos)
+                pos += len(words[j])
+            self.pos = pos
+        return known[i]
+
+    def __len__(self) -> int:
+        return len(self.words)
 
 
 def shape(word: str) -> str:
@@ -102,8 +120,14 @@ def case_of(word: str) -> str:
     return "M"
 
 
-@lru_cache(maxsize=131072)
 def _info(word: str, gazetteer: Gazetteer) -> Info:
+    if word.isdigit() and word.isascii():  # a table's numbers: never names, and too many to cache
+        return Info(word, "d+" if len(word) > 6 else "d", "D", "x", "", 0, "n")
+    return _word_info(word, gazetteer)
+
+
+@lru_cache(maxsize=131072)
+def _word_info(word: str, gazetteer: Gazetteer) -> Info:
     low = word.lower()
     case = case_of(word)
     cl = 0
@@ -200,10 +224,11 @@ def features(words: list[str], infos: list[Info], i: int, info: Callable[[str], 
     return [f for key in candidate_keys(words, infos, i) for f in group_features(key, info)]
 
 
-def analyse(text: str, gazetteer: Gazetteer) -> tuple[list[tuple[int, int]], list[str], list[Info]]:
-    spans, words = tokens(text)
+def analyse(text: str, gazetteer: Gazetteer) -> tuple[TokenStarts, list[str], list[Info]]:
+    """Tokens' start offsets, texts and descriptions."""
+    starts, words = tokens(text)
     described = {w: _info(w, gazetteer) for w in set(words)}
-    return spans, words, list(map(described.__getitem__, words))
+    return starts, words, list(map(described.__getitem__, words))
 
 
 def neighbour_buckets(tokens: int, p_of: dict[int, float]) -> list[str]:
@@ -285,20 +310,20 @@ class NameTagger:
 
     def find(self, text: str, unsure: bool = False) -> list[Entity]:
         """PERSON spans; with `unsure`, also spans the model half-believes (score below the threshold)."""
-        spans, words, infos = analyse(text, self.gazetteer)
+        starts, words, infos = analyse(text, self.gazetteer)
         candidates = candidates_of(infos)
         if not candidates:
             return []
         p = np.zeros(len(words))
         p[candidates] = self.probabilities(words, infos, candidates)
-        out = self._spans(spans, infos, p, self.threshold, 0.8)
+        out = self._spans(starts, words, infos, p, self.threshold, 0.8)
         if unsure:
             taken = {(e.start, e.end) for e in out}
-            out += [e for e in self._spans(spans, infos, p, min(UNSURE, self.threshold), 0.3) if (e.start, e.end) not in taken]
+            out += [e for e in self._spans(starts, words, infos, p, min(UNSURE, self.threshold), 0.3) if (e.start, e.end) not in taken]
         return out
 
     @staticmethod
-    def _spans(spans: list[tuple[int, int]], infos: list[Info], p: np.ndarray, threshold: float, score: float) -> list[Entity]:
+    def _spans(starts: TokenStarts, words: list[str], infos: list[Info], p: np.ndarray, threshold: float, score: float) -> list[Entity]:
         out: list[Entity] = []
         for first, last in runs(p, threshold, min(EXTEND, threshold)):
             while last >= first and "p" in infos[last].flags:
@@ -306,5 +331,5 @@ class NameTagger:
             while first <= last and "p" in infos[first].flags and infos[first].case == "L":
                 first += 1
             if first <= last:
-                out.append(Entity(spans[first][0], spans[last][1], "PERSON", score, "tagger"))
+                out.append(Entity(starts[first], starts[last] + len(words[last]), "PERSON", score, "tagger"))
         return out

@@ -148,20 +148,39 @@ def phones(text: str, regions: tuple[str, ...], covered: bytearray | None = None
         return out
     context_words, id_words = _Words(text, _CONTEXT_HINT), _Words(text, _ID_HINT)
     contexts = context_words.anywhere()  # a table of numbers: usually no "phone", "call"... anywhere
+    scores, order = _ShapeScores(min_score), _RegionOrder(len(regions))
+    verdicts: dict = {}  # a text repeats its numbers (a thread quoting itself, a table): each judged once
     for m in _PHONE_CANDIDATE.finditer(text):
-        raw = m.group(0).rstrip(" .-/(")
-        start = m.start()
-        end = start + len(raw)
+        start, end = m.span()  # (the match ends on a digit: nothing to strip)
+        if end - start < 7:
+            continue  # can't hold 7 digits: a table's amounts (123.45), short codes
         if covered is not None and covered.find(0, start, end) < 0:
             continue
-        if raw.isascii() and raw.isdigit():  # a bare run (most candidates in a table): no extension, no date
-            if not 7 <= len(raw) <= 15:
+        raw = m.group(0)
+        if raw.isdigit() and raw.isascii():  # a bare run (most candidates in a table): no extension, no date
+            if end - start > 15:
                 continue
-            number = bare = parse_as = ascii_digits = raw
-            digits, formatted = len(raw), False
             if raw.startswith("00"):
-                parse_as = "+" + raw[2:]
+                bare, parse_as, ascii_digits, digits = raw, "+" + raw[2:], raw, end - start
+                international, formatted = True, False
+            else:
+                # The common case, kept lean: a bare national run, judged by its context words alone.
+                context = contexts and (context_words.said(start - 40, start, _PHONE_CONTEXT_BEFORE, True)
+                                        or context_words.said(end, end + 50, _PHONE_CONTEXT_AFTER))
+                named = not context and id_words.said(start - 30, start, _ID_CONTEXT_BEFORE, True)
+                valid_score, possible_score, no_score, need_possible = scores.of(False, False, False, context, named)
+                if valid_score < min_score:
+                    continue
+                key = (raw, need_possible)
+                known = verdicts.get(key)
+                if known is None:
+                    known = verdicts[key] = _verdict(raw, raw, regions, False, need_possible, order)
+                valid, possible = known
+                if possible:
+                    out.append(Entity(start, end, "PHONE_NUMBER", valid_score if valid else possible_score, "phone"))
+                continue
         else:
+            raw = raw.rstrip(" .-/(")
             number = _EXTENSION.sub("", raw) if _EXTENSION_HINT.search(raw) else raw
             if _DATE.match(number):
                 continue
@@ -172,51 +191,101 @@ def phones(text: str, regions: tuple[str, ...], covered: bytearray | None = None
             bare = number.lstrip("( ")
             parse_as = "+" + bare[2:] if bare.startswith("00") else number
             formatted = _SEPARATOR.search(number.strip()) is not None
-        international = bare.startswith(("+", "00"))
+            international = bare.startswith(("+", "00"))
         # Context words change the score of international and bare runs only; "order" only of bare ones.
         context = contexts and (international or not formatted) and (
             context_words.said(start - 40, start, _PHONE_CONTEXT_BEFORE, True) or context_words.said(end, end + 50, _PHONE_CONTEXT_AFTER))
         named = not (international or formatted or context) and id_words.said(start - 30, start, _ID_CONTEXT_BEFORE, True)
-        shape = _Shape(international, bare.startswith("+"), formatted, context, named)
-        if _score(shape, True, True) < min_score:
+        valid_score, possible_score, no_score, need_possible = scores.of(international, bare.startswith("+"), formatted, context, named)
+        if valid_score < min_score:
             continue  # even a valid number written this way would be dropped: skip libphonenumber
-        need_possible = _score(shape, False, True) >= min_score
-        valid, possible = _verdict(parse_as, ascii_digits, regions, international, need_possible)
+        key = (parse_as, ascii_digits, international, need_possible)
+        known = verdicts.get(key)
+        if known is None:
+            known = verdicts[key] = _verdict(parse_as, ascii_digits, regions, international, need_possible, order)
+        valid, possible = known
         if not possible and not (international and digits >= 8):
             continue
-        score = _score(shape, valid, possible)
-        out.append(Entity(start, end, "PHONE_NUMBER", score, "phone"))
+        out.append(Entity(start, end, "PHONE_NUMBER", valid_score if valid else possible_score if possible else no_score, "phone"))
     return out
 
 
-@lru_cache(maxsize=16384)
-def _verdict(parse_as: str, ascii_digits: str | None, regions: tuple[str, ...], international: bool,
-             need_possible: bool) -> tuple[bool, bool]:
-    """(valid, possible): libphonenumber's answer in the first region where the number is valid
-    (an international one by its own country code). Cached: a conversation, a thread or a table
-    repeats the same numbers, and a parse costs tens of microseconds."""
-    import phonenumbers
+class _ShapeScores:
+    """_score of each way a candidate can be written, computed once per text rather than per
+    candidate: (valid, possible only, neither, whether `possible` can matter at `min_score`)."""
 
-    valid = possible = False
+    def __init__(self, min_score: float) -> None:
+        self.min_score = min_score
+        self.table: dict[tuple[bool, ...], tuple[float, float, float, bool]] = {}
+
+    def of(self, *shape: bool) -> tuple[float, float, float, bool]:
+        got = self.table.get(shape)
+        if got is None:
+            s = _Shape(*shape)
+            possible = _score(s, False, True)
+            got = self.table[shape] = (_score(s, True, True), possible, _score(s, False, False), possible >= self.min_score)
+        return got
+
+
+def _verdict(parse_as: str, ascii_digits: str | None, regions: tuple[str, ...], international: bool,
+             need_possible: bool, order: _RegionOrder | None = None) -> tuple[bool, bool]:
+    """(valid, possible): whether libphonenumber finds the number valid in some region (an
+    international one by its own country code), else whether possible in one. The answer does not
+    depend on the order the regions are asked in, so `order` may put the likeliest first."""
+    if international:
+        return _parsed(parse_as, None)
+    possible = False
     plain = parse_as is ascii_digits or (ascii_digits is not None and _PLAIN.fullmatch(parse_as) is not None)
-    for region, screen in ((None, None),) if international else zip(regions, region_filters(regions)):
-        if plain and screen is not None:
+    screens = region_filters(regions)
+    for i in order.indices if order is not None else range(len(regions)):
+        screen = screens[i]
+        if plain:
             known = screen.exact(ascii_digits)
             if known is not None:  # a run parse() would take as written: the metadata answers alone
                 if known[0]:
+                    if order is not None:
+                        order.found_in(i)
                     return True, True
                 possible = possible or known[1]
                 continue
-        if ascii_digits is not None and screen is not None and not screen.may_match(ascii_digits, need_possible):
+        if ascii_digits is not None and not screen.may_match(ascii_digits, need_possible):
             continue  # neither valid nor (when it matters) possible here: libphonenumber would say so too
-        try:
-            parsed = phonenumbers.parse(parse_as, region)
-        except phonenumbers.NumberParseException:
-            continue
-        if phonenumbers.is_valid_number(parsed):
+        valid_here, possible_here = _parsed(parse_as, regions[i])
+        if valid_here:
+            if order is not None:
+                order.found_in(i)
             return True, True
-        possible = possible or phonenumbers.is_possible_number(parsed)
-    return valid, possible
+        possible = possible or possible_here
+    return False, possible
+
+
+@lru_cache(maxsize=16384)
+def _parsed(number: str, region: str | None) -> tuple[bool, bool]:
+    """libphonenumber's (valid, possible) for `number` read in `region`. Cached: a conversation, a
+    thread or a table repeats the same numbers, and a parse costs tens of microseconds."""
+    import phonenumbers
+
+    try:
+        parsed = phonenumbers.parse(number, region)
+    except phonenumbers.NumberParseException:
+        return False, False
+    if phonenumbers.is_valid_number(parsed):
+        return True, True
+    return False, phonenumbers.is_possible_number(parsed)
+
+
+class _RegionOrder:
+    """The configured regions in the order one text's numbers are judged: the region that last
+    found one valid goes first. A table's numbers are mostly valid in the same region, so most
+    verdicts are settled by the first question instead of after several regions said no."""
+
+    def __init__(self, regions: int) -> None:
+        self.indices = list(range(regions))
+
+    def found_in(self, i: int) -> None:
+        if self.indices[0] != i:
+            self.indices.remove(i)
+            self.indices.insert(0, i)
 
 
 class _Shape(NamedTuple):

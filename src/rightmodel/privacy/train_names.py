@@ -215,11 +215,11 @@ def build(n: int, seed: int, root: Path) -> list[tuple[str, list[Span]]]:
 
 def examples(text: str, spans: list[Span], gazetteer: Gazetteer) -> tuple[int, list[int], list[list[str]], list[int]]:
     """(number of tokens, candidate token indices, their pass-one features, labels) of one text."""
-    offsets, words, infos = analyse(text, gazetteer)
+    starts, words, infos = analyse(text, gazetteer)
     info = lambda w: PAD if w == PAD_WORD else _info(w, gazetteer)  # noqa: E731
     cands = candidates_of(infos)
     xs = [features(words, infos, i, info) for i in cands]
-    ys = [int(any(a <= offsets[i][0] and offsets[i][1] <= b for a, b in spans)) for i in cands]
+    ys = [int(any(a <= starts[i] and starts[i] + len(words[i]) <= b for a, b in spans)) for i in cands]
     return len(words), cands, xs, ys
 
 
