@@ -446,3 +446,34 @@ def test_a_backslash_before_combining_marks_is_read_not_a_crash():
     text = "path C:\\\u0301x and jane@example.org"
     norm = normalise(text)
     assert norm.text.endswith("jane@example.org")
+
+
+def test_a_phone_verdict_does_not_depend_on_the_order_regions_are_asked_in():
+    """phones() asks first the region that last found a number valid: sound only if the verdict
+    (valid somewhere, else possible somewhere) is the same in any order."""
+    import random
+
+    from rightmodel.privacy import patterns
+    from rightmodel.privacy.config import DEFAULT_PHONE_REGIONS
+
+    rng = random.Random(3)
+    regions = tuple(DEFAULT_PHONE_REGIONS)
+    for _ in range(3000):
+        digits = "".join(rng.choice("0123456789") for _ in range(rng.randint(7, 15)))
+        written = rng.choice([digits, "0" + digits[1:], f"{digits[:3]} {digits[3:]}"])
+        plain = written if written.isdigit() else None
+        need_possible = rng.random() < 0.5
+        order = patterns._RegionOrder(len(regions))
+        rng.shuffle(order.indices)
+        assert patterns._verdict(written, plain or digits.replace(" ", ""), regions, False, need_possible, order) \
+            == patterns._verdict(written, plain or digits.replace(" ", ""), regions, False, need_possible), written
+
+
+def test_token_starts_are_where_the_tokens_are():
+    from rightmodel.privacy.name_tagger import TOKEN, tokens
+
+    text = "Anna's order 12,3.4 went to  J. R. Tolkien\n\n— done; mit Müller-Lüdenscheidt’s “quote”"
+    starts, words = tokens(text)
+    expected = [m.start() for m in TOKEN.finditer(text)]
+    assert [starts[i] for i in reversed(range(len(words)))] == expected[::-1]  # asked out of order too
+    assert [text[starts[i]:starts[i] + len(w)] for i, w in enumerate(words)] == words
