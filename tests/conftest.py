@@ -41,7 +41,20 @@ def tiny_files(tmp_path_factory) -> dict[str, Path]:
     return {
         "train": write_csv(root / "train.csv", banking_rows("train", 30)),
         "eval": write_csv(root / "eval.csv", banking_rows("test", 10)),
+        "shifted": write_csv(root / "shifted.csv", shifted_rows()),
     }
+
+
+def shifted_rows() -> list[tuple[str, str]]:
+    """Other test rows of the same intents, shouted in capitals, plus three of an intent the
+    specialist never saw: data that moved since training."""
+    from rightmodel.data.shipped import banking77
+
+    seen = set(banking_rows("test", 10))
+    rows = [(text.upper(), label) for text, label in banking_rows("test", 20) if (text, label) not in seen]
+    data = banking77("test")
+    rows += [(t, ls[0]) for t, ls in zip(data.texts, data.labels) if ls[0] == "atm_support"][:3]
+    return rows
 
 
 @pytest.fixture(scope="session")
@@ -58,6 +71,7 @@ def built(tmp_path_factory, tiny_files):
         train_path=tiny_files["train"],
         eval_path=tiny_files["eval"],
         calibration_mode="split",  # one fine-tune for the shared fixture; cross-fitting: test_crossfit.py
+        shifted_paths=(tiny_files["shifted"],),
         config=TrainConfig(epochs=3, batch_size=16),
     )
     version = build_specialist(request, registry, log=lambda m: None)

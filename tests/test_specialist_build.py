@@ -45,6 +45,45 @@ def test_card_has_every_field_and_honest_provenance(built):
     assert "## Calibration" in (built["version"].path / "card.md").read_text()
 
 
+def test_card_scores_the_threshold_on_a_shifted_file_beside_the_calibration_split(built):
+    """--shifted-eval: the card's numbers there are the served model's own, recomputed here."""
+    from rightmodel.data import read_labelled
+    from rightmodel.evaluate.card import shift_lines
+    from rightmodel.specialists.runtime import SpecialistRuntime
+
+    card = json.loads((built["version"].path / "card.json").read_text())
+    [shifted] = card["shifted"]
+    data = read_labelled(built["shifted"], min_per_class=1)
+    runtime = SpecialistRuntime(built["version"].path)
+    preds = runtime.predict(data.texts)
+    correct = np.array([p.labels == gold for p, gold in zip(preds, data.labels)])
+    accepted = np.array([p.confidence for p in preds]) >= card["calibration"]["threshold"]
+    assert shifted["n"] == len(data.texts) == 43 and shifted["rows_with_unknown_labels"] == 3
+    assert shifted["accuracy"] == pytest.approx(correct.mean(), abs=1e-3)
+    at = shifted["at_threshold"]
+    assert at["coverage"] == pytest.approx(accepted.mean(), abs=1e-6)
+    if accepted.any():
+        assert at["accepted_accuracy"] == pytest.approx(correct[accepted].mean(), abs=1e-6)
+    assert set(shifted["calibration_methods"]) == set(card["calibration_methods"])
+    lines = shift_lines(card)
+    assert lines[1].startswith("calibration:") and lines[2].startswith("evaluation:") and "shifted.csv" in lines[3]
+    assert "### Where the data moves" in (built["version"].path / "card.md").read_text()
+
+
+def test_shift_lines_flag_a_shifted_set_under_the_target():
+    from rightmodel.evaluate.card import shift_lines
+
+    card = {"calibration": {"target_accuracy": 0.95, "method": "expected", "threshold": 0.9, "n_calibration": 100,
+                            "coverage": 0.8, "accepted_accuracy": 0.96},
+            "calibration_on_eval": {"coverage": 0.7, "accepted_accuracy": 0.95}, "data": {"n_eval": 50},
+            "shifted": [{"file": "a.csv", "n": 10, "at_threshold": {"coverage": 0.5, "accepted_accuracy": 0.944}},
+                        {"file": "b.csv", "n": 10, "at_threshold": {"coverage": 0.5, "accepted_accuracy": 0.946}},
+                        {"file": "c.csv", "n": 10, "at_threshold": {"coverage": 0.0, "accepted_accuracy": None}}]}
+    lines = shift_lines(card)
+    assert "under the target" in lines[3] and "under the target" not in lines[4]
+    assert "n/a accepted accuracy" in lines[5] and "under the target" not in lines[5]
+
+
 def test_runtime_predicts_with_probabilities_and_top_k(built):
     from rightmodel.specialists.runtime import SpecialistRuntime
 

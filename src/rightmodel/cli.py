@@ -140,6 +140,11 @@ def build_app() -> typer.Typer:
             "Default: 0.25 when calibration is cross-fitted (fold models are less confident than the shipped one), "
             "0 on a held-out split.",
         ),
+        shifted_eval: Optional[list[Path]] = typer.Option(
+            None, "--shifted-eval",
+            help="Labelled file of the same task from another source or period (repeatable): the card shows the "
+            "threshold's coverage and accepted accuracy there beside the calibration split's.",
+        ),
         encoding: str = typer.Option("utf-8", "--encoding", help="Text encoding of the data files."),
         drop_rare: bool = typer.Option(False, "--drop-rare", help="Drop classes with fewer than 2 examples instead of failing."),
         promote: bool = typer.Option(False, "--promote", help="Promote the new version to production if it passes the gate and answers something locally (coverage > 0)."),
@@ -181,6 +186,7 @@ def build_app() -> typer.Typer:
             calibration_mode=calibration_mode,
             folds=folds,
             calibration_margin=calibration_margin,
+            shifted_paths=tuple(shifted_eval or ()),
             config=TrainConfig(
                 epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, max_length=max_length,
                 seed=seed, negative_rate=negative_rate,

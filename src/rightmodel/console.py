@@ -55,6 +55,11 @@ def print_version_summary(version) -> None:
         f"coverage {on_eval['coverage']:.1%}, accepted accuracy {fmt(on_eval['accepted_accuracy'])} on held-out data"
         + (" (cross-fitted: the held-out set is also the calibration set)" if on_eval.get("crossfit") else "")
     )
+    if card.get("shifted"):
+        from rightmodel.evaluate.card import shift_lines
+
+        for line in shift_lines(card)[1:]:
+            console.print(f"  {line}")
     console.print(
         f"trained in {card['training']['seconds']:.0f}s; p50 {card['latency'].get('single_p50_ms')} ms, "
         f"{card['latency'].get('batched_throughput_per_s')} texts/s batched; card: {version.path / 'card.md'}"

@@ -79,6 +79,10 @@ def render_markdown(card: dict) -> str:
     certify = card.get("certify")
     if certify:
         lines += ["", "### What the calibration evidence can certify", "", "```", *certify["lines"], "```", ""]
+    if card.get("shifted"):
+        lines += ["", "### Where the data moves", "",
+                  "The chosen threshold on the calibration split, the evaluation set and each labelled file from "
+                  "another distribution given at training (`--shifted-eval`):", "", "```", *shift_lines(card), "```", ""]
     for method, result in card.get("calibration_methods", {}).items():
         c, e = result["on_calibration"], result["on_eval"]
         lines.append(
@@ -104,6 +108,26 @@ def render_markdown(card: dict) -> str:
         lines.append(f"| {label} | {row['precision']:.3f} | {row['recall']:.3f} | {row['f1']:.3f} | {row['support']} |")
     lines += ["", "## Hyperparameters", "", "```json", json.dumps(card["hyperparameters"], indent=2), "```", ""]
     return "\n".join(lines)
+
+
+def shift_lines(card: dict) -> list[str]:
+    """Calibration split, evaluation set and each shifted file at the chosen threshold, side by side."""
+    cal, on_eval = card["calibration"], card.get("calibration_on_eval") or {}
+
+    def row(name: str, n: int, coverage: float, accepted: float | None) -> str:
+        acc = "n/a" if accepted is None else f"{100 * accepted:.2f}%"
+        return f"{name}: {n} rows, {100 * coverage:.1f}% answered locally at {acc} accepted accuracy"
+
+    lines = [f"target {100 * cal['target_accuracy']:g}% ({cal['method']}), threshold {cal['threshold']:.6f}",
+             row("calibration", cal["n_calibration"], cal["coverage"], cal["accepted_accuracy"])]
+    if on_eval and not on_eval.get("crossfit"):
+        lines.append(row("evaluation", card["data"]["n_eval"], on_eval["coverage"], on_eval["accepted_accuracy"]))
+    for s in card.get("shifted") or []:
+        t = s["at_threshold"]
+        below = t["accepted_accuracy"] is not None and t["accepted_accuracy"] < cal["target_accuracy"] - 0.005
+        lines.append(row(f"shifted `{s['file']}`", s["n"], t["coverage"], t["accepted_accuracy"])
+                     + (" - more than half a point under the target" if below else ""))
+    return lines
 
 
 def calibration_line(data: dict, cross_fit: dict | None) -> str:

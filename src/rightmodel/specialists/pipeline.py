@@ -67,6 +67,9 @@ class BuildRequest:
     # Share of the error budget the `expected` rule holds back; None: CROSSFIT_MARGIN when the
     # answers are cross-fitted, 0 on a split (routing.calibration says why).
     calibration_margin: float | None = None
+    # Labelled files of the same task from elsewhere (another source, period or wording): the card
+    # shows the threshold's coverage and accepted accuracy there beside the calibration split's.
+    shifted_paths: tuple[Path, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -270,6 +273,7 @@ def evaluate_build(
     if margin and request.calibration_method == "expected":  # what the margin costs, on the same answers
         certify["targets_without_margin"] = certifiable(cal_conf, cal_correct, request.target_accuracy, request.delta,
                                                         request.calibration_method)
+    shifted = [evaluate_shifted(request, path, runtime, calibrations, trained.multi_label) for path in request.shifted_paths]
     latency = measure_latency(lambda batch: runtime.predict_proba(batch, batch_size=64), list(ev.texts))
     fit_texts = set(splits.fit.texts)
     return {
@@ -311,12 +315,41 @@ def evaluate_build(
             "split: the threshold is chosen on answers the shipped model never trained on"),
         "cross_fit": splits.out_of_fold.to_dict() if cross_fitted else None,
         "certify": certify,
+        "shifted": shifted,
         "latency": latency,
         "size": {
             "model_bytes": (staged / MODEL_FILE).stat().st_size,
             "fp32_model_bytes": fp32_path.stat().st_size,
             "parameters": sum(p.numel() for p in trained.model.parameters()),
         },
+    }
+
+
+def evaluate_shifted(request: BuildRequest, path: Path, runtime: SpecialistRuntime, calibrations: dict,
+                     multi_label: bool) -> dict:
+    """The thresholds scored on a labelled file from another distribution: does the promise made on
+    the calibration split hold where the data moved? (Rows whose labels the model does not know
+    count as wrong answers: escalating them is the only right move.)"""
+    shifted = read_labelled(path, text_col=request.text_col, label_col=request.label_col, multi_label=request.multi_label,
+                            label_sep=request.label_sep, encoding=request.encoding, min_per_class=1)
+    probs = runtime.predict_proba(shifted.texts)
+    preds = [p.labels for p in runtime.decode(probs)]
+    conf = confidence_of(probs, multi_label, runtime.decision_threshold)
+    correct = exact_match(shifted.labels, preds)
+    known = set(runtime.labels)
+    methods = {}
+    for method, result in calibrations.items():
+        on_cal = result["on_calibration"]
+        methods[method] = summarize(conf, correct, on_cal["threshold"], on_cal["target_accuracy"], on_cal["delta"], method,
+                                    on_cal.get("margin", 0.0)).to_dict()
+    return {
+        "file": str(path),
+        "n": len(shifted),
+        "hash": shifted.content_hash(),
+        "accuracy": round(float(correct.mean()), 4) if len(shifted) else None,
+        "rows_with_unknown_labels": sum(1 for labels in shifted.labels if not set(labels) <= known),
+        "at_threshold": methods[request.calibration_method],
+        "calibration_methods": methods,
     }
 
 
