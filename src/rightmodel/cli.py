@@ -141,7 +141,7 @@ def build_app() -> typer.Typer:
             "0 on a held-out split.",
         ),
         shifted_eval: Optional[list[Path]] = typer.Option(
-            None, "--shifted-eval",
+            None, "--shifted-eval", metavar="FILE",
             help="Labelled file of the same task from another source or period (repeatable): the card shows the "
             "threshold's coverage and accepted accuracy there beside the calibration split's.",
         ),
