@@ -30,7 +30,7 @@ demo: venv
 	$(PY) -m rightmodel.demo
 
 test: venv system-packages
-	$(PY) -m pytest -q -p no:cacheprovider --timeout 900 tests
+	$(PY) -m pytest -q -p no:cacheprovider --timeout 900 --durations=15 tests
 
 bench: venv
 	$(PY) bench/specialists.py
