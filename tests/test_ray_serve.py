@@ -22,7 +22,8 @@ import pytest
 
 from cpu_specialist import register_cpu_specialist
 from gateway_proc import Gateway, create_keys, start_gateway, stop_gateway
-from test_workers import COST, ENV, LONG, MAX_TOKENS, OUT_PER_MTOK, chat, cli_env, fifty_against_ten, register_copy_of, routed_at, run_cli_argv
+from test_workers import (COST, ENV, OUT_PER_MTOK, RPM, burst, chat, cli_env, fifty_against_ten, register_copy_of, routed_at, rows_of_key,
+                          run_cli_argv)
 from upstream_server import upstream  # noqa: F401  (module-scoped fixture)
 
 from rightmodel.auth import KeySpec
@@ -66,10 +67,11 @@ def ray_gateway(upstream, tmp_path_factory):  # noqa: F811
     home = tmp_path_factory.mktemp("ray")
     v1 = register_cpu_specialist(home, task="intent", width=64, layers=2, max_length=64)
     v2 = register_copy_of(home, v1)
-    budget, plain = create_keys(
+    budget, plain, rate = create_keys(
         f"sqlite:///{home / 'keys.db'}",
         KeySpec(tenant="gamma", name="budget", budget_usd=10.5 * COST),
         KeySpec(tenant="acme", name="plain"),
+        KeySpec(tenant="beta", name="rate", rpm=RPM),
     )
     from rightmodel.auth import KeyStore
 
@@ -85,7 +87,7 @@ def ray_gateway(upstream, tmp_path_factory):  # noqa: F811
             if r.status_code == 200:
                 seen.add(r.json()["worker"])
         assert seen == {0, 1}, (seen, gw.log_text()[-3000:])
-        yield gw, {"budget": budget, "plain": plain}, ids, (v1, v2)
+        yield gw, {"budget": budget, "plain": plain, "rate": rate}, ids, (v1, v2)
     finally:
         pids = ray_pids(gw)
         code = stop_gateway(gw, timeout=60)
@@ -115,6 +117,20 @@ def test_two_ingress_and_two_specialist_replicas_answer_the_openai_sdk(ray_gatew
 def test_fifty_concurrent_requests_across_two_ingress_replicas_cannot_overspend_a_budget_of_ten(ray_gateway, upstream):  # noqa: F811
     gw, secrets, ids, _versions = ray_gateway
     fifty_against_ten(gw, upstream, secrets["budget"], ids["budget"])
+
+
+def test_requests_per_minute_hold_across_ingress_replicas_within_five_percent(ray_gateway):
+    gw, secrets, ids, _versions = ray_gateway
+    started = time.monotonic()
+    results = asyncio.run(burst(gw.v1, secrets["rate"], 2 * RPM, **chat(model="primary")))
+    elapsed = time.monotonic() - started
+    answered = sum(not isinstance(r, Exception) for r in results)
+    refused = [r for r in results if isinstance(r, Exception)]
+    assert all(isinstance(e, openai.RateLimitError) and e.code == "rate_limit_exceeded" for e in refused)
+    print(f"ray: rpm {RPM} across 2 ingress replicas: {answered} of {2 * RPM} answered in {elapsed:.2f} s")
+    assert RPM <= answered <= 1.05 * RPM + elapsed * RPM / 60.0, (answered, elapsed)
+    rows = rows_of_key(gw, ids["rate"], 2 * RPM)
+    assert {json.loads(r["extra"])["worker"] for r in rows} == {0, 1}
 
 
 def test_a_promotion_under_load_fails_no_request_and_every_replica_follows_within_5s(ray_gateway):
