@@ -83,13 +83,19 @@ def start(home: Path, port: int, args: list[str], pin: str | None, log: Path) ->
 
 
 def stop(proc: subprocess.Popen) -> None:
+    """SIGTERM to the gateway itself (it stops its workers, or its Ray cluster and removes its
+    temporary directory), then whatever is left of its process group after 60 s."""
     if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
+        proc.send_signal(signal.SIGTERM)
         try:
-            proc.wait(30)
+            proc.wait(60)
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+            pass
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait()
 
 
 async def one_connection(port: int, until: float, latencies: list[float], errors: list[str]) -> None:

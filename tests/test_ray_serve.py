@@ -83,7 +83,10 @@ def ray_gateway(upstream, tmp_path_factory):  # noqa: F811
         seen: set[int] = set()  # both ingress replicas up: each journals as its slot ("worker")
         deadline = time.time() + 120
         while seen != {0, 1} and time.time() < deadline:
-            r = httpx.get(f"{gw.url}/readyz", headers={"Connection": "close"}, timeout=10)
+            try:
+                r = httpx.get(f"{gw.url}/readyz", headers={"Connection": "close"}, timeout=10)
+            except httpx.HTTPError:
+                continue
             if r.status_code == 200:
                 seen.add(r.json()["worker"])
         assert seen == {0, 1}, (seen, gw.log_text()[-3000:])
