@@ -68,6 +68,10 @@ class SpecialistBackend:
             labels=pred.labels, confidence=pred.confidence, top=pred.top, version=self.ref, compute_s=compute_s, tokens=self.count_tokens(text)
         )
 
+    def warm(self, text: str) -> None:
+        """Run once before serving: a session's first run is the slow one."""
+        self.runtime.predict_proba([text])
+
     def accepts(self, confidence: float, override: float | None = None) -> bool:
         return confidence >= (self.threshold if override is None else override)
 

@@ -61,6 +61,31 @@ class AnthropicModelConfig(RemoteModelConfig):
     base_url: str = "https://api.anthropic.com"
 
 
+class AutoscalingConfig(Strict):
+    """Ray Serve autoscaling of one deployment (`serve --ray`): replicas follow the requests queued
+    or running per replica."""
+
+    min_replicas: int = Field(1, ge=0)
+    max_replicas: int = Field(2, ge=1)
+    target_ongoing_requests: float = Field(4.0, gt=0)  # per replica; above it Ray adds replicas
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "AutoscalingConfig":
+        if self.max_replicas < self.min_replicas:
+            raise ValueError(f"max_replicas ({self.max_replicas}) must be at least min_replicas ({self.min_replicas})")
+        return self
+
+
+class ReplicasConfig(Strict):
+    """How one deployment runs under `rightmodel serve --ray` (ignored by a lone gateway and
+    `--workers`, where every process serves every specialist in-process)."""
+
+    replicas: int = Field(1, ge=1)  # fixed count, unless `autoscaling` is set
+    max_ongoing_requests: int = Field(32, ge=1)  # per replica; Ray queues (then refuses) beyond it
+    autoscaling: AutoscalingConfig | None = None
+    cpus: float | None = Field(None, ge=0)  # Ray CPUs reserved per replica (default: 1 for a specialist, 0 for the ingress)
+
+
 class SpecialistModelConfig(Strict):
     """A registered specialist: a task in the registry, pinned to a stage or a version."""
 
@@ -68,6 +93,7 @@ class SpecialistModelConfig(Strict):
     task: str | None = None  # registry task name; default: the model's name in this file
     stage: Literal["production", "candidate"] = "production"
     version: str | None = None  # e.g. "v3"; overrides stage
+    serving: ReplicasConfig = Field(default_factory=ReplicasConfig)  # its Ray Serve deployment (`serve --ray`)
 
     def ref(self, name: str) -> str:
         task = self.task or name
@@ -284,6 +310,13 @@ class EmbeddingsConfig(Strict):
     aliases: list[str] = Field(default_factory=list)
 
 
+class RayConfig(Strict):
+    """`rightmodel serve --ray`: the ingress deployment (the gateway app) and the Ray cluster."""
+
+    ingress: ReplicasConfig = Field(default_factory=ReplicasConfig)
+    address: str | None = None  # an existing cluster (host:port); default: start one on loopback for this gateway
+
+
 class Constellation(Strict):
     version: Literal[1] = 1
     models: dict[str, ModelConfig] = Field(default_factory=dict)
@@ -295,6 +328,7 @@ class Constellation(Strict):
     privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
     observability: ObservabilityConfig = Field(default_factory=ObservabilityConfig)
     embeddings: EmbeddingsConfig = Field(default_factory=EmbeddingsConfig)
+    ray: RayConfig = Field(default_factory=RayConfig)
 
     def remote_models(self) -> dict[str, OpenAIModelConfig | AnthropicModelConfig | GenerateModelConfig]:
         """Every model that answers chat completions itself: remote APIs and local generators."""

@@ -11,7 +11,7 @@ import asyncio
 import gc
 import logging
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Callable
 
 import orjson
 from fastapi import FastAPI
@@ -45,11 +45,14 @@ def json_response(payload: Any, status: int = 200, headers: dict[str, str] | Non
     return Response(orjson.dumps(payload), status_code=status, media_type=JSON, headers=headers)
 
 
-def create_app(constellation: Constellation, settings: GatewaySettings) -> FastAPI:
+def create_app(constellation: Constellation, settings: GatewaySettings, open_specialist: Callable[[str, str], Any] | None = None) -> FastAPI:
+    """The gateway app; `open_specialist` says how a specialist version is reached (default: loaded
+    in this process; `serve --ray` passes proxies to its specialist deployments)."""
+
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         loop = asyncio.get_running_loop()
-        state: GatewayState = await loop.run_in_executor(None, build_state, constellation, settings)
+        state: GatewayState = await loop.run_in_executor(None, build_state, constellation, settings, open_specialist)
         state.metrics = GatewayMetrics.for_state(state)  # its own registry, before the first request
         if state.shadow_of:
             state.background.append(asyncio.create_task(promotion_loop(state)))

@@ -52,6 +52,8 @@ def add_gateway_commands(app: typer.Typer) -> None:
         workers: int = typer.Option(1, "--workers", min=1, help="Gateway processes sharing the port, rate limits and budgets (default 1)."),
         limits_url: Optional[str] = typer.Option(None, "--limits-url", envvar="RIGHTMODEL_LIMITS_URL",
                                                  help="Shared rate limits and budgets (default with --workers: SQLite limits.db in --home; PostgreSQL for several machines)."),
+        ray: bool = typer.Option(False, "--ray", help="Deploy on Ray Serve: an ingress deployment (this gateway) and one deployment per specialist (needs rightmodel[ray]; docs/scale.md)."),
+        address: Optional[str] = typer.Option(None, "--address", help="With --ray: an existing Ray cluster (host:port); default: ray.address of the file, else a new cluster on loopback."),
         log_level: str = typer.Option("warning", "--log-level"),
     ) -> None:
         """Serve the OpenAI-compatible gateway (chat completions, embeddings, classify, models)."""
@@ -60,8 +62,19 @@ def add_gateway_commands(app: typer.Typer) -> None:
         options = ServeOptions(
             config=str(config) if config else None, host=host, port=port, home=str(home) if home else None, db_url=db_url,
             ledger_url=ledger_url, keys_url=keys_url, limits_url=limits_url, journal_dir=str(journal_dir) if journal_dir else None,
-            threads=threads, log_level=log_level, workers=workers,
+            threads=threads, log_level=log_level, workers=workers, ray=ray, ray_address=address,
         )
+        if address and not ray:
+            raise typer.BadParameter("--address is for --ray (a Ray cluster to deploy on)", param_hint="--address")
+        if ray:
+            if workers > 1:
+                raise typer.BadParameter("--workers and --ray do not mix: under Ray, replicas come from the constellation (ray.ingress.replicas)", param_hint="--workers")
+            import logging
+
+            from rightmodel.gateway.ray_launch import serve_on_ray
+
+            logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+            raise typer.Exit(serve_on_ray(options, echo=lambda line: typer.echo(line, err=True)))
         if workers > 1:
             import logging
 

@@ -38,6 +38,8 @@ class ServeOptions:
     log_level: str = "warning"
     workers: int = 1
     version_poll_s: float = 2.0
+    ray: bool = False  # `serve --ray`: this process is an ingress or specialist replica of a Ray Serve app
+    ray_address: str | None = None  # an existing Ray cluster; None: `constellation.ray.address`, else a new one on loopback
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -65,17 +67,24 @@ def prepare(options: ServeOptions, *, worker: int | None = None, instance: str |
         journal_dir=Path(options.journal_dir) if options.journal_dir else None, inference_threads=options.threads,
         version_poll_s=options.version_poll_s,
     )
-    if options.workers > 1 or options.limits_url or constellation.storage.limits_url:
+    if options.workers > 1 or options.ray or options.limits_url or constellation.storage.limits_url:
         from rightmodel.cluster.limits_store import resolve_limits_url
 
         settings.limits_url = resolve_limits_url(settings.home, constellation.storage.limits_url, options.limits_url)
     if worker is not None:
-        settings.worker, settings.instance = worker, instance
-        settings.journal_dir = journal_root(settings) / WORKER_DIR.format(worker)
+        become_worker(settings, worker, instance)
         if options.threads is None:  # the cores are shared by the workers
             settings.inference_threads = max(1, (os.cpu_count() or 1) // options.workers)
     preflight(constellation, settings)
     return constellation, settings
+
+
+def become_worker(settings: Any, worker: int, instance: str | None) -> None:
+    """Settings of process K of several sharing one home: its own journal directory, its name in
+    the shared limits store (`serve --workers N`, and each ingress replica of `serve --ray`)."""
+    root = journal_root(settings)
+    settings.worker, settings.instance = worker, instance
+    settings.journal_dir = root / WORKER_DIR.format(worker)
 
 
 def journal_root(settings: Any) -> Path:

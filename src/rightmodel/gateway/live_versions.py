@@ -53,10 +53,8 @@ def resolve(registry: Any, refs: dict[str, str]) -> dict[str, str]:
 
 def load(state: Any, name: str, exact_ref: str) -> SpecialistBackend:
     """The new version, verified, loaded and run once (the first run of a session is the slow one)."""
-    d = state.constellation.defaults
-    backend = SpecialistBackend(name, state.registry, exact_ref, max_batch=d.batch_max_size, max_wait_ms=d.batch_max_wait_ms,
-                                threads=state.settings.inference_threads)
-    backend.runtime.predict_proba([WARM_TEXT])
+    backend = state.open_specialist(name, exact_ref)
+    backend.warm(WARM_TEXT)
     return backend
 
 

@@ -12,7 +12,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from rightmodel.backends.base import ChatBackend, RemoteEndpoint
 from rightmodel.backends.breaker import CircuitBreaker
@@ -55,6 +55,9 @@ class GatewayState:
     background: list[asyncio.Task] = field(default_factory=list)
     cpu: Any = None  # the bounded pool for CPU work: embeddings, classify batches (gateway/cpu.py)
     chat_deadline_s: float = 60.0  # defaults.deadline_s, or the one derived from the models (Constellation.chat_deadline_s)
+    # (model name, exact version) -> a loaded specialist: in this process by default; a proxy to a
+    # Ray Serve deployment under `serve --ray` (cluster/remote_specialist.py). Live versions use it too.
+    open_specialist: Callable[[str, str], Any] | None = None
 
     def task_labels(self, task: str | None) -> list[str] | None:
         """The labels of the task's specialist (or, with none yet, of its shadow candidate)."""
@@ -149,7 +152,17 @@ def build_remote(name: str, cfg: RemoteModelConfig, http, threads: int | None = 
     return OpenAICompatibleBackend(name, endpoint, http)
 
 
-def build_state(constellation: Constellation, settings: GatewaySettings) -> GatewayState:
+def local_opener(constellation: Constellation, settings: GatewaySettings, registry: Any) -> Callable[[str, str], SpecialistBackend]:
+    """Specialists loaded in this process (ONNX Runtime, micro-batched): the default."""
+    d = constellation.defaults
+
+    def open_local(name: str, ref: str) -> SpecialistBackend:
+        return SpecialistBackend(name, registry, ref, max_batch=d.batch_max_size, max_wait_ms=d.batch_max_wait_ms, threads=settings.inference_threads)
+
+    return open_local
+
+
+def build_state(constellation: Constellation, settings: GatewaySettings, open_specialist: Callable[[str, str], Any] | None = None) -> GatewayState:
     """Open the registry, load every specialist (verified), start the ledger, make backends.
 
     Runs before the server accepts requests: a missing production version or a corrupted file
@@ -169,16 +182,10 @@ def build_state(constellation: Constellation, settings: GatewaySettings) -> Gate
     registry = Registry(home, settings.registry_url)
     specialists: dict[str, SpecialistBackend] = {}
     try:
+        opener = open_specialist or local_opener(constellation, settings, registry)
         for name, cfg in constellation.specialists().items():
             try:
-                specialists[name] = SpecialistBackend(
-                    name,
-                    registry,
-                    cfg.ref(name),
-                    max_batch=constellation.defaults.batch_max_size,
-                    max_wait_ms=constellation.defaults.batch_max_wait_ms,
-                    threads=settings.inference_threads,
-                )
+                specialists[name] = opener(name, cfg.ref(name))
             except RightmodelError as exc:
                 raise ConfigError(f"models.{name}: cannot load {cfg.ref(name)} from the registry at {home}: {exc}") from None
         embedder = None
@@ -226,6 +233,7 @@ def build_state(constellation: Constellation, settings: GatewaySettings) -> Gate
         shadow_of={name: t.shadow for name, t in constellation.tasks.items() if t.shadow is not None},
         cpu=CpuPool(d.cpu_workers, d.cpu_per_tenant),
         chat_deadline_s=constellation.chat_deadline_s(),
+        open_specialist=opener,
     )
 
 
