@@ -106,7 +106,11 @@ def test_train_command_writes_gguf_files_and_a_card(tokenizer_dir, pairs_file, t
     for kind, entry in card["files"].items():
         assert (out / entry["file"]).stat().st_size == entry["bytes"] and entry["tokens_per_s_1_thread"] > 0
     assert card["files"]["q8_0"]["bytes"] < card["files"]["f16"]["bytes"]
-    assert card["training"]["seconds"] > 0 and card["training"]["steps"] == 2  # 7 examples, batch 4, 1 epoch
+    assert card["training"]["seconds"] > 0 and card["training"]["steps"] == 2  # 5 of 7 examples train (1 calibrates, 1 tests), batch 4
+    assert (card["data"]["train_examples"], card["data"]["calibration_examples"], card["data"]["test_examples"]) == (5, 1, 1)
+    acceptance = card["acceptance"]
+    assert acceptance["quality_bar"] == "exact" and acceptance["calibration"]["n_calibration"] == 1 and acceptance["test"]["n"] == 1
+    assert acceptance["model_file"] == card["served_file"] == "docstrings.q4_k_m.gguf" and "random 15%" in acceptance["split"]
 
     bad = run_cli("train", "docstrings", "--kind", "generate", "--data", str(tmp_path / "missing.jsonl"), "--base", str(base),
                   "--out", str(out), home=tmp_path / "home")

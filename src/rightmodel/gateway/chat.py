@@ -130,6 +130,10 @@ async def route_chat(request: Request, t: Ticket, body: dict[str, Any]) -> Respo
             start_shadow(state, t, body, task_cfg)
             if decision.route == "specialist":
                 t.routing_ms = t.elapsed_ms()
+                if decision.specialist in state.remotes:  # a generate model as the task's specialist
+                    from rightmodel.gateway.generative_task import serve_generative_specialist
+
+                    return await serve_generative_specialist(state, t, body, decision, scope)
                 return await serve_specialist(state, t, body, decision, scope)
             await inspect_privacy(state, t, body, task_cfg, scope)
             remote = decision.remote if decision.pick is None else await learned_pick(state, t, decision)

@@ -117,6 +117,18 @@ class GatewayState:
             self.registry.close()
 
 
+def check_generative_thresholds(constellation: Constellation, remotes: dict[str, ChatBackend]) -> None:
+    """A task whose specialist is a generate model needs an acceptance threshold (the task's
+    `threshold`, the model's, or its card's): without one nothing could tell an answer worth
+    sending from one to escalate, so startup stops and says where to set it."""
+    generators = constellation.generators()
+    for name, task in constellation.tasks.items():
+        if task.specialist in generators and task.threshold is None and getattr(remotes[task.specialist], "acceptance_threshold", None) is None:
+            raise ConfigError(f"tasks.{name}.threshold: the generate model '{task.specialist}' has no acceptance threshold "
+                              f"(no card.json beside its file): set tasks.{name}.threshold or models.{task.specialist}.threshold, "
+                              "or train it with `rightmodel train --kind generate`, which calibrates one")
+
+
 def load_embedder(settings: GatewaySettings):
     from rightmodel.specialists.embedder import Embedder, ensure_embedder
 
@@ -205,6 +217,7 @@ def build_state(constellation: Constellation, settings: GatewaySettings) -> Gate
     guard = build_guard(constellation, settings)
     http = HttpClient()
     remotes = {name: build_remote(name, cfg, http, settings.inference_threads) for name, cfg in constellation.remote_models().items()}
+    check_generative_thresholds(constellation, remotes)
     capturer = build_capturer(constellation, settings)
     d = constellation.defaults
     return GatewayState(

@@ -6,6 +6,7 @@ names it, rather than failing the model's requests later.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from rightmodel.constellation.config import GenerateModelConfig
@@ -26,7 +27,24 @@ def build_generator(name: str, cfg: GenerateModelConfig, threads: int | None = N
     from rightmodel.generative.backend import GenerativeBackend
 
     try:
-        return GenerativeBackend(name, path, concurrency=cfg.concurrency, queue=cfg.queue, n_ctx=cfg.context_tokens,
-                                 threads=cfg.threads or threads)
+        backend = GenerativeBackend(name, path, concurrency=cfg.concurrency, queue=cfg.queue, n_ctx=cfg.context_tokens,
+                                    threads=cfg.threads or threads)
     except ValueError as exc:  # llama.cpp refusing the file
         raise ConfigError(f"models.{name}.path: llama.cpp cannot load {path}: {exc}") from None
+    backend.acceptance_threshold = cfg.threshold if cfg.threshold is not None else card_threshold(name, path)
+    return backend
+
+
+def card_threshold(name: str, path: Path) -> float | None:
+    """`acceptance.threshold` of the card.json `train --kind generate` wrote beside the file, if any.
+    A card calibrated on another file of the same training run (e.g. q4_k_m when serving q8_0) still
+    applies approximately; the threshold is the served file's only when the card says so."""
+    card_path = path.parent / "card.json"
+    if not card_path.is_file():
+        return None
+    try:
+        card = json.loads(card_path.read_text())
+        value = (card.get("acceptance") or {}).get("threshold")
+    except (OSError, ValueError, AttributeError):
+        raise ConfigError(f"models.{name}: {card_path} is not a readable card (JSON with acceptance.threshold)") from None
+    return float(value) if isinstance(value, (int, float)) else None
