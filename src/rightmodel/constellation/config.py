@@ -82,7 +82,10 @@ class GenerateModelConfig(Strict):
     its cost is its measured compute time at defaults.local_cost_per_hour (plus `price`, if set)."""
 
     kind: Literal["generate"]
-    path: str  # a .gguf file
+    path: str | None = None  # a .gguf file; or, without it, a registered version (task / stage / version below)
+    task: str | None = None  # registry task name; default: the model's name in this file
+    stage: Literal["production", "candidate"] = "production"
+    version: str | None = None  # e.g. "v3"; overrides stage
     model: str | None = None  # the id answers carry; default: the model's name in this file
     concurrency: int = Field(1, ge=1, le=64)  # generations at once (one llama.cpp context each)
     queue: int = Field(16, ge=0)  # requests waiting for a free context; beyond: 429 (retryable)
@@ -96,6 +99,18 @@ class GenerateModelConfig(Strict):
     # escalates). Default: `acceptance.threshold` of the card.json beside `path`, which
     # `rightmodel train --kind generate` calibrates on held-out pairs (rightmodel/generative/calibrate.py).
     threshold: float | None = Field(None, ge=0, le=1.000001)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "GenerateModelConfig":
+        if self.path is not None and (self.task is not None or self.version is not None):
+            raise ValueError("set path (a GGUF file) or task/version (a registered version), not both")
+        return self
+
+    def ref(self, name: str) -> str | None:
+        """The registry reference this model serves (`task@stage` or `task@vN`), None when it serves a file."""
+        if self.path is not None:
+            return None
+        return f"{self.task or name}@{self.version or self.stage}"
 
 
 ModelConfig = Annotated[

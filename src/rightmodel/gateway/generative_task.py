@@ -58,7 +58,7 @@ async def serve_generative_specialist(state: GatewayState, t: Ticket, body: dict
     t.model_ms = (time.perf_counter() - started) * 1000.0
     score = score or 0.0
     t.confidence = score
-    t.specialist = name
+    t.specialist = backend.version or name  # `task@vN` when the model is a registered version
     usage = result.usage
     local_cost = state.costs.local(t.model_ms / 1000.0) + state.costs.remote(name, usage)
     choice = result.body["choices"][0]

@@ -144,13 +144,13 @@ def resolve_endpoint(name: str, cfg: RemoteModelConfig) -> RemoteEndpoint:
     return RemoteEndpoint(base_url=cfg.base_url, model=cfg.model or name, api_key=key, headers=dict(cfg.headers), timeout_s=cfg.timeout_s)
 
 
-def build_remote(name: str, cfg: RemoteModelConfig, http, threads: int | None = None) -> ChatBackend:
+def build_remote(name: str, cfg: RemoteModelConfig, http, threads: int | None = None, registry=None) -> ChatBackend:
     from rightmodel.constellation.config import GenerateModelConfig
 
-    if isinstance(cfg, GenerateModelConfig):  # a local generator (rightmodel/generative/)
+    if isinstance(cfg, GenerateModelConfig):  # a local generator (rightmodel/generative/): a file or a registered version
         from rightmodel.generative.serving import build_generator
 
-        return build_generator(name, cfg, threads)
+        return build_generator(name, cfg, threads, registry)
     endpoint = resolve_endpoint(name, cfg)
     if isinstance(cfg, AnthropicModelConfig):
         from rightmodel.backends.anthropic import AnthropicBackend
@@ -216,7 +216,7 @@ def build_state(constellation: Constellation, settings: GatewaySettings) -> Gate
 
     guard = build_guard(constellation, settings)
     http = HttpClient()
-    remotes = {name: build_remote(name, cfg, http, settings.inference_threads) for name, cfg in constellation.remote_models().items()}
+    remotes = {name: build_remote(name, cfg, http, settings.inference_threads, registry) for name, cfg in constellation.remote_models().items()}
     check_generative_thresholds(constellation, remotes)
     capturer = build_capturer(constellation, settings)
     d = constellation.defaults

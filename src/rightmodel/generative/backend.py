@@ -45,6 +45,7 @@ class GenerativeBackend:
         self.name = name
         self.path = Path(path)
         self.acceptance_threshold: float | None = None  # as a task's specialist (generative/serving.py sets it)
+        self.version: str | None = None  # the registered version served (`task@vN`), None for a plain file
         factory = engine_factory or (lambda: LlamaEngine(self.path, n_ctx=n_ctx, threads=threads))
         self._engines = [factory() for _ in range(concurrency)]
         self._free: asyncio.Queue | None = None  # made on first use, inside the serving event loop

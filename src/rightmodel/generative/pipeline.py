@@ -91,8 +91,33 @@ def build_generative(task: str, data: Path, base: Path, out: Path, settings: Lor
         "export_seconds": round(export_s, 3),
         "served_file": files[SERVED_QUANT].name,
         "acceptance": acceptance,
+        "calibration": acceptance["calibration"],  # where classifier cards keep it (registry/cli.py reads it)
         "files": {kind: {"file": path.name, "bytes": path.stat().st_size, "tokens_per_s_1_thread": round(tokens_per_s(path), 1)}
                   for kind, path in files.items()},
     }
     (out / "card.json").write_text(json.dumps(card, indent=2) + "\n")
     return card
+
+
+def register_generative(registry, task: str, out: Path, card: dict[str, Any]):
+    """Register the served file and the card as the task's next version (a candidate), in the same
+    registry as classifiers: `models promote/rollback` move it, and a `kind: generate` model with
+    `task:` (no `path`) serves its production version. The other quantizations stay in `out`."""
+    import shutil
+
+    test = (card["acceptance"].get("test") or {})
+    manifest = {
+        "kind": "generate",
+        "model_file": card["served_file"],
+        "data_hash": card["data"]["data_hash"],
+        "base_model": card["base_model"],
+        "metrics": {"test_pass_rate": test.get("all_pass_rate"), "test_coverage": test.get("coverage"),
+                    "test_accepted_pass_rate": test.get("accepted_pass_rate")},
+        "calibration": card["calibration"],
+        "acceptance": {k: card["acceptance"][k] for k in ("score", "quality_bar", "target", "threshold", "json_schema")},
+        "hyperparameters": card["lora"],
+    }
+    with registry.staging(task) as staged:
+        shutil.copy(out / card["served_file"], staged / card["served_file"])
+        (staged / "card.json").write_text(json.dumps(card, indent=2) + "\n")
+        return registry.register(task, staged, manifest)

@@ -13,9 +13,32 @@ from rightmodel.constellation.config import GenerateModelConfig
 from rightmodel.errors import ConfigError
 
 
-def build_generator(name: str, cfg: GenerateModelConfig, threads: int | None = None):
-    """The model's `GenerativeBackend`, its engines loaded."""
-    path = Path(cfg.path).expanduser()
+def registered_file(name: str, cfg: GenerateModelConfig, registry) -> tuple[Path, str]:
+    """(GGUF file, version ref) of the registered version the model names, checksums verified."""
+    from rightmodel.errors import RightmodelError
+
+    ref = cfg.ref(name)
+    if registry is None:
+        raise ConfigError(f"models.{name}: serving {ref} needs the registry")
+    try:
+        version = registry.open(ref)
+        manifest = registry.manifest(version.ref)
+    except RightmodelError as exc:
+        raise ConfigError(f"models.{name}: cannot load {ref} from the registry: {exc}") from None
+    if manifest.get("kind") != "generate" or not manifest.get("model_file"):
+        raise ConfigError(f"models.{name}: {version.ref} is not a generative version (kind {manifest.get('kind')!r}); "
+                          "use kind: specialist for classifiers")
+    return version.path / manifest["model_file"], version.ref
+
+
+def build_generator(name: str, cfg: GenerateModelConfig, threads: int | None = None, registry=None):
+    """The model's `GenerativeBackend`, its engines loaded: from `path`, or from the registered
+    version it names (`task@stage`, resolved once at startup like a classifier's)."""
+    version = None
+    if cfg.path is None:
+        path, version = registered_file(name, cfg, registry)
+    else:
+        path = Path(cfg.path).expanduser()
     if not path.is_file():
         raise ConfigError(f"models.{name}.path: no GGUF file at {path}")
     try:
@@ -32,6 +55,7 @@ def build_generator(name: str, cfg: GenerateModelConfig, threads: int | None = N
     except ValueError as exc:  # llama.cpp refusing the file
         raise ConfigError(f"models.{name}.path: llama.cpp cannot load {path}: {exc}") from None
     backend.acceptance_threshold = cfg.threshold if cfg.threshold is not None else card_threshold(name, path)
+    backend.version = version  # the registered version served (ledger and /v1/models), None for a file
     return backend
 
 
