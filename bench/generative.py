@@ -110,6 +110,17 @@ def evaluate(gguf: Path, system: str, rows: list[tuple[str, dict]]) -> dict:
             "errors": [{"message": m, "answer": j.answer, "label": lab} for j, (m, lab), (e, _) in zip(judged, rows, flags) if not e][:8]}
 
 
+def cached(work: Path, name: str, reuse: bool, make) -> dict:
+    """`make()`, saved as work/NAME.json; with --reuse an earlier run's file is read instead (same data, same model)."""
+    path = work / f"{name}.json"
+    if reuse and path.is_file():
+        log(f"reusing {path}")
+        return json.loads(path.read_text())
+    result = make()
+    path.write_text(json.dumps(result))
+    return result
+
+
 def ex_json(text: str):
     try:
         obj = json.loads(text)
@@ -125,9 +136,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--n-train", type=int, default=800)
     p.add_argument("--n-cal", type=int, default=200)
     p.add_argument("--n-test", type=int, default=200)
+    p.add_argument("--n-zero-shot", type=int, default=None, help="score the zero-shot base on the first N test rows only (it is slow: a long prompt)")
     p.add_argument("--epochs", type=int, default=1)
     p.add_argument("--lr", type=float, default=4e-4)
-    p.add_argument("--reuse", action="store_true", help="keep a finished training run in --work (its card and wall time)")
+    p.add_argument("--reuse", action="store_true", help="keep a finished training run in --work (its card and wall time) and cached evaluations")
+    p.add_argument("--training-load", default=None, help="with --reuse: how loaded the box was during the reused training run (free text for the report)")
+    p.add_argument("--skip-speed", action="store_true", help="no speed step (e.g. the bench lock is held by another bench); the report says so")
     args = p.parse_args(argv)
     args.work.mkdir(parents=True, exist_ok=True)
 
@@ -135,7 +149,8 @@ def main(argv: list[str] | None = None) -> int:
     from rightmodel.generative.gguf_export import quantize
 
     lock = BenchLock("generative.py", "extraction", wait_s=3600)
-    lock.acquire()
+    if not args.skip_speed:
+        lock.acquire()
     res: dict = {"started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()), "argv": sys.argv[1:], "cpus": os.cpu_count()}
     try:
         paths = write_data(args.work, args.n_train, args.n_cal, args.n_test)
@@ -144,10 +159,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.reuse and (out / "card.json").is_file() and (out / "wall.json").is_file():
             card = json.loads((out / "card.json").read_text())
             res["training_reused"] = True
+            res["training_load_note"] = args.training_load
         else:
             card = train(args.work, paths, args.epochs, args.lr)
         res["training"] = {**card["training"], **json.loads((out / "wall.json").read_text()), "lora": card["lora"],
-                           "data": card["data"], "machine": window.close()}
+                           "data": card["data"], "machine": None if res.get("training_reused") else window.close()}
         res["acceptance"] = card["acceptance"]
         res["files"] = card["files"]
 
@@ -155,13 +171,17 @@ def main(argv: list[str] | None = None) -> int:
         test = data["test"]
         window = Window(os.getpid())
         log("fine-tuned q4_k_m on the test split")
-        res["fine_tuned"] = evaluate(out / "extraction.q4_k_m.gguf", ex.SYSTEM, test)
+        res["fine_tuned"] = cached(args.work, "eval-fine-tuned", args.reuse, lambda: evaluate(out / "extraction.q4_k_m.gguf", ex.SYSTEM, test))
         log(f"  exact {res['fine_tuned']['exact_match']:.3f}; base zero-shot on the test split")
-        res["zero_shot"] = evaluate(bundled_gguf(), ex.ZERO_SHOT_SYSTEM, test)
+        res["zero_shot"] = cached(args.work, f"eval-zero-shot-{args.n_zero_shot or len(test)}", args.reuse,
+                                  lambda: evaluate(bundled_gguf(), ex.ZERO_SHOT_SYSTEM, test[:args.n_zero_shot]))
         res["zero_shot"]["model"] = bundled_gguf().name
         log(f"  exact {res['zero_shot']['exact_match']:.3f}")
         res["quality_machine"] = window.close()
 
+        if args.skip_speed:
+            res["speed_skipped"] = "--skip-speed"
+            return finish(res, args)
         q4_0 = out / "extraction.q4_0.gguf"
         if not q4_0.is_file():
             quantize(out / "extraction.f16.gguf", q4_0, "q4_0")
@@ -179,7 +199,12 @@ def main(argv: list[str] | None = None) -> int:
             res["gateway"][kind] = {**speed.through_gateway(out / f"extraction.{kind}.gguf", args.work / f"gw-{kind}", ex.ZERO_SHOT_SYSTEM, messages),
                                     "machine": window.close()}
     finally:
-        lock.release()
+        if lock.held:
+            lock.release()
+    return finish(res, args)
+
+
+def finish(res: dict, args) -> int:
     res["finished"] = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "generative.json").write_text(json.dumps(res, indent=1) + "\n")
