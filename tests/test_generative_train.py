@@ -106,8 +106,49 @@ def test_train_command_writes_gguf_files_and_a_card(tokenizer_dir, pairs_file, t
     for kind, entry in card["files"].items():
         assert (out / entry["file"]).stat().st_size == entry["bytes"] and entry["tokens_per_s_1_thread"] > 0
     assert card["files"]["q8_0"]["bytes"] < card["files"]["f16"]["bytes"]
-    assert card["training"]["seconds"] > 0 and card["training"]["steps"] == 2  # 7 examples, batch 4, 1 epoch
+    assert card["training"]["seconds"] > 0 and card["training"]["steps"] == 2  # 5 of 7 examples train (1 calibrates, 1 tests), batch 4
+    assert (card["data"]["train_examples"], card["data"]["calibration_examples"], card["data"]["test_examples"]) == (5, 1, 1)
+    acceptance = card["acceptance"]
+    assert acceptance["quality_bar"] == "exact" and acceptance["calibration"]["n_calibration"] == 1 and acceptance["test"]["n"] == 1
+    assert acceptance["model_file"] == card["served_file"] == "docstrings.q4_k_m.gguf" and "random 15%" in acceptance["split"]
+
+    assert "registered docstrings@v1 (candidate)" in r.stderr
+    registered_versions_are_promoted_rolled_back_and_served(tmp_path / "home", out, card)
 
     bad = run_cli("train", "docstrings", "--kind", "generate", "--data", str(tmp_path / "missing.jsonl"), "--base", str(base),
                   "--out", str(out), home=tmp_path / "home")
     assert bad.returncode != 0 and "missing.jsonl" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def registered_versions_are_promoted_rolled_back_and_served(home, out, card):
+    """The version `train` registered lives in the classifiers' registry: `models promote/rollback`
+    move it, and a `kind: generate` model naming the task (no path) serves its production version."""
+    import openai
+
+    from conftest import run_cli
+    from gateway_proc import running_gateway
+    from rightmodel.generative.pipeline import register_generative
+    from rightmodel.registry import Registry
+
+    with Registry(home) as registry:
+        v1 = registry.get("docstrings@v1")
+        assert v1.stage == "candidate" and {p.name for p in v1.path.iterdir()} >= {"docstrings.q4_k_m.gguf", "card.json"}
+        manifest = registry.manifest("docstrings@v1")
+        assert manifest["kind"] == "generate" and manifest["model_file"] == "docstrings.q4_k_m.gguf"
+        assert manifest["calibration"]["threshold"] == card["acceptance"]["threshold"]
+        register_generative(registry, "docstrings", out, card)  # a second version of the same files: v2
+    for step in (("promote", "docstrings@v1", "--force", "--reason", "tiny random model"),
+                 ("promote", "docstrings@v2", "--force", "--reason", "tiny random model"), ("rollback", "docstrings")):
+        r = run_cli("models", *step, home=home)
+        assert r.returncode == 0, r.stderr[-2000:]
+    with Registry(home) as registry:
+        assert registry.get("docstrings@production").version == "v1" and registry.get("docstrings@v2").stage == "archived"
+
+    config = {"models": {"doc": {"kind": "generate", "task": "docstrings", "context_tokens": 512}},
+              "tasks": {"docstrings": {"specialist": "doc", "threshold": 0.0}}}
+    with running_gateway(config, home) as gw:
+        answer = openai.OpenAI(base_url=gw.v1, api_key="sk-test", max_retries=0).chat.completions.create(
+            model="docstrings", messages=[{"role": "user", "content": "def add(a, b): return a + b"}], max_tokens=6, temperature=0)
+        assert answer.usage.completion_tokens > 0
+        row = gw.ledger_rows(expect=1)[-1]
+        assert row["route"] == "specialist" and row["model"] == "doc" and row["specialist"] == "docstrings@v1"

@@ -35,6 +35,8 @@ def golden_scorer_factory(registry, ref: str):
     """Promotion gate: score versions on the task's golden set with the served (int8) artifact."""
     from rightmodel.specialists.scoring import golden_scorer
 
+    if registry.manifest(ref).get("kind") == "generate":  # no golden-set gate for generative versions yet: their card's numbers
+        return None
     return golden_scorer(registry, ref)
 
 
@@ -49,12 +51,28 @@ def print_version(value: bool) -> None:
 
 
 def train_generative(task: str, data: Path, base: Optional[str], out: Path, epochs: Optional[int], batch_size: int,
-                     learning_rate: float, seed: int) -> None:
-    """`train --kind generate`: pairs → LoRA → GGUF files and a card in `out` (not registered yet).
-    The classifier's defaults for --batch-size and --lr do not carry over: LoRA's are its own."""
+                     learning_rate: float, seed: int, *, eval_file: Optional[Path] = None, calibration_data: Optional[Path] = None,
+                     quality: str = "exact", target: float = 0.95, method: str = "expected", schema: Optional[Path] = None,
+                     home: Path = Path(".rightmodel"), db_url: Optional[str] = None, promote: bool = False) -> None:
+    """`train --kind generate`: pairs → LoRA → GGUF files, a calibrated acceptance threshold and a
+    card in `out`; the served file and the card registered as the task's next version (a candidate;
+    `--promote` makes it production unless it would answer nothing). The classifier's defaults for
+    --batch-size and --lr do not carry over: LoRA's are its own."""
+    from rightmodel.errors import ConfigError
+    from rightmodel.generative.acceptance import QualityBar
     from rightmodel.generative.base_model import bundled_gguf
     from rightmodel.generative.lora import LoraSettings
-    from rightmodel.generative.pipeline import build_generative
+    from rightmodel.generative.pipeline import build_generative, register_generative
+
+    bar = QualityBar.parse(quality)
+    json_schema = None
+    if schema is not None:
+        try:
+            json_schema = json.loads(schema.read_text())
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"--schema {schema}: not a readable JSON file ({exc})") from None
+        if not isinstance(json_schema, dict):
+            raise ConfigError(f"--schema {schema}: a JSON schema must be an object")
 
     defaults = LoraSettings()
     settings = LoraSettings(
@@ -64,8 +82,24 @@ def train_generative(task: str, data: Path, base: Optional[str], out: Path, epoc
         seed=seed,
     )
     err = Console(stderr=True)
-    card = build_generative(task, data, Path(base) if base else bundled_gguf(), out, settings, log=lambda m: err.print(m, markup=False))
+    card = build_generative(task, data, Path(base) if base else bundled_gguf(), out, settings, log=lambda m: err.print(m, markup=False),
+                            calibration_data=calibration_data, test_data=eval_file, quality=bar, target=target, method=method,
+                            json_schema=json_schema)
     Console().print_json(json.dumps(card))
+    from rightmodel.registry.cli import answers_nothing, promotion_summary
+
+    registry = open_registry(home, db_url)
+    try:
+        version = register_generative(registry, task, out, card)
+        err.print(f"registered {version.ref} (candidate) from {card['served_file']}", markup=False)
+        if promote:
+            useless = answers_nothing(version)
+            if useless:
+                err.print(f"not promoted: {useless}", markup=False)
+            else:
+                err.print(promotion_summary(registry.promote(version.ref)), markup=False)
+    finally:
+        registry.close()
 
 
 def build_app() -> typer.Typer:
@@ -150,6 +184,16 @@ def build_app() -> typer.Typer:
         promote: bool = typer.Option(False, "--promote", help="Promote the new version to production if it passes the gate and answers something locally (coverage > 0)."),
         kind: str = typer.Option("classify", "--kind", help="'classify' (default) or 'generate': a LoRA-tuned causal LM exported as GGUF (rightmodel/generative/)."),
         out: Optional[Path] = typer.Option(None, "--out", help="--kind generate: output directory (default: HOME/generative/TASK)."),
+        quality: str = typer.Option(
+            "exact", "--quality",
+            help="--kind generate: when an answer counts as right, for the acceptance threshold: 'exact' (JSON compared as "
+            "parsed) or 'chrf>=TAU' (sacrebleu chrF, TAU in 0..1) for free text.",
+        ),
+        calibration_data: Optional[Path] = typer.Option(
+            None, "--calibration-data",
+            help="--kind generate: held-out pairs the acceptance threshold is calibrated on (default: a random 15% of --data).",
+        ),
+        schema: Optional[Path] = typer.Option(None, "--schema", help="--kind generate: JSON schema file the task's answers are constrained to."),
         home: Path = HOME_OPTION,
         db_url: Optional[str] = DB_OPTION,
     ) -> None:
@@ -157,7 +201,10 @@ def build_app() -> typer.Typer:
         from rightmodel.errors import ConfigError
 
         if kind == "generate":
-            return train_generative(task, data, base, out or home / "generative" / task, epochs, batch_size, learning_rate, seed)
+            return train_generative(task, data, base, out or home / "generative" / task, epochs, batch_size, learning_rate, seed,
+                                    eval_file=eval_file, calibration_data=calibration_data, quality=quality,
+                                    target=target_accuracy, method=calibration, schema=schema, home=home, db_url=db_url,
+                                    promote=promote)
         if kind != "classify":
             raise ConfigError("--kind must be classify or generate")
         from rightmodel.routing.calibration import METHODS

@@ -108,7 +108,10 @@ class GenerateModelConfig(Strict):
     its cost is its measured compute time at defaults.local_cost_per_hour (plus `price`, if set)."""
 
     kind: Literal["generate"]
-    path: str  # a .gguf file
+    path: str | None = None  # a .gguf file; or, without it, a registered version (task / stage / version below)
+    task: str | None = None  # registry task name; default: the model's name in this file
+    stage: Literal["production", "candidate"] = "production"
+    version: str | None = None  # e.g. "v3"; overrides stage
     model: str | None = None  # the id answers carry; default: the model's name in this file
     concurrency: int = Field(1, ge=1, le=64)  # generations at once (one llama.cpp context each)
     queue: int = Field(16, ge=0)  # requests waiting for a free context; beyond: 429 (retryable)
@@ -118,6 +121,22 @@ class GenerateModelConfig(Strict):
     fallbacks: list[str] = Field(default_factory=list)
     price: PriceConfig | None = None  # per-token price on top of compute time (default none)
     local: Literal[True] = True
+    # As a task's specialist: the acceptance threshold its answers must clear (else the task
+    # escalates). Default: `acceptance.threshold` of the card.json beside `path`, which
+    # `rightmodel train --kind generate` calibrates on held-out pairs (rightmodel/generative/calibrate.py).
+    threshold: float | None = Field(None, ge=0, le=1.000001)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "GenerateModelConfig":
+        if self.path is not None and (self.task is not None or self.version is not None):
+            raise ValueError("set path (a GGUF file) or task/version (a registered version), not both")
+        return self
+
+    def ref(self, name: str) -> str | None:
+        """The registry reference this model serves (`task@stage` or `task@vN`), None when it serves a file."""
+        if self.path is not None:
+            return None
+        return f"{self.task or name}@{self.version or self.stage}"
 
 
 ModelConfig = Annotated[
@@ -198,7 +217,7 @@ class PromoteConfig(Strict):
 
 
 class TaskConfig(Strict):
-    specialist: str | None = None  # a `kind: specialist` model; none yet: the task's requests go to escalate_to
+    specialist: str | None = None  # a `kind: specialist` or `kind: generate` model; none yet: the task's requests go to escalate_to
     escalate_to: str | None = None  # a remote model; default: defaults.generalist
     threshold: float | None = Field(None, ge=0, le=1.000001)  # override of the calibrated threshold
     answer: Literal["label", "json"] = "label"
@@ -389,8 +408,13 @@ def _cross_check(c: Constellation) -> list[str]:
     for name, task in c.tasks.items():
         if not re.match(NAME, name) or name in RESERVED_MODEL_NAMES:
             problems.append(f"tasks.{name}: invalid task name")
-        if task.specialist is not None and task.specialist not in specialists:
-            problems.append(f"tasks.{name}.specialist: '{task.specialist}' is not a specialist model in models")
+        generative = task.specialist in c.generators()
+        if task.specialist is not None and task.specialist not in specialists and not generative:
+            problems.append(f"tasks.{name}.specialist: '{task.specialist}' is not a specialist or generate model in models")
+        if generative and task.shadow is not None:
+            problems.append(f"tasks.{name}.shadow: shadow mode is for classifier specialists; '{task.specialist}' is a generate model")
+        if generative and task.escalate_to == task.specialist:
+            problems.append(f"tasks.{name}.escalate_to: a generative specialist cannot escalate to itself")
         if task.specialist is None and task.shadow is None and task.escalate_to is None and task.router is None and c.defaults.generalist is None:
             problems.append(f"tasks.{name}: no specialist and nowhere to send its requests (set specialist, escalate_to or defaults.generalist)")
         if task.shadow is not None and task.shadow not in specialists:

@@ -130,7 +130,7 @@ def create_app(constellation: Constellation, settings: GatewaySettings, open_spe
         data = [{"id": "auto", "object": "model", "created": created, "owned_by": "rightmodel", "rightmodel": {"kind": "router"}}]
         for name in state.constellation.tasks:
             specialist = state.router.specialist_of.get(name)
-            version = state.specialists[specialist].ref if specialist is not None else None
+            version = state.specialists[specialist].ref if specialist in state.specialists else specialist  # or a generate model
             data.append({"id": name, "object": "model", "created": created, "owned_by": "rightmodel", "rightmodel": {"kind": "task", "specialist": version}})
         for name, cfg in state.constellation.models.items():
             kind = cfg.kind

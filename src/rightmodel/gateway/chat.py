@@ -22,6 +22,7 @@ from rightmodel.bounds import JsonTooDeep
 from rightmodel.constellation.config import TaskConfig
 from rightmodel.constellation.costs import estimate_prompt_tokens, estimate_tokens
 from rightmodel.gateway import answers, shadow
+from rightmodel.gateway.generative_task import local_answer
 from rightmodel.gateway.deadlines import Scope, bounded
 from rightmodel.gateway.errors import APIError, no_route
 from rightmodel.gateway.fallback import Attempts, call_with_fallbacks, error_kind, open_primed
@@ -130,6 +131,8 @@ async def route_chat(request: Request, t: Ticket, body: dict[str, Any]) -> Respo
             start_shadow(state, t, body, task_cfg)
             if decision.route == "specialist":
                 t.routing_ms = t.elapsed_ms()
+                if decision.specialist in state.remotes:  # a generate model as the task's specialist
+                    return await serve_generative_specialist(state, t, body, decision, scope)
                 return await serve_specialist(state, t, body, decision, scope)
             await inspect_privacy(state, t, body, task_cfg, scope)
             remote = decision.remote if decision.pick is None else await learned_pick(state, t, decision)
@@ -217,6 +220,27 @@ async def serve_specialist(state: GatewayState, t: Ticket, body: dict[str, Any],
         return StreamingResponse(iter(frames), media_type="text/event-stream", headers=info.headers())
     payload = answers.completion(t.request_id, model_name, text_out, cls.tokens, t.usage.completion_tokens, info)
     record(state, t, 200)
+    return Response(orjson.dumps(payload), media_type=JSON, headers=info.headers())
+
+
+async def serve_generative_specialist(state: GatewayState, t: Ticket, body: dict[str, Any], decision: Decision, scope: Scope) -> Response:
+    """A generate model as the task's specialist: its answer if it clears the threshold, else the
+    escalation target's (gateway/generative_task.py decides)."""
+    local = await local_answer(state, t, body, decision)
+    if local is None:
+        target = decision.escalate_to if decision.pick is None else await learned_pick(state, t, decision)
+        t.reason = f"{t.reason}, escalated to {target}"
+        await inspect_privacy(state, t, body, state.constellation.tasks.get(decision.task or ""), scope)
+        return await serve_remote(state, t, body, target, route="escalated")
+    info = t.info(local.threshold)
+    u = local.usage
+    record(state, t, 200)
+    if t.stream:
+        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        frames = answers.completion_chunks(t.request_id, body["model"], local.text, u.prompt_tokens, u.completion_tokens, info, include_usage)
+        return StreamingResponse(iter(frames), media_type="text/event-stream", headers=info.headers())
+    payload = answers.completion(t.request_id, body["model"], local.text, u.prompt_tokens, u.completion_tokens, info)
+    payload["choices"][0]["finish_reason"] = local.finish_reason
     return Response(orjson.dumps(payload), media_type=JSON, headers=info.headers())
 
 

@@ -120,6 +120,18 @@ class GatewayState:
             self.registry.close()
 
 
+def check_generative_thresholds(constellation: Constellation, remotes: dict[str, ChatBackend]) -> None:
+    """A task whose specialist is a generate model needs an acceptance threshold (the task's
+    `threshold`, the model's, or its card's): without one nothing could tell an answer worth
+    sending from one to escalate, so startup stops and says where to set it."""
+    generators = constellation.generators()
+    for name, task in constellation.tasks.items():
+        if task.specialist in generators and task.threshold is None and getattr(remotes[task.specialist], "acceptance_threshold", None) is None:
+            raise ConfigError(f"tasks.{name}.threshold: the generate model '{task.specialist}' has no acceptance threshold "
+                              f"(no card.json beside its file): set tasks.{name}.threshold or models.{task.specialist}.threshold, "
+                              "or train it with `rightmodel train --kind generate`, which calibrates one")
+
+
 def load_embedder(settings: GatewaySettings):
     from rightmodel.specialists.embedder import Embedder, ensure_embedder
 
@@ -135,13 +147,13 @@ def resolve_endpoint(name: str, cfg: RemoteModelConfig) -> RemoteEndpoint:
     return RemoteEndpoint(base_url=cfg.base_url, model=cfg.model or name, api_key=key, headers=dict(cfg.headers), timeout_s=cfg.timeout_s)
 
 
-def build_remote(name: str, cfg: RemoteModelConfig, http, threads: int | None = None) -> ChatBackend:
+def build_remote(name: str, cfg: RemoteModelConfig, http, threads: int | None = None, registry=None) -> ChatBackend:
     from rightmodel.constellation.config import GenerateModelConfig
 
-    if isinstance(cfg, GenerateModelConfig):  # a local generator (rightmodel/generative/)
+    if isinstance(cfg, GenerateModelConfig):  # a local generator (rightmodel/generative/): a file or a registered version
         from rightmodel.generative.serving import build_generator
 
-        return build_generator(name, cfg, threads)
+        return build_generator(name, cfg, threads, registry)
     endpoint = resolve_endpoint(name, cfg)
     if isinstance(cfg, AnthropicModelConfig):
         from rightmodel.backends.anthropic import AnthropicBackend
@@ -211,7 +223,8 @@ def build_state(constellation: Constellation, settings: GatewaySettings, open_sp
 
     guard = build_guard(constellation, settings)
     http = HttpClient()
-    remotes = {name: build_remote(name, cfg, http, settings.inference_threads) for name, cfg in constellation.remote_models().items()}
+    remotes = {name: build_remote(name, cfg, http, settings.inference_threads, registry) for name, cfg in constellation.remote_models().items()}
+    check_generative_thresholds(constellation, remotes)
     capturer = build_capturer(constellation, settings)
     d = constellation.defaults
     return GatewayState(

@@ -44,6 +44,8 @@ class GenerativeBackend:
 
         self.name = name
         self.path = Path(path)
+        self.acceptance_threshold: float | None = None  # as a task's specialist (generative/serving.py sets it)
+        self.version: str | None = None  # the registered version served (`task@vN`), None for a plain file
         factory = engine_factory or (lambda: LlamaEngine(self.path, n_ctx=n_ctx, threads=threads))
         self._engines = [factory() for _ in range(concurrency)]
         self._free: asyncio.Queue | None = None  # made on first use, inside the serving event loop
@@ -70,6 +72,11 @@ class GenerativeBackend:
             self._waiting -= 1
 
     async def chat(self, body: dict[str, Any], *, timeout: float | None = None) -> ChatResult:
+        return (await self.scored_chat(body))[0]
+
+    async def scored_chat(self, body: dict[str, Any]) -> tuple[ChatResult, float | None]:
+        """The whole answer and its acceptance score (generative/acceptance.py): what a task whose
+        specialist this model is compares with its threshold before sending the answer."""
         req = parse_request(body)
         started = time.perf_counter()
         stream = await self._open(req, body.get("model") or self.name)
@@ -91,7 +98,7 @@ class GenerativeBackend:
             "usage": {"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens,
                       "total_tokens": usage.prompt_tokens + usage.completion_tokens},
         }
-        return ChatResult(payload, usage, (time.perf_counter() - started) * 1000.0)
+        return ChatResult(payload, usage, (time.perf_counter() - started) * 1000.0), stream.acceptance
 
     async def open_stream(self, body: dict[str, Any], *, timeout: float | None = None) -> "GenerationStream":
         req = parse_request(body)
@@ -146,6 +153,11 @@ class GenerationStream:
         self._queue: asyncio.Queue = asyncio.Queue()
         self._job: asyncio.Future | None = None
         self._gen = None
+
+    @property
+    def acceptance(self) -> float | None:
+        """The answer's acceptance score, final once the stream ended."""
+        return self._counter.acceptance if self._counter is not None else None
 
     @property
     def usage(self) -> Usage:

@@ -30,6 +30,7 @@ class LoraSettings:
     max_tokens: int = 512  # longer examples are cut from the left of the prompt (the answer is kept)
     seed: int = 0
     target_modules: str | list[str] = "all-linear"
+    threads: int = 1  # torch's CPU threads: explicit, since torch's default (every core) thrashes a shared box
 
 
 @dataclass
@@ -83,6 +84,7 @@ def train_lora(base: Path, examples: list[list[dict[str, str]]], out: Path, sett
     from peft import LoraConfig, get_peft_model
 
     started = time.perf_counter()
+    torch.set_num_threads(settings.threads)
     torch.manual_seed(settings.seed)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     model, tok = load_base(base)

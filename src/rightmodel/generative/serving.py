@@ -6,15 +6,39 @@ names it, rather than failing the model's requests later.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from rightmodel.constellation.config import GenerateModelConfig
 from rightmodel.errors import ConfigError
 
 
-def build_generator(name: str, cfg: GenerateModelConfig, threads: int | None = None):
-    """The model's `GenerativeBackend`, its engines loaded."""
-    path = Path(cfg.path).expanduser()
+def registered_file(name: str, cfg: GenerateModelConfig, registry) -> tuple[Path, str]:
+    """(GGUF file, version ref) of the registered version the model names, checksums verified."""
+    from rightmodel.errors import RightmodelError
+
+    ref = cfg.ref(name)
+    if registry is None:
+        raise ConfigError(f"models.{name}: serving {ref} needs the registry")
+    try:
+        version = registry.open(ref)
+        manifest = registry.manifest(version.ref)
+    except RightmodelError as exc:
+        raise ConfigError(f"models.{name}: cannot load {ref} from the registry: {exc}") from None
+    if manifest.get("kind") != "generate" or not manifest.get("model_file"):
+        raise ConfigError(f"models.{name}: {version.ref} is not a generative version (kind {manifest.get('kind')!r}); "
+                          "use kind: specialist for classifiers")
+    return version.path / manifest["model_file"], version.ref
+
+
+def build_generator(name: str, cfg: GenerateModelConfig, threads: int | None = None, registry=None):
+    """The model's `GenerativeBackend`, its engines loaded: from `path`, or from the registered
+    version it names (`task@stage`, resolved once at startup like a classifier's)."""
+    version = None
+    if cfg.path is None:
+        path, version = registered_file(name, cfg, registry)
+    else:
+        path = Path(cfg.path).expanduser()
     if not path.is_file():
         raise ConfigError(f"models.{name}.path: no GGUF file at {path}")
     try:
@@ -26,7 +50,25 @@ def build_generator(name: str, cfg: GenerateModelConfig, threads: int | None = N
     from rightmodel.generative.backend import GenerativeBackend
 
     try:
-        return GenerativeBackend(name, path, concurrency=cfg.concurrency, queue=cfg.queue, n_ctx=cfg.context_tokens,
-                                 threads=cfg.threads or threads)
+        backend = GenerativeBackend(name, path, concurrency=cfg.concurrency, queue=cfg.queue, n_ctx=cfg.context_tokens,
+                                    threads=cfg.threads or threads)
     except ValueError as exc:  # llama.cpp refusing the file
         raise ConfigError(f"models.{name}.path: llama.cpp cannot load {path}: {exc}") from None
+    backend.acceptance_threshold = cfg.threshold if cfg.threshold is not None else card_threshold(name, path)
+    backend.version = version  # the registered version served (ledger and /v1/models), None for a file
+    return backend
+
+
+def card_threshold(name: str, path: Path) -> float | None:
+    """`acceptance.threshold` of the card.json `train --kind generate` wrote beside the file, if any.
+    A card calibrated on another file of the same training run (e.g. q4_k_m when serving q8_0) still
+    applies approximately; the threshold is the served file's only when the card says so."""
+    card_path = path.parent / "card.json"
+    if not card_path.is_file():
+        return None
+    try:
+        card = json.loads(card_path.read_text())
+        value = (card.get("acceptance") or {}).get("threshold")
+    except (OSError, ValueError, AttributeError):
+        raise ConfigError(f"models.{name}: {card_path} is not a readable card (JSON with acceptance.threshold)") from None
+    return float(value) if isinstance(value, (int, float)) else None

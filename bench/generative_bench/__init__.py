@@ -1,0 +1,1 @@
+"""Data and scoring for bench/generative.py (templated extraction, standard-library docstrings)."""
