@@ -221,8 +221,9 @@ def _ip(value: str) -> bool:
 
 class IpRecognizer:
     entity_type = "IP_ADDRESS"
-    # What IPv4 ("1.2.3.4") or IPv6 (two colons four hex digits apart at most) needs, from a digit or a colon.
-    hint = re.compile(r"[\d:](?:(?<=\d)\.\d{1,3}\.\d{1,3}\.\d|(?<=:)[0-9A-Fa-f]{0,4}:)")
+    # What IPv4 ("1.2.3.4") or IPv6 (two colons four hex digits apart at most) needs, each from a
+    # literal character the engine scans for (a table of numbers has digits everywhere, few dots).
+    hint = re.compile(r"\.\d{1,3}\.\d{1,3}\.\d|:[0-9A-Fa-f]{0,4}:")
 
     def find(self, text: str) -> Iterator[Entity]:
         for m in _IPV4.finditer(text):
