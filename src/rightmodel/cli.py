@@ -50,14 +50,14 @@ def print_version(value: bool) -> None:
         raise typer.Exit()
 
 
-def train_generative(task: str, data: Path, base: Optional[str], out: Path, epochs: Optional[int], batch_size: int,
-                     learning_rate: float, seed: int, *, eval_file: Optional[Path] = None, calibration_data: Optional[Path] = None,
+def train_generative(task: str, data: Path, base: Optional[str], out: Path, epochs: Optional[int], batch_size: Optional[int],
+                     learning_rate: Optional[float], seed: int, *, eval_file: Optional[Path] = None, calibration_data: Optional[Path] = None,
                      quality: str = "exact", target: float = 0.95, method: str = "expected", schema: Optional[Path] = None,
                      home: Path = Path(".rightmodel"), db_url: Optional[str] = None, promote: bool = False) -> None:
     """`train --kind generate`: pairs → LoRA → GGUF files, a calibrated acceptance threshold and a
     card in `out`; the served file and the card registered as the task's next version (a candidate;
-    `--promote` makes it production unless it would answer nothing). The classifier's defaults for
-    --batch-size and --lr do not carry over: LoRA's are its own."""
+    `--promote` makes it production unless it would answer nothing). Unset --batch-size and --lr
+    take LoRA's defaults, not the classifier's."""
     from rightmodel.errors import ConfigError
     from rightmodel.generative.acceptance import QualityBar
     from rightmodel.generative.base_model import bundled_gguf
@@ -77,8 +77,8 @@ def train_generative(task: str, data: Path, base: Optional[str], out: Path, epoc
     defaults = LoraSettings()
     settings = LoraSettings(
         epochs=epochs or defaults.epochs,
-        batch_size=batch_size if batch_size != 32 else defaults.batch_size,
-        learning_rate=learning_rate if learning_rate != 1e-4 else defaults.learning_rate,
+        batch_size=batch_size or defaults.batch_size,
+        learning_rate=learning_rate if learning_rate is not None else defaults.learning_rate,
         seed=seed,
     )
     err = Console(stderr=True)
@@ -146,10 +146,14 @@ def build_app() -> typer.Typer:
         label_col: Optional[str] = typer.Option(None, "--label-col", help="Label column (default: auto-detect)."),
         multi_label: bool = typer.Option(False, "--multi-label", help="Each row may carry zero or more labels."),
         label_sep: str = typer.Option("|", "--label-sep", help="Separator of labels in a CSV cell (multi-label)."),
-        base: Optional[str] = typer.Option(None, "--base", help="Local Hugging Face encoder directory (default: bundled all-MiniLM-L6-v2)."),
+        base: Optional[str] = typer.Option(
+            None, "--base",
+            help="Base model: a local Hugging Face encoder directory (default: bundled all-MiniLM-L6-v2); with --kind "
+            "generate, a causal-LM directory or GGUF file (default: bundled SmolLM2-135M-Instruct).",
+        ),
         epochs: Optional[int] = typer.Option(None, "--epochs", min=1, help="Passes over the data (default: from data size)."),
-        batch_size: int = typer.Option(32, "--batch-size", min=1),
-        learning_rate: float = typer.Option(1e-4, "--lr", min=0.0),
+        batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, help="Default: 32 (classify), 4 (generate)."),
+        learning_rate: Optional[float] = typer.Option(None, "--lr", min=0.0, help="Default: 1e-4 (classify), 2e-4 (generate LoRA)."),
         max_length: int = typer.Option(128, "--max-length", min=8, max=512, help="Tokens kept per text."),
         seed: int = typer.Option(13, "--seed"),
         negative_rate: float = typer.Option(
@@ -235,7 +239,8 @@ def build_app() -> typer.Typer:
             calibration_margin=calibration_margin,
             shifted_paths=tuple(shifted_eval or ()),
             config=TrainConfig(
-                epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, max_length=max_length,
+                epochs=epochs, batch_size=batch_size or TrainConfig.batch_size,
+                learning_rate=learning_rate if learning_rate is not None else TrainConfig.learning_rate, max_length=max_length,
                 seed=seed, negative_rate=negative_rate,
             ),
         )
