@@ -149,6 +149,8 @@ def phones(text: str, regions: tuple[str, ...], covered: bytearray | None = None
     context_words, id_words = _Words(text, _CONTEXT_HINT), _Words(text, _ID_HINT)
     contexts = context_words.anywhere()  # a table of numbers: usually no "phone", "call"... anywhere
     scores, order = _ShapeScores(min_score), _RegionOrder(len(regions))
+    run_plain, run_named, run_context = (scores.of(False, False, False, False, False), scores.of(False, False, False, False, True),
+                                      scores.of(False, False, False, True, False))
     verdicts: dict = {}  # a text repeats its numbers (a thread quoting itself, a table): each judged once
     for m in _PHONE_CANDIDATE.finditer(text):
         start, end = m.span()  # (the match ends on a digit: nothing to strip)
@@ -168,7 +170,7 @@ def phones(text: str, regions: tuple[str, ...], covered: bytearray | None = None
                 context = contexts and (context_words.said(start - 40, start, _PHONE_CONTEXT_BEFORE, True)
                                         or context_words.said(end, end + 50, _PHONE_CONTEXT_AFTER))
                 named = not context and id_words.said(start - 30, start, _ID_CONTEXT_BEFORE, True)
-                valid_score, possible_score, no_score, need_possible = scores.of(False, False, False, context, named)
+                valid_score, possible_score, _, need_possible = run_context if context else run_named if named else run_plain
                 if valid_score < min_score:
                     continue
                 key = (raw, need_possible)
