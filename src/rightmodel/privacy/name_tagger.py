@@ -28,7 +28,7 @@ import numpy as np
 from rightmodel.privacy.config import DEFAULT_NAME_THRESHOLD
 from rightmodel.privacy.entities import Entity
 from rightmodel.privacy.gazetteer import Gazetteer
-from rightmodel.privacy.name_scoring import BOUNDARY, Info, Pass, TokenTable, neighbour_scores, pass_scores, runs
+from rightmodel.privacy.name_scoring import BOUNDARY, Info, Pass, Passes, TokenTable, neighbour_scores, runs
 
 MODEL_PATH = Path(__file__).resolve().parent / "data" / "name_tagger.npz"
 N_FEATURES = 2**21
@@ -273,6 +273,7 @@ class NameTagger:
         with np.load(path) as data:
             self.first = Pass(data["index1"], data["value1"], float(data["bias1"]), features_of, N_FEATURES)
             self.second = Pass(data["index2"], data["value2"], float(data["bias2"]), features_of, N_FEATURES)
+        self.passes = Passes(self.first, self.second)
 
     def info(self, word: str) -> Info:
         return PAD if word == PAD_WORD else _info(word, self.gazetteer)
@@ -280,8 +281,9 @@ class NameTagger:
     def probabilities(self, words: list[str], infos: list[Info], candidates: list[int]) -> np.ndarray:
         table = TokenTable(words, infos, PAD_WORD)
         cands = np.array(candidates, dtype=np.int64)
-        first = sigmoid(pass_scores(self.first, table, cands))
-        return sigmoid(pass_scores(self.second, table, cands) + neighbour_scores(self.second, len(words), cands, first))
+        raw_first, raw_second = self.passes.scores(table, cands)
+        first = sigmoid(raw_first)
+        return sigmoid(raw_second + neighbour_scores(self.second, len(words), cands, first))
 
     def find(self, text: str, unsure: bool = False) -> list[Entity]:
         """PERSON spans; with `unsure`, also spans the model half-believes (score below the threshold)."""
