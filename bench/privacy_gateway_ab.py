@@ -5,7 +5,7 @@ box its added p50 moved by 2 ms between two runs of the same code (issue 16). Co
 versions there means two runs at two machine states. Here both versions run at once: three
 `rightmodel serve` processes (detection off, detection on at version A, detection on at
 version B; each version's `src/` exported with `git archive`, or this working tree), the same
-~1 KB chat requests to each in turn (the order rotating), in several rounds. Reported per round:
+~1 KB chat requests to each in turn (cycling through every order), in several rounds. Reported per round:
 each version's added p50 (on − off) and B's p50 ÷ A's, so a noisy round moves both.
 
 Usage: .venv/bin/python bench/privacy_gateway_ab.py --a HEAD~1 --b WORKTREE [--rounds 4] [--requests 100]
@@ -17,6 +17,7 @@ Writes bench/results/privacy-gateway-ab.{json,md} (or --out).
 from __future__ import annotations
 
 import argparse
+import itertools
 import datetime as dt
 import json
 import os
@@ -94,6 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     procs = gwbench.Procs()
     upstream = start_upstream(port=UPSTREAM_PORT, cpu=client_cpu)
     labels = list(PORTS)
+    orders = list(itertools.permutations(labels))
     configs = {}
     for label in labels:
         configs[label] = work / f"{label}.yaml"  # bench/privacy's constellations, pointed at this bench's upstream port
@@ -114,8 +116,9 @@ def main(argv: list[str] | None = None) -> int:
             lat: dict[str, list[float]] = {lab: [] for lab in labels}
             window = gwbench.Window(os.getpid())
             for i, kt in enumerate(texts[r * a.requests:(r + 1) * a.requests]):
-                k = i % len(labels)
-                for lab in labels[k:] + labels[:k]:
+                # Every order in turn, so each gateway follows each other one equally often (with the
+                # three rotations alone B always came right after A: an A/A run read 0.92).
+                for lab in orders[(i + r) % len(orders)]:
                     t0 = time.perf_counter()
                     resp = clients[lab].post("/v1/chat/completions", json=chat_body(kt.text))
                     lat[lab].append((time.perf_counter() - t0) * 1000)
@@ -158,7 +161,7 @@ def render(res: dict) -> str:
              f"`{res['command']}` at {res['date_utc']}; load average at start {' '.join(res['loadavg_at_start'])}; {res['pinning']}.",
              f"A = {res['A']}; B = {res['B']}; the detection-off baseline runs B's code.",
              f"Each round: {res['requests_per_round']} ~1 KB chat requests (bench/privacy_bench/dataset.py's labelled and review texts) "
-             "to each of the three gateways in turn, the order rotating; added = p50 with detection on − p50 with it off, same round.", "",
+             "to each of the three gateways in turn, cycling through all six orders; added = p50 with detection on − p50 with it off, same round.", "",
              "| round | off p50 ms | A p50 ms | B p50 ms | A added ms | B added ms | B ÷ A (added) | other processes (cores) |",
              "|---|---|---|---|---|---|---|---|"]
     for r in res["rounds"]:
