@@ -157,7 +157,13 @@ def is_candidate(infos: list[Info], i: int) -> bool:
         before -= 1
     if before > 0 and len(infos[before].low) == 1 and infos[before].case == "L":
         before -= 1
-    return before >= 0 and infos[before].case == "L" and infos[before].gaz[0] not in "0x"
+    if before < 0 or infos[before].case != "L" or infos[before].gaz[0] in "0x":
+        return False
+    # A word no name list holds ("coworker's", "async", "allosteric") after a stop word that some
+    # list has as a given name ("my", "to", "one") is vocabulary; after a given name ("lois") or a
+    # particle ("van de elzas") it may be a surname, and a hyphenated one ("klaus-ulrich") a given name.
+    prev = infos[before]
+    return not (info.gaz[:2] == "00" and "h" not in info.flags and "s" in prev.flags and "p" not in prev.flags)
 
 
 def candidates_of(infos: list[Info]) -> list[int]:
