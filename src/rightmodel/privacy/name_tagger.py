@@ -168,7 +168,20 @@ def is_candidate(infos: list[Info], i: int) -> bool:
 
 def candidates_of(infos: list[Info]) -> list[int]:
     kinds = [info.candidate for info in infos]
-    return [i for i, k in enumerate(kinds) if k == "y" or (k == "c" and is_candidate(infos, i))]
+    return [i for i, k in enumerate(kinds) if (k == "y" and not _shaped_out(infos, i)) or (k == "c" and is_candidate(infos, i))]
+
+
+def _shaped_out(infos: list[Info], i: int) -> bool:
+    """Shapes that are not names whatever the word: a short word right after a number is a unit
+    ("72 Wh", "5 GB"); a word in capitals that no name list ranks in its top 1,000 with nothing
+    capitalised within two words is an acronym or identifier in running text ("a small CLI tool",
+    "instead of VLOOKUP") — a name in capitals comes with another ("JOHN SMITH", "SMITH, JOHN")."""
+    info = infos[i]
+    if i and infos[i - 1].case == "D" and len(info.low.rstrip(".")) <= 3 and info.case in "TUM":
+        return True
+    if info.case != "U" or info.gaz[0] in "12" or info.gaz[1] in "12":
+        return False
+    return not any(infos[j].case in "TUIM" for j in range(max(0, i - 2), min(len(infos), i + 3)) if j != i)
 
 
 # Feature groups: each reads only the words named by its cache key, so its weight sum can be cached.
