@@ -11,6 +11,7 @@ each version's added p50 (on − off) and B's p50 ÷ A's, so a noisy round moves
 Usage: .venv/bin/python bench/privacy_gateway_ab.py --a HEAD~1 --b WORKTREE [--rounds 4] [--requests 100]
 
 Pinning as in bench/privacy.py: gateways on CPU 0, this process and the upstream on the last CPU.
+Holds /tmp/bench.lock while measuring, as the other benches do.
 Writes bench/results/privacy-gateway-ab.{json,md} (or --out).
 """
 
@@ -76,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--warmup", type=int, default=20)
     ap.add_argument("--seed", type=int, default=41, help="texts' seed (bench/privacy.py's gateway section uses 25)")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results"))
+    ap.add_argument("--lock-wait", type=int, default=1800, help="seconds to wait for /tmp/bench.lock (default 1800)")
     a = ap.parse_args(argv)
 
     import httpx
@@ -92,6 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     reviews = load_reviews()
     texts = kb_texts((a.rounds * a.requests + a.warmup) // 2 + 1, samples, reviews, a.seed + 1)
     warm, texts = texts[:a.warmup], texts[a.warmup:]
+    lock = gwbench.BenchLock("bench/privacy_gateway_ab.py", time.strftime("%Y%m%d-%H%M%S"), a.lock_wait, log=log)
+    lock.acquire()  # other benches measure too: not at the same time
     procs = gwbench.Procs()
     upstream = start_upstream(port=UPSTREAM_PORT, cpu=client_cpu)
     labels = list(PORTS)
@@ -140,6 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         procs.stop_all()
         upstream.stop()
+        lock.release()
     ratios = [r["added_ratio_b_over_a"] for r in rounds if r["added_ratio_b_over_a"] is not None]
     result = {"date_utc": started_at, "command": " ".join([os.path.relpath(sys.executable, ROOT) if sys.executable.startswith(str(ROOT)) else sys.executable,
                                                            "bench/privacy_gateway_ab.py", *(argv or sys.argv[1:])]),
