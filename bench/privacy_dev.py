@@ -43,7 +43,9 @@ TEMPLATES = [
 LOCALES = ["en_US", "en_GB", "de_DE", "fr_FR", "es_ES", "it_IT", "nl_NL"]
 
 
-def build(n: int = 700, seed: int = 11) -> list[tuple[str, list[tuple[int, int, str]]]]:
+def build(n: int = 700, seed: int = 11, shape: str = "as written") -> list[tuple[str, list[tuple[int, int, str]]]]:
+    """`shape`: names as Faker writes them ("as written", 60% first + last, else name() with its
+    titles), or the same people as "lower case" (first + last), "given name" or "surname" alone."""
     from faker import Faker
 
     rng = random.Random(seed)
@@ -56,7 +58,11 @@ def build(n: int = 700, seed: int = 11) -> list[tuple[str, list[tuple[int, int, 
         f = fakers[loc]
 
         def name() -> str:
-            return f"{f.first_name()} {f.last_name()}" if rng.random() < 0.6 else f.name()
+            full = f"{f.first_name()} {f.last_name()}" if rng.random() < 0.6 else f.name()
+            if shape == "as written":
+                return full
+            first, last = f.first_name(), f.last_name()
+            return {"lower case": f"{first} {last}".lower(), "given name": first, "surname": last}[shape]
 
         names = {"P": name(), "P2": name()}
         parts = rng.choice(TEMPLATES).replace("{{", "\x01").replace("}}", "\x02").split("{")
@@ -85,10 +91,14 @@ def main() -> None:
     from rightmodel.privacy.config import PrivacyConfig
     from rightmodel.privacy.detector import Detector
 
+    default = Detector(PrivacyConfig())
     data = build()
-    for label, config in (("spaCy names only", PrivacyConfig(name_tagger=False)), ("default (spaCy + tagger)", PrivacyConfig())):
-        r, by = recall(Detector(config).detect, data)
+    for label, detector in (("spaCy names only", Detector(PrivacyConfig(name_tagger=False))), ("default (spaCy + tagger)", default)):
+        r, by = recall(detector.detect, data)
         print(f"{label:<26} PERSON strict recall {r:.3f}  {by}")
+    for shape in ("lower case", "given name", "surname"):  # the same templates and seed, other shapes (default detector)
+        r, by = recall(default.detect, build(shape=shape))
+        print(f"default, names {shape:<11} PERSON strict recall {r:.3f}  {by}")
 
 
 if __name__ == "__main__":

@@ -2,8 +2,9 @@
 
 A feature group reads at most three words (a word, a neighbour, an adjacent pair, the case of
 three words in a row), so its weight sum depends only on those words: it is computed once per
-distinct group (`Pass.sums`, cached across requests) and gathered for every candidate by integer
-codes. The Python work per text grows with the number of *distinct* words and pairs, not with its
+distinct group for both passes at once (`Passes.sums`, cached across requests: a group's feature
+strings are built and hashed once, not once per pass) and gathered for every candidate by integer
+codes, all nine groups of a text in one lookup. The Python work per text grows with the number of *distinct* words and pairs, not with its
 length — 1 MB of one sentence repeated costs what the sentence costs, plus numpy.
 """
 
@@ -45,6 +46,15 @@ def hash_index(feature: str, n_features: int) -> int:
     return (2147483647 - (n_features - 1)) % n_features if h == -2147483648 else abs(h) % n_features
 
 
+def hashed_rows(rows: list[list[str]], n: int, h: Callable[..., int]) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's features hashed to columns: distinct row * n + column codes, sorted, and how often each occurs."""
+    lengths = np.fromiter(map(len, rows), dtype=np.int64, count=len(rows))
+    hashes = np.fromiter((h(f.encode("utf-8"), 0, True) for row in rows for f in row), dtype=np.int64, count=int(lengths.sum()))
+    columns = np.where(hashes == -2147483648, (2147483647 - (n - 1)) % n, np.abs(hashes) % n)
+    keys = np.repeat(np.arange(len(rows), dtype=np.int64), lengths) * n + columns
+    return np.unique(keys, return_counts=True)  # sorted by row, then column
+
+
 class Pass:
     """One logistic regression over hashed features, with its group sums cached by the words they read."""
 
@@ -55,7 +65,7 @@ class Pass:
         # The weights as sorted (column, value) pairs, not a dense 2**21 array (8 MiB a pass; measured -8.5 MiB RSS in all)
         # (~290k of 2M columns are non-zero). The dense array's last write wins for a repeated column.
         dense_order = np.unique(np.asarray(index, dtype=np.int64)[::-1], return_index=True)
-        self.columns = dense_order[0]
+        self.columns = dense_order[0].astype(np.int32)  # every column < 2**21: half the bytes a binary search reads
         self.values = np.asarray(value, dtype=np.float32)[::-1][dense_order[1]]
         self.bias = bias
         self.features_of = features_of
@@ -80,13 +90,12 @@ class Pass:
         """Per row of features, sum(weight[column]) with repeats counted: the same floats as
         FeatureHasher.transform (a CSR matrix, duplicates summed, columns sorted within a row) and
         np.bincount over it in that order, which is how the tagger summed before."""
-        n, h = self.n_features, self._hash
-        lengths = np.fromiter(map(len, rows), dtype=np.int64, count=len(rows))
-        hashes = np.fromiter((h(f.encode("utf-8"), 0, True) for row in rows for f in row), dtype=np.int64, count=int(lengths.sum()))
-        columns = np.where(hashes == -2147483648, (2147483647 - (n - 1)) % n, np.abs(hashes) % n)
-        keys = np.repeat(np.arange(len(rows), dtype=np.int64), lengths) * n + columns
-        distinct, counts = np.unique(keys, return_counts=True)  # sorted by row, then column
-        return np.bincount(distinct // n, weights=self.weight(distinct % n) * counts.astype(np.float64), minlength=len(rows)).tolist()
+        return self.row_sums(*hashed_rows(rows, self.n_features, self._hash), len(rows))
+
+    def row_sums(self, distinct: np.ndarray, counts: np.ndarray, n_rows: int) -> list[float]:
+        """`hashed_rows`' (row, column) codes summed per row with this pass's weights."""
+        n = self.n_features
+        return np.bincount(distinct // n, weights=self.weight(distinct % n) * counts.astype(np.float64), minlength=n_rows).tolist()
 
     @property
     def weights(self) -> np.ndarray:
@@ -98,6 +107,7 @@ class Pass:
 
     def weight(self, columns: np.ndarray) -> np.ndarray:
         """float32 weight of each column (0 where the model has none)."""
+        columns = columns.astype(np.int32)
         at = np.minimum(np.searchsorted(self.columns, columns), len(self.columns) - 1)
         return np.where(self.columns[at] == columns, self.values[at], np.float32(0))
 
@@ -125,20 +135,82 @@ class TokenTable:
         self.starts[1:] = boundary[ids[:-1]]
 
 
-def pass_scores(p: Pass, t: TokenTable, candidates: np.ndarray) -> np.ndarray:
-    """Raw scores of pass one's feature groups (the same groups as name_tagger.candidate_keys)."""
-    size, words = t.size, t.words
-    w = t.ids[candidates + 2]
-    total = p.bias + p.gather(w, lambda c: ("w", words[c]))
-    for offset in (-2, -1, 1, 2):
-        total += p.gather(t.ids[candidates + 2 + offset], lambda c, o=offset: (o, words[c]))
-    a, b = t.ids[candidates + 1], t.ids[candidates + 3]
-    total += p.gather(t.starts[candidates] * size + w, lambda c: ("st", bool(c // size), words[c % size]))
-    total += p.gather(a * size + w, lambda c: ("l", words[c // size], words[c % size]))
-    total += p.gather(w * size + b, lambda c: ("r", words[c // size], words[c % size]))
-    cases = t.case[a] * 100 + t.case[w] * 10 + t.case[b]
-    total += p.gather(cases, lambda c: ("t", CASES[c // 100], CASES[c // 10 % 10], CASES[c % 10]))
-    return total
+GROUPS = 9  # feature groups of pass one (name_tagger.candidate_keys), in the order their sums are added
+
+
+class Passes:
+    """Both passes' shared feature groups, scored together: each group's features are built and
+    hashed once for the two passes, and every group of a text is looked up in one go (one
+    np.unique over all groups' codes, one cache read per distinct group), not group by group."""
+
+    def __init__(self, first: Pass, second: Pass) -> None:
+        if first.n_features != second.n_features:
+            raise ValueError("the two passes hash into different widths")
+        self.first, self.second = first, second
+        self._cache: dict[Hashable, tuple[float, float]] = {}
+        # Both passes' weights over the union of their columns (int32: every column < 2**21), so a
+        # new feature costs one binary search, not one per pass, over half the bytes.
+        self.columns = np.union1d(first.columns, second.columns).astype(np.int32)
+        self.values = np.zeros((len(self.columns), 2), dtype=np.float32)
+        for k, p in enumerate((first, second)):
+            self.values[np.searchsorted(self.columns, p.columns), k] = p.values
+
+    def sums(self, keys: list[tuple]) -> np.ndarray:
+        """(len(keys), 2): each group's weight sum in pass one and in pass two."""
+        cache = self._cache
+        values = [cache.get(k) for k in keys]
+        missing = [i for i, v in enumerate(values) if v is None]
+        if missing:
+            if len(cache) > CACHE_ENTRIES:
+                cache.clear()
+            first = self.first
+            n = first.n_features
+            distinct, counts = hashed_rows([first.features_of(keys[i]) for i in missing], n, first._hash)
+            columns = (distinct % n).astype(np.int32)
+            at = np.minimum(np.searchsorted(self.columns, columns), len(self.columns) - 1)
+            weights = np.where((self.columns[at] == columns)[:, None], self.values[at], np.float32(0))
+            rows, counts = distinct // n, counts.astype(np.float64)
+            sums = [np.bincount(rows, weights=weights[:, k] * counts, minlength=len(missing)).tolist() for k in (0, 1)]
+            for i, v1, v2 in zip(missing, *sums):
+                cache[keys[i]] = values[i] = (v1, v2)
+        return np.array(values, dtype=np.float64).reshape(len(keys), 2)
+
+    def scores(self, t: TokenTable, candidates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Raw scores of the shared groups (name_tagger.candidate_keys) in pass one and pass two,
+        each summed group after group in candidate_keys order, as the passes were summed one at a time before (the same floats)."""
+        size, words, n = t.size, t.words, len(candidates)
+        w = t.ids[candidates + 2]
+        a, b = t.ids[candidates + 1], t.ids[candidates + 3]
+        codes = np.concatenate((w, t.ids[candidates], a, b, t.ids[candidates + 4], t.starts[candidates] * size + w,
+                                a * size + w, w * size + b, t.case[a] * 100 + t.case[w] * 10 + t.case[b]))
+        group = np.repeat(np.arange(GROUPS, dtype=np.int64), n)
+        distinct, inverse = np.unique(codes * GROUPS + group, return_inverse=True)
+        keys = []
+        for c in distinct.tolist():
+            g, code = c % GROUPS, c // GROUPS
+            if g == 0:
+                keys.append(("w", words[code]))
+            elif g <= 4:
+                keys.append((_OFFSETS[g], words[code]))
+            elif g == 5:
+                keys.append(("st", bool(code // size), words[code % size]))
+            elif g == 6:
+                keys.append(("l", words[code // size], words[code % size]))
+            elif g == 7:
+                keys.append(("r", words[code // size], words[code % size]))
+            else:
+                keys.append(("t", CASES[code // 100], CASES[code // 10 % 10], CASES[code % 10]))
+        per = self.sums(keys)[inverse].reshape(GROUPS, n, 2)
+        out = []
+        for k, p in enumerate((self.first, self.second)):
+            total = p.bias + per[0, :, k]
+            for g in range(1, GROUPS):
+                total += per[g, :, k]
+            out.append(total)
+        return out[0], out[1]
+
+
+_OFFSETS = (None, -2, -1, 1, 2)
 
 
 def neighbour_scores(p: Pass, tokens: int, candidates: np.ndarray, first: np.ndarray) -> np.ndarray:

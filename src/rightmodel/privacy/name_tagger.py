@@ -28,7 +28,7 @@ import numpy as np
 from rightmodel.privacy.config import DEFAULT_NAME_THRESHOLD
 from rightmodel.privacy.entities import Entity
 from rightmodel.privacy.gazetteer import Gazetteer
-from rightmodel.privacy.name_scoring import BOUNDARY, Info, Pass, TokenTable, neighbour_scores, pass_scores, runs
+from rightmodel.privacy.name_scoring import BOUNDARY, Info, Pass, Passes, TokenTable, neighbour_scores, runs
 
 MODEL_PATH = Path(__file__).resolve().parent / "data" / "name_tagger.npz"
 N_FEATURES = 2**21
@@ -181,12 +181,31 @@ def is_candidate(infos: list[Info], i: int) -> bool:
         before -= 1
     if before > 0 and len(infos[before].low) == 1 and infos[before].case == "L":
         before -= 1
-    return before >= 0 and infos[before].case == "L" and infos[before].gaz[0] not in "0x"
+    if before < 0 or infos[before].case != "L" or infos[before].gaz[0] in "0x":
+        return False
+    # A word no name list holds ("coworker's", "async", "allosteric") after a stop word that some
+    # list has as a given name ("my", "to", "one") is vocabulary; after a given name ("lois") or a
+    # particle ("van de elzas") it may be a surname, and a hyphenated one ("klaus-ulrich") a given name.
+    prev = infos[before]
+    return not (info.gaz[:2] == "00" and "h" not in info.flags and "s" in prev.flags and "p" not in prev.flags)
 
 
 def candidates_of(infos: list[Info]) -> list[int]:
     kinds = [info.candidate for info in infos]
-    return [i for i, k in enumerate(kinds) if k == "y" or (k == "c" and is_candidate(infos, i))]
+    return [i for i, k in enumerate(kinds) if (k == "y" and not _shaped_out(infos, i)) or (k == "c" and is_candidate(infos, i))]
+
+
+def _shaped_out(infos: list[Info], i: int) -> bool:
+    """Shapes that are not names whatever the word: a short word right after a number is a unit
+    ("72 Wh", "5 GB"); a word in capitals that no name list ranks in its top 1,000 with nothing
+    capitalised within two words is an acronym or identifier in running text ("a small CLI tool",
+    "instead of VLOOKUP") — a name in capitals comes with another ("JOHN SMITH", "SMITH, JOHN")."""
+    info = infos[i]
+    if i and infos[i - 1].case == "D" and len(info.low.rstrip(".")) <= 3 and info.case in "TUM":
+        return True
+    if info.case != "U" or info.gaz[0] in "12" or info.gaz[1] in "12":
+        return False
+    return not any(infos[j].case in "TUIM" for j in range(max(0, i - 2), min(len(infos), i + 3)) if j != i)
 
 
 # Feature groups: each reads only the words named by its cache key, so its weight sum can be cached.
@@ -298,6 +317,7 @@ class NameTagger:
         with np.load(path) as data:
             self.first = Pass(data["index1"], data["value1"], float(data["bias1"]), features_of, N_FEATURES)
             self.second = Pass(data["index2"], data["value2"], float(data["bias2"]), features_of, N_FEATURES)
+        self.passes = Passes(self.first, self.second)
 
     def info(self, word: str) -> Info:
         return PAD if word == PAD_WORD else _info(word, self.gazetteer)
@@ -305,8 +325,9 @@ class NameTagger:
     def probabilities(self, words: list[str], infos: list[Info], candidates: list[int]) -> np.ndarray:
         table = TokenTable(words, infos, PAD_WORD)
         cands = np.array(candidates, dtype=np.int64)
-        first = sigmoid(pass_scores(self.first, table, cands))
-        return sigmoid(pass_scores(self.second, table, cands) + neighbour_scores(self.second, len(words), cands, first))
+        raw_first, raw_second = self.passes.scores(table, cands)
+        first = sigmoid(raw_first)
+        return sigmoid(raw_second + neighbour_scores(self.second, len(words), cands, first))
 
     def find(self, text: str, unsure: bool = False) -> list[Entity]:
         """PERSON spans; with `unsure`, also spans the model half-believes (score below the threshold)."""
