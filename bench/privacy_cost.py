@@ -3,7 +3,7 @@ of text (PII-dense support texts, review prose, a numeric CSV table, issue 17's 
 Anna." repeated), on one pinned core. bench/privacy.py runs the same measurement among its others;
 this runs only it (about a minute) and writes bench/results/privacy-cost.{json,md}.
 
-    .venv/bin/python bench/privacy_cost.py [--repeats 3] [--out DIR]
+    .venv/bin/python bench/privacy_cost.py [--repeats 5] [--out DIR]
 """
 
 from __future__ import annotations
@@ -34,7 +34,8 @@ LINEAR_RATIO = 2.0  # ...and ms per KB at 1 MB within 2x of that at 10 KB
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--repeats", type=int, default=3, help="calls per cell; the best counts (default 3)")
+    ap.add_argument("--repeats", type=int, default=5,
+                    help="calls per cell, spread over the run (round robin over the cells); the best counts, the median is shown (default 5)")
     ap.add_argument("--seed", type=int, default=13)
     ap.add_argument("--quiet-wait", type=int, default=120, help="seconds to wait for a quiet machine (default 120)")
     ap.add_argument("--lock-wait", type=int, default=1800, help="seconds to wait for /tmp/bench.lock (default 1800)")
@@ -64,7 +65,9 @@ def main(argv: list[str] | None = None) -> int:
     (out_dir / "privacy-cost.json").write_text(json.dumps(out, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     md = ["# Privacy scan: cost by text length", "", f"`{env['command']}` at {env['date_utc']}, commit {env['git_commit']}, "
           f"{env['pinning']}; machine quiet: {quiet['quiet']} (other processes {quiet['other_cores']} cores).", "",
-          f"Best of {a.repeats} calls per cell, wall seconds (ms per KB); CPU s: this process's CPU time for the 1 MB call, "
+          f"Best of {a.repeats} calls per cell, taken in turn with every other cell so that a slow spell of the machine "
+          "(this box's speed moves by up to 40% for minutes at a time, with nothing else running) falls on one call of "
+          "each cell rather than on all of one; wall seconds (ms per KB); the median of the calls at 1 MB beside it; CPU s: this process's CPU time for the 1 MB call, "
           "what the scan itself costs when other processes share the core. Kinds and how they are built: "
           "bench/privacy_bench/cost.py.", ""]
     md += cost.render(sc)
