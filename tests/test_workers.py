@@ -167,11 +167,11 @@ def test_requests_per_minute_hold_across_workers_within_five_percent(cluster):
     assert {json.loads(r["extra"])["worker"] for r in rows} == {0, 1}
 
 
-def test_a_worker_killed_mid_load_loses_no_answered_row_and_duplicates_none(cluster, upstream):  # noqa: F811
-    gw, secrets, _ids = cluster
-    pids = worker_pids(gw)
-    assert len(pids) == 2
-    upstream.set_fault("slow:200", count=-1)
+def answered_while_killing(gw: Gateway, secret: str, pid: int, seconds: float) -> tuple[list[str], int]:
+    """16 connections send chat completions for `seconds`; `pid` gets SIGKILL 1.5 s in. Returns the
+    request ids answered and how many requests failed (those in flight on the killed process)."""
+    import os
+
     answered: list[str] = []
     failed = 0
 
@@ -179,7 +179,7 @@ def test_a_worker_killed_mid_load_loses_no_answered_row_and_duplicates_none(clus
         nonlocal failed
         while time.monotonic() < until:
             try:
-                r = await client.post("/chat/completions", json=chat(), headers={"Authorization": f"Bearer {secrets['plain']}"})
+                r = await client.post("/chat/completions", json=chat(), headers={"Authorization": f"Bearer {secret}"})
             except httpx.HTTPError:
                 failed += 1
                 continue
@@ -189,41 +189,56 @@ def test_a_worker_killed_mid_load_loses_no_answered_row_and_duplicates_none(clus
                 failed += 1
 
     async def load() -> None:
-        until = time.monotonic() + 4.0
+        until = time.monotonic() + seconds
         clients = [httpx.AsyncClient(base_url=gw.v1, timeout=30) for _ in range(16)]
         try:
             tasks = [asyncio.create_task(loop(c, until)) for c in clients]
             await asyncio.sleep(1.5)
-            import os
-
-            os.kill(pids[0], signal.SIGKILL)
+            os.kill(pid, signal.SIGKILL)
             await asyncio.gather(*tasks)
         finally:
             for c in clients:
                 await c.aclose()
 
-    try:
-        asyncio.run(load())
-    finally:
-        upstream.set_fault(None)
-    assert len(answered) > 50 and len(set(answered)) == len(answered)
-    # The supervisor starts worker 0 again on the same journal directory; it ships what its
-    # predecessor journaled (every answered request was journaled before its answer left).
-    deadline = time.time() + 60
+    asyncio.run(load())
+    return answered, failed
+
+
+def assert_in_ledger_exactly_once(gw: Gateway, answered: list[str], wait_s: float) -> None:
+    """Every answered request's row reaches the ledger (within `wait_s`: a restarted process ships
+    what its predecessor journaled), and no request has two rows."""
+    import sqlalchemy as sa
+
+    assert len(set(answered)) == len(answered)
+    deadline = time.time() + wait_s
     while True:
         have = {r["request_id"] for r in gw.ledger_rows(timeout=0)}
         if set(answered) <= have or time.time() > deadline:
             break
         time.sleep(0.2)
-    assert not set(answered) - have, f"{len(set(answered) - have)} answered requests missing from the ledger"
-    print(f"SIGKILL mid-load: {len(answered)} answered, {failed} failed, 0 missing from the ledger")
-    import sqlalchemy as sa
-
+    missing = set(answered) - have
+    assert not missing, f"{len(missing)} answered requests missing from the ledger"
     engine = sa.create_engine(f"sqlite:///{gw.home / 'ledger.db'}")
     with engine.connect() as conn:
         dup = conn.execute(sa.text("SELECT request_id, COUNT(*) FROM ledger_requests GROUP BY request_id HAVING COUNT(*) > 1")).all()
     engine.dispose()
     assert dup == []
+
+
+def test_a_worker_killed_mid_load_loses_no_answered_row_and_duplicates_none(cluster, upstream):  # noqa: F811
+    gw, secrets, _ids = cluster
+    pids = worker_pids(gw)
+    assert len(pids) == 2
+    upstream.set_fault("slow:200", count=-1)
+    try:
+        answered, failed = answered_while_killing(gw, secrets["plain"], pids[0], 4.0)
+    finally:
+        upstream.set_fault(None)
+    assert len(answered) > 50
+    # The supervisor starts worker 0 again on the same journal directory; it ships what its
+    # predecessor journaled (every answered request was journaled before its answer left).
+    assert_in_ledger_exactly_once(gw, answered, 60)
+    print(f"SIGKILL mid-load: {len(answered)} answered, {failed} failed, 0 missing from the ledger")
     assert "exited with status -9; starting it again" in gw.log_text()
     assert len(worker_pids(gw)) == 2  # the pool is whole again
 

@@ -215,10 +215,13 @@ def _constellation_and_settings(options: ServeOptions) -> tuple[Any, Any]:
     return constellation, settings
 
 
-def deployment_options(serving: Any, default_cpus: float) -> dict[str, Any]:
-    """Ray Serve options of one deployment from its `ReplicasConfig`."""
+def deployment_options(serving: Any, default_cpus: float, drain_s: float) -> dict[str, Any]:
+    """Ray Serve options of one deployment from its `ReplicasConfig`. On shutdown a replica waits
+    for its requests in flight as a lone gateway does (`defaults.drain_s`), checked every 0.2 s
+    rather than Ray's default 2 s, so stopping takes drain_s plus Ray's own teardown."""
     cpus = serving.cpus if serving.cpus is not None else default_cpus
-    opts: dict[str, Any] = {"max_ongoing_requests": serving.max_ongoing_requests, "ray_actor_options": {"num_cpus": cpus}}
+    opts: dict[str, Any] = {"max_ongoing_requests": serving.max_ongoing_requests, "ray_actor_options": {"num_cpus": cpus},
+                            "graceful_shutdown_timeout_s": drain_s, "graceful_shutdown_wait_loop_s": 0.2}
     if serving.autoscaling is not None:
         a = serving.autoscaling
         opts["autoscaling_config"] = {"min_replicas": a.min_replicas, "max_replicas": a.max_replicas, "target_ongoing_requests": a.target_ongoing_requests}
@@ -232,11 +235,12 @@ def build_app(options: ServeOptions, constellation: Any) -> Any:
     payload = dataclasses.replace(options, ray=True).to_json()
     specialist = serve.deployment(SpecialistReplica)
     ingress = serve.deployment(GatewayIngress)
+    drain_s = constellation.defaults.drain_s
     handles = {
-        name: specialist.options(name=deployment_name(name), **deployment_options(cfg.serving, 1.0)).bind(payload, name)
+        name: specialist.options(name=deployment_name(name), **deployment_options(cfg.serving, 1.0, drain_s)).bind(payload, name)
         for name, cfg in constellation.specialists().items()
     }
-    return ingress.options(name=INGRESS, **deployment_options(constellation.ray.ingress, 0.0)).bind(payload, handles)
+    return ingress.options(name=INGRESS, **deployment_options(constellation.ray.ingress, 0.0, drain_s)).bind(payload, handles)
 
 
 def app_builder(args: dict[str, Any]) -> Any:
