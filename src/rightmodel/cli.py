@@ -14,7 +14,7 @@ from typing import Optional
 import typer
 from rich.console import Console
 
-from rightmodel.console import TrainingProgress, fmt, print_version_summary
+from rightmodel.console import InterruptHandler, TrainingProgress, fmt, print_version_summary
 from rightmodel.errors import RightmodelError
 
 HOME_OPTION = typer.Option(
@@ -346,8 +346,10 @@ def main() -> None:
     """Entry point: one red line for user errors, exit 130 on interrupt, nothing half-registered."""
     # Ctrl-C and SIGTERM both unwind through the registry's staging cleanup. SIGINT is reset
     # explicitly because a parent that started us in the background may have ignored it.
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    handler = InterruptHandler()
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
+    sys.unraisablehook = handler.unraisable
     err = Console(stderr=True)
     try:
         code = build_app()(standalone_mode=False)

@@ -6,6 +6,37 @@ from __future__ import annotations
 from rich.console import Console
 
 
+class InterruptHandler:
+    """SIGINT/SIGTERM raise KeyboardInterrupt and are remembered: an interrupt that lands while a
+    library's __del__ runs is swallowed there ("Exception ignored in ..."), so long loops
+    (TrainingProgress.update, once per step) ask again and raise it where it cannot be lost."""
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def __call__(self, signum: int, frame: object) -> None:
+        self.requested = True
+        raise KeyboardInterrupt
+
+    @staticmethod
+    def unraisable(info: object) -> None:
+        """sys.unraisablehook: an interrupt swallowed by a __del__ is re-raised by the next
+        raise_if_interrupted(), so Python's "Exception ignored ... Traceback" is noise; others print."""
+        import sys
+
+        if isinstance(getattr(info, "exc_value", None), KeyboardInterrupt):
+            return
+        sys.__unraisablehook__(info)
+
+
+def raise_if_interrupted() -> None:
+    """Re-raise an interrupt the installed InterruptHandler saw but that did not unwind."""
+    import signal
+
+    if getattr(signal.getsignal(signal.SIGINT), "requested", False):
+        raise KeyboardInterrupt
+
+
 class TrainingProgress:
     """A rich progress bar with ETA for training steps; a no-op when stderr is not a terminal."""
 
@@ -27,6 +58,7 @@ class TrainingProgress:
         return self.update
 
     def update(self, step: int, total: int, info: dict) -> None:
+        raise_if_interrupted()
         if self.task_id is None:
             self.task_id = self.bar.add_task("train", total=total, epoch=1, loss=0.0)
         self.bar.update(self.task_id, completed=step, epoch=info.get("epoch", 0), loss=info.get("loss", 0.0))
