@@ -182,7 +182,6 @@ def phones(text: str, regions: tuple[str, ...], covered: bytearray | None = None
                     out.append(Entity(start, end, "PHONE_NUMBER", valid_score if valid else possible_score, "phone"))
                 continue
         else:
-            raw = raw.rstrip(" .-/(")
             number = _EXTENSION.sub("", raw) if _EXTENSION_HINT.search(raw) else raw
             if _DATE.match(number):
                 continue
