@@ -3,12 +3,23 @@
 # cached outside the checkout; plus llama.cpp's GGUF converter and the bundled generative base.
 #
 #   bash scripts/llama-cpp-wheel.sh VENV_PYTHON      (make venv runs it)
+#   RIGHTMODEL_LLAMA_BUILD=portable bash scripts/llama-cpp-wheel.sh VENV_PYTHON
 #
 # Why a script and not requirements.lock: llama-cpp-python has no binary wheel on PyPI for Linux
 # x86-64, so pip compiles llama.cpp from the sdist, about 6 min on 2 quiet cores and far longer on a
 # loaded box. Built once into $RIGHTMODEL_CACHE/wheels (default ~/.cache/rightmodel), every later
 # venv (make test, CI on the same machine, another worktree) installs that wheel in seconds.
-# GGML_NATIVE=OFF: the wheel runs on any x86-64 CPU, not only the one that built it.
+#
+# Two builds (RIGHTMODEL_LLAMA_BUILD):
+#   native (default): GGML_NATIVE=ON, i.e. -march=native: AVX-512, VNNI and AMX where this CPU has
+#     them. On a Sapphire Rapids-class core AMX cuts prompt processing (time to first token) about
+#     4x against the portable build (bench/results/generative_ttft.md). The wheel runs on CPUs with
+#     the same instruction sets only, so it is cached under a key made of this CPU's flags: another
+#     CPU sharing the cache builds its own.
+#   portable: GGML_NATIVE=OFF (AVX2/FMA/F16C), runs on any x86-64 CPU of the last decade.
+# The build applies scripts/llama-cpp-amx-tilecfg.patch: GCC 12 deletes the stores that fill the AMX
+# tile configuration (it does not see that ldtilecfg reads them), so every AMX matmul dies with
+# SIGILL; a compiler barrier keeps them. Harmless where AMX is absent.
 # Also here, both installed without their dependencies:
 #   - the converter (convert_hf_to_gguf.py + conversion/ + gguf-py/), which ships in the sdist only,
 #     extracted to $RIGHTMODEL_CACHE/llama.cpp-VERSION (rightmodel/generative/gguf_export.py);
@@ -28,16 +39,38 @@ if [ ! -f "$SDIST" ]; then
   "$PY" -m pip download --quiet --no-deps --no-binary :all: "llama-cpp-python==$VERSION" -d "$CACHE/sdist"
 fi
 
-wheel=$(ls "$WHEELS"/llama_cpp_python-$VERSION-*.whl 2>/dev/null | head -1 || true)
+BUILD=${RIGHTMODEL_LLAMA_BUILD:-native}
+case "$BUILD" in
+  native)
+    # The instruction-set flags -march=native turns on, as the kernel reports them.
+    flavor=native-$(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -E '^(avx|amx|f16c|fma|bmi|sse|ssse)' | sort | sha256sum | cut -c1-12)
+    cmake_args="-DGGML_NATIVE=ON" ;;
+  portable) flavor=portable; cmake_args="-DGGML_NATIVE=OFF" ;;
+  *) echo "RIGHTMODEL_LLAMA_BUILD must be native or portable, not '$BUILD'" >&2; exit 2 ;;
+esac
+cmake_args="${CMAKE_ARGS:-$cmake_args}"
+dir=$WHEELS/$flavor
+mkdir -p "$dir"
+wheel=$(ls "$dir"/llama_cpp_python-$VERSION-*.whl 2>/dev/null | head -1 || true)
 if [ -z "$wheel" ]; then
-  echo "building llama-cpp-python $VERSION from source once (several minutes); cached in $WHEELS" >&2
+  echo "building llama-cpp-python $VERSION ($BUILD) from source once (several minutes); cached in $dir" >&2
   start=$(date +%s)
-  CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF}" nice -n 10 "$PY" -m pip wheel --quiet --no-deps "$SDIST" -w "$WHEELS"
-  wheel=$(ls "$WHEELS"/llama_cpp_python-$VERSION-*.whl | head -1)
-  printf '{"seconds": %d, "load_average": "%s", "cmake_args": "%s"}\n' "$(( $(date +%s) - start ))" \
-    "$(cut -d' ' -f1-3 /proc/loadavg)" "${CMAKE_ARGS:--DGGML_NATIVE=OFF}" > "${wheel%.whl}.build.json"
+  src=$(mktemp -d)
+  tar xzf "$SDIST" -C "$src"
+  patch -s -d "$src/llama_cpp_python-$VERSION/vendor/llama.cpp" -p1 < "$(dirname "$0")/llama-cpp-amx-tilecfg.patch"
+  CMAKE_ARGS="$cmake_args" nice -n 10 "$PY" -m pip wheel --quiet --no-deps "$src/llama_cpp_python-$VERSION" -w "$dir"
+  rm -rf "$src"
+  wheel=$(ls "$dir"/llama_cpp_python-$VERSION-*.whl | head -1)
+  printf '{"seconds": %d, "load_average": "%s", "cmake_args": "%s", "build": "%s"}\n' "$(( $(date +%s) - start ))" \
+    "$(cut -d' ' -f1-3 /proc/loadavg)" "$cmake_args" "$flavor" > "${wheel%.whl}.build.json"
 fi
-"$PY" -m pip install --quiet --no-deps "$wheel"
+# Reinstall when the venv holds the other build (same version number, so pip alone would keep it).
+marker=$("$PY" -c 'import importlib.util, pathlib; s = importlib.util.find_spec("llama_cpp"); print(pathlib.Path(s.origin).parent / ".rightmodel-build" if s else "")')
+if [ -z "$marker" ] || [ "$(cat "$marker" 2>/dev/null)" != "$flavor" ]; then
+  "$PY" -m pip install --quiet --no-deps --force-reinstall "$wheel"
+  marker=$("$PY" -c 'import importlib.util, pathlib; print(pathlib.Path(importlib.util.find_spec("llama_cpp").origin).parent / ".rightmodel-build")')
+  echo "$flavor" > "$marker"
+fi
 
 if [ ! -f "$CONVERTER/convert_hf_to_gguf.py" ]; then
   tmp=$(mktemp -d)

@@ -78,8 +78,11 @@ def in_process(gguf: Path, system: str, messages: list[str], schema: dict, repea
     }
 
 
-def through_gateway(gguf: Path, home: Path, system: str, messages: list[str], repeats: int = 8) -> dict[str, Any]:
-    """TTFT of streamed answers seen by the openai SDK from a real gateway process serving `gguf` on one thread."""
+def through_gateway(gguf: Path, home: Path, system: str, messages: list[str], repeats: int = 8, threads: int = 1,
+                    env: dict[str, str] | None = None) -> dict[str, Any]:
+    """TTFT of streamed answers seen by the openai SDK from a real gateway process serving `gguf` on
+    `threads` threads; `env` is added to the gateway's environment (e.g. PYTHONPATH to another
+    llama-cpp-python build)."""
     import os
     import socket
     import subprocess
@@ -94,12 +97,12 @@ def through_gateway(gguf: Path, home: Path, system: str, messages: list[str], re
         port = s.getsockname()[1]
     home.mkdir(parents=True, exist_ok=True)
     config = home / "constellation.yaml"
-    config.write_text(yaml.safe_dump({"models": {"extractor": {"kind": "generate", "path": str(gguf), "threads": 1, "context_tokens": 1024}},
+    config.write_text(yaml.safe_dump({"models": {"extractor": {"kind": "generate", "path": str(gguf), "threads": threads, "context_tokens": 1024}},
                                       "defaults": {"retries": 0}}))
     log = (home / "gateway.log").open("wb")
-    proc = subprocess.Popen([sys.executable, "-m", "rightmodel.cli", "serve", "--port", str(port), "--home", str(home), "--threads", "1",
+    proc = subprocess.Popen([sys.executable, "-m", "rightmodel.cli", "serve", "--port", str(port), "--home", str(home), "--threads", str(threads),
                              "--config", str(config)], stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                            env={**os.environ, "HF_HUB_OFFLINE": "1"})
+                            env={**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})})
     try:
         deadline = time.time() + 180
         while True:
@@ -132,7 +135,8 @@ def through_gateway(gguf: Path, home: Path, system: str, messages: list[str], re
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
-    return {"file": gguf.name, "repeats": repeats,
+    return {"file": gguf.name, "repeats": repeats, "threads": threads,
+            "ttft_ms_unique_all": [round(1000 * x, 1) for x in unique],
             "ttft_ms_unique_prefix": round(1000 * statistics.median(unique), 1),
             "ttft_ms_unique_prefix_p90": round(1000 * sorted(unique)[int(0.9 * (len(unique) - 1))], 1),
             "ttft_ms_shared_system_prompt": round(1000 * statistics.median(shared), 1),
