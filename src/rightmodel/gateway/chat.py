@@ -30,7 +30,7 @@ from rightmodel.gateway.state import GatewayState
 from rightmodel.gateway.ticket import Ticket
 from rightmodel.gateway.validation import read_json, too_deep_error, validate_chat
 from rightmodel.ledger import LedgerRecord
-from rightmodel.messages import specialist_input
+from rightmodel.messages import message_text, specialist_input
 from rightmodel.privacy.stream import FrameRestorer
 from rightmodel.routing.decision import Decision, NoRoute
 from rightmodel.specialists.labels import match_label
@@ -331,9 +331,21 @@ def capture(state: GatewayState, t: Ticket, body: dict[str, Any], answer: str, r
     from rightmodel.distill.store import Capture
 
     text = specialist_input(body["messages"], state.constellation.tasks[t.task].input)
+    prompt = conversation_of(body["messages"])
     if redaction:
         text, answer = redaction.rehide(text), redaction.rehide(answer)
-    capturer.offer(Capture(t.task, t.request_id, t.route, t.model, text, answer, bool(redaction), t.created_at))
+        prompt = [{**m, "content": redaction.rehide(m["content"])} for m in prompt]
+    if prompt == [{"role": "user", "content": text}]:
+        prompt = None  # the input says it all: not stored twice
+    capturer.offer(Capture(t.task, t.request_id, t.route, t.model, text, answer, bool(redaction), t.created_at, prompt))
+
+
+def conversation_of(messages: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """The text turns a generator distilled from this capture would be prompted with (system,
+    user, assistant; developer read as system; tool turns and non-text parts left out)."""
+    roles = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
+    return [{"role": roles[m["role"]], "content": message_text(m)} for m in messages
+            if m.get("role") in roles and message_text(m).strip()]
 
 
 def outbound(body: dict[str, Any]) -> dict[str, Any]:
