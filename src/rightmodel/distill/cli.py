@@ -155,10 +155,9 @@ def add_distill_command(app: typer.Typer) -> None:
                       f"{summary['labels']} labels ({summary['label_source']})")
         for answer, count in summary["unparseable_answers"][:5]:
             console.print(f"  unparseable ×{count}: {answer[:100]!r}")
-        hint = ""
+        hint = (f"; if task {task}'s answers are free text, distill it as a generative task (tasks.{task}.kind: generate, "
+                f"or --kind generate)") if data.label_source != "given" or summary["unparseable"] else ""
         if summary["unparseable"] * 2 > summary["captured"]:
-            hint = (f"; most answers are not one of the labels: if task {task}'s answers are free text, distill it as a "
-                    f"generative task (tasks.{task}.kind: generate, or --kind generate)")
             console.print(f"[yellow]warning:[/] {summary['unparseable']} of {summary['captured']} answers name no label{hint}")
         if len(data.train) + len(data.heldout) < min_examples or len(data.heldout) < 2 or len({y for _, y in data.train}) < 2:
             raise ConfigError(f"too little to distill: {len(data.train)} train / {len(data.heldout)} held-out examples "
