@@ -116,6 +116,8 @@ def add_distill_command(app: typer.Typer) -> None:
         schema: Optional[Path] = typer.Option(None, "--schema", help="Generative: JSON schema file the answers are constrained to."),
         batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, help="Generative: LoRA batch size (default 4)."),
         learning_rate: Optional[float] = typer.Option(None, "--lr", min=0.0, help="Generative: LoRA learning rate (default 2e-4)."),
+        max_tokens: int = typer.Option(256, "--max-tokens", min=1, help="Generative: the longest answer written for a held-out capture "
+                                       "when agreement is measured; set it to the max_tokens your clients send."),
     ) -> None:
         from rightmodel.console import TrainingProgress, print_version_summary
         from rightmodel.distill.dataset import build_dataset
@@ -145,7 +147,8 @@ def add_distill_command(app: typer.Typer) -> None:
         if kind == "generate":
             return run_generative(task, captured, registry, root, console, heldout=heldout, min_examples=min_examples, seed=seed,
                                   epochs=epochs, base=base, quality=quality or getattr(constellation.tasks.get(task), "quality", None),
-                                  schema=schema, batch_size=batch_size, learning_rate=learning_rate, target=target_agreement, why=why)
+                                  schema=schema, batch_size=batch_size, learning_rate=learning_rate, target=target_agreement, why=why,
+                                  max_tokens=max_tokens)
         given = [x.strip() for x in labels.split(",") if x.strip()] if labels else known_labels(registry, task)
         data = build_dataset(captured, given, heldout)
         summary = data.summary()
@@ -185,7 +188,7 @@ def add_distill_command(app: typer.Typer) -> None:
 
 def run_generative(task: str, captured, registry, root: Path, console, *, heldout: float, min_examples: int, seed: int,
                    epochs: int | None, base: str | None, quality: str | None, schema: Path | None, batch_size: int | None,
-                   learning_rate: float | None, target: float, why: str) -> None:
+                   learning_rate: float | None, target: float, why: str, max_tokens: int = 256) -> None:
     """The generative recipe (distill/generative_run.py), with its report on the console."""
     from rightmodel.distill.generative import build_pairs
     from rightmodel.distill.generative_run import GenerativeRecipe, check_enough, describe, distill_generative
@@ -216,7 +219,7 @@ def run_generative(task: str, captured, registry, root: Path, console, *, heldou
     work.mkdir(parents=True, exist_ok=True)
     (work / "dataset.json").write_text(json.dumps(s, indent=2, ensure_ascii=False))
     recipe = GenerativeRecipe(base=base_path, quality=str(bar), target=target, epochs=epochs, batch_size=batch_size,
-                              learning_rate=learning_rate, seed=seed, json_schema=json_schema)
+                              learning_rate=learning_rate, seed=seed, json_schema=json_schema, max_tokens=max_tokens)
     version, card = distill_generative(task, data, work, recipe, registry, log=lambda m: console.print(m, markup=False, highlight=False))
     console.print(f"registered {version.ref} (candidate) from {card['served_file']}", highlight=False)
     for line in describe(card):

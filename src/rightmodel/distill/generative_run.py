@@ -31,6 +31,7 @@ class GenerativeRecipe:
     learning_rate: float | None = None
     seed: int = 13
     json_schema: dict[str, Any] | None = None
+    max_tokens: int = 256  # the longest answer generated on the held-out captures (as the clients' max_tokens)
 
 
 def check_enough(data: GenerativeSet, min_examples: int, task: str) -> None:
@@ -70,7 +71,8 @@ def distill_generative(task: str, data: GenerativeSet, work: Path, recipe: Gener
     split = (f"captures split by a stable hash of the prompt: {len(data.heldout)} held out (never trained on) calibrate the "
              f"threshold and measure agreement with the frontier ({bar}); the numbers at the threshold cross-fitted")
     card = build_generative(task, train, recipe.base, work / "model", settings, log=log, calibration_data=heldout, quality=bar,
-                            target=recipe.target, json_schema=recipe.json_schema, crossfit=True, split=split)
+                            target=recipe.target, json_schema=recipe.json_schema, crossfit=True, split=split,
+                            max_tokens=recipe.max_tokens)
     cal = card["acceptance"]["calibration"]
     card["distilled"] = {**data.summary(), "agreement": cal.get("all_pass_rate"), "mean_metric": cal.get("all_mean_metric"),
                          "quality_bar": str(bar)}

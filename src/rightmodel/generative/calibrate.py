@@ -101,7 +101,7 @@ def crossfit_outcome(judged: list[Judged], chosen, seed: int = 0) -> dict[str, A
 def calibrate_generative(gguf: Path, calibration: list[Conversation], test: list[Conversation], bar: QualityBar, *,
                          target: float = 0.95, method: str = "expected", json_schema: dict[str, Any] | None = None,
                          threads: int = 1, split: str = "", log: Callable[[str], None] = lambda _m: None,
-                         crossfit: bool = False) -> dict[str, Any]:
+                         crossfit: bool = False, max_tokens: int = 256) -> dict[str, Any]:
     """The card's `acceptance` section: the threshold chosen on `calibration`, what it gives on
     `test` (or, with `crossfit` and no test split, on the calibration answers cross-fitted)."""
     import numpy as np
@@ -110,9 +110,9 @@ def calibrate_generative(gguf: Path, calibration: list[Conversation], test: list
 
     started = time.perf_counter()
     every = lambda name: (lambda i, n: log(f"{name}: {i}/{n}") if i % 50 == 0 or i == n else None)  # noqa: E731
-    cal = answer_all(gguf, calibration, bar, json_schema=json_schema, threads=threads, progress=every("calibration"))
+    cal = answer_all(gguf, calibration, bar, json_schema=json_schema, threads=threads, max_tokens=max_tokens, progress=every("calibration"))
     chosen = calibrate_threshold(np.array([j.score for j in cal]), np.array([j.right for j in cal]), target, method=method)
-    tested = answer_all(gguf, test, bar, json_schema=json_schema, threads=threads, progress=every("test")) if test else []
+    tested = answer_all(gguf, test, bar, json_schema=json_schema, threads=threads, max_tokens=max_tokens, progress=every("test")) if test else []
     extra: dict[str, Any] = {}
     if crossfit and not tested and cal:
         test_section, extra["calibration_on_eval"] = crossfit_outcome(cal, chosen)

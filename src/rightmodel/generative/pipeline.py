@@ -51,7 +51,7 @@ def build_generative(task: str, data: Path, base: Path, out: Path, settings: Lor
                      calibration_data: Path | None = None, test_data: Path | None = None,
                      quality: QualityBar = QualityBar("exact"), target: float = 0.95, method: str = "expected",
                      json_schema: dict[str, Any] | None = None, threads: int = 1, crossfit: bool = False,
-                     split: str | None = None) -> dict[str, Any]:
+                     split: str | None = None, max_tokens: int = 256) -> dict[str, Any]:
     """Train, merge, export, calibrate and describe one generative specialist; returns the card
     (also in out/card.json). `crossfit` with calibration data and no test data: the card's test
     numbers are the calibration answers cross-fitted (distillation); `split` describes the split."""
@@ -81,7 +81,8 @@ def build_generative(task: str, data: Path, base: Path, out: Path, settings: Lor
     export_s = time.perf_counter() - started
     log(f"calibrating the acceptance threshold on {files[SERVED_QUANT].name} ({quality}, target {target})")
     acceptance = calibrate_generative(files[SERVED_QUANT], calibration, test, quality, target=target, method=method,
-                                      json_schema=json_schema, threads=threads, split=split, log=log, crossfit=crossfit)
+                                      json_schema=json_schema, threads=threads, split=split, log=log, crossfit=crossfit,
+                                      max_tokens=max_tokens)
     card = {
         "task": task,
         "kind": "generate",
