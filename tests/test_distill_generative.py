@@ -190,5 +190,7 @@ def test_distill_refuses_too_few_or_non_text_captures_clearly(tmp_path):
     assert "6 distinct prompts" in said
     bad = run_cli("distill", "summ", "--kind", "generate", "--captures-url", url, "--quality", "bleu", home=tmp_path / "home")
     assert bad.returncode == 2 and "quality bar 'bleu'" in " ".join(bad.stderr.split()) and "Traceback" not in bad.stderr
+    labels = run_cli("distill", "summ", "--kind", "generate", "--captures-url", url, "--labels", "a,b", home=tmp_path / "home")
+    assert labels.returncode == 2 and "--labels is for classifier tasks" in " ".join(labels.stderr.split())
     free = run_cli("distill", "summ", "--captures-url", url, home=tmp_path / "home")  # as a classifier: a hint, not labels forced
     assert free.returncode == 2 and "tasks.summ.kind: generate" in " ".join((free.stdout + free.stderr).split())

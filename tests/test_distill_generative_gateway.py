@@ -161,3 +161,65 @@ def test_captured_generative_traffic_becomes_a_candidate_that_shadows_and_takes_
         assert route == "escalated"
     rows = [r for r in gw.ledger_rows() if r["route"] == "escalated"]
     assert [r["specialist"] for r in rows] == ["summ@v1", "summ@v2"] and all("< threshold 0.9999" in r["reason"] for r in rows)
+
+
+def test_a_generative_shadow_is_bounded_and_its_verdicts_reach_the_row(tiny, tmp_path):
+    """shadow_generative on a real llama.cpp backend and a real SQLite ledger, no server: a second
+    request while the candidate's one engine is busy is not shadowed; a verdict is written once the
+    answer is done, judged against the served text; a failed request stops its shadow."""
+    import asyncio
+    from types import SimpleNamespace
+
+    from rightmodel.gateway import shadow_generative
+    from rightmodel.gateway.ticket import Ticket
+    from rightmodel.generative.backend import GenerativeBackend
+    from rightmodel.ledger.shadow_outcomes import ShadowOutcomes
+    from rightmodel.ledger.store import create_engine, migrate, requests
+    import sqlalchemy as sa
+
+    engine = create_engine(f"sqlite:///{tmp_path / 'ledger.db'}")
+    migrate(engine)
+    body = {"model": "summ", "messages": [{"role": "system", "content": SYSTEM}, {"role": "user", "content": "Ticket 1: late."}],
+            "max_tokens": MAX_TOKENS, "temperature": 0}
+
+    async def scenario():
+        backend = GenerativeBackend("cand", tiny[1], concurrency=1, n_ctx=512, threads=1)
+        backend.acceptance_threshold, backend.quality_bar = 0.0, "exact"
+        state = SimpleNamespace(remotes={"cand": backend}, shadow_outcomes=ShadowOutcomes(engine), constellation=SimpleNamespace(tasks={}))
+        try:
+            served = (await backend.scored_chat(body))[0].body["choices"][0]["message"]["content"]
+            tickets = [Ticket("/v1/chat/completions", task="summ") for _ in range(3)]
+            shadow_generative.start(state, tickets[0], body, "cand")
+            shadow_generative.start(state, tickets[1], body, "cand")  # its only engine is taken: not shadowed
+            assert tickets[0].shadow_job is not None and tickets[1].shadow_name is None and state.shadow_outcomes.counts["busy"] == 1
+            for t, text in ((tickets[0], served), (tickets[1], served)):
+                t.served_text = text
+            job = tickets[0].shadow_job
+            shadow_generative.finish(state, tickets[0], 200)
+            assert tickets[0].shadow_model == "cand" and tickets[0].shadow_job is None
+            await asyncio.wait({job})
+            shadow_generative.start(state, tickets[2], body, "cand")  # free again
+            tickets[2].served_text = served + " and more"
+            failed = tickets[2].shadow_job
+            shadow_generative.finish(state, tickets[2], 499)  # the client left: its shadow stops
+            await asyncio.wait({failed})
+            assert failed.cancelled()
+            with engine.begin() as conn:  # the rows arrive after the verdict is ready: it waits for them
+                for t in (tickets[0], tickets[2]):
+                    conn.execute(sa.insert(requests).values(
+                        request_id=t.request_id, created_at=t.created_at, endpoint="/v1/chat/completions", route="remote", reason="r",
+                        tokens_in=1, tokens_out=1, cached_tokens=0, escalated=False, stream=False, status=200, extra={}, shadow_model="cand"))
+            assert await asyncio.to_thread(state.shadow_outcomes.flush, 10)
+            return tickets, state.shadow_outcomes.counts
+        finally:
+            state.shadow_outcomes.close()
+            await backend.aclose()
+
+    tickets, counts = asyncio.run(scenario())
+    with engine.connect() as conn:
+        rows = {r.request_id: r for r in conn.execute(sa.select(requests))}
+    first = rows[tickets[0].request_id]
+    assert bool(first.shadow_agree) and bool(first.shadow_accepted) and 0 < first.shadow_confidence <= 1
+    assert rows[tickets[2].request_id].shadow_agree is None  # nothing compared
+    assert counts["written"] == 1 and counts["failed"] == 0
+    engine.dispose()

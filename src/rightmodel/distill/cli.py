@@ -145,6 +145,8 @@ def add_distill_command(app: typer.Typer) -> None:
             raise ConfigError(f"--kind must be one of: {', '.join(KINDS)}")
         kind, why = (kind, "--kind") if kind != "auto" else task_kind(task, constellation, registry)
         if kind == "generate":
+            if labels:
+                raise ConfigError(f"--labels is for classifier tasks; task {task} is distilled as a generative task ({why}): its answers stay text")
             return run_generative(task, captured, registry, root, console, heldout=heldout, min_examples=min_examples, seed=seed,
                                   epochs=epochs, base=base, quality=quality or getattr(constellation.tasks.get(task), "quality", None),
                                   schema=schema, batch_size=batch_size, learning_rate=learning_rate, target=target_agreement, why=why,
