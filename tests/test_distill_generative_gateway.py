@@ -124,6 +124,13 @@ def test_captured_generative_traffic_becomes_a_candidate_that_shadows_and_takes_
         assert ready(gw)["promoted"] == {"summ": "summ@v1"}, gw.log_text()[-3000:]
         after = [ask(gw, text) for text in texts[36:44]]  # prompts never captured, shadowed or trained on
         direct = [ask(frontier, text, model="big")[0] for text in texts[36:44]]
+        # A newer candidate registered now does not replace the one that earned its place.
+        from rightmodel.generative.pipeline import register_generative
+
+        with Registry(home) as registry:
+            v2 = register_generative(registry, "summ", v1.path, card)
+        time.sleep(5)  # > two polls of the live-version watcher (2 s)
+        assert ready(gw)["generators"]["cand"] == "summ@v1" and ask(gw, texts[0])[1] == "specialist"
     report = run_cli("report", "--ledger-url", f"sqlite:///{home / 'ledger.db'}", "--format", "json", home=home)
     assert routes[0] == "remote" and set(routes[: routes.index("specialist") if "specialist" in routes else len(routes)]) == {"remote"}
     assert {route for _, route in after} == {"specialist"}
@@ -137,13 +144,10 @@ def test_captured_generative_traffic_becomes_a_candidate_that_shadows_and_takes_
     (line,) = [s for s in json.loads(report.stdout)["shadow"] if s["candidate"] == "summ@v1"]
     assert line["compared"] == len(judged) and line["accepted_agreement"] == 1.0 and line["coverage"] == 1.0
 
-    # 4. The promoted version serves from the production stage and escalates below a threshold; a
-    #    second candidate promoted by hand takes over while the gateway runs.
-    from rightmodel.generative.pipeline import register_generative
-
+    # 4. The promoted version serves from the production stage and escalates below a threshold; the
+    #    second candidate, shadowed and promoted by hand, is served while the gateway runs.
     with Registry(home) as registry:
-        assert registry.get("summ@production").version == "v1"
-        v2 = register_generative(registry, "summ", v1.path, card)
+        assert registry.get("summ@production").version == "v1" and registry.get("summ@candidate").version == "v2"
     strict = {**base, "models": {**base["models"], "prod": {"kind": "generate", "task": "summ", "context_tokens": 512},
                                  "cand": {"kind": "generate", "task": "summ", "stage": "candidate", "context_tokens": 512}},
               "tasks": {"summ": {"specialist": "prod", "shadow": "cand", "escalate_to": "frontier", "threshold": 0.9999,
@@ -154,9 +158,10 @@ def test_captured_generative_traffic_becomes_a_candidate_that_shadows_and_takes_
         promote = run_cli("models", "promote", v2.ref, home=home)
         assert promote.returncode == 0, promote.stderr[-2000:]
         deadline = time.time() + 30
-        while not ready(gw).get("promoted") and time.time() < deadline:
+        while ready(gw)["generators"]["prod"] != "summ@v2" and time.time() < deadline:
             time.sleep(0.2)
-        assert ready(gw)["promoted"] == {"summ": "summ@v2"}
+        # The shadow stopped, and `prod`, which follows the production stage, switched to it live.
+        assert ready(gw)["promoted"] == {"summ": "summ@v2"} and ready(gw)["generators"]["prod"] == "summ@v2"
         _, route = ask(gw, texts[45])
         assert route == "escalated"
     rows = [r for r in gw.ledger_rows() if r["route"] == "escalated"]

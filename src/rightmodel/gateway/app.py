@@ -165,6 +165,7 @@ def create_app(constellation: Constellation, settings: GatewaySettings, open_spe
                 "status": "ready",
                 "specialists": {name: b.ref for name, b in state.specialists.items()},
                 "remote_models": sorted(state.remotes),
+                "generators": {name: b.version or str(b.path.name) for name, b in state.remotes.items() if hasattr(b, "acceptance_threshold")},
                 "shadow": {task: state.shadow_ref(name) for task, name in state.shadow_of.items()},
                 "promoted": dict(state.promoted),
                 "ledger": {k: stats.get(k) for k in ("pending", "db_up")},

@@ -84,6 +84,16 @@ def finish(t: Any, backend: Any) -> None:
     t.shadow_agree = None if t.labels is None else set(cls.labels) == set(t.labels)
 
 
+def follows_production(state: Any, task: str, model: str) -> bool:
+    """Whether the task's configured specialist follows the production stage the candidate was
+    promoted to: then it switches to the candidate by itself (gateway/live_versions.py)."""
+    c = state.constellation
+    specialist = c.tasks[task].specialist
+    cfg = c.models.get(specialist) if specialist else None
+    ref = cfg.ref(specialist) if cfg is not None and hasattr(cfg, "ref") else None
+    return ref is not None and ref == f"{c.models[model].task or model}@production"
+
+
 def promoted_by_hand(registry: Any, task: str, ref: str) -> bool:
     """Whether `rightmodel models promote` made the candidate `ref` the task's production version."""
     from rightmodel.errors import RightmodelError
@@ -125,7 +135,8 @@ async def promotion_loop(state: Any) -> None:
             except Exception:  # a failed check must not stop the loop; the next one retries
                 log.exception("shadow: checking %s for promotion failed", ref)
                 continue
-            state.router.specialist_of[task] = model  # it answers from the next request on
+            if not follows_production(state, task, model):
+                state.router.specialist_of[task] = model  # it answers from the next request on
             del state.shadow_of[task]
             state.promoted[task] = ref
             log.warning("shadow: promoted %s for task %s (%s)", ref, task, why)

@@ -60,6 +60,11 @@ class GenerativeBackend:
         """Generations this model runs at once (its engines)."""
         return len(self._engines)
 
+    @property
+    def busy(self) -> bool:
+        """Whether a generation runs on its engines or waits for one."""
+        return bool(self._live or self._waiting)
+
     def __repr__(self) -> str:
         return f"GenerativeBackend({self.name!r}, {str(self.path)!r}, concurrency={len(self._engines)})"
 
