@@ -199,13 +199,13 @@ def test_a_generative_shadow_is_bounded_and_its_verdicts_reach_the_row(tiny, tmp
             assert tickets[0].shadow_job is not None and tickets[1].shadow_name is None and state.shadow_outcomes.counts["busy"] == 1
             for t, text in ((tickets[0], served), (tickets[1], served)):
                 t.served_text = text
-            job = tickets[0].shadow_job
+            job = tickets[0].shadow_job.job
             shadow_generative.finish(state, tickets[0], 200)
             assert tickets[0].shadow_model == "cand" and tickets[0].shadow_job is None
             await asyncio.wait({job})
             shadow_generative.start(state, tickets[2], body, "cand")  # free again
             tickets[2].served_text = served + " and more"
-            failed = tickets[2].shadow_job
+            failed = tickets[2].shadow_job.job
             shadow_generative.finish(state, tickets[2], 499)  # the client left: its shadow stops
             await asyncio.wait({failed})
             assert failed.cancelled()

@@ -6,13 +6,13 @@ generated answer takes seconds, often longer than the answer served, so nothing 
 
 - ``start``: the candidate (a `kind: generate` model, its own llama.cpp engines) starts on the
   request at routing time, unless it already has as many shadow generations running as it has
-  engines: then this request is not shadowed (counted in ``stats``). So shadow work cannot pile
-  up, and a client never waits on it or sees it fail.
+  engines: then this request is not shadowed (counted: ``ShadowOutcomes.counts["busy"]``). So
+  shadow work cannot pile up, and a client never waits on it or sees it fail.
 - ``finish`` (when the row is written): the row gets ``shadow_model`` now; once the candidate's
   answer is complete it is judged against the answer served by the candidate's quality bar (its
   card's: the bar its threshold was calibrated on) and its acceptance score against its
-  threshold, and ``ShadowOutcomes`` (ledger/shadow_outcomes.py) writes ``shadow_confidence``, ``shadow_accepted`` and
-  ``shadow_agree`` into that row (ledger/shadow_outcomes.py) from a background thread, retrying
+  threshold, and ``ShadowOutcomes`` (ledger/shadow_outcomes.py) writes ``shadow_confidence``,
+  ``shadow_accepted`` and ``shadow_agree`` into that row from a background thread, retrying
   while the row is still on its way to the database. A request that failed, or whose answer was
   empty, stops its shadow generation; its row keeps ``shadow_model`` with nothing compared.
 
@@ -23,9 +23,19 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from rightmodel.ledger.shadow_outcomes import GIVE_UP_S, Pending, ShadowOutcomes
+
+
+@dataclass(frozen=True)
+class ShadowRun:
+    """One request's shadow generation and the backend running it (the model's entry in
+    `state.remotes` may be a newer version by the time the request ends: gateway/live_versions.py)."""
+
+    job: asyncio.Future
+    backend: Any
 
 
 def shadow_bar(state: Any, task: str | None, backend: Any):
@@ -47,18 +57,21 @@ def start(state: Any, t: Any, body: dict[str, Any], name: str) -> None:
         return
     outcomes.running[name] = outcomes.running.get(name, 0) + 1
 
-    def done(_f: asyncio.Future) -> None:
+    def done(f: asyncio.Future) -> None:
         outcomes.running[name] -= 1
+        if not f.cancelled():
+            f.exception()  # retrieved: a failed shadow is counted when judged, never logged as unhandled
 
     t.shadow_name = name
-    t.shadow_job = asyncio.ensure_future(backend.scored_chat(local_body(body, name)))
-    t.shadow_job.add_done_callback(done)
+    job = asyncio.ensure_future(backend.scored_chat(local_body(body, name)))
+    job.add_done_callback(done)
+    t.shadow_job = ShadowRun(job, backend)
 
 
 def finish(state: Any, t: Any, status: int) -> None:
     """The row being written names the candidate; its verdict follows when its answer is done."""
-    job, t.shadow_job = t.shadow_job, None
-    backend = state.remotes[t.shadow_name]
+    run, t.shadow_job = t.shadow_job, None
+    job, backend = run.job, run.backend
     t.shadow_model = backend.version or t.shadow_name
     served = t.served_text
     if status != 200 or not served:
