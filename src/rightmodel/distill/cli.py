@@ -99,7 +99,7 @@ def add_distill_command(app: typer.Typer) -> None:
         config: Optional[Path] = typer.Option(None, "--config", "-c", help="Constellation YAML (storage.captures_url, storage.home)."),
         home: Optional[Path] = typer.Option(None, "--home", envvar="RIGHTMODEL_HOME", help="Registry directory (default: storage.home of --config, else ./.rightmodel)."),
         captures_url: Optional[str] = typer.Option(None, "--captures-url", envvar="RIGHTMODEL_CAPTURES_URL", help="Capture store URL."),
-        labels: Optional[str] = typer.Option(None, "--labels", help="The task's labels, comma-separated (default: the task's registered ones, else inferred from the answers)."),
+        labels: Optional[str] = typer.Option(None, "--labels", help="Classifier tasks: the labels, comma-separated (default: the task's registered ones, else inferred from the answers)."),
         heldout: float = typer.Option(0.2, "--heldout", min=0.05, max=0.5, help="Share of captured inputs held out (never trained on) to calibrate the threshold and measure agreement."),
         target_agreement: float = typer.Option(0.98, "--target-agreement", min=0.5, max=0.9999, help="Agreement with the frontier the threshold certifies."),
         epochs: Optional[int] = typer.Option(None, "--epochs", min=1, help="Passes over the data (default: from data size)."),

@@ -29,6 +29,10 @@ from rightmodel.ledger.store import requests, write
 
 log = logging.getLogger("rightmodel.ledger.shadow")
 
+QUEUE_MAX = 1000  # verdicts waiting to be written; beyond, dropped and counted
+RETRY_S = 0.5  # a row not in the database yet is looked for again after this
+GIVE_UP_S = 120.0  # ... until this long after its request ended
+
 
 def record_shadow_outcome(engine: Engine, request_id: str, *, confidence: float, accepted: bool, agree: bool) -> bool:
     """Fill the verdict of ``request_id``'s row; False when the row is not in the database yet."""
@@ -37,11 +41,6 @@ def record_shadow_outcome(engine: Engine, request_id: str, *, confidence: float,
              .values(shadow_confidence=float(confidence), shadow_accepted=bool(accepted), shadow_agree=bool(agree)))
     with write(engine) as conn:
         return bool(conn.execute(query).rowcount)
-
-
-QUEUE_MAX = 1000  # verdicts waiting to be written; beyond, dropped and counted
-RETRY_S = 0.5  # a row not in the database yet is looked for again after this
-GIVE_UP_S = 120.0  # ... until this long after its request ended
 
 
 @dataclass
