@@ -131,6 +131,8 @@ def test_captured_generative_traffic_becomes_a_candidate_that_shadows_and_takes_
             v2 = register_generative(registry, "summ", v1.path, card)
         time.sleep(5)  # > two polls of the live-version watcher (2 s)
         assert ready(gw)["generators"]["cand"] == "summ@v1" and ask(gw, texts[0])[1] == "specialist"
+        verdicts = ready(gw)["shadow_verdicts"]
+        assert verdicts["written"] >= 8 and verdicts["dropped"] == verdicts["failed"] == 0
     report = run_cli("report", "--ledger-url", f"sqlite:///{home / 'ledger.db'}", "--format", "json", home=home)
     assert routes[0] == "remote" and set(routes[: routes.index("specialist") if "specialist" in routes else len(routes)]) == {"remote"}
     assert {route for _, route in after} == {"specialist"}
