@@ -102,13 +102,15 @@ def test_config_accepts_a_generative_shadow_and_refuses_what_cannot_be_compared(
     from rightmodel.errors import ConfigError
 
     models = {"f": {"kind": "openai", "base_url": "http://127.0.0.1:9/v1"}, "cand": {"kind": "generate", "task": "t", "stage": "candidate"},
-              "prod": {"kind": "generate", "task": "t"}, "cls": {"kind": "specialist", "task": "t"}}
+              "prod": {"kind": "generate", "task": "t"}, "cls": {"kind": "specialist", "task": "t"},
+              "file": {"kind": "generate", "path": "/nowhere/model.gguf"}}
     parse_constellation({"models": models, "tasks": {"t": {"escalate_to": "f", "shadow": "cand", "quality": "chrf>=0.5"}}})
     parse_constellation({"models": models, "tasks": {"t": {"specialist": "prod", "escalate_to": "f", "shadow": "cand"}}})
     for task, match in [({"specialist": "prod", "escalate_to": "f", "shadow": "cls"}, "tasks.t.shadow: 'cls' is a classifier"),
                         ({"escalate_to": "f", "shadow": "cand", "kind": "classify"}, "tasks.t.kind: classify"),
                         ({"escalate_to": "f", "quality": "bleu"}, "tasks.t.quality"),
-                        ({"escalate_to": "f", "shadow": "f"}, "tasks.t.shadow: 'f' is not a specialist or generate model")]:
+                        ({"escalate_to": "f", "shadow": "f"}, "tasks.t.shadow: 'f' is not a specialist or generate model"),
+                        ({"escalate_to": "f", "shadow": "file", "promote": {"auto": True}}, "tasks.t.promote.auto: the shadow 'file'")]:
         with pytest.raises(ConfigError, match=match):
             parse_constellation({"models": models, "tasks": {"t": task}})
 

@@ -422,6 +422,9 @@ def _cross_check(c: Constellation) -> list[str]:
         if generative and task.shadow is not None and not shadow_generates:
             problems.append(f"tasks.{name}.shadow: '{task.shadow}' is a classifier and the task's specialist '{task.specialist}' is a "
                             "generate model: a classifier's labels cannot be compared with written answers (shadow a generate model)")
+        if shadow_generates and task.promote.auto and c.generators()[task.shadow].path is not None:
+            problems.append(f"tasks.{name}.promote.auto: the shadow '{task.shadow}' is served from a file (path), not a registered "
+                            "version, so there is nothing to promote: shadow a registered version (task: / stage: candidate)")
         if task.kind == "classify" and (generative or shadow_generates):
             problems.append(f"tasks.{name}.kind: classify, but its specialist or shadow is a generate model")
         if task.quality is not None and not quality_bar_ok(task.quality):

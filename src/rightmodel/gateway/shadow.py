@@ -86,7 +86,10 @@ def finish(t: Any, backend: Any) -> None:
 
 def follows_production(state: Any, task: str, model: str) -> bool:
     """Whether the task's configured specialist follows the production stage the candidate was
-    promoted to: then it switches to the candidate by itself (gateway/live_versions.py)."""
+    promoted to: then it switches to the candidate by itself (gateway/live_versions.py), unless
+    this gateway does not follow versions (version_poll_s 0)."""
+    if not state.settings.version_poll_s:
+        return False
     c = state.constellation
     specialist = c.tasks[task].specialist
     cfg = c.models.get(specialist) if specialist else None
@@ -94,12 +97,14 @@ def follows_production(state: Any, task: str, model: str) -> bool:
     return ref is not None and ref == f"{c.models[model].task or model}@production"
 
 
-def promoted_by_hand(registry: Any, task: str, ref: str) -> bool:
-    """Whether `rightmodel models promote` made the candidate `ref` the task's production version."""
+def promoted_by_hand(registry: Any, ref: str) -> bool:
+    """Whether `rightmodel models promote` made the candidate `ref` (`task@vN`) its task's production version."""
     from rightmodel.errors import RightmodelError
 
+    if "@" not in ref:  # a model served from a file: nothing in the registry to promote
+        return False
     try:
-        return registry.get(f"{task}@production").ref == ref
+        return registry.get(f"{ref.rpartition('@')[0]}@production").ref == ref
     except RightmodelError:
         return False
 
@@ -121,15 +126,15 @@ async def promotion_loop(state: Any) -> None:
             cfg = tasks[task].promote
             ref = state.shadow_ref(model)
             try:
-                if cfg.auto:
+                if await asyncio.to_thread(promoted_by_hand, state.registry, ref):
+                    why = "promoted by hand (rightmodel models promote)"
+                elif cfg.auto:
                     stats = await asyncio.to_thread(shadow_stats, state.ledger.engine, task, ref, since)
                     verdict = judge(stats, cfg.agreement, cfg.min_requests)
                     if not verdict.promote:
                         continue
                     await asyncio.to_thread(state.registry.promote, ref, reason=f"shadow mode: {verdict.reason}")
                     why = verdict.reason
-                elif await asyncio.to_thread(promoted_by_hand, state.registry, task, ref):
-                    why = "promoted by hand (rightmodel models promote)"
                 else:
                     continue
             except Exception:  # a failed check must not stop the loop; the next one retries
