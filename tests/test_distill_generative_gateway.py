@@ -9,10 +9,12 @@
 - A restarts with the candidate in shadow mode and automatic promotion: the candidate writes an
   answer beside every request it has an engine free for; the rows name it, and their verdicts
   (acceptance score, would-have-answered, exact agreement with the answer served) arrive after;
-  promotion follows, and the candidate answers.
-- A restarts once more with the promoted version as the task's specialist and a threshold no
-  answer clears: it escalates to B; a second candidate promoted by hand (`models promote`) while
-  A runs takes over live.
+  promotion follows, and the candidate answers; a newer candidate registered then does not slip
+  into its place (the promoted model is pinned).
+- A restarts once more with the promoted version as the task's specialist (following the
+  production stage) and a threshold no answer clears: it escalates to B; the newer candidate,
+  shadowed and promoted by hand (`models promote`) while A runs, ends the shadow and the
+  specialist switches to it live.
 
 The student is LoRA-trained (`--lr 0`: the steps run, the losses are on its card, the weights stay
 its teacher's) from the base its teacher was made from, so its greedy answers are the teacher's and
