@@ -227,7 +227,14 @@ class TaskConfig(Strict):
     privacy_strict: bool | None = None  # local-only: uncertain names count as sensitive too; default: privacy.strict
     drift: DriftConfig | None = None  # default: observability.drift
     capture: CaptureConfig | None = None  # opt-in: keep frontier answers for distillation
-    shadow: str | None = None  # a `kind: specialist` model (e.g. stage: candidate) run beside production without answering
+    # What the task's answers are: `classify` (one of its labels) or `generate` (free text or JSON a
+    # small language model writes). Default: `generate` when its specialist or shadow is a
+    # `kind: generate` model, else `classify`. `rightmodel distill` reads it to choose the recipe.
+    kind: Literal["classify", "generate"] | None = None
+    # When a generated answer counts as the same as another (`exact`, or `chrf>=TAU`): the bar
+    # `rightmodel distill` calibrates a generative candidate's threshold against (default: exact).
+    quality: str | None = None
+    shadow: str | None = None  # a candidate model (e.g. stage: candidate) run beside production without answering
     promote: PromoteConfig = Field(default_factory=PromoteConfig)  # when the shadow takes over
     router: TaskRouterConfig | None = None  # learned router choosing the escalation target per prompt
     # What a request the specialist is unsure of (confidence below the threshold) gets:
@@ -411,14 +418,24 @@ def _cross_check(c: Constellation) -> list[str]:
         generative = task.specialist in c.generators()
         if task.specialist is not None and task.specialist not in specialists and not generative:
             problems.append(f"tasks.{name}.specialist: '{task.specialist}' is not a specialist or generate model in models")
-        if generative and task.shadow is not None:
-            problems.append(f"tasks.{name}.shadow: shadow mode is for classifier specialists; '{task.specialist}' is a generate model")
+        shadow_generates = task.shadow in c.generators()
+        if generative and task.shadow is not None and not shadow_generates:
+            problems.append(f"tasks.{name}.shadow: '{task.shadow}' is a classifier and the task's specialist '{task.specialist}' is a "
+                            "generate model: a classifier's labels cannot be compared with written answers (shadow a generate model)")
+        if shadow_generates and task.promote.auto and c.generators()[task.shadow].path is not None:
+            problems.append(f"tasks.{name}.promote.auto: the shadow '{task.shadow}' is served from a file (path), not a registered "
+                            "version, so there is nothing to promote: shadow a registered version (task: / stage: candidate)")
+        if task.kind == "classify" and (generative or shadow_generates):
+            problems.append(f"tasks.{name}.kind: classify, but its specialist or shadow is a generate model")
+        if task.quality is not None and not quality_bar_ok(task.quality):
+            # the same grammar as generative/acceptance.py QualityBar.parse (not imported: generative reads this module)
+            problems.append(f"tasks.{name}.quality: {task.quality!r}: use 'exact' or 'chrf>=TAU' with TAU in (0, 1], e.g. chrf>=0.6")
         if generative and task.escalate_to == task.specialist:
             problems.append(f"tasks.{name}.escalate_to: a generative specialist cannot escalate to itself")
         if task.specialist is None and task.shadow is None and task.escalate_to is None and task.router is None and c.defaults.generalist is None:
             problems.append(f"tasks.{name}: no specialist and nowhere to send its requests (set specialist, escalate_to or defaults.generalist)")
-        if task.shadow is not None and task.shadow not in specialists:
-            problems.append(f"tasks.{name}.shadow: '{task.shadow}' is not a specialist model in models")
+        if task.shadow is not None and task.shadow not in specialists and not shadow_generates:
+            problems.append(f"tasks.{name}.shadow: '{task.shadow}' is not a specialist or generate model in models")
         elif task.shadow is not None and task.shadow == task.specialist:
             problems.append(f"tasks.{name}.shadow: the shadow must differ from the task's specialist")
         if task.escalate_to is not None and task.escalate_to not in remotes:
@@ -447,6 +464,19 @@ def _cross_check(c: Constellation) -> list[str]:
             f"defaults.frontier: '{frontier}' is neither a remote model in models nor a model of the price table ({', '.join(LIST_PRICES)})"
         )
     return problems
+
+
+def quality_bar_ok(text: str) -> bool:
+    """`exact` or `chrf>=TAU`, TAU in (0, 1]."""
+    text = text.strip().replace(" ", "")
+    if text == "exact":
+        return True
+    if not text.startswith("chrf>="):
+        return False
+    try:
+        return 0.0 < float(text[len("chrf>="):]) <= 1.0
+    except ValueError:
+        return False
 
 
 def compile_template(template: str) -> re.Pattern[str]:

@@ -12,6 +12,7 @@ migrated with alembic under its own version table.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta, timezone
@@ -41,6 +42,8 @@ captures = sa.Table(
     sa.Column("input", sa.Text, nullable=False),
     sa.Column("answer", sa.Text, nullable=False),
     sa.Column("redacted", sa.Boolean, nullable=False),
+    # 0002: the conversation answered (JSON list of {role, content}), when it was more than `input`
+    sa.Column("prompt", sa.Text, nullable=True),
     sa.Index("ix_distill_captures_task_created_at", "task", "created_at"),
 )
 
@@ -55,6 +58,13 @@ class Capture:
     answer: str
     redacted: bool
     created_at: datetime
+    # The conversation the frontier answered ({role, content} text messages, redacted like
+    # `input`), when it held more than one user message; None: it was [user: input].
+    prompt: list[dict[str, str]] | None = None
+
+    def conversation(self) -> list[dict[str, str]]:
+        """The prompt as chat messages: the stored conversation, else the input as one user turn."""
+        return [dict(m) for m in self.prompt] if self.prompt else [{"role": "user", "content": self.input}]
 
 
 def resolve_captures_url(home: str | Path, configured: str | None = None) -> str:
@@ -69,6 +79,7 @@ class CaptureStore:
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine: Engine = open_store_engine(url, what="capture store", error=ConfigError, busy_timeout_s=5.0, make_parent=True)
+        self._migrated = False
 
     def _fail(self, exc: sa.exc.SQLAlchemyError) -> ConfigError:
         cause = getattr(exc, "orig", None) or exc
@@ -77,11 +88,12 @@ class CaptureStore:
     def migrate(self) -> None:
         try:
             upgrade_to_head(self.engine, MIGRATIONS_DIR)
+            self._migrated = True
         except sa.exc.SQLAlchemyError as exc:
             raise self._fail(exc) from None
 
     def add(self, items: Iterable[Capture]) -> int:
-        rows = [asdict(c) for c in items]
+        rows = [{**asdict(c), "prompt": json.dumps(c.prompt, ensure_ascii=False) if c.prompt else None} for c in items]
         if not rows:
             return 0
         try:
@@ -92,9 +104,12 @@ class CaptureStore:
         return len(rows)
 
     def fetch(self, task: str, since: datetime | None = None) -> list[Capture]:
-        """The task's pairs, oldest first."""
+        """The task's pairs, oldest first. Migrates first: a store last written by an older gateway
+        lacks the columns read here."""
+        if not self._migrated:
+            self.migrate()
         c = captures.c
-        query = sa.select(c.task, c.request_id, c.route, c.model, c.input, c.answer, c.redacted, c.created_at).where(c.task == task)
+        query = sa.select(c.task, c.request_id, c.route, c.model, c.input, c.answer, c.redacted, c.created_at, c.prompt).where(c.task == task)
         if since is not None:
             query = query.where(c.created_at >= since)
         try:
@@ -102,7 +117,7 @@ class CaptureStore:
                 rows = conn.execute(query.order_by(c.created_at, c.id)).all()
         except sa.exc.SQLAlchemyError as exc:
             raise self._fail(exc) from None
-        return [Capture(**{**row._mapping, "created_at": _utc(row.created_at)}) for row in rows]
+        return [Capture(**{**row._mapping, "created_at": _utc(row.created_at), "prompt": _prompt(row.prompt)}) for row in rows]
 
     def counts(self) -> dict[str, int]:
         c = captures.c
@@ -137,6 +152,19 @@ class CaptureStore:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+def _prompt(value: str | None) -> list[dict[str, str]] | None:
+    """A stored conversation, or None when there is none or it is not a list of text messages."""
+    if not value:
+        return None
+    try:
+        data = json.loads(value)
+    except ValueError:
+        return None
+    ok = isinstance(data, list) and all(isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str)
+                                        for m in data)
+    return data if ok and data else None
 
 
 def _utc(value: Any) -> datetime:

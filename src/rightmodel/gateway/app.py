@@ -165,8 +165,11 @@ def create_app(constellation: Constellation, settings: GatewaySettings, open_spe
                 "status": "ready",
                 "specialists": {name: b.ref for name, b in state.specialists.items()},
                 "remote_models": sorted(state.remotes),
-                "shadow": {task: state.specialists[name].ref for task, name in state.shadow_of.items()},
+                "generators": {name: b.version or str(b.path.name) for name, b in state.remotes.items() if hasattr(b, "acceptance_threshold")},
+                "shadow": {task: state.shadow_ref(name) for task, name in state.shadow_of.items()},
                 "promoted": dict(state.promoted),
+                # generative shadows: verdicts written, dropped, requests not shadowed (engines busy), failed generations
+                **({"shadow_verdicts": dict(state.shadow_outcomes.counts)} if state.shadow_outcomes is not None else {}),
                 "ledger": {k: stats.get(k) for k in ("pending", "db_up")},
                 "worker": state.settings.worker,  # which process answered, under `serve --workers N`
             }

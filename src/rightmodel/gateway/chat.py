@@ -21,7 +21,7 @@ from rightmodel.backends.base import ChatResult, ChatStream, UpstreamError, Usag
 from rightmodel.bounds import JsonTooDeep
 from rightmodel.constellation.config import TaskConfig
 from rightmodel.constellation.costs import estimate_prompt_tokens, estimate_tokens
-from rightmodel.gateway import answers, shadow
+from rightmodel.gateway import answers, shadow, shadow_generative
 from rightmodel.gateway.generative_task import local_answer
 from rightmodel.gateway.deadlines import Scope, bounded
 from rightmodel.gateway.errors import APIError, no_route
@@ -30,7 +30,7 @@ from rightmodel.gateway.state import GatewayState
 from rightmodel.gateway.ticket import Ticket
 from rightmodel.gateway.validation import read_json, too_deep_error, validate_chat
 from rightmodel.ledger import LedgerRecord
-from rightmodel.messages import specialist_input
+from rightmodel.messages import message_text, specialist_input
 from rightmodel.privacy.stream import FrameRestorer
 from rightmodel.routing.decision import Decision, NoRoute
 from rightmodel.specialists.labels import match_label
@@ -48,7 +48,9 @@ def record(state: GatewayState, t: Ticket, status: int, error: str | None = None
         # A specialist's stream is whole when it is recorded (before its first byte leaves); a
         # remote stream set this at its first frame (relay_stream).
         t.extra.setdefault("first_token_ms", round(t.elapsed_ms(), 3))
-    if t.shadow_name is not None:
+    if t.shadow_job is not None:
+        shadow_generative.finish(state, t, status)  # its verdict reaches the row later
+    elif t.shadow_name is not None:
         shadow.finish(t, state.specialists[t.shadow_name])
     state.ledger.record(
         row := LedgerRecord(
@@ -207,6 +209,7 @@ async def serve_specialist(state: GatewayState, t: Ticket, body: dict[str, Any],
     else:
         t.reason = f"{decision.reason}; confidence {cls.confidence:.4f} >= threshold {threshold:.4f}"
     text_out = answers.answer_text(cls, answers.wants_json(body, task_cfg.answer if task_cfg else "label"), backend.runtime.multi_label)
+    t.served_text = text_out
     t.usage = Usage(prompt_tokens=cls.tokens, completion_tokens=estimate_tokens(text_out), reported=True)
     t.cost = local_cost
     t.counterfactual = state.costs.counterfactual(Usage(prompt_estimate, estimate_tokens(text_out)))
@@ -234,6 +237,7 @@ async def serve_generative_specialist(state: GatewayState, t: Ticket, body: dict
         return await serve_remote(state, t, body, target, route="escalated")
     info = t.info(local.threshold)
     u = local.usage
+    t.served_text = local.text
     record(state, t, 200)
     if t.stream:
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
@@ -315,9 +319,13 @@ def _best_guess(cls) -> dict[str, Any]:
 
 
 def start_shadow(state: GatewayState, t: Ticket, body: dict[str, Any], task_cfg) -> None:
-    """The task's shadow candidate classifies the request beside whatever answers it."""
+    """The task's shadow candidate classifies (or, a generate model, answers) the request beside
+    whatever answers it."""
     name = state.shadow_of.get(t.task or "")
     if name is None or task_cfg is None:
+        return
+    if name in state.remotes:
+        shadow_generative.start(state, t, body, name)
         return
     t.shadow_name = name
     t.shadow_task = asyncio.ensure_future(state.specialists[name].classify(specialist_input(body["messages"], task_cfg.input)))
@@ -331,9 +339,21 @@ def capture(state: GatewayState, t: Ticket, body: dict[str, Any], answer: str, r
     from rightmodel.distill.store import Capture
 
     text = specialist_input(body["messages"], state.constellation.tasks[t.task].input)
+    prompt = conversation_of(body["messages"])
     if redaction:
         text, answer = redaction.rehide(text), redaction.rehide(answer)
-    capturer.offer(Capture(t.task, t.request_id, t.route, t.model, text, answer, bool(redaction), t.created_at))
+        prompt = [{**m, "content": redaction.rehide(m["content"])} for m in prompt]
+    if prompt == [{"role": "user", "content": text}]:
+        prompt = None  # the input says it all: not stored twice
+    capturer.offer(Capture(t.task, t.request_id, t.route, t.model, text, answer, bool(redaction), t.created_at, prompt))
+
+
+def conversation_of(messages: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """The text turns a generator distilled from this capture would be prompted with (system,
+    user, assistant; developer read as system; tool turns and non-text parts left out)."""
+    roles = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
+    return [{"role": roles[m["role"]], "content": message_text(m)} for m in messages
+            if m.get("role") in roles and message_text(m).strip()]
 
 
 def outbound(body: dict[str, Any]) -> dict[str, Any]:
@@ -360,6 +380,7 @@ def settle_remote(state: GatewayState, t: Ticket, served_by: str, usage: Usage, 
     if served_by in state.costs.generators:  # a local generator: its compute time at the hardware's cost
         t.cost += state.costs.local(t.model_ms / 1000.0)
     t.counterfactual = state.costs.counterfactual(usage)
+    t.served_text = answer_text
     labels = state.task_labels(t.task)
     if labels is not None:
         # A frontier answer that is one of the task's labels can be scored by feedback (and a shadow) too.

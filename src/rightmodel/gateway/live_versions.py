@@ -16,6 +16,14 @@ each machine on a shared registry) serves the new version within `version_poll_s
 time of promoting it. A version that fails to load is logged and not retried until the stage
 names another one; the old version keeps serving meanwhile. Pinned versions (`version: v3`) never
 change.
+
+A `kind: generate` model that names a stage (`task:` without `path:` or `version:`) follows it
+the same way: the new version's llama.cpp engines are loaded beside the old ones, the model's
+entry in `state.remotes` is replaced, and the old engines are freed once no generation runs on
+them or waits for them.
+
+A candidate that took over its task from shadow mode (gateway/shadow.py) is pinned to the version
+that earned it: a newer candidate registered later is not served in its place without earning it.
 """
 
 from __future__ import annotations
@@ -35,8 +43,36 @@ WARM_TEXT = "warm up"
 
 
 def stage_refs(state: Any) -> dict[str, str]:
-    """model name -> its stage reference, for the specialists that follow a stage."""
-    return {name: cfg.ref(name) for name, cfg in state.constellation.specialists().items() if cfg.version is None}
+    """model name -> its stage reference, for the specialists and registered generators that follow a stage."""
+    refs = {name: cfg.ref(name) for name, cfg in state.constellation.specialists().items() if cfg.version is None}
+    refs.update({name: cfg.ref(name) for name, cfg in state.constellation.generators().items() if cfg.path is None and cfg.version is None})
+    return refs
+
+
+def pinned(state: Any) -> set[str]:
+    """The models that took over a task from shadow mode (serving a task they were not configured
+    for): they keep the version that earned it."""
+    tasks = state.constellation.tasks
+    return {model for task, model in state.router.specialist_of.items()
+            if task in state.promoted and model is not None and model != tasks[task].specialist}
+
+
+def load_generator(state: Any, name: str, exact_ref: str) -> Any:
+    """A generate model's new version, its engines loaded (generative/serving.py checks the file and the card)."""
+    from rightmodel.generative.serving import build_generator
+
+    cfg = state.constellation.generators()[name]
+    pinned_cfg = cfg.model_copy(update={"version": exact_ref.rpartition("@")[2]})
+    return build_generator(name, pinned_cfg, state.settings.inference_threads, state.registry)
+
+
+async def retire_generator(old: Any) -> None:
+    """Free a replaced generator's engines once nothing runs on them or waits for them."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + DRAIN_MAX_S
+    while old.busy and loop.time() < deadline:
+        await asyncio.sleep(0.05)
+    await old.aclose()
 
 
 def resolve(registry: Any, refs: dict[str, str]) -> dict[str, str]:
@@ -95,20 +131,26 @@ async def watch_versions(state: Any) -> None:
             except Exception as exc:  # registry down: keep serving what is loaded, ask again
                 log.warning("live versions: cannot read the registry: %s: %s", type(exc).__name__, exc)
                 continue
+            keep = pinned(state)
             for name, exact in now.items():
-                current = state.specialists.get(name)
-                if current is None or current.ref == exact or failed.get(name) == exact:
+                generator = name not in state.specialists
+                current = state.remotes.get(name) if generator else state.specialists.get(name)
+                served = getattr(current, "version" if generator else "ref", None)
+                if current is None or served == exact or failed.get(name) == exact or name in keep:
                     continue
                 try:
-                    new = await loop.run_in_executor(pool, load, state, name, exact)
+                    new = await loop.run_in_executor(pool, load_generator if generator else load, state, name, exact)
                 except Exception as exc:
                     failed[name] = exact
-                    log.error("live versions: cannot load %s for models.%s (still serving %s): %s", exact, name, current.ref, exc)
+                    log.error("live versions: cannot load %s for models.%s (still serving %s): %s", exact, name, served, exc)
                     continue
                 failed.pop(name, None)
-                old = switch(state, name, new)
-                log.warning("live versions: models.%s now serves %s (was %s)", name, new.ref, old.ref)
-                job = asyncio.create_task(retire(old))
+                if generator:
+                    old, state.remotes[name] = current, new
+                else:
+                    old = switch(state, name, new)
+                log.warning("live versions: models.%s now serves %s (was %s)", name, exact, served)
+                job = asyncio.create_task(retire_generator(old) if generator else retire(old))
                 retiring.add(job)
                 job.add_done_callback(retiring.discard)
     finally:

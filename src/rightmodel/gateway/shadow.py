@@ -1,5 +1,7 @@
 """Shadow mode and promotion: a candidate specialist classifies live traffic beside production
-without answering; once it agrees with the answers served often enough, it takes over.
+without answering; once it agrees with the answers served often enough, it takes over. (A
+generative candidate writes its answers instead: gateway/shadow_generative.py; its promotion is
+the same, below.)
 
 Per request (``start``/``finish``): the candidate classifies the same text concurrently (its own
 micro-batcher, so it never holds production's), and when the request's ledger row is written its
@@ -12,7 +14,8 @@ Promotion (``tasks.X.promote``) is judged on agreement at the calibrated thresho
 requests the candidate would have answered since this gateway started shadowing it, at least
 ``min_requests`` of them, agreement >= ``agreement``. ``auto: true`` promotes it in the registry
 and makes it the task's specialist in this gateway at once; otherwise the report shows the
-numbers and ``rightmodel models promote`` does it.
+numbers and ``rightmodel models promote`` does it (a running gateway notices within
+``check_every_s`` and the candidate takes over).
 """
 
 from __future__ import annotations
@@ -81,32 +84,64 @@ def finish(t: Any, backend: Any) -> None:
     t.shadow_agree = None if t.labels is None else set(cls.labels) == set(t.labels)
 
 
+def follows_production(state: Any, task: str, model: str) -> bool:
+    """Whether the task's configured specialist follows the production stage the candidate was
+    promoted to: then it switches to the candidate by itself (gateway/live_versions.py), unless
+    this gateway does not follow versions (version_poll_s 0)."""
+    if not state.settings.version_poll_s:
+        return False
+    c = state.constellation
+    specialist = c.tasks[task].specialist
+    cfg = c.models.get(specialist) if specialist else None
+    ref = cfg.ref(specialist) if cfg is not None and hasattr(cfg, "ref") else None
+    return ref is not None and ref == f"{c.models[model].task or model}@production"
+
+
+def promoted_by_hand(registry: Any, ref: str) -> bool:
+    """Whether `rightmodel models promote` made the candidate `ref` (`task@vN`) its task's production version."""
+    from rightmodel.errors import RightmodelError
+
+    if "@" not in ref:  # a model served from a file: nothing in the registry to promote
+        return False
+    try:
+        return registry.get(f"{ref.rpartition('@')[0]}@production").ref == ref
+    except RightmodelError:
+        return False
+
+
 async def promotion_loop(state: Any) -> None:
-    """Every ``check_every_s``: promote each auto-promoting shadow candidate that has earned it."""
+    """Every ``check_every_s``: promote each auto-promoting shadow candidate that has earned it, and
+    let any candidate promoted by hand (``models promote``) take over; either answers from the next
+    request on, a classifier or a generate model alike."""
     from datetime import timezone
 
     since = datetime.fromtimestamp(state.started_at, timezone.utc)
     tasks = state.constellation.tasks
-    period = min((tasks[t].promote.check_every_s for t in state.shadow_of if tasks[t].promote.auto), default=None)
+    period = min((tasks[t].promote.check_every_s for t in state.shadow_of), default=None)
     if period is None:
         return
     while state.shadow_of:
         await asyncio.sleep(period)
         for task, model in list(state.shadow_of.items()):
             cfg = tasks[task].promote
-            if not cfg.auto:
-                continue
-            backend = state.specialists[model]
+            ref = state.shadow_ref(model)
             try:
-                stats = await asyncio.to_thread(shadow_stats, state.ledger.engine, task, backend.ref, since)
-                verdict = judge(stats, cfg.agreement, cfg.min_requests)
-                if not verdict.promote:
+                if await asyncio.to_thread(promoted_by_hand, state.registry, ref):
+                    why = "promoted by hand (rightmodel models promote)"
+                elif cfg.auto:
+                    stats = await asyncio.to_thread(shadow_stats, state.ledger.engine, task, ref, since)
+                    verdict = judge(stats, cfg.agreement, cfg.min_requests)
+                    if not verdict.promote:
+                        continue
+                    await asyncio.to_thread(state.registry.promote, ref, reason=f"shadow mode: {verdict.reason}")
+                    why = verdict.reason
+                else:
                     continue
-                await asyncio.to_thread(state.registry.promote, backend.ref, reason=f"shadow mode: {verdict.reason}")
             except Exception:  # a failed check must not stop the loop; the next one retries
-                log.exception("shadow: checking %s for promotion failed", backend.ref)
+                log.exception("shadow: checking %s for promotion failed", ref)
                 continue
-            state.router.specialist_of[task] = model  # it answers from the next request on
+            if not follows_production(state, task, model):
+                state.router.specialist_of[task] = model  # it answers from the next request on
             del state.shadow_of[task]
-            state.promoted[task] = backend.ref
-            log.warning("shadow: promoted %s for task %s (%s)", backend.ref, task, verdict.reason)
+            state.promoted[task] = ref
+            log.warning("shadow: promoted %s for task %s (%s)", ref, task, why)

@@ -50,7 +50,8 @@ class GatewayState:
     privacy: Any = None  # sensitive-data detection and policies (rightmodel/privacy/gate.py)
     metrics: Any = None  # Prometheus metrics with their own registry (gateway/metrics.py), made in the app's lifespan
     capturer: Any = None  # distillation captures of the tasks that opted in (distill/capturer.py)
-    shadow_of: dict[str, str] = field(default_factory=dict)  # task -> candidate specialist model in shadow mode
+    shadow_of: dict[str, str] = field(default_factory=dict)  # task -> candidate model (specialist or generate) in shadow mode
+    shadow_outcomes: Any = None  # writer of generative shadow verdicts (gateway/shadow_generative.py), if any task has one
     promoted: dict[str, str] = field(default_factory=dict)  # task -> version promoted from shadow by this gateway
     background: list[asyncio.Task] = field(default_factory=list)
     cpu: Any = None  # the bounded pool for CPU work: embeddings, classify batches (gateway/cpu.py)
@@ -67,6 +68,12 @@ class GatewayState:
             if name is not None and name in self.specialists:
                 return self.specialists[name].labels
         return None
+
+    def shadow_ref(self, name: str) -> str:
+        """The version a shadow candidate model runs (`task@vN`): a specialist's, or a generate model's."""
+        if name in self.specialists:
+            return self.specialists[name].ref
+        return getattr(self.remotes.get(name), "version", None) or name
 
     def is_local(self, model: str) -> bool:
         """May a local-only request be served by this model? Specialists, and remotes marked `local: true`."""
@@ -106,6 +113,8 @@ class GatewayState:
             self.cpu.close()
         if self.capturer is not None:
             await in_own_thread(self.capturer.close)
+        if self.shadow_outcomes is not None:
+            await in_own_thread(self.shadow_outcomes.close)
         if self.guard is not None:
             await self.guard.aclose()
         for backend in self.specialists.values():
@@ -130,6 +139,10 @@ def check_generative_thresholds(constellation: Constellation, remotes: dict[str,
             raise ConfigError(f"tasks.{name}.threshold: the generate model '{task.specialist}' has no acceptance threshold "
                               f"(no card.json beside its file): set tasks.{name}.threshold or models.{task.specialist}.threshold, "
                               "or train it with `rightmodel train --kind generate`, which calibrates one")
+        if task.shadow in generators and getattr(remotes[task.shadow], "acceptance_threshold", None) is None:
+            raise ConfigError(f"tasks.{name}.shadow: the generate model '{task.shadow}' has no acceptance threshold (no card.json "
+                              f"beside its file), so shadow mode could not tell which answers it would have sent: set "
+                              f"models.{task.shadow}.threshold, or shadow a version `rightmodel distill` or `train --kind generate` made")
 
 
 def load_embedder(settings: GatewaySettings):
@@ -226,6 +239,11 @@ def build_state(constellation: Constellation, settings: GatewaySettings, open_sp
     remotes = {name: build_remote(name, cfg, http, settings.inference_threads, registry) for name, cfg in constellation.remote_models().items()}
     check_generative_thresholds(constellation, remotes)
     capturer = build_capturer(constellation, settings)
+    shadow_outcomes = None
+    if any(t.shadow in constellation.generators() for t in constellation.tasks.values()):
+        from rightmodel.ledger.shadow_outcomes import ShadowOutcomes
+
+        shadow_outcomes = ShadowOutcomes(ledger.engine)
     d = constellation.defaults
     return GatewayState(
         constellation=constellation,
@@ -243,6 +261,7 @@ def build_state(constellation: Constellation, settings: GatewaySettings, open_sp
         breakers={name: CircuitBreaker(name, d.breaker_failures, d.breaker_cooldown_s) for name in remotes},
         privacy=privacy,
         capturer=capturer,
+        shadow_outcomes=shadow_outcomes,
         shadow_of={name: t.shadow for name, t in constellation.tasks.items() if t.shadow is not None},
         cpu=CpuPool(d.cpu_workers, d.cpu_per_tenant),
         chat_deadline_s=constellation.chat_deadline_s(),

@@ -43,7 +43,9 @@ class Ticket:
     specialist: str | None = None  # the specialist version consulted (answered or escalated)
     labels: list[str] | None = None  # the label(s) the answer carried, when it is a label
     shadow_name: str | None = None  # the task's candidate in shadow mode (gateway/shadow.py)
-    shadow_task: Any = None
+    shadow_task: Any = None  # a classifier candidate's classification (gateway/shadow.py)
+    shadow_job: Any = None  # a generative candidate's generation (gateway/shadow_generative.py)
+    served_text: str | None = None  # the answer the client got, for a generative shadow to be judged against
     shadow_model: str | None = None
     shadow_labels: list[str] | None = None
     shadow_confidence: float | None = None

@@ -46,6 +46,7 @@ class GenerativeBackend:
         self.path = Path(path)
         self.acceptance_threshold: float | None = None  # as a task's specialist (generative/serving.py sets it)
         self.version: str | None = None  # the registered version served (`task@vN`), None for a plain file
+        self.quality_bar: str | None = None  # its card's (`exact`, `chrf>=0.6`): what a shadow of it is judged by
         factory = engine_factory or (lambda: LlamaEngine(self.path, n_ctx=n_ctx, threads=threads))
         self._engines = [factory() for _ in range(concurrency)]
         self._free: asyncio.Queue | None = None  # made on first use, inside the serving event loop
@@ -53,6 +54,16 @@ class GenerativeBackend:
         self._queue_limit = queue
         self._waiting = 0
         self._live: set[GenerationStream] = set()  # generations running, stopped at shutdown
+
+    @property
+    def concurrency(self) -> int:
+        """Generations this model runs at once (its engines)."""
+        return len(self._engines)
+
+    @property
+    def busy(self) -> bool:
+        """Whether a generation runs on its engines or waits for one."""
+        return bool(self._live or self._waiting)
 
     def __repr__(self) -> str:
         return f"GenerativeBackend({self.name!r}, {str(self.path)!r}, concurrency={len(self._engines)})"

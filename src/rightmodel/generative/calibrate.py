@@ -83,19 +83,41 @@ def outcome(judged: list[Judged], threshold: float) -> dict[str, Any]:
     }
 
 
+def crossfit_outcome(judged: list[Judged], chosen, seed: int = 0) -> dict[str, Any]:
+    """`outcome`'s numbers at the threshold when the calibration answers are the only held-out
+    ones (distillation: captures are scarce): each half's threshold scored on the other half
+    (routing/calibration.py crossfit_summary), so coverage and accepted quality are out of sample."""
+    import numpy as np
+
+    from rightmodel.routing.calibration import crossfit_summary
+
+    cross = crossfit_summary(np.array([j.score for j in judged]), np.array([j.right for j in judged]), chosen, seed)
+    everything = outcome(judged, chosen.threshold)
+    return {**{k: v for k, v in everything.items() if k.startswith("all_") or k == "n"},
+            "coverage": cross["coverage"], "accepted": cross["accepted"], "accepted_pass_rate": cross["accepted_accuracy"],
+            "accepted_mean_metric": None, "crossfit": cross["crossfit"]}, cross
+
+
 def calibrate_generative(gguf: Path, calibration: list[Conversation], test: list[Conversation], bar: QualityBar, *,
                          target: float = 0.95, method: str = "expected", json_schema: dict[str, Any] | None = None,
-                         threads: int = 1, split: str = "", log: Callable[[str], None] = lambda _m: None) -> dict[str, Any]:
-    """The card's `acceptance` section: the threshold chosen on `calibration`, what it gives on `test`."""
+                         threads: int = 1, split: str = "", log: Callable[[str], None] = lambda _m: None,
+                         crossfit: bool = False, max_tokens: int = 256) -> dict[str, Any]:
+    """The card's `acceptance` section: the threshold chosen on `calibration`, what it gives on
+    `test` (or, with `crossfit` and no test split, on the calibration answers cross-fitted)."""
     import numpy as np
 
     from rightmodel.routing.calibration import calibrate_threshold
 
     started = time.perf_counter()
     every = lambda name: (lambda i, n: log(f"{name}: {i}/{n}") if i % 50 == 0 or i == n else None)  # noqa: E731
-    cal = answer_all(gguf, calibration, bar, json_schema=json_schema, threads=threads, progress=every("calibration"))
+    cal = answer_all(gguf, calibration, bar, json_schema=json_schema, threads=threads, max_tokens=max_tokens, progress=every("calibration"))
     chosen = calibrate_threshold(np.array([j.score for j in cal]), np.array([j.right for j in cal]), target, method=method)
-    tested = answer_all(gguf, test, bar, json_schema=json_schema, threads=threads, progress=every("test")) if test else []
+    tested = answer_all(gguf, test, bar, json_schema=json_schema, threads=threads, max_tokens=max_tokens, progress=every("test")) if test else []
+    extra: dict[str, Any] = {}
+    if crossfit and not tested and cal:
+        test_section, extra["calibration_on_eval"] = crossfit_outcome(cal, chosen)
+    else:
+        test_section = outcome(tested, chosen.threshold) if tested else None
     return {
         "score": "exp(mean token log-probability) of the answer, end token included",
         "quality_bar": str(bar),
@@ -105,7 +127,8 @@ def calibrate_generative(gguf: Path, calibration: list[Conversation], test: list
         "json_schema": json_schema,
         "split": split,
         "calibration": {**chosen.to_dict(), **{k: v for k, v in outcome(cal, chosen.threshold).items() if k.startswith("all_")}},
-        "test": outcome(tested, chosen.threshold) if tested else None,
+        "test": test_section,
+        **extra,
         "model_file": gguf.name,
         "seconds": round(time.perf_counter() - started, 1),
     }

@@ -50,9 +50,11 @@ def build_generative(task: str, data: Path, base: Path, out: Path, settings: Lor
                      quants: tuple[str, ...] = DEFAULT_QUANTS, log: Callable[[str], None] = lambda _m: None, *,
                      calibration_data: Path | None = None, test_data: Path | None = None,
                      quality: QualityBar = QualityBar("exact"), target: float = 0.95, method: str = "expected",
-                     json_schema: dict[str, Any] | None = None, threads: int = 1) -> dict[str, Any]:
+                     json_schema: dict[str, Any] | None = None, threads: int = 1, crossfit: bool = False,
+                     split: str | None = None, max_tokens: int = 256) -> dict[str, Any]:
     """Train, merge, export, calibrate and describe one generative specialist; returns the card
-    (also in out/card.json)."""
+    (also in out/card.json). `crossfit` with calibration data and no test data: the card's test
+    numbers are the calibration answers cross-fitted (distillation); `split` describes the split."""
     from rightmodel.generative.calibrate import calibrate_generative, holdout
     from rightmodel.generative.gguf_export import quantize, to_gguf
 
@@ -67,7 +69,7 @@ def build_generative(task: str, data: Path, base: Path, out: Path, settings: Lor
     else:
         calibration = load_pairs(calibration_data)
         test = load_pairs(test_data) if test_data is not None else []
-        split = f"calibration {calibration_data.name}, test {test_data.name if test_data else '(none)'}, train {data.name}: files given"
+        split = split or f"calibration {calibration_data.name}, test {test_data.name if test_data else '(none)'}, train {data.name}: files given"
     quants = tuple(dict.fromkeys((*quants, SERVED_QUANT)))
     log(f"{len(examples)} training examples from {data} ({len(calibration)} calibration, {len(test)} test); "
         f"LoRA r={settings.rank} on {base}")
@@ -79,7 +81,8 @@ def build_generative(task: str, data: Path, base: Path, out: Path, settings: Lor
     export_s = time.perf_counter() - started
     log(f"calibrating the acceptance threshold on {files[SERVED_QUANT].name} ({quality}, target {target})")
     acceptance = calibrate_generative(files[SERVED_QUANT], calibration, test, quality, target=target, method=method,
-                                      json_schema=json_schema, threads=threads, split=split, log=log)
+                                      json_schema=json_schema, threads=threads, split=split, log=log, crossfit=crossfit,
+                                      max_tokens=max_tokens)
     card = {
         "task": task,
         "kind": "generate",
@@ -92,6 +95,7 @@ def build_generative(task: str, data: Path, base: Path, out: Path, settings: Lor
         "served_file": files[SERVED_QUANT].name,
         "acceptance": acceptance,
         "calibration": acceptance["calibration"],  # where classifier cards keep it (registry/cli.py reads it)
+        **({"calibration_on_eval": acceptance["calibration_on_eval"]} if "calibration_on_eval" in acceptance else {}),
         "files": {kind: {"file": path.name, "bytes": path.stat().st_size, "tokens_per_s_1_thread": round(tokens_per_s(path), 1)}
                   for kind, path in files.items()},
     }

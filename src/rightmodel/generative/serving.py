@@ -55,8 +55,18 @@ def build_generator(name: str, cfg: GenerateModelConfig, threads: int | None = N
     except ValueError as exc:  # llama.cpp refusing the file
         raise ConfigError(f"models.{name}.path: llama.cpp cannot load {path}: {exc}") from None
     backend.acceptance_threshold = cfg.threshold if cfg.threshold is not None else card_threshold(name, path)
+    backend.quality_bar = card_quality_bar(path)
     backend.version = version  # the registered version served (ledger and /v1/models), None for a file
     return backend
+
+
+def card_quality_bar(path: Path) -> str | None:
+    """`acceptance.quality_bar` of the card beside the file (`exact`, `chrf>=0.6`), if it has one."""
+    try:
+        value = (json.loads((path.parent / "card.json").read_text()).get("acceptance") or {}).get("quality_bar")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return value if isinstance(value, str) else None
 
 
 def card_threshold(name: str, path: Path) -> float | None:

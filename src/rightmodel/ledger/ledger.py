@@ -217,7 +217,9 @@ class Ledger:
     @property
     def engine(self) -> sa.engine.Engine:
         """The ledger database, for readers (reports, the dashboard) and for feedback, which is
-        written straight to SQL (ledger/feedback.py). Never for request rows: use record()."""
+        written straight to SQL (ledger/feedback.py). Never for request rows: use record(). (One
+        exception: a generative shadow's three verdict columns are filled in after its row was
+        shipped: ledger/shadow_outcomes.py.)"""
         return self._engine
 
     def rows(
