@@ -14,7 +14,7 @@ export RIGHTMODEL_HOME ?= $(CURDIR)/.rightmodel
 
 .PHONY: demo test venv bench clean lock wheel system-packages
 
-$(VENV)/.installed: requirements.lock pyproject.toml setup.py
+$(VENV)/.installed: requirements.lock pyproject.toml setup.py scripts/llama-cpp-wheel.sh
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet -r requirements.lock
 	bash scripts/llama-cpp-wheel.sh $(PY)
