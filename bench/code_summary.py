@@ -42,7 +42,9 @@ import random  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import sysconfig  # noqa: E402
+import threading  # noqa: E402
 import time  # noqa: E402
+from collections.abc import Callable  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -142,7 +144,9 @@ def cached(work: Path, name: str, reuse: bool, make) -> dict:
     if reuse and path.is_file():
         log(f"reusing {path}")
         return json.loads(path.read_text())
+    window = Window(os.getpid())
     result = make()
+    result["machine"] = window.close()  # kept with the result, so a --reuse run still reports the load it ran under
     path.write_text(json.dumps(result))
     return result
 
@@ -165,14 +169,47 @@ def at_threshold(res: dict, pairs: list[cs.Pair], threshold: float, tau: float) 
             "bleu4_accepted": sum(res["per_item_bleu4"][i] for i in keep) / len(keep) if keep else None}
 
 
-def train(work: Path, paths: dict[str, Path], args) -> tuple[subprocess.Popen, float]:
+def spearman(res: dict, pairs: list[cs.Pair]) -> float:
+    """Rank correlation of the acceptance score with the answer's sentence chrF: how much the score knows."""
+    from scipy.stats import spearmanr
+
+    quality = [sm.sentence_chrf(cs.first_sentence(a), q.summary) for a, q in zip(res["raw_answers"], pairs)]
+    return float(spearmanr(res["scores"], quality).statistic)
+
+
+def bar_sweep(cal: dict, cal_pairs: list[cs.Pair], evals: dict[str, tuple[dict, list[cs.Pair]]], taus: list[float],
+              target: float) -> list[dict]:
+    """The same calibration rule at several quality bars (chrF ≥ tau): the threshold each gives on the
+    calibration answers, and coverage and quality at it on each evaluated set."""
+    import numpy as np
+
+    from rightmodel.routing.calibration import calibrate_threshold
+
+    rows = []
+    for tau in taus:
+        right = [sm.sentence_chrf(cs.first_sentence(a), q.summary) / 100 >= tau - 1e-12 for a, q in zip(cal["raw_answers"], cal_pairs)]
+        chosen = calibrate_threshold(np.array(cal["scores"]), np.array(right), target, method="expected")
+        accepted = [r for r, s in zip(right, cal["scores"]) if s >= chosen.threshold]
+        rows.append({"tau": tau, "threshold": chosen.threshold, "calibration": {
+            "n": len(right), "pass_rate_all": sum(right) / len(right), "coverage": len(accepted) / len(right),
+            "pass_rate_accepted": sum(accepted) / len(accepted) if accepted else None},
+            **{name: at_threshold(r, qs, chosen.threshold, tau) for name, (r, qs) in evals.items()}})
+    return rows
+
+
+def train(work: Path, paths: dict[str, Path], args) -> tuple[subprocess.Popen, Callable[[], float]]:
     argv = ["nice", "-n", "10", sys.executable, "-m", "rightmodel.cli", "train", TASK, "--kind", "generate", "--data", str(paths["train"]),
             "--calibration-data", str(paths["calibration"]), "--quality", f"chrf>={args.tau}", "--target-accuracy", str(args.target),
             "--epochs", str(args.epochs), "--lr", str(args.lr), "--seed", "0", "--out", str(work / TASK), "--home", str(work / "home")]
     log("training: " + " ".join(argv[5:]))
     logf = (work / "train.log").open("w")
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "OMP_NUM_THREADS": "1"}
-    return subprocess.Popen(argv, stdout=logf, stderr=subprocess.STDOUT, env=env), time.perf_counter()
+    started = time.perf_counter()
+    proc = subprocess.Popen(argv, stdout=logf, stderr=subprocess.STDOUT, env=env)
+    ended: list[float] = []  # the command's own end, while the baselines still run
+    waiter = threading.Thread(target=lambda: (proc.wait(), ended.append(time.perf_counter())), daemon=True)
+    waiter.start()
+    return proc, lambda: (waiter.join(), ended[0] - started)[1]
 
 
 def other_roots(names: list[str]) -> list[Path]:
@@ -192,17 +229,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--n-test", type=int, default=250)
     p.add_argument("--n-other", type=int, default=150)
     p.add_argument("--tau", type=float, default=0.5, help="quality bar: an answer is right when its sentence chrF ≥ tau (0..1)")
+    p.add_argument("--sweep", type=float, nargs="*", default=[0.3, 0.4], help="more quality bars (tau) to calibrate at, from the same answers")
     p.add_argument("--target", type=float, default=0.8, help="share of accepted answers that must pass the bar (calibration target)")
     p.add_argument("--epochs", type=int, default=1)
     p.add_argument("--lr", type=float, default=4e-4)
     p.add_argument("--reuse", action="store_true", help="keep a finished training run in --work and cached evaluations")
     p.add_argument("--training-load", default=None, help="with --reuse: how loaded the box was during the reused training run")
+    p.add_argument("--note", default=None, help="with --reuse: how the reused steps were made (printed under the command)")
     args = p.parse_args(argv)
     args.work.mkdir(parents=True, exist_ok=True)
     from rightmodel.generative.base_model import bundled_gguf
 
     res: dict = {"started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()), "argv": sys.argv[1:], "cpus": os.cpu_count(),
-                 "python": sys.version.split()[0], "tau": args.tau, "target": args.target}
+                 "python": sys.version.split()[0], "tau": args.tau, "target": args.target, "note": args.note}
     count = token_counter()
     source = args.source or cs.stdlib_root()
     mined = cs.mine(source, count=count, max_tokens=args.max_tokens)
@@ -228,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.reuse and (out / "card.json").is_file() and (out / "wall.json").is_file():
         res["training_reused"], res["training_load_note"] = True, args.training_load
     else:
-        proc, t0 = train(args.work, paths, args)
+        proc, wall_s = train(args.work, paths, args)
     os.nice(15)  # the baselines below yield to training (nice 10) and to everyone else
     window = Window(os.getpid())
     res["name_split"] = {"test": score([cs.name_words(q.name) for q in sample["test"]], sample["test"]),
@@ -241,7 +280,7 @@ def main(argv: list[str] | None = None) -> int:
     if proc is not None:
         log("baselines done; waiting for training")
         rc = proc.wait()
-        wall = time.perf_counter() - t0
+        wall = wall_s()
         if rc != 0:
             raise SystemExit(f"training failed ({rc}): {(args.work / 'train.log').read_text()[-3000:]}")
         # the baselines ran beside it: counted as this bench's own load, not as others'
@@ -253,16 +292,22 @@ def main(argv: list[str] | None = None) -> int:
     res["acceptance"] = card["acceptance"]
     res["files"] = card["files"]
 
-    window = Window(os.getpid())
     gguf = out / f"{TASK}.q4_k_m.gguf"
     res["fine_tuned"] = {"test": cached(args.work, "fine-tuned-test", args.reuse, lambda: generate(gguf, sample["test"], False, args.tau, "fine-tuned test")),
                          "other": cached(args.work, "fine-tuned-other", args.reuse, lambda: generate(gguf, other, False, args.tau, "fine-tuned other"))}
-    res["eval_machine"] = window.close()
+    res["fine_tuned"]["calibration"] = cached(args.work, "fine-tuned-calibration", args.reuse,
+                                              lambda: generate(gguf, sample["calibration"], False, args.tau, "fine-tuned calibration"))
+    res["eval_machine"] = res["fine_tuned"]["test"].get("machine")
+    res["bar_sweep"] = bar_sweep(res["fine_tuned"]["calibration"], sample["calibration"],
+                                 {"test": (res["fine_tuned"]["test"], sample["test"]), "other": (res["fine_tuned"]["other"], other)},
+                                 sorted({*args.sweep, args.tau}), args.target)
     threshold = card["acceptance"]["threshold"]
     res["at_threshold"] = {"test": at_threshold(res["fine_tuned"]["test"], sample["test"], threshold, args.tau),
                            "other": at_threshold(res["fine_tuned"]["other"], other, threshold, args.tau)}
     res["at_threshold"]["name_split_pass_rate"] = sum(
         sm.sentence_chrf(cs.name_words(q.name), q.summary) / 100 >= args.tau - 1e-12 for q in sample["test"]) / len(sample["test"])
+    res["score_vs_quality"] = {k: spearman(res["fine_tuned"][k], qs) for k, qs in
+                               (("calibration", sample["calibration"]), ("test", sample["test"]), ("other", other))}
     res["gain"] = {"test_vs_zero_shot": paired_gain(res["fine_tuned"]["test"], res["zero_shot"]["test"], sample["test"]),
                    "test_vs_name_split": paired_gain(res["fine_tuned"]["test"], res["name_split"]["test"], sample["test"]),
                    "other_vs_zero_shot": paired_gain(res["fine_tuned"]["other"], res["zero_shot"]["other"], other),

@@ -16,7 +16,16 @@ def _ci(r: dict) -> str:
 def _load(m: dict | None) -> str:
     if not m:
         return "not recorded"
-    return f"other processes {m.get('other_cores', 0):.2f} cores ({m.get('other_top', '')}), steal {m.get('steal_pct', 0)}%"
+    busy = "/".join(f"{v:.0f}" for k, v in sorted(m.items()) if k.endswith("_busy_pct"))
+    return f"cores busy {busy}%, other processes {m.get('other_cores', 0):.2f} cores ({m.get('other_top', '')}), steal {m.get('steal_pct', 0)}%"
+
+
+def _argv(argv: list[str]) -> list[str]:
+    """The command line with --note's text (printed after it) elided."""
+    out = []
+    for i, a in enumerate(argv):
+        out.append("…" if i and argv[i - 1] == "--note" else a)
+    return out
 
 
 def markdown(res: dict) -> str:
@@ -30,7 +39,8 @@ def markdown(res: dict) -> str:
         "# Generative specialist: code summarization with SmolLM2-135M (bench/code_summary.py)",
         "",
         f"Run {res['started']} → {res['finished']}, {res['cpus']} cores shared with other work (load below), Python {res['python']}. "
-        "Command: `python bench/code_summary.py " + " ".join(res.get("argv", [])) + "`.",
+        "Command: `python bench/code_summary.py " + " ".join(_argv(res.get("argv", []))) + "`."
+        + (f" {res['note']}" if res.get("note") else ""),
         "",
         f"Pairs (Python function with its docstring removed → the docstring's first sentence) mined with `ast` from "
         f"`{d['source']}` (this interpreter's standard library; test suites skipped; sources ≤ {d['max_tokens']} tokens; "
@@ -98,6 +108,32 @@ def markdown(res: dict) -> str:
         accepted_bleu = "—" if t["bleu4_accepted"] is None else f"{t['bleu4_accepted']:.2f}"
         lines.append(f"| {name} | {t['n']} | {_pct(t['pass_rate_all'])} | {_pct(t['coverage'])} | {_pct(t['pass_rate_accepted'])} | "
                      f"{accepted_bleu} |")
+    if res.get("bar_sweep"):
+        lines += [
+            "",
+            "The same rule at other bars, from the same answers (the fine-tuned model re-answered the calibration functions in "
+            "this bench; answers cut to their first sentence):",
+            "",
+            "| bar | threshold | calibration: right overall / coverage / right among accepted | test: right overall / coverage / "
+            "right among accepted | other code bases: right overall / coverage / right among accepted |",
+            "|---|---|---|---|---|",
+        ]
+        for row in res["bar_sweep"]:
+            cells = [f"{_pct(row[k]['pass_rate_all'])} / {_pct(row[k]['coverage'])} / {_pct(row[k]['pass_rate_accepted'])}"
+                     for k in ("calibration", "test", "other")]
+            thr = "never accepts" if row["threshold"] > 1 else f"{row['threshold']:.4f}"
+            lines.append(f"| chrF ≥ {row['tau']} | {thr} | " + " | ".join(cells) + " |")
+    sv = res.get("score_vs_quality")
+    if sv:
+        lines += [
+            "",
+            f"**No bar certifies answers at the {res['target']:.0%} target**: the acceptance score (mean token log-probability) "
+            "is only weakly related to a summary's quality — Spearman correlation with the answer's sentence chrF "
+            f"{sv['calibration']:.2f} on calibration, {sv['test']:.2f} on test, {sv['other']:.2f} on the other code bases — so no "
+            "score threshold lifts the share of good answers anywhere near the target, and the rule escalates everything. "
+            "For free text at this model size the gateway would send every summary to the frontier model; a better "
+            "acceptance estimator (issue 19 allows a small learned one) is the open work.",
+        ]
     lora = tr["lora"]
     lines += [
         "",
@@ -109,9 +145,11 @@ def markdown(res: dict) -> str:
         f"lr {lora['learning_rate']}, {lora['epochs']} epoch), loss {tr['first_loss']:.3f} → {tr['last_loss']:.3f} (last step). "
         f"Target ≤ 60 min: **{'met' if tr['train_command_wall_s'] <= 3600 else 'not met'}**. Machine during training: "
         f"{_load(res.get('training_machine')) if res.get('training_machine') else res.get('training_load_note') or 'not recorded'}; "
-        "this bench's own baselines (one more thread) ran beside it and are not in that figure.",
+        "that window also covers this bench's own baselines (one more thread, nice 15), which ran beside training and are not "
+        "counted as other processes; short-lived processes of other people (test runs) escape the count, the busy cores do not."
+        + (f" Wall-time note: {tr['note']}." if tr.get("note") else ""),
         "",
-        f"Machine while the fine-tuned model answered: {_load(res.get('eval_machine'))}.",
+        f"Machine while the fine-tuned model answered the test and other functions: {_load(res.get('eval_machine'))}.",
         "",
         "## Examples (first test functions; the reference, then the fine-tuned answer)",
         "",
