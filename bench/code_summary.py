@@ -269,6 +269,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         proc, wall_s = train(args.work, paths, args)
     os.nice(15)  # the baselines below yield to training (nice 10) and to everyone else
+    res["baselines_beside_training"] = proc is not None and not (args.reuse and (args.work / "zero-shot-test.json").is_file())
     window = Window(os.getpid())
     res["name_split"] = {"test": score([cs.name_words(q.name) for q in sample["test"]], sample["test"]),
                          "other": score([cs.name_words(q.name) for q in other], other)}

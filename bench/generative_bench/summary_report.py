@@ -130,7 +130,7 @@ def markdown(res: dict) -> str:
             f"**No bar certifies answers at the {res['target']:.0%} target**: the acceptance score (mean token log-probability) "
             "is only weakly related to a summary's quality — Spearman correlation with the answer's sentence chrF "
             f"{sv['calibration']:.2f} on calibration, {sv['test']:.2f} on test, {sv['other']:.2f} on the other code bases — so no "
-            "score threshold lifts the share of good answers anywhere near the target, and the rule escalates everything. "
+            "score threshold reaches the target on the calibration modules, and the rule escalates everything. "
             "For free text at this model size the gateway would send every summary to the frontier model; a better "
             "acceptance estimator (issue 19 allows a small learned one) is the open work.",
         ]
@@ -145,8 +145,10 @@ def markdown(res: dict) -> str:
         f"lr {lora['learning_rate']}, {lora['epochs']} epoch), loss {tr['first_loss']:.3f} → {tr['last_loss']:.3f} (last step). "
         f"Target ≤ 60 min: **{'met' if tr['train_command_wall_s'] <= 3600 else 'not met'}**. Machine during training: "
         f"{_load(res.get('training_machine')) if res.get('training_machine') else res.get('training_load_note') or 'not recorded'}; "
-        "that window also covers this bench's own baselines (one more thread, nice 15), which ran beside training and are not "
-        "counted as other processes; short-lived processes of other people (test runs) escape the count, the busy cores do not."
+        + ("that window also covers this bench's own zero-shot baseline (one more thread, nice 15), which ran beside training and "
+           "is not counted as other processes; " if res.get("baselines_beside_training", True) else
+           "the baselines were reused, so training ran alone among this bench's processes; ")
+        + "short-lived processes of other people (test runs) escape the count, the busy cores do not."
         + (f" Wall-time note: {tr['note']}." if tr.get("note") else ""),
         "",
         f"Machine while the fine-tuned model answered the test and other functions: {_load(res.get('eval_machine'))}.",
