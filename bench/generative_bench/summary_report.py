@@ -83,6 +83,11 @@ def markdown(res: dict) -> str:
         f"**{'met' if met_zs else 'not met'}** ({gain['test_vs_zero_shot']['mean']:+.2f}); above the name-split baseline — "
         f"**{'met' if met_ns else 'not met'}** ({ft['test']['bleu4']:.2f} vs {ns['test']['bleu4']:.2f}).",
         "",
+        f"chrF moves far less than BLEU (test: zero-shot {zs['test']['chrf']:.1f} → fine-tuned {ft['test']['chrf']:.1f}; "
+        f"other code bases {zs['other']['chrf']:.1f} → {ft['other']['chrf']:.1f}): much of the BLEU gain is the docstring's form — "
+        "one short imperative sentence ('Return the …') where the base writes 'This function returns …' — rather than more of "
+        "the reference's content.",
+        "",
         "CodeXGLUE's Python code-to-text anchors (smoothed BLEU-4, same metric): "
         + ", ".join(f"{n} {v}" for n, v in CODEXGLUE_ANCHORS) + ". **The data differ**: CodeXGLUE scores the first "
         "paragraph of docstrings of GitHub functions from CodeSearchNet (14,918 test functions, models trained on 251,820), "
