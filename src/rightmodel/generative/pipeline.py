@@ -27,18 +27,25 @@ SERVED_QUANT = "q4_k_m"  # the file the card's threshold is calibrated on and th
 
 
 def tokens_per_s(path: Path, *, tokens: int = 32, threads: int = 1) -> float:
-    """Single-stream greedy decode speed of a GGUF file on `threads` threads (EOS allowed to end it early)."""
-    from llama_cpp import Llama
+    """Single-stream greedy decode speed of a GGUF file on `threads` threads. The end token is
+    suppressed: a fine-tuned model may answer this prompt with nothing, and a speed must not be 0."""
+    from llama_cpp import Llama, LogitsProcessorList
 
     llm = Llama(str(path), n_ctx=256, n_threads=threads, n_threads_batch=threads, verbose=False)
+    eos = llm.token_eos()
+
+    def no_end(_ids, scores):
+        scores[eos] = -float("inf")
+        return scores
+
     try:
         ids = llm.tokenize(b"Summarise: the function adds two numbers.", add_bos=False)
-        start, n, first = None, 0, None
-        for token in llm.generate(ids, temp=0.0, top_k=1, reset=True):
+        n, first = 0, None
+        for _token in llm.generate(ids, temp=0.0, top_k=1, reset=True, logits_processor=LogitsProcessorList([no_end])):
             if first is None:
                 first = time.perf_counter()
             n += 1
-            if n >= tokens or llm.token_eos() == token:
+            if n >= tokens:
                 break
         start = first or time.perf_counter()
         return (n - 1) / (time.perf_counter() - start) if n > 1 else 0.0
