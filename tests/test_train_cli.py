@@ -29,7 +29,8 @@ def no_versions(home) -> bool:
 
 @pytest.mark.parametrize(
     "case",
-    ["empty", "header_only", "missing_column", "single_example_class", "non_utf8", "unknown_base", "missing_file", "bad_task"],
+    ["empty", "header_only", "missing_column", "single_example_class", "non_utf8", "unknown_base", "missing_file", "bad_task",
+     "max_length_beyond_encoder"],
 )
 def test_bad_input_gives_clear_error(tmp_path, case):
     data = tmp_path / "data.csv"
@@ -57,6 +58,10 @@ def test_bad_input_gives_clear_error(tmp_path, case):
     elif case == "bad_task":
         write_csv(data, banking_rows("train", 5))
         needles = ("invalid task name",)
+    elif case == "max_length_beyond_encoder":  # allowed for --kind generate, not for the encoder
+        write_csv(data, banking_rows("train", 5))
+        extra = ["--max-length", "1024"]
+        needles = ("--max-length 1024", "at most 512")
     else:
         data = tmp_path / "nope.csv"
         needles = ("not found",)

@@ -53,7 +53,8 @@ def print_version(value: bool) -> None:
 def train_generative(task: str, data: Path, base: Optional[str], out: Path, epochs: Optional[int], batch_size: Optional[int],
                      learning_rate: Optional[float], seed: int, *, eval_file: Optional[Path] = None, calibration_data: Optional[Path] = None,
                      quality: str = "exact", target: float = 0.95, method: str = "expected", schema: Optional[Path] = None,
-                     home: Path = Path(".rightmodel"), db_url: Optional[str] = None, promote: bool = False) -> None:
+                     home: Path = Path(".rightmodel"), db_url: Optional[str] = None, promote: bool = False,
+                     max_tokens: Optional[int] = None) -> None:
     """`train --kind generate`: pairs → LoRA → GGUF files, a calibrated acceptance threshold and a
     card in `out`; the served file and the card registered as the task's next version (a candidate;
     `--promote` makes it production unless it would answer nothing). Unset --batch-size and --lr
@@ -79,6 +80,7 @@ def train_generative(task: str, data: Path, base: Optional[str], out: Path, epoc
         epochs=epochs or defaults.epochs,
         batch_size=batch_size or defaults.batch_size,
         learning_rate=learning_rate if learning_rate is not None else defaults.learning_rate,
+        max_tokens=max_tokens or defaults.max_tokens,
         seed=seed,
     )
     err = Console(stderr=True)
@@ -154,7 +156,10 @@ def build_app() -> typer.Typer:
         epochs: Optional[int] = typer.Option(None, "--epochs", min=1, help="Passes over the data (default: from data size)."),
         batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, help="Default: 32 (classify), 4 (generate)."),
         learning_rate: Optional[float] = typer.Option(None, "--lr", min=0.0, help="Default: 1e-4 (classify), 2e-4 (generate LoRA)."),
-        max_length: int = typer.Option(128, "--max-length", min=8, max=512, help="Tokens kept per text."),
+        max_length: Optional[int] = typer.Option(
+            None, "--max-length", min=8,
+            help="Tokens kept per example. Default: 128 (classify; at most 512, the encoder's limit), 512 (generate: "
+            "prompt + answer, the prompt cut from the left)."),
         seed: int = typer.Option(13, "--seed"),
         negative_rate: float = typer.Option(
             1.0, "--negative-rate", min=0.01, max=1.0,
@@ -208,9 +213,12 @@ def build_app() -> typer.Typer:
             return train_generative(task, data, base, out or home / "generative" / task, epochs, batch_size, learning_rate, seed,
                                     eval_file=eval_file, calibration_data=calibration_data, quality=quality,
                                     target=target_accuracy, method=calibration, schema=schema, home=home, db_url=db_url,
-                                    promote=promote)
+                                    promote=promote, max_tokens=max_length)
         if kind != "classify":
             raise ConfigError("--kind must be classify or generate")
+        max_length = max_length or 128
+        if max_length > 512:
+            raise ConfigError(f"--max-length {max_length}: at most 512 for --kind classify (the encoder's limit)")
         from rightmodel.routing.calibration import METHODS
         from rightmodel.specialists.pipeline import CALIBRATION_MODES, BuildRequest, build_specialist
         from rightmodel.specialists.train import TrainConfig
