@@ -2,13 +2,13 @@
 
 Task: support messages → {"intent", "order_id", "urgency"} (bench/generative_bench/extraction.py),
 generated from sentence frames written for this bench; frames are split between train,
-calibration and test (4 / 2 / 2 of each intent's 8), so every test message follows a sentence
+calibration and test (18 / 6 / 6 of each intent's 30), so every test message follows a sentence
 pattern the model never trained on (order-id formats, urgency cues, greetings and sign-offs are
 shared fillers). Answers are decoded under the task's JSON schema (llama.cpp grammar).
 
 Steps, all in this run:
 1. `rightmodel train extraction --kind generate` (the real CLI, 1 torch thread): LoRA on the
-   bundled SmolLM2-135M-Instruct, 1 epoch over the training split, merge, GGUF f16/q8_0/q4_k_m,
+   bundled SmolLM2-135M-Instruct, 1 epoch over the training split, merge, GGUF f16/q8_0/q4_k_m (served: pipeline.served_quant),
    acceptance threshold calibrated on the calibration split (exact match, target 95%), checked on
    the test split — all written to the card. Wall time measured around the command.
 2. Test split, greedy, schema-constrained: the base model zero-shot (a full instruction listing the
@@ -165,13 +165,14 @@ def main(argv: list[str] | None = None) -> int:
         res["training"] = {**card["training"], **json.loads((out / "wall.json").read_text()), "lora": card["lora"],
                            "data": card["data"], "machine": None if res.get("training_reused") else window.close()}
         res["acceptance"] = card["acceptance"]
+        res["served_file"] = card["served_file"]
         res["files"] = card["files"]
 
         data = ex.dataset(args.n_train, args.n_cal, args.n_test)
         test = data["test"]
         window = Window(os.getpid())
-        log("fine-tuned q4_k_m on the test split")
-        res["fine_tuned"] = cached(args.work, "eval-fine-tuned", args.reuse, lambda: evaluate(out / "extraction.q4_k_m.gguf", ex.SYSTEM, test))
+        log(f"fine-tuned {card['served_file']} on the test split")
+        res["fine_tuned"] = cached(args.work, "eval-fine-tuned", args.reuse, lambda: evaluate(out / card["served_file"], ex.SYSTEM, test))
         log(f"  exact {res['fine_tuned']['exact_match']:.3f}; base zero-shot on the test split")
         res["zero_shot"] = cached(args.work, f"eval-zero-shot-{args.n_zero_shot or len(test)}", args.reuse,
                                   lambda: evaluate(bundled_gguf(), ex.ZERO_SHOT_SYSTEM, test[:args.n_zero_shot]))
@@ -193,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
             res["speed"][kind] = {**speed.in_process(out / f"extraction.{kind}.gguf", ex.ZERO_SHOT_SYSTEM, messages, ex.SCHEMA),
                                   "machine": window.close()}
         res["gateway"] = {}
-        for kind in ("q4_0", "q4_k_m"):
+        for kind in dict.fromkeys((card["served_file"].split(".")[-2], "q4_0", "q4_k_m")):
             window = Window(os.getpid())
             log(f"time to first token through the gateway: {kind}")
             res["gateway"][kind] = {**speed.through_gateway(out / f"extraction.{kind}.gguf", args.work / f"gw-{kind}", ex.ZERO_SHOT_SYSTEM, messages),

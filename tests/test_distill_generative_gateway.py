@@ -57,13 +57,15 @@ def ready(gw) -> dict:
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory, smollm2_tokenizer):
-    """(HF base dir, the frontier's q4_k_m GGUF made from it the way the pipeline makes its files)."""
+    """(HF base dir, the frontier's GGUF made from it the way the pipeline makes its served file)."""
     from rightmodel.generative.gguf_export import quantize, to_gguf
+    from rightmodel.generative.pipeline import served_quant
 
     root = tmp_path_factory.mktemp("tiny-distill")
     hf = tiny_model("llama", smollm2_tokenizer, root / "hf", seed=7)
     f16 = to_gguf(hf, root / "frontier" / "big.f16.gguf", "f16")
-    return hf, quantize(f16, root / "frontier" / "big.q4_k_m.gguf", "q4_k_m")
+    kind = served_quant(hf)
+    return hf, quantize(f16, root / "frontier" / f"big.{kind}.gguf", kind)
 
 
 @pytest.fixture(scope="module")

@@ -110,9 +110,11 @@ def test_train_command_writes_gguf_files_and_a_card(tokenizer_dir, pairs_file, t
     assert (card["data"]["train_examples"], card["data"]["calibration_examples"], card["data"]["test_examples"]) == (5, 1, 1)
     acceptance = card["acceptance"]
     assert acceptance["quality_bar"] == "exact" and acceptance["calibration"]["n_calibration"] == 1 and acceptance["test"]["n"] == 1
-    assert acceptance["model_file"] == card["served_file"] == "docstrings.q4_k_m.gguf" and "random 15%" in acceptance["split"]
+    # width 64 is no multiple of 256: q8_0 is served (pipeline.served_quant)
+    assert acceptance["model_file"] == card["served_file"] == "docstrings.q8_0.gguf" and "random 15%" in acceptance["split"]
 
     assert "registered docstrings@v1 (candidate)" in r.stderr
+
     registered_versions_are_promoted_rolled_back_and_served(tmp_path / "home", out, card)
 
     bad = run_cli("train", "docstrings", "--kind", "generate", "--data", str(tmp_path / "missing.jsonl"), "--base", str(base),
@@ -132,9 +134,9 @@ def registered_versions_are_promoted_rolled_back_and_served(home, out, card):
 
     with Registry(home) as registry:
         v1 = registry.get("docstrings@v1")
-        assert v1.stage == "candidate" and {p.name for p in v1.path.iterdir()} >= {"docstrings.q4_k_m.gguf", "card.json"}
+        assert v1.stage == "candidate" and {p.name for p in v1.path.iterdir()} >= {"docstrings.q8_0.gguf", "card.json"}
         manifest = registry.manifest("docstrings@v1")
-        assert manifest["kind"] == "generate" and manifest["model_file"] == "docstrings.q4_k_m.gguf"
+        assert manifest["kind"] == "generate" and manifest["model_file"] == "docstrings.q8_0.gguf"
         assert manifest["calibration"]["threshold"] == card["acceptance"]["threshold"]
         register_generative(registry, "docstrings", out, card)  # a second version of the same files: v2
     for step in (("promote", "docstrings@v1", "--force", "--reason", "tiny random model"),
@@ -152,3 +154,14 @@ def registered_versions_are_promoted_rolled_back_and_served(home, out, card):
         assert answer.usage.completion_tokens > 0
         row = gw.ledger_rows(expect=1)[-1]
         assert row["route"] == "specialist" and row["model"] == "doc" and row["specialist"] == "docstrings@v1"
+
+
+def test_served_quantization_follows_the_model_width(tmp_path):
+    from rightmodel.generative.pipeline import served_quant
+
+    # Llama-3.2-1B, Llama-2-7B: k-quants fit; SmolLM2-135M and -360M: they do not
+    for width, inner, want in ((2048, 8192, "q4_k_m"), (4096, 11008, "q4_k_m"), (576, 1536, "q8_0"), (960, 2560, "q8_0")):
+        d = tmp_path / f"m{width}-{inner}"
+        d.mkdir()
+        (d / "config.json").write_text(json.dumps({"hidden_size": width, "intermediate_size": inner}))
+        assert served_quant(d) == want, (width, inner)

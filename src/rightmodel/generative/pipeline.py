@@ -23,7 +23,21 @@ from rightmodel.generative.lora import LoraSettings, train_lora
 from rightmodel.generative.pairs import data_hash, load_pairs
 
 DEFAULT_QUANTS = ("q8_0", "q4_k_m")
-SERVED_QUANT = "q4_k_m"  # the file the card's threshold is calibrated on and the registry serves
+K_QUANT_BLOCK = 256  # k-quants pack rows in super-blocks of 256 weights; q8_0 / q4_0 in blocks of 32
+
+
+def served_quant(merged_dir: Path) -> str:
+    """The file the card's threshold is calibrated on and the registry serves: q4_k_m, unless the
+    model's widths are not multiples of 256. Then llama.cpp stores most tensors of a "q4_k_m" file
+    in fallback types (SmolLM2-135M, width 576: 180 of 272 tensors, 6.2 bits per weight) whose
+    prompt processing is about twice as slow as q8_0's on AVX-512/AMX (bench/results/
+    generative_ttft.md), for no size gain worth having: q8_0 is served instead."""
+    try:
+        config = json.loads((merged_dir / "config.json").read_text())
+    except (OSError, ValueError):
+        return "q4_k_m"
+    widths = [config.get(k) for k in ("hidden_size", "intermediate_size")]
+    return "q4_k_m" if all(isinstance(w, int) and w % K_QUANT_BLOCK == 0 for w in widths) else "q8_0"
 
 
 def tokens_per_s(path: Path, *, tokens: int = 32, threads: int = 1) -> float:
@@ -77,17 +91,18 @@ def build_generative(task: str, data: Path, base: Path, out: Path, settings: Lor
         calibration = load_pairs(calibration_data)
         test = load_pairs(test_data) if test_data is not None else []
         split = split or f"calibration {calibration_data.name}, test {test_data.name if test_data else '(none)'}, train {data.name}: files given"
-    quants = tuple(dict.fromkeys((*quants, SERVED_QUANT)))
     log(f"{len(examples)} training examples from {data} ({len(calibration)} calibration, {len(test)} test); "
         f"LoRA r={settings.rank} on {base}")
     result = train_lora(base, examples, out / "merged", settings, progress=lambda step, loss: log(f"step {step}: loss {loss:.4f}"))
+    served = served_quant(result.merged_dir)
+    quants = tuple(dict.fromkeys((*quants, served)))
     started = time.perf_counter()
     files = {"f16": to_gguf(result.merged_dir, out / f"{task}.f16.gguf", "f16")}
     for kind in quants:
         files[kind] = quantize(files["f16"], out / f"{task}.{kind}.gguf", kind)
     export_s = time.perf_counter() - started
-    log(f"calibrating the acceptance threshold on {files[SERVED_QUANT].name} ({quality}, target {target})")
-    acceptance = calibrate_generative(files[SERVED_QUANT], calibration, test, quality, target=target, method=method,
+    log(f"calibrating the acceptance threshold on {files[served].name} ({quality}, target {target})")
+    acceptance = calibrate_generative(files[served], calibration, test, quality, target=target, method=method,
                                       json_schema=json_schema, threads=threads, split=split, log=log, crossfit=crossfit,
                                       max_tokens=max_tokens)
     card = {
@@ -99,7 +114,7 @@ def build_generative(task: str, data: Path, base: Path, out: Path, settings: Lor
         "lora": {k: v for k, v in vars(settings).items()},
         "training": {"seconds": round(result.seconds, 3), "steps": result.steps, "first_loss": result.losses[0], "last_loss": result.losses[-1]},
         "export_seconds": round(export_s, 3),
-        "served_file": files[SERVED_QUANT].name,
+        "served_file": files[served].name,
         "acceptance": acceptance,
         "calibration": acceptance["calibration"],  # where classifier cards keep it (registry/cli.py reads it)
         **({"calibration_on_eval": acceptance["calibration_on_eval"]} if "calibration_on_eval" in acceptance else {}),
