@@ -60,20 +60,13 @@ def train_generative(task: str, data: Path, base: Optional[str], out: Path, epoc
     `--promote` makes it production unless it would answer nothing). Unset --batch-size and --lr
     take LoRA's defaults, not the classifier's."""
     from rightmodel.errors import ConfigError
-    from rightmodel.generative.acceptance import QualityBar
+    from rightmodel.generative.acceptance import QualityBar, read_json_schema
     from rightmodel.generative.base_model import bundled_gguf
     from rightmodel.generative.lora import LoraSettings
     from rightmodel.generative.pipeline import build_generative, register_generative
 
     bar = QualityBar.parse(quality)
-    json_schema = None
-    if schema is not None:
-        try:
-            json_schema = json.loads(schema.read_text())
-        except (OSError, ValueError) as exc:
-            raise ConfigError(f"--schema {schema}: not a readable JSON file ({exc})") from None
-        if not isinstance(json_schema, dict):
-            raise ConfigError(f"--schema {schema}: a JSON schema must be an object")
+    json_schema = read_json_schema(schema)
 
     defaults = LoraSettings()
     settings = LoraSettings(

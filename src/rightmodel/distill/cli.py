@@ -194,18 +194,11 @@ def run_generative(task: str, captured, registry, root: Path, console, *, heldou
     """The generative recipe (distill/generative_run.py), with its report on the console."""
     from rightmodel.distill.generative import build_pairs
     from rightmodel.distill.generative_run import GenerativeRecipe, check_enough, describe, distill_generative
-    from rightmodel.generative.acceptance import QualityBar
+    from rightmodel.generative.acceptance import QualityBar, read_json_schema
     from rightmodel.generative.base_model import bundled_gguf
 
     bar = QualityBar.parse(quality or "exact")  # a bad bar fails before any work
-    json_schema = None
-    if schema is not None:
-        try:
-            json_schema = json.loads(schema.read_text())
-        except (OSError, ValueError) as exc:
-            raise ConfigError(f"--schema {schema}: not a readable JSON file ({exc})") from None
-        if not isinstance(json_schema, dict):
-            raise ConfigError(f"--schema {schema}: a JSON schema must be an object")
+    json_schema = read_json_schema(schema)
     base_path = Path(base).expanduser() if base else bundled_gguf()
     if not base_path.exists():
         raise ConfigError(f"--base {base_path}: no such directory or GGUF file")

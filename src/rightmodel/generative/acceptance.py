@@ -23,6 +23,8 @@ import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 from rightmodel.errors import ConfigError
 
@@ -77,3 +79,16 @@ class QualityBar:
 
     def passes(self, answer: str, reference: str) -> bool:
         return self.score(answer, reference) >= self.tau - 1e-12
+
+
+def read_json_schema(path: Path | None) -> dict[str, Any] | None:
+    """The JSON schema file a task's answers are constrained to (`--schema`), or a ConfigError naming it."""
+    if path is None:
+        return None
+    try:
+        schema = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"--schema {path}: not a readable JSON file ({exc})") from None
+    if not isinstance(schema, dict):
+        raise ConfigError(f"--schema {path}: a JSON schema must be an object")
+    return schema
