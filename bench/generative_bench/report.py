@@ -150,7 +150,7 @@ def findings(res: dict) -> list[str]:
     lines = ["", "## What this shows", "",
              f"- The fine-tuned 135M model learns the format and the copyable fields (order_id {_pct(f['order_id'])}, urgency "
              f"{_pct(f['urgency'])}, schema-valid {_pct(ft['schema_valid'])}); what it gets wrong is **{weakest}** on sentence "
-             f"patterns it never saw ({_pct(f[weakest])}), having seen 4 patterns per intent. On the calibration frames (also unseen, "
+             f"patterns it never saw ({_pct(f[weakest])}), having seen 18 patterns per intent. On the calibration frames (also unseen, "
              f"but different ones) it was right {_pct(cal.get('all_pass_rate'))} of the time: per-frame difficulty varies a lot, and "
              "with 2 frames per intent per split the test number says as much about those 12 frames as about the model.",
              f"- The acceptance threshold did what it promises on the calibration split ({_pct(cal['coverage'])} accepted at "
