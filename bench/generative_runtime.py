@@ -336,7 +336,8 @@ def markdown(res: dict) -> str:
         f"(q8_0, q4_0, q4_k_m), and ORT-GenAI's builder (int4 / int8, block 32, asymmetric: the scheme of Q4_1). One thread, "
         f"prompt {PROMPT_TOKENS} tokens, {DECODE_TOKENS} tokens decoded greedily (EOS suppressed), {res['repeats']} measurements "
         f"per run × {res['rounds']} interleaved run(s) per variant, each run in its own process; medians.",
-        f"llama-cpp-python {res['versions'].get('llama_cpp')} (built with -DGGML_NATIVE=OFF: AVX2/FMA/F16C, OpenMP), "
+        f"llama-cpp-python {res['versions'].get('llama_cpp')} (build `{res.get('llama_build', {}).get('build', '?')}`: "
+        f"{res.get('llama_build', {}).get('system_info', '?')}), "
         f"onnxruntime-genai {res['versions'].get('onnxruntime_genai')}, {res['machine']['cpus']} CPUs.",
         "",
         f"**Machine load:** {res['load_note']} Absolute numbers are pessimistic; compare rows measured in this same run.",
@@ -372,6 +373,15 @@ def markdown(res: dict) -> str:
         "Command: `python bench/generative_runtime.py` (writes this file and generative_runtime.json).",
     ]
     return "\n".join(lines) + "\n"
+
+
+def llama_build() -> dict[str, str]:
+    """Which llama-cpp-python build the venv holds (scripts/llama-cpp-wheel.sh: native-<cpu flags> or portable)."""
+    import llama_cpp
+
+    marker = Path(llama_cpp.__file__).parent / ".rightmodel-build"
+    return {"build": marker.read_text().strip() if marker.exists() else "unknown",
+            "system_info": llama_cpp.llama_print_system_info().decode().strip(" |")}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -416,6 +426,7 @@ def main(argv: list[str] | None = None) -> int:
         "variants": {label: summarise(rs) for label, rs in runs.items()},
         "greedy_agreement_with_bundled": {label: agreement(first["llama.cpp Q4_1 (bundled)"], g) for label, g in first.items()},
         "install": wheel_cost(), "ort_build": ort_build, "window": machine,
+        "llama_build": llama_build(),
         "versions": {"llama_cpp": md.version("llama-cpp-python"), "onnxruntime_genai": md.version("onnxruntime-genai"), "onnxruntime": md.version("onnxruntime")},
         "machine": {"cpus": os.cpu_count(), "cpu": platform.processor() or platform.machine()},
         "load_note": f"other processes used {machine.get('other_cores')} cores on average during the runs (top: {machine.get('other_top') or 'none'}).",
