@@ -74,9 +74,8 @@ def build_env(work: Path, flavor: str, wheel: Path | None) -> dict[str, str]:
 
 def native_flavor() -> str:
     """The cache key scripts/llama-cpp-wheel.sh gives this CPU's native build."""
-    out = subprocess.run(["bash", "-c", "grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\\n' | grep -E '^(avx|amx|f16c|fma|bmi|sse|ssse)' "
-                          "| sort | sha256sum | cut -c1-12"], capture_output=True, text=True, check=True)
-    return "native-" + out.stdout.strip()
+    out = subprocess.run(["bash", str(ROOT / "scripts" / "llama-cpp-flavor.sh"), "native"], capture_output=True, text=True, check=True)
+    return out.stdout.strip()
 
 
 def default_ggufs() -> list[Path]:

@@ -40,14 +40,8 @@ if [ ! -f "$SDIST" ]; then
 fi
 
 BUILD=${RIGHTMODEL_LLAMA_BUILD:-native}
-case "$BUILD" in
-  native)
-    # The instruction-set flags -march=native turns on, as the kernel reports them.
-    flavor=native-$(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -E '^(avx|amx|f16c|fma|bmi|sse|ssse)' | sort | sha256sum | cut -c1-12)
-    cmake_args="-DGGML_NATIVE=ON" ;;
-  portable) flavor=portable; cmake_args="-DGGML_NATIVE=OFF" ;;
-  *) echo "RIGHTMODEL_LLAMA_BUILD must be native or portable, not '$BUILD'" >&2; exit 2 ;;
-esac
+flavor=$(bash "$(dirname "$0")/llama-cpp-flavor.sh" "$BUILD")
+if [ "$BUILD" = native ]; then cmake_args="-DGGML_NATIVE=ON"; else cmake_args="-DGGML_NATIVE=OFF"; fi
 cmake_args="${CMAKE_ARGS:-$cmake_args}"
 dir=$WHEELS/$flavor
 mkdir -p "$dir"
