@@ -2,7 +2,7 @@
 
 Task: support messages → {"intent", "order_id", "urgency"} (bench/generative_bench/extraction.py),
 generated from sentence frames written for this bench; frames are split between train,
-calibration and test (18 / 6 / 6 of each intent's 30), so every test message follows a sentence
+calibration and test (30 / 10 / 10 of each intent's 50), so every test message follows a sentence
 pattern the model never trained on (order-id formats, urgency cues, greetings and sign-offs are
 shared fillers). Answers are decoded under the task's JSON schema (llama.cpp grammar).
 
@@ -59,14 +59,14 @@ def wilson(k: int, n: int) -> tuple[float, float]:
     return ci.low, ci.high
 
 
-def write_data(work: Path, n_train: int, n_cal: int, n_test: int) -> dict[str, Path]:
+def write_data(work: Path, n_train: int, n_cal: int, n_test: int, system: str) -> dict[str, Path]:
     data = ex.dataset(n_train, n_cal, n_test)
     paths = {}
     for split, rows in data.items():
         paths[split] = work / f"{split}.jsonl"
         with paths[split].open("w") as f:
             for message, label in rows:
-                f.write(json.dumps({"system": ex.SYSTEM, "prompt": message, "answer": ex.answer_text(label)}) + "\n")
+                f.write(json.dumps({"system": system, "prompt": message, "answer": ex.answer_text(label)}) + "\n")
     paths["schema"] = work / "schema.json"
     paths["schema"].write_text(json.dumps(ex.SCHEMA))
     return paths
@@ -133,10 +133,13 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--work", type=Path, default=Path("/tmp/rm-generative"))
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
-    p.add_argument("--n-train", type=int, default=800)
-    p.add_argument("--n-cal", type=int, default=200)
-    p.add_argument("--n-test", type=int, default=200)
+    p.add_argument("--n-train", type=int, default=1200)
+    p.add_argument("--n-cal", type=int, default=300)
+    p.add_argument("--n-test", type=int, default=300)
     p.add_argument("--n-zero-shot", type=int, default=None, help="score the zero-shot base on the first N test rows only (it is slow: a long prompt)")
+    p.add_argument("--instruction", choices=("short", "full"), default="short",
+                   help="system prompt the specialist is trained and served with: the one-line instruction, or the full one "
+                        "the zero-shot base gets (labels described)")
     p.add_argument("--epochs", type=int, default=1)
     p.add_argument("--lr", type=float, default=4e-4)
     p.add_argument("--reuse", action="store_true", help="keep a finished training run in --work (its card and wall time) and cached evaluations")
@@ -151,9 +154,12 @@ def main(argv: list[str] | None = None) -> int:
     lock = BenchLock("generative.py", "extraction", wait_s=3600)
     if not args.skip_speed:
         lock.acquire()
-    res: dict = {"started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()), "argv": sys.argv[1:], "cpus": os.cpu_count()}
+    res: dict = {"started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()), "argv": sys.argv[1:], "cpus": os.cpu_count(),
+                 "frames_per_intent": {k: len(v) // len(ex.INTENTS) for k, v in ex.split_frames().items()}}
     try:
-        paths = write_data(args.work, args.n_train, args.n_cal, args.n_test)
+        system = ex.SYSTEM if args.instruction == "short" else ex.ZERO_SHOT_SYSTEM
+        res["instruction"] = args.instruction
+        paths = write_data(args.work, args.n_train, args.n_cal, args.n_test, system)
         out = args.work / "extraction"
         window = Window(os.getpid())
         if args.reuse and (out / "card.json").is_file() and (out / "wall.json").is_file():
@@ -172,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
         test = data["test"]
         window = Window(os.getpid())
         log(f"fine-tuned {card['served_file']} on the test split")
-        res["fine_tuned"] = cached(args.work, "eval-fine-tuned", args.reuse, lambda: evaluate(out / card["served_file"], ex.SYSTEM, test))
+        res["fine_tuned"] = cached(args.work, "eval-fine-tuned", args.reuse, lambda: evaluate(out / card["served_file"], system, test))
         log(f"  exact {res['fine_tuned']['exact_match']:.3f}; base zero-shot on the test split")
         res["zero_shot"] = cached(args.work, f"eval-zero-shot-{args.n_zero_shot or len(test)}", args.reuse,
                                   lambda: evaluate(bundled_gguf(), ex.ZERO_SHOT_SYSTEM, test[:args.n_zero_shot]))

@@ -20,6 +20,7 @@ def _load(m: dict | None) -> str:
 def markdown(res: dict) -> str:
     ft, zs, acc, tr = res["fine_tuned"], res["zero_shot"], res["acceptance"], res["training"]
     cal, test = acc["calibration"], acc["test"] or {}
+    fr = res["frames_per_intent"]
     lines = [
         "# Generative specialist: structured extraction with SmolLM2-135M (bench/generative.py)",
         "",
@@ -27,8 +28,8 @@ def markdown(res: dict) -> str:
         "Command: `python bench/generative.py " + " ".join(res.get("argv", [])) + "`.",
         "",
         "Support messages → `{intent, order_id, urgency}` (6 intents, order id or null, 3 urgencies), generated from "
-        "sentence frames written for the bench; **split by frame**: of each intent's 30 frames, 18 train, 6 calibrate, "
-        "6 test, so every test message follows a sentence pattern the model never saw. Fillers (order-id formats, urgency "
+        f"sentence frames written for the bench; **split by frame**: of each intent's {sum(fr.values())} frames, {fr['train']} train, "
+        f"{fr['calibration']} calibrate, {fr['test']} test, so every test message follows a sentence pattern the model never saw. Fillers (order-id formats, urgency "
         "cues, greetings, sign-offs, lower-casing) are shared across splits. "
         f"{tr['data']['train_examples']} training, {tr['data']['calibration_examples']} calibration, "
         f"{tr['data']['test_examples']} test messages. Every answer decoded greedily under the task's JSON schema.",
@@ -146,13 +147,15 @@ def findings(res: dict) -> list[str]:
     ft, acc = res["fine_tuned"], res["acceptance"]
     cal, test = acc["calibration"], acc["test"] or {}
     f = ft["field_accuracy"]
+    fr = res["frames_per_intent"]
     weakest = min(f, key=f.get)
     lines = ["", "## What this shows", "",
              f"- The fine-tuned 135M model learns the format and the copyable fields (order_id {_pct(f['order_id'])}, urgency "
              f"{_pct(f['urgency'])}, schema-valid {_pct(ft['schema_valid'])}); what it gets wrong is **{weakest}** on sentence "
-             f"patterns it never saw ({_pct(f[weakest])}), having seen 18 patterns per intent. On the calibration frames (also unseen, "
+             f"patterns it never saw ({_pct(f[weakest])}), having seen {fr['train']} patterns per intent. On the calibration frames (also unseen, "
              f"but different ones) it was right {_pct(cal.get('all_pass_rate'))} of the time: per-frame difficulty varies a lot, and "
-             "with 2 frames per intent per split the test number says as much about those 12 frames as about the model.",
+             f"with {fr['test']} frames per intent in the test split the number says as much about those {6 * fr['test']} frames as "
+             "about the model.",
              f"- The acceptance threshold did what it promises on the calibration split ({_pct(cal['coverage'])} accepted at "
              f"{_pct(cal['accepted_accuracy'])}) but **not on the test split** ({_pct(test.get('coverage'))} accepted at "
              f"{_pct(test.get('accepted_pass_rate'))} against the 95% target): the conformal rule assumes calibration and test "
