@@ -65,30 +65,35 @@ log = dbench.log
 # ----------------------------------------------------------------------------- configuration
 
 def wait_for_teacher(path: Path, wait_s: float) -> dict:
-    """The teacher GGUF, once it is complete: a train output directory's file is complete when the
-    card.json beside it exists (written after every GGUF); a lone file when its size holds for 30 s."""
+    """The teacher GGUF, once it is complete. In a `train --kind generate` output directory (it has
+    `merged/`) that is when its card.json exists (written after every GGUF and the card's checks);
+    a lone file is complete when its size holds for 30 s."""
     waited, last = 0.0, -1
     while True:
         if path.is_file():
             size = path.stat().st_size
-            if (path.parent / "card.json").is_file() or size == last:
+            if (path.parent / "card.json").is_file() or (size == last and not (path.parent / "merged").is_dir()):
                 break
             last = size
-        elif waited == 0:
-            log(f"teacher {path} not there yet: polling every 30 s (up to {wait_s:.0f} s)")
+        if waited == 0:
+            log(f"teacher {path} not there yet (or its card.json): polling every 30 s (up to {wait_s:.0f} s)")
         if waited >= wait_s:
-            raise SystemExit(f"--teacher {path}: not there (or still growing) after {waited:.0f} s")
+            raise SystemExit(f"--teacher {path}: not there (or its training not finished) after {waited:.0f} s")
         time.sleep(30)
         waited += 30
-    info: dict = {"path": str(path), "bytes": path.stat().st_size, "waited_s": waited,
-                  "mtime_utc": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(path.stat().st_mtime))}
+    return {"path": str(path), "bytes": path.stat().st_size, "waited_s": waited,
+            "mtime_utc": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(path.stat().st_mtime))}
+
+
+def teacher_card(path: Path) -> dict | None:
+    """What the teacher's card says about its training and its own test split (None without a card)."""
     card = path.parent / "card.json"
-    if card.is_file():
-        c = json.loads(card.read_text())
-        acc = c.get("acceptance") or {}
-        info["card"] = {"base": c.get("base"), "data": c.get("data"), "training": {k: c.get("training", {}).get(k) for k in ("epochs", "steps", "seconds")},
-                        "lora": c.get("lora"), "test": acc.get("test"), "threshold": acc.get("threshold")}
-    return info
+    if not card.is_file():
+        return None
+    c = json.loads(card.read_text())
+    acc = c.get("acceptance") or {}
+    return {"base": c.get("base"), "data": c.get("data"), "training": {k: c.get("training", {}).get(k) for k in ("epochs", "steps", "seconds")},
+            "lora": c.get("lora"), "test": acc.get("test"), "threshold": acc.get("threshold")}
 
 
 def b_config(teacher: Path, home: Path, engines: int) -> dict:
@@ -248,7 +253,7 @@ def run(a: argparse.Namespace) -> dict:
     out: dict = {"machine": machine, "params": {k: v for k, v in vars(a).items() if k != "teacher_info"}, "frontier_price": dbench.GPT4O,
                  "max_tokens": MAX_TOKENS, "system_prompt": ex.SYSTEM}
     t_all = time.perf_counter()
-    out["teacher"] = a.teacher_info
+    out["teacher"] = {**a.teacher_info, "card": teacher_card(Path(a.teacher))}
     data = ex.dataset()  # the split bench/generative.py trains the teacher on: 1200 / 300 / 300 messages, split by frame
     train, test = data["train"][: a.captures], data["test"][: a.n_test]
     out["split"] = {"frames_per_intent": {k: len(v) // len(ex.INTENTS) for k, v in ex.split_frames().items()},
