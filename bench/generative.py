@@ -59,8 +59,8 @@ def wilson(k: int, n: int) -> tuple[float, float]:
     return ci.low, ci.high
 
 
-def write_data(work: Path, n_train: int, n_cal: int, n_test: int, system: str) -> dict[str, Path]:
-    data = ex.dataset(n_train, n_cal, n_test)
+def write_data(work: Path, n_train: int, n_cal: int, n_test: int, system: str, seed: int) -> dict[str, Path]:
+    data = ex.dataset(n_train, n_cal, n_test, seed=seed)
     paths = {}
     for split, rows in data.items():
         paths[split] = work / f"{split}.jsonl"
@@ -110,6 +110,13 @@ def evaluate(gguf: Path, system: str, rows: list[tuple[str, dict]]) -> dict:
             "errors": [{"message": m, "answer": j.answer, "label": lab} for j, (m, lab), (e, _) in zip(judged, rows, flags) if not e][:8]}
 
 
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
 def cached(work: Path, name: str, reuse: bool, make) -> dict:
     """`make()`, saved as work/NAME.json; with --reuse an earlier run's file is read instead (same data, same model)."""
     path = work / f"{name}.json"
@@ -136,10 +143,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--n-train", type=int, default=1200)
     p.add_argument("--n-cal", type=int, default=300)
     p.add_argument("--n-test", type=int, default=300)
-    p.add_argument("--n-zero-shot", type=int, default=None, help="score the zero-shot base on the first N test rows only (it is slow: a long prompt)")
-    p.add_argument("--instruction", choices=("short", "full"), default="short",
-                   help="system prompt the specialist is trained and served with: the one-line instruction, or the full one "
-                        "the zero-shot base gets (labels described)")
+    p.add_argument("--n-zero-shot", type=_positive, default=None, help="score the zero-shot base on the first N test rows only (it is slow: a long prompt)")
+    p.add_argument("--instruction", choices=("short", "labelled", "full"), default="short",
+                   help="system prompt the specialist is trained and served with: the one-line instruction, the labels with a "
+                        "few words each, or the full one the zero-shot base gets")
+    p.add_argument("--data-seed", type=int, default=0, help="seed of the frame split and of the messages (another seed: other test frames)")
     p.add_argument("--epochs", type=int, default=1)
     p.add_argument("--lr", type=float, default=4e-4)
     p.add_argument("--reuse", action="store_true", help="keep a finished training run in --work (its card and wall time) and cached evaluations")
@@ -157,9 +165,9 @@ def main(argv: list[str] | None = None) -> int:
     res: dict = {"started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()), "argv": sys.argv[1:], "cpus": os.cpu_count(),
                  "frames_per_intent": {k: len(v) // len(ex.INTENTS) for k, v in ex.split_frames().items()}}
     try:
-        system = ex.SYSTEM if args.instruction == "short" else ex.ZERO_SHOT_SYSTEM
+        system = {"short": ex.SYSTEM, "labelled": ex.LABELLED_SYSTEM, "full": ex.ZERO_SHOT_SYSTEM}[args.instruction]
         res["instruction"] = args.instruction
-        paths = write_data(args.work, args.n_train, args.n_cal, args.n_test, system)
+        paths = write_data(args.work, args.n_train, args.n_cal, args.n_test, system, args.data_seed)
         out = args.work / "extraction"
         window = Window(os.getpid())
         if args.reuse and (out / "card.json").is_file() and (out / "wall.json").is_file():
@@ -174,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
         res["served_file"] = card["served_file"]
         res["files"] = card["files"]
 
-        data = ex.dataset(args.n_train, args.n_cal, args.n_test)
+        data = ex.dataset(args.n_train, args.n_cal, args.n_test, seed=args.data_seed)
         test = data["test"]
         window = Window(os.getpid())
         log(f"fine-tuned {card['served_file']} on the test split")

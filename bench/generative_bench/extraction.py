@@ -30,6 +30,14 @@ SCHEMA = {
 # The short instruction the fine-tuned specialist is trained and served with.
 SYSTEM = "Extract the support request as JSON: intent, order_id (or null), urgency."
 
+# A middle ground a team would write: the labels with a few words each, so unseen phrasings have something to match.
+LABELLED_SYSTEM = (
+    "Extract the support request as JSON. intent: refund (money back), cancel_order (stop it before it ships), "
+    "track_order (where is the parcel), change_address (deliver somewhere else), damaged_item (arrived broken or "
+    "faulty), billing_issue (wrong or double charge, invoice). order_id: the order reference or null. "
+    "urgency: high, medium or low."
+)
+
 # The zero-shot base gets the full specification instead (its only chance to know the labels).
 ZERO_SHOT_SYSTEM = (
     "You read customer support messages and extract three fields as a JSON object.\n"
