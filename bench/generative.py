@@ -12,13 +12,14 @@ Steps, all in this run:
    acceptance threshold calibrated on the calibration split (exact match, target 95%), checked on
    the test split — all written to the card. Wall time measured around the command.
 2. Test split, greedy, schema-constrained: the base model zero-shot (a full instruction listing the
-   labels) vs the fine-tuned q4_k_m (the short instruction it was trained with); exact match of the
+   labels) vs the fine-tuned file `train` serves (q8_0 for SmolLM2; the instruction it was trained
+   with, --instruction); exact match of the
    whole JSON with a Wilson 95% interval, schema-valid rate; coverage and accepted-answer exact
    match at the calibrated threshold (from the card).
 3. Speed on one thread per quantization (f16 as the baseline, q8_0, q4_k_m, q4_0): load, time to
    first token of a ~200-token prompt (unique prefix and shared system prompt), decode tokens/s free
    and under the schema; then time to first token through a real gateway process streaming to the
-   openai SDK (q4_0 and q4_k_m), against the in-process number.
+   openai SDK (the served file, q4_0 and q4_k_m), against the in-process number.
 
     python bench/generative.py [--work /tmp/rm-generative] [--n-test 200] [--reuse]
 
