@@ -317,6 +317,16 @@ def fmt(v, nd: int = 1) -> str:
     return str(v)
 
 
+def wilson(k: int, n: int) -> tuple[float, float] | None:
+    """95% Wilson interval of k successes in n (scipy's binomtest), None when there is nothing to count."""
+    if n == 0:
+        return None
+    from scipy.stats import binomtest
+
+    ci = binomtest(k, n).proportion_ci(confidence_level=0.95, method="wilson")
+    return float(ci.low), float(ci.high)
+
+
 def pct(sorted_vals: list[float], p: float) -> float:
     if not sorted_vals:
         return 0.0

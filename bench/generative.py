@@ -45,19 +45,12 @@ from pathlib import Path  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from benchlib import BenchLock, Window, log  # noqa: E402
+from benchlib import BenchLock, Window, log, wilson  # noqa: E402
 from generative_bench import extraction as ex  # noqa: E402
 from generative_bench import speed  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET = 0.95
-
-
-def wilson(k: int, n: int) -> tuple[float, float]:
-    from scipy.stats import binomtest
-
-    ci = binomtest(k, n).proportion_ci(confidence_level=0.95, method="wilson")
-    return ci.low, ci.high
 
 
 def write_data(work: Path, n_train: int, n_cal: int, n_test: int, system: str, seed: int) -> dict[str, Path]:

@@ -11,19 +11,16 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import benchlib
 from generative_bench import extraction as ex
 
 LOCAL = "specialist"  # the ledger / response route of an answer the student gave itself
 
 
 def wilson(k: int, n: int) -> list[float] | None:
-    """95% Wilson interval of k successes in n (scipy's binomtest), None when there is nothing to count."""
-    if n == 0:
-        return None
-    from scipy.stats import binomtest
-
-    ci = binomtest(k, n).proportion_ci(confidence_level=0.95, method="wilson")
-    return [round(float(ci.low), 4), round(float(ci.high), 4)]
+    """benchlib's 95% Wilson interval, rounded for the JSON."""
+    ci = benchlib.wilson(k, n)
+    return None if ci is None else [round(ci[0], 4), round(ci[1], 4)]
 
 
 def same_answer(a: str | None, b: str | None) -> bool:
