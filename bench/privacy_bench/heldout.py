@@ -15,9 +15,15 @@ develop the detector, filled with seeded values; gold character spans recorded a
   ("card other len12 lead0 dots", "iban DE grouped lower", "phone IN mobile intl valid"); and the
   non-sensitive slots (order numbers, dates, amounts...), which are not gold and cannot be card numbers.
 
+- A second held-out set: bench/privacy/heldout2_templates.yaml, written on 2026-12-06 by someone who
+  had not seen the detector, its templates, its training data or the first set's texts (the first set
+  stops being blind once its misses are studied). build_heldout2(n, seed=2027) fills it with the same
+  machinery; build_heldout, load_heldout_templates and heldout_info take a `templates` path (default:
+  the first set's file, whose output is unchanged).
+
 Seeded and deterministic: build_heldout(n, seed) returns the same samples for the same inputs.
-Run this file (`python bench/privacy_bench/heldout.py`, or `python -m privacy_bench.heldout` from
-bench/) to print counts per type and per kind and 10 example texts.
+Run this file (`python bench/privacy_bench/heldout.py [--set 2] [-n N] [--seed S]`, or
+`python -m privacy_bench.heldout` from bench/) to print counts per type and per kind and 10 example texts.
 """
 
 from __future__ import annotations
@@ -40,6 +46,10 @@ from privacy_bench.heldout_names import SHAPE_WEIGHTS, Identity, Names, person_k
 from privacy_bench.heldout_values import HeldoutFiller  # noqa: E402
 
 TEMPLATES = CONF / "heldout_templates.yaml"
+# The second held-out set (written 2026-12-06 by someone who had not seen the detector, its templates,
+# its training data or the first set's texts), built with its own seed: build_heldout2.
+TEMPLATES2 = CONF / "heldout2_templates.yaml"
+SEED2 = 2027
 SLOT = re.compile(r"\{([A-Z][A-Z]*)([0-9]*)(?::([A-Za-z0-9_]+))?\}")
 SLOT_TYPE = {"PERSON": "PERSON", "EMAIL": "EMAIL_ADDRESS", "PHONE": "PHONE_NUMBER", "CARD": "CREDIT_CARD",
              "IBAN": "IBAN_CODE", "SSN": "US_SSN", "IP": "IP_ADDRESS"}
@@ -54,10 +64,11 @@ class Template:
     flags: frozenset[str]
 
 
-def load_heldout_templates() -> tuple[list[Template], list[Template]]:
+def load_heldout_templates(templates: Path | str = TEMPLATES) -> tuple[list[Template], list[Template]]:
+    """(positive, negative) templates of a held-out template file (default: the first set's)."""
     import yaml
 
-    data = yaml.safe_load(TEMPLATES.read_text(encoding="utf-8"))
+    data = yaml.safe_load(Path(templates).read_text(encoding="utf-8"))
 
     def conv(items: list[Any]) -> list[Template]:
         out = []
@@ -149,11 +160,12 @@ def fill(t: Template, f: HeldoutFiller) -> tuple[str, list[Gold], str]:
     return "".join(out), gold, (people[0] if people else "-")
 
 
-def build_heldout(n: int = 1500, seed: int = 2026) -> list[Sample]:
+def build_heldout(n: int = 1500, seed: int = 2026, templates: Path | str = TEMPLATES) -> list[Sample]:
     """n labelled texts (NEGATIVE_SHARE of them with no sensitive data), seeded; every template used
     about equally often. Sample.locale is the source of the text's first name ("census",
-    "faker:<locale>") or "-"; Sample.template indexes the positive or negative list."""
-    positive, negative = load_heldout_templates()
+    "faker:<locale>") or "-"; Sample.template indexes the positive or negative list of `templates`
+    (default: the first held-out set's file)."""
+    positive, negative = load_heldout_templates(templates)
     filler = HeldoutFiller(seed)
     order = random.Random(seed + 1)
     n_neg = round(n * NEGATIVE_SHARE)
@@ -178,16 +190,23 @@ def build_heldout(n: int = 1500, seed: int = 2026) -> list[Sample]:
     return samples
 
 
-def heldout_info(samples: list[Sample]) -> dict[str, Any]:
-    """Counts for a report: texts, entities per type and kind, names per shape and source."""
-    positive, negative = load_heldout_templates()
+def build_heldout2(n: int = 1500, seed: int = SEED2) -> list[Sample]:
+    """The second held-out set: bench/privacy/heldout2_templates.yaml filled like build_heldout, with
+    its own seed (the name lists and value generators are the same)."""
+    return build_heldout(n, seed, TEMPLATES2)
+
+
+def heldout_info(samples: list[Sample], templates: Path | str = TEMPLATES) -> dict[str, Any]:
+    """Counts for a report: texts, entities per type and kind, names per shape and source. `templates`
+    is the file the samples were built from (for the template counts and the "how" line)."""
+    positive, negative = load_heldout_templates(templates)
     golds = [g for s in samples for g in s.gold]
     persons = [g for g in golds if g.type == "PERSON"]
     shapes = Counter(g.kind.split(" | ")[0].replace(" +json-escaped", "") for g in persons)
     lower = sum(g.value == g.value.lower() and any(c.isalpha() for c in g.value) for g in persons)
     return {
         "synthetic": True,
-        "how": "bench/privacy/heldout_templates.yaml filled by bench/privacy_bench/heldout.py: US Census names (package "
+        "how": f"bench/privacy/{Path(templates).name} filled by bench/privacy_bench/heldout.py: US Census names (package "
                "`names` 0.3.0) and Faker name lists of locales the project never used; pattern values generated with "
                "valid check digits; gold spans recorded at fill time",
         "texts": len(samples),
@@ -204,9 +223,20 @@ def heldout_info(samples: list[Sample]) -> dict[str, Any]:
     }
 
 
-def main() -> None:
-    samples = build_heldout()
-    info = heldout_info(samples)
+def main(argv: list[str] | None = None) -> None:
+    """Print the counts and 10 examples of the first held-out set, or of the second with --set 2."""
+    import argparse
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--set", choices=("1", "2"), default="1", help="1: heldout_templates.yaml (seed 2026); "
+                    "2: heldout2_templates.yaml (seed 2027)")
+    ap.add_argument("-n", type=int, default=1500)
+    ap.add_argument("--seed", type=int, default=None)
+    args = ap.parse_args(argv)
+    templates = TEMPLATES2 if args.set == "2" else TEMPLATES
+    seed = args.seed if args.seed is not None else (SEED2 if args.set == "2" else 2026)
+    samples = build_heldout(args.n, seed, templates)
+    info = heldout_info(samples, templates)
     golds = [g for s in samples for g in s.gold]
     print(f"texts {info['texts']} (negative {info['negative_texts']}); templates {info['positive_templates']} positive, "
           f"{info['negative_templates']} negative; entities {len(golds)}")

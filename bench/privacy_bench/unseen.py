@@ -15,14 +15,20 @@ import csv
 import random
 import time
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 from privacy_bench import cost
 from privacy_bench.common import CONF, ROOT, Span, ratio
 
 
-def instruction_prompts() -> list[str]:
-    text = (CONF / "instructions.txt").read_text(encoding="utf-8")
+INSTRUCTIONS = CONF / "instructions.txt"
+INSTRUCTIONS2 = CONF / "instructions2.txt"  # a second set, written 2026-12-06 without seeing the detector or the first
+
+
+def instruction_prompts(path: Path | str = INSTRUCTIONS) -> list[str]:
+    """The PII-free prompts of an instructions file (prompts separated by a line holding only ---)."""
+    text = Path(path).read_text(encoding="utf-8")
     return [p.strip() for p in text.split("\n---\n") if p.strip()]
 
 
