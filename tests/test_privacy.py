@@ -36,6 +36,8 @@ SAMPLES = [
     ("Write to maria.garcia@example.com today.", ("EMAIL_ADDRESS", "maria.garcia@example.com")),
     ("Call me on +1 415 555 0132 after six.", ("PHONE_NUMBER", "+1 415 555 0132")),
     ("Er ist unter 030 12345678 erreichbar.", ("PHONE_NUMBER", "030 12345678")),
+    ("Rufen Sie 089/2900298 an.", ("PHONE_NUMBER", "089/2900298")),  # a slash, as German numbers are written
+    ("tel:4155550132 or call 415.555.0132", ("PHONE_NUMBER", "415.555.0132")),
     ("Card 4539 1488 0343 6467 was charged twice.", ("CREDIT_CARD", "4539 1488 0343 6467")),
     ("Pay to GB82 WEST 1234 5698 7654 32 please.", ("IBAN_CODE", "GB82 WEST 1234 5698 7654 32")),
     ("My SSN is 219-09-9999.", ("US_SSN", "219-09-9999")),
@@ -58,6 +60,10 @@ def test_detects_each_type(detector, text, expected):
     ("Pay to GB82 WEST 1234 5698 7654 33 please.", {"IBAN_CODE"}),  # fails the IBAN checksum
     ("order 123456789 shipped on 2024-05-03, total $1,234.56", None),  # order number, date, amount
     ("Version 10.4.1 released on 03.05.2024 at 10:30.", None),
+    # identifiers and timestamps that hold phone-shaped digit runs
+    ('2024-12-23T06:30:41.613181+00:00 INFO api: GET /v1/orders/#4898015 200 2.87s', {"PHONE_NUMBER"}),
+    ('{"order_id": "#6979615", "request_id": "15998809-627a-44ec-aa09-65cc29b37320"}', {"PHONE_NUMBER"}),
+    ("Deploy 20251207.4 finished; invoice 2025/7438 is overdue.", {"PHONE_NUMBER"}),
 ])
 def test_lookalikes_are_not_flagged(detector, text, kinds):
     hits = found(detector, text)

@@ -19,11 +19,17 @@ from rightmodel.privacy.phone_filter import region_filters
 from rightmodel.privacy.recognizers import BUILTIN, CustomRecognizer, Recognizer, SsnRecognizer
 
 # Digits with the separators phone numbers are written with, an optional +/00 prefix and extension.
+# Not a phone number: a run inside an identifier or a timestamp — after "#" ("#6979615"), after a
+# time's "12:57:" (fractional seconds), before "-" and a letter or digit (a UUID's first group).
 _PHONE_CANDIDATE = re.compile(
-    r"(?<![\w+/.-])(?:\+|00)?(?:\([ \t]*\+?\d{1,4}[ \t]*\)|\d)[\d \t\u00a0().\-/]{4,22}\d"
-    r"(?:[ \t]*(?:x|ext\.?|extension|#)[ \t]*\d{1,6})?(?![\w/])",
+    r"(?<![\w+/.#-])(?<!\d:)(?:\+|00)?(?:\([ \t]*\+?\d{1,4}[ \t]*\)|\d)[\d \t\u00a0().\-/]{4,22}\d"
+    r"(?:[ \t]*(?:x|ext\.?|extension|#)[ \t]*\d{1,6})?(?![\w/]|-[^\W_])",
     re.IGNORECASE,
 )
+# A run whose last group is one digit after a dot is a build or version number ("20251207.4"), not a phone number.
+_BUILD_NUMBER = re.compile(r"\d\.\d$")
+# A year, a slash and a serial ("2024/0036") numbers invoices and files; a national number written with a slash starts with 0.
+_YEAR_SERIAL = re.compile(r"^(?:19|20)\d\d/\d{1,6}$")
 _DATE = re.compile(r"^(?:\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.](?:\d{4}|\d{2}))(?:$|[ T]\d)")  # a date, maybe + time
 _EXTENSION = re.compile(r"[ \t]*(?:x|ext\.?|extension|#)[ \t]*\d{1,6}$", re.IGNORECASE)
 _CONTEXT_TERMS = ("phone", "tel", "call", "mobile", "cell", "fax", "whatsapp", "sms", "text me", "ring", "contact", "reach",
@@ -183,7 +189,7 @@ def phones(text: str, regions: tuple[str, ...], covered: bytearray | None = None
                 continue
         else:
             number = _EXTENSION.sub("", raw) if _EXTENSION_HINT.search(raw) else raw
-            if _DATE.match(number):
+            if _DATE.match(number) or _BUILD_NUMBER.search(number) or _YEAR_SERIAL.match(number):
                 continue
             ascii_digits = _NON_DIGIT.sub("", number) if number.isascii() else None
             digits = len(ascii_digits) if ascii_digits is not None else sum(c.isdigit() for c in number)
