@@ -1,12 +1,15 @@
 """What the synthetic set cannot show: names and formats from sources the detector was not developed
 on, prompts with no personal data at all, and how detection time grows with text length.
 
-- held-out set: bench/privacy/heldout_templates.yaml filled by heldout.py with US Census names and
-  Faker locales never used by the project, in every shape (lower case, "First M Last", "Last, First",
-  a given name or surname alone, JSON-escaped), written by someone who had not seen the detector;
+- held-out sets: bench/privacy/heldout_templates.yaml and heldout2_templates.yaml filled by
+  heldout.py with US Census names and Faker locales never used by the project, in every shape
+  (lower case, "First M Last", "Last, First", a given name or surname alone, JSON-escaped), each
+  written by someone who had not seen the detector; the first has since been read in development
+  (its misses), the second not;
 - PII-free prompts: the MMLU questions shipped in datasets/routellm_mmlu (unique prompts; a seeded
-  sample for the slower detectors) and the instruction prompts of bench/privacy/instructions.txt —
-  the share of prompts a detector would alter at all;
+  sample for the slower detectors) and the instruction prompts of bench/privacy/instructions.txt and
+  instructions2.txt (the second written like heldout2, blind) — the share of prompts a detector
+  would alter at all;
 """
 
 from __future__ import annotations
@@ -65,10 +68,11 @@ def false_positives(dets: list[Any], sample: int, seed: int, examples: int) -> d
     mmlu = mmlu_prompts()
     rng = random.Random(seed)
     mmlu_sample = rng.sample(mmlu, min(sample, len(mmlu)))
-    instructions = instruction_prompts()
-    out: dict[str, Any] = {"instructions": {}, "mmlu_sample": {}, "mmlu_all": {}}
+    instructions, instructions2 = instruction_prompts(), instruction_prompts(INSTRUCTIONS2)
+    out: dict[str, Any] = {"instructions": {}, "instructions2": {}, "mmlu_sample": {}, "mmlu_all": {}}
     for det in dets:
         out["instructions"][det.name] = altered(det.detect, instructions, examples)
+        out["instructions2"][det.name] = altered(det.detect, instructions2, 0)  # blind: counts, no examples
         out["mmlu_sample"][det.name] = altered(det.detect, mmlu_sample, examples)
     default = next(d for d in dets if d.name == "rightmodel")
     out["mmlu_all"]["rightmodel"] = altered(default.detect, mmlu, examples)
@@ -78,38 +82,17 @@ def false_positives(dets: list[Any], sample: int, seed: int, examples: int) -> d
 def render(out: dict[str, Any], labels: dict[str, str], types: tuple[str, ...], targets: dict[str, float]) -> list[str]:
     """The held-out, PII-free-prompt and scaling sections of privacy.md."""
     lines: list[str] = []
-    held = out.get("heldout")
-    if held:
-        acc = held["accuracy"]
-        names = [n for n in labels if n in acc]
-        info, tr = held["info"], held["training_overlap"]
-        lines += ["## Held-out set: names and formats the detector was not developed on", "",
-                  f"bench/privacy/heldout_templates.yaml filled by bench/privacy_bench/heldout.py (seed 2026): {info.get('texts', '?')} texts, "
-                  "written by someone who had not seen the detector, its templates or its training data; names from the US Census "
-                  "lists (PyPI `names`) and Faker locales the project never used, in every shape (a third in lower case). "
-                  f"{tr['gold_name_tokens_in_gazetteer']:,} of its {tr['gold_name_tokens']:,} gold name tokens are in the tagger's "
-                  "gazetteer. Strict recall (precision) per type:", "",
-                  "| type | n | target | " + " | ".join(labels[n] for n in names) + " |", "|---|---|---|" + "---|" * len(names)]
-        for t in types:
-            n = acc[names[0]]["per_type"][t]["n"]
-            if not n:
-                continue
-            target = targets.get(t)
-            cells = " | ".join(f"{acc[x]['per_type'][t]['recall_strict']:.3f} ({_f(acc[x]['per_type'][t]['precision'])})" for x in names)
-            lines.append(f"| {t} | {n:,} | {'—' if target is None else f'≥ {target:.3f}'} | {cells} |")
-        rm = acc.get("rightmodel")
-        if rm:
-            shapes: dict[str, list[int]] = {}
-            for kind, v in rm["by_kind"]["PERSON"].items():
-                shape = kind.split(" | ")[0].replace(" +json-escaped", "")
-                cell = shapes.setdefault(shape, [0, 0])
-                cell[0] += v["n"]
-                cell[1] += round(v["recall_strict"] * v["n"])
-            lines += ["", "PERSON strict recall of the default by how the name is written:", "",
-                      "| shape | n | strict recall |", "|---|---|---|"]
-            lines += [f"| `{s}` | {n} | {k / n:.3f} |" for s, (n, k) in sorted(shapes.items(), key=lambda kv: -kv[1][0])]
-            lines += ["", "Example misses (default):", ""]
-            lines += [f"- {m['kind']}: `{m['context']}`" for m in rm["misses"]["PERSON"][:8]]
+    sets = (("heldout", "Held-out set 1: written outside the project, since read in development",
+             "bench/privacy/heldout_templates.yaml filled by bench/privacy_bench/heldout.py (seed 2026)",
+             "written by someone who had not seen the detector, its templates or its training data; its misses have since been "
+             "read while changing the detector (2026-12-06), so it is no longer blind — set 2 below is"),
+            ("heldout2", "Held-out set 2: blind",
+             "bench/privacy/heldout2_templates.yaml filled by build_heldout2 (seed 2027)",
+             "written 2026-12-06 by someone who had not seen the detector, its templates, its training data or set 1's texts; "
+             "no one developing the detector has read its texts or misses (this report shows none; privacy.json keeps counts only)"))
+    for key, title, source, how in sets:
+        if out.get(key):
+            lines += _render_heldout(out[key], title, source, how, labels, types, targets, show_misses=key == "heldout")
     fp = out.get("false_positives")
     if fp:
         names = [n for n in labels if n in fp["instructions"]]
@@ -119,7 +102,11 @@ def render(out: dict[str, Any], labels: dict[str, str], types: tuple[str, ...], 
                   "no personal data about a user, but many name historical figures, authors and fictional people (\"Kant\", "
                   "\"Mr. Smith sued...\"), which a name detector cannot tell from a customer's name.", "",
                   "| prompts | n | " + " | ".join(labels[n] for n in names) + " |", "|---|---|" + "---|" * len(names)]
-        for key, title in (("instructions", "instruction prompts"), ("mmlu_sample", "MMLU questions (seeded sample)")):
+        for key, title in (("instructions", "instruction prompts (instructions.txt)"),
+                           ("instructions2", "instruction prompts, second set, blind (instructions2.txt)"),
+                           ("mmlu_sample", "MMLU questions (seeded sample)")):
+            if key not in fp:
+                continue
             n = fp[key][names[0]]["prompts"]
             lines.append(f"| {title} | {n:,} | " + " | ".join(f"{100 * fp[key][x]['share']:.1f}%" for x in names) + " |")
         allm = fp["mmlu_all"].get("rightmodel")
@@ -135,6 +122,43 @@ def render(out: dict[str, Any], labels: dict[str, str], types: tuple[str, ...], 
                   "Best of 3 calls per cell, seconds (ms per KB); kinds and how they are built: bench/privacy_bench/cost.py.", ""]
         lines += cost.render(sc)
     return lines
+
+
+def _render_heldout(held: dict[str, Any], title: str, source: str, how: str, labels: dict[str, str], types: tuple[str, ...],
+                    targets: dict[str, float], show_misses: bool) -> list[str]:
+    acc = held["accuracy"]
+    names = [n for n in labels if n in acc]
+    info, tr = held["info"], held["training_overlap"]
+    lines = [f"## {title}", "",
+             f"{source}: {info.get('texts', '?')} texts, {how}; names from the US Census lists (PyPI `names`) and Faker locales the "
+             f"project never used, in every shape (about a third in lower case). {tr['gold_name_tokens_in_gazetteer']:,} of its "
+             f"{tr['gold_name_tokens']:,} gold name tokens are in the tagger's gazetteer. Strict recall (precision) per type:", "",
+             "| type | n | target | " + " | ".join(labels[n] for n in names) + " |", "|---|---|---|" + "---|" * len(names)]
+    for t in types:
+        n = acc[names[0]]["per_type"][t]["n"]
+        if not n:
+            continue
+        target = targets.get(t)
+        cells = " | ".join(f"{acc[x]['per_type'][t]['recall_strict']:.3f} ({_f(acc[x]['per_type'][t]['precision'])})" for x in names)
+        lines.append(f"| {t} | {n:,} | {'—' if target is None else f'≥ {target:.3f}'} | {cells} |")
+    lines += ["", "Texts without sensitive data that got any detection: " + ", ".join(
+        f"*{labels[x]}* {acc[x]['all_types']['negative_texts_with_any_detection']} of {acc[x]['all_types']['negative_texts']}" for x in names)
+        + "."]
+    rm = acc.get("rightmodel")
+    if rm:
+        shapes: dict[str, list[int]] = {}
+        for kind, v in rm["by_kind"]["PERSON"].items():
+            shape = kind.split(" | ")[0].replace(" +json-escaped", "")
+            cell = shapes.setdefault(shape, [0, 0])
+            cell[0] += v["n"]
+            cell[1] += round(v["recall_strict"] * v["n"])
+        lines += ["", "PERSON strict recall of the default by how the name is written:", "",
+                  "| shape | n | strict recall |", "|---|---|---|"]
+        lines += [f"| `{s}` | {n} | {k / n:.3f} |" for s, (n, k) in sorted(shapes.items(), key=lambda kv: -kv[1][0])]
+        if show_misses:
+            lines += ["", "Example misses (default):", ""]
+            lines += [f"- {m['kind']}: `{m['context']}`" for m in rm["misses"]["PERSON"][:8]]
+    return lines + [""]
 
 
 def _f(x: float | None) -> str:
