@@ -2,7 +2,7 @@
 
 Task: support messages → {"intent", "order_id", "urgency"} (bench/generative_bench/extraction.py),
 generated from sentence frames written for this bench; frames are split between train,
-calibration and test (30 / 10 / 10 of each intent's 50), so every test message follows a sentence
+calibration and test (48 / 16 / 16 of each intent's 80), so every test message follows a sentence
 pattern the model never trained on (order-id formats, urgency cues, greetings and sign-offs are
 shared fillers). Answers are decoded under the task's JSON schema (llama.cpp grammar).
 
