@@ -64,3 +64,20 @@ def test_names_in_several_shapes_are_covered(detector, text, name):
     found = [e for e in detector.detect(text) if e.type == "PERSON"]
     letters = [i for i in range(at, at + len(name)) if text[i].isalnum()]
     assert all(any(e.start <= i < e.end for e in found) for i in letters), (text, people(detector, text))
+
+
+def test_a_name_found_once_is_found_wherever_it_recurs(detector):
+    """A name redacted in one place and sent verbatim in another leaks: every recurrence, in any
+    case or shape, is covered once one occurrence is found."""
+    text = "Ticket from Oyelaran Adebayo-Kuti. Later: adebayo-kuti says the refund never came; please call Mr Oyelaran."
+    found = people(detector, text)
+    assert "Oyelaran Adebayo-Kuti" in found
+    assert "adebayo-kuti" in found and "Oyelaran" in [f.split()[-1] for f in found[1:]]
+
+
+def test_a_recurring_dictionary_word_is_not_taken_for_the_name_it_was_part_of(detector):
+    # "Rose Green" is a name; "green" in lower case and "Green" opening a sentence are words.
+    text = "Rose Green called about her order. Green means the parcel left; the green button confirms it."
+    found = people(detector, text)
+    assert "Rose Green" in found
+    assert all(text.count(f) and f.lower() != "green" for f in found), found

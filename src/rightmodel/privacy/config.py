@@ -28,7 +28,7 @@ NER_ENTITIES = ("PERSON", "LOCATION")
 # so redacting them garbles ordinary requests (one in five MMLU questions names a place).
 DEFAULT_ENTITIES = tuple(e for e in BUILTIN_ENTITIES if e != "LOCATION")
 # How sure the PERSON tagger must be (name_tagger.py says what the choice trades, measured).
-DEFAULT_NAME_THRESHOLD = 0.7
+DEFAULT_NAME_THRESHOLD = 0.8
 # Regions phone numbers without a country code are tried in (ISO 3166 codes, phonenumbers' names).
 DEFAULT_PHONE_REGIONS = ("US", "GB", "DE", "FR", "ES", "IT", "NL", "BE", "CH", "AT", "IE", "CA", "AU", "IN", "BR", "MX", "JP")
 _TYPE_NAME = re.compile(r"^[A-Z][A-Z0-9_]{0,39}$")

@@ -59,9 +59,16 @@ class Detector:
         """
         if not text or text.isspace():
             return []
-        if len(text) > CHUNK_CHARS:
-            return self._chunked(text, unsure, cancelled)
-        return self._detect(text, unsure)
+        found = self._chunked(text, unsure, cancelled) if len(text) > CHUNK_CHARS else self._detect(text, unsure)
+        if self.tagger is not None and any(e.type == "PERSON" for e in found):
+            from rightmodel.privacy.name_repeats import recurrences
+            from rightmodel.privacy.name_tagger import PARTICLES, _stop_words
+
+            found.sort(key=lambda e: e.start)
+            more = recurrences(text, found, self.tagger.gazetteer, _stop_words() | PARTICLES)
+            if more:
+                found = sorted(found + more, key=lambda e: e.start)
+        return found
 
     def _chunked(self, text: str, unsure: bool, cancelled: Callable[[], bool] | None) -> list[Entity]:
         """Each chunk owns what starts in its core and reads CHUNK_OVERLAP characters of context on

@@ -38,11 +38,15 @@ PARTICLES = frozenset(
     "van von de der den del della di da das dos do du des la le lo y e bin ibn al el af av zu ter ten mac mc ó ní nic ua ben bint ap".split()
 )
 # A token this likely to be part of a name starts a name (privacy.name_threshold). Lower finds
-# more names and alters more prompts. Measured (issue 16; held-out set's PERSON strict recall /
-# instruction prompts / MMLU sample altered): shipped weights at 0.7: 0.821 / 5.9% / 17.3%; a
-# previous round of them at 0.85: 0.796 / 3.8% / 15.0% and at 0.5: 0.839 / 9.0% / 22.0%; the
-# weights before decoys and the dictionary flag, at 0.85: 0.818 / 7.3% / 19.5%. 0.7 gives up
-# neither against those; it was picked after seeing these bench numbers, so they are not blind.
+# more names and alters more prompts. Measured 2026-12-06 (issue 16; PERSON strict recall on
+# held-out set 1 / on the blind set 2; instruction prompts 1 / 2 altered; all MMLU questions
+# altered): the detector before this round (its weights, no in-text repeat rule) at 0.7: 0.822 /
+# 0.754 / 3.8% / 4.9% / 18.4%; with the repeat rule (name_repeats.py) and this round's training
+# (lower-case given names that are frequent words as candidates; chat, log, form and header
+# templates) at 0.7: 0.870 / 0.819 / 3.5% / 6.7% / 19.8% and at 0.8: 0.858 / 0.794 / 2.4% / 5.8% /
+# 17.8%; the shipped weights (also more names in capitals) at 0.8: 0.856 / 0.794 / 1.7% / 7.1% /
+# 17.1%. 0.8 was picked on set 1, instructions 1 and MMLU (all read in development); set 2's
+# aggregates (never its texts) were seen for these settings.
 THRESHOLD = DEFAULT_NAME_THRESHOLD
 EXTEND = 0.3  # a neighbour of a name token this likely joins it ("Isabel" + "Morales")
 UNSURE = 0.15  # strict mode: a candidate this likely counts as a possible name
@@ -149,11 +153,11 @@ def _candidacy(low: str, case: str, gaz: str, flags: str) -> str:
         return "c"
     if case != "L" or "s" in flags:
         return "n"
-    first, last, common, dictionary = gaz[0], gaz[1], gaz[2] == "c", gaz[3] == "d"
+    first, last, dictionary = gaz[0], gaz[1], gaz[3] == "d"
     if dictionary and first != "1" and last != "1":
         return "c"  # "bales", "aloof": a dictionary word and not a top-100 name, only after a known given name
-    if (first != "0" or last != "0") and not (common and first != "1" and last != "1"):
-        return "y"  # a name somewhere, and not an everyday word unless a top-100 name ("mark", "john")
+    if first != "0" or last != "0":
+        return "y"  # a name somewhere, and not a dictionary word unless a top-100 name ("mark", above)
     return "c"  # a surname too rare for the gazetteer, if it follows a given name that is in it
 
 

@@ -106,7 +106,7 @@ def name_text(names: Names, rng: random.Random, lower: bool) -> tuple[str, str]:
         title = rng.choice(D.TITLES) + " "
     if lower or rng.random() < 0.22:
         name, title = name.lower(), title.lower()
-    elif rng.random() < 0.04:
+    elif rng.random() < 0.08:  # capitals in a mixed-case sentence ("my details are ISABEL MORALES")
         name = name.upper()
     return title, name
 

@@ -201,6 +201,22 @@ TEMPLATES += [
     "Best,\n{N} | {T} | {C}", "{N}\nSent from my {P}", "-- \n{N}\n{T}", "Signed: {N}, {W}", "With thanks, {N} and {N2}",
 ]
 
+# Chat exports, logs, action items, forms and e-mail headers: where a lone given name or a surname stands with nothing
+# but its place to say it is one (written for training after held-out set 1's misses were read; set 2 stays blind).
+TEMPLATES += [
+    "[{D}:{D}:{D}] {N}: {R}", "[{D}:{D} AM] {N}: {R}", "[{D}:{D} PM] {N}: {R}", "{D}:{D} {N}: {R}", "[{D}am] {N}: ok, {R}",
+    "{N} [{D}:{D}]\n{R}", "{D}/{D}/{D}, {D}:{D} - {N}: {R}", "{N} {D}:{D}\n{R}", "**{N}** ({D}:{D}): {R}",
+    "Action items:\n1. {N} to send the {T} by {W}\n2. {N2} to review it", "- {N} to follow up with {C}", "{N} will send the {T} by {W}.",
+    "{N} recommends a second call.", "{N} agreed to take over the {T}.", "TODO({N}): {R}", "Owner - {N}; due {W}", "{N} owns the {A} migration.",
+    'user="{N}" status=200 path=/api/{W}', "level=info user={N} msg=\"{R}\"", '{{"level": "warn", "user": "{N}", "msg": "{T}"}}',
+    "actor: {N}\naction: {W}", "assignee={N} reporter={N2}", "author: {N} <{W}@{C}>", "Reviewed-by: {N}",
+    "From: {N} <{W}@{C}>\nSent: {W}\nTo: {N2}", "To: {N}; {N2}\nCc: {N}", "---------- Forwarded message ---------\nFrom: {N}",
+    "The name on the card is {N}.", "name on the account is {N}", "card holder {N}, expiry {D}/{D}", "Beneficiary name: {N}",
+    "Interview feedback for {N}: {R}", "Onboarding form for {N}.", "Can you give {N} access to the {T}?", "Please add {N} to the {W} channel.",
+    "expected user.name == \"{N}\" but got \"{N2}\"", "\"watchers\": [\"{N}\", \"{N2}\"]", "{N} can be reached at {W}@{C}.",
+    "hi, it's {N}. {R}", "this is {N} again, {R}", "{N} here - {R}", "{N} wants the report by {W}.", "{N} says {R}",
+]
+
 
 # Texts with decoys ({X}) where names stand in messages: in lists, cells, quotes, headings, options,
 # JSON values, after a colon, at the start of a sentence. Some hold a real name too ({N}).

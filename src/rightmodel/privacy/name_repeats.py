@@ -1,0 +1,67 @@
+"""A name found once is found wherever it recurs in the same text.
+
+Why: the tagger judges each occurrence by its own context, so "Chidi Okafor" in a signature can be
+found while "okafor's laptop" two lines up is not — and a name redacted in one place and sent
+verbatim in another has leaked. After detection, every other occurrence of a word of a found
+name, in any case, becomes PERSON too. Run over the whole text after chunking, so the answer does
+not depend on where chunk seams fall.
+
+Not propagated: stop words, particles, one-letter words; and a dictionary word ("Rose Green" ...
+"the green button") unless written in a case it was found in and not opening a sentence.
+"""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_right
+
+from rightmodel.privacy.entities import Entity
+from rightmodel.privacy.gazetteer import Gazetteer
+
+_WORD = re.compile(r"\w+(?:['’-]\w+)*")
+_SENTENCE_OPENERS = frozenset(".!?:;\n-•*\"(|#>–—“«")
+SCORE = 0.8
+
+
+def recurrences(text: str, found: list[Entity], gazetteer: Gazetteer, skip: frozenset[str]) -> list[Entity]:
+    """PERSON spans for the other occurrences of found names' words; `found` sorted by start and
+    non-overlapping (a detector's answer); `skip`: lower-case words never propagated."""
+    from rightmodel.privacy.name_tagger import case_of
+
+    cases: dict[str, set[str]] = {}
+    for e in found:
+        if e.type != "PERSON":
+            continue
+        for m in _WORD.finditer(text, e.start, e.end):
+            word = m.group()
+            low = word.lower()
+            if len(word) > 1 and not word.isdigit() and low not in skip:
+                cases.setdefault(low, set()).add(case_of(word))
+    if not cases:
+        return []
+    words = sorted(map(re.escape, cases), key=len, reverse=True)
+    pattern = re.compile(r"(?<![\w'’-])(?:" + "|".join(words) + r")(?![\w'’-])", re.IGNORECASE)
+    starts = [e.start for e in found]
+    out: list[Entity] = []
+    for m in pattern.finditer(text):
+        start, end = m.span()
+        i = bisect_right(starts, start) - 1
+        if i >= 0 and found[i].end > start or i + 1 < len(found) and found[i + 1].start < end:
+            continue  # already part of a finding
+        word = m.group()
+        case = case_of(word)
+        seen = cases.get(word.lower())
+        if seen is None or case not in "TULM":
+            continue
+        if gazetteer.classes(word)[4] and (case not in seen or _opens_sentence(text, start)):
+            continue
+        if out and out[-1].end < start and text[out[-1].end:start] == " ":
+            out[-1] = Entity(out[-1].start, end, "PERSON", SCORE, "tagger")  # "isabel morales": one name
+        else:
+            out.append(Entity(start, end, "PERSON", SCORE, "tagger"))
+    return out
+
+
+def _opens_sentence(text: str, at: int) -> bool:
+    before = text[:at].rstrip(" \t")
+    return not before or before[-1] in _SENTENCE_OPENERS
