@@ -62,10 +62,9 @@ class Detector:
         found = self._chunked(text, unsure, cancelled) if len(text) > CHUNK_CHARS else self._detect(text, unsure)
         if self.tagger is not None and any(e.type == "PERSON" for e in found):
             from rightmodel.privacy.name_repeats import recurrences
-            from rightmodel.privacy.name_tagger import PARTICLES, _stop_words
 
             found.sort(key=lambda e: e.start)
-            more = recurrences(text, found, self.tagger.gazetteer, _stop_words() | PARTICLES)
+            more = recurrences(text, found, self.tagger.gazetteer, self.tagger.not_names)
             if more:
                 found = sorted(found + more, key=lambda e: e.start)
         return found

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_right
+from collections import Counter
 
 from rightmodel.privacy.entities import Entity
 from rightmodel.privacy.gazetteer import Gazetteer
@@ -29,29 +30,38 @@ def recurrences(text: str, found: list[Entity], gazetteer: Gazetteer, skip: froz
     from rightmodel.privacy.name_tagger import case_of
 
     cases: dict[str, set[str]] = {}
+    inside: Counter[str] = Counter()
     for e in found:
         if e.type != "PERSON":
             continue
-        for m in _WORD.finditer(text, e.start, e.end):
-            word = m.group()
+        for word in _WORD.findall(text, e.start, e.end):
             low = word.lower()
+            inside[low] += 1
             if len(word) > 1 and not word.isdigit() and low not in skip:
                 cases.setdefault(low, set()).add(case_of(word))
     if not cases:
         return []
-    words = sorted(map(re.escape, cases), key=len, reverse=True)
-    pattern = re.compile(r"(?<![\w'’-])(?:" + "|".join(words) + r")(?![\w'’-])", re.IGNORECASE)
+    # Most names occur once: count first (C-level), walk the words only when one recurs.
+    everywhere = Counter(map(str.lower, _WORD.findall(text)))
+    if not any(everywhere[w] > inside[w] or everywhere[w + "'s"] or everywhere[w + "’s"] for w in cases):
+        return []
     starts = [e.start for e in found]
     out: list[Entity] = []
-    for m in pattern.finditer(text):
-        start, end = m.span()
-        i = bisect_right(starts, start) - 1
-        if i >= 0 and found[i].end > start or i + 1 < len(found) and found[i + 1].start < end:
-            continue  # already part of a finding
+    # One pass over the text's words (no per-text regex to compile: names differ from text to text).
+    for m in _WORD.finditer(text):
         word = m.group()
-        case = case_of(word)
         seen = cases.get(word.lower())
-        if seen is None or case not in "TULM":
+        start, end = m.span()
+        if seen is None and word[-2:] in ("'s", "’s"):  # "okafor's laptop"
+            word, end = word[:-2], end - 2
+            seen = cases.get(word.lower())
+        if seen is None:
+            continue
+        i = bisect_right(starts, start) - 1
+        if (i >= 0 and found[i].end > start) or (i + 1 < len(found) and found[i + 1].start < end):
+            continue  # already part of a finding
+        case = case_of(word)
+        if case not in "TULM":
             continue
         if gazetteer.classes(word)[4] and (case not in seen or _opens_sentence(text, start)):
             continue

@@ -322,6 +322,7 @@ class NameTagger:
             self.first = Pass(data["index1"], data["value1"], float(data["bias1"]), features_of, N_FEATURES)
             self.second = Pass(data["index2"], data["value2"], float(data["bias2"]), features_of, N_FEATURES)
         self.passes = Passes(self.first, self.second)
+        self.not_names = _stop_words() | PARTICLES  # words a found name's recurrences never include (name_repeats.py)
 
     def info(self, word: str) -> Info:
         return PAD if word == PAD_WORD else _info(word, self.gazetteer)
