@@ -41,9 +41,10 @@ def recurrences(text: str, found: list[Entity], gazetteer: Gazetteer, skip: froz
                 cases.setdefault(low, set()).add(case_of(word))
     if not cases:
         return []
-    # Most names occur once: count first (C-level), walk the words only when one recurs.
-    everywhere = Counter(map(str.lower, _WORD.findall(text)))
-    if not any(everywhere[w] > inside[w] or everywhere[w + "'s"] or everywhere[w + "’s"] for w in cases):
+    # Most names occur once: walk the words only when one may recur. A substring count of the
+    # lower-cased text is at least the word count (possessives included), so equal means no repeat.
+    low_text = text.lower()
+    if not any(low_text.count(w) > inside[w] for w in cases):
         return []
     starts = [e.start for e in found]
     out: list[Entity] = []
