@@ -81,3 +81,25 @@ def test_a_recurring_dictionary_word_is_not_taken_for_the_name_it_was_part_of(de
     found = people(detector, text)
     assert "Rose Green" in found
     assert all(text.count(f) and f.lower() != "green" for f in found), found
+
+
+def test_finding_a_names_recurrences_is_linear_in_the_text():
+    """Each recurrence of a name that is also a word asks whether it opens a sentence: looking back
+    must cost the few characters before it, not the whole text before it."""
+    import time
+
+    from rightmodel.privacy.entities import Entity
+    from rightmodel.privacy.gazetteer import Gazetteer
+    from rightmodel.privacy.name_repeats import recurrences
+
+    gazetteer = Gazetteer()
+    per_kb = {}
+    for kb in (16, 1024):
+        text = ("Rose Green called. " + "Later we met Green there. " * (kb * 1024 // 26))[: kb * 1024]
+        found = [Entity(0, 10, "PERSON", 0.8, "tagger")]
+        recurrences(text[:3000], found, gazetteer, frozenset())  # warm caches
+        started = time.perf_counter()
+        more = recurrences(text, found, gazetteer, frozenset())
+        per_kb[kb] = (time.perf_counter() - started) / kb
+        assert len(more) >= kb * 1024 // 26 - 1
+    assert per_kb[1024] < 3 * per_kb[16], per_kb  # copying the text before each one: ~8x here

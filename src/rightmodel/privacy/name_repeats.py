@@ -31,6 +31,7 @@ def recurrences(text: str, found: list[Entity], gazetteer: Gazetteer, skip: froz
 
     cases: dict[str, set[str]] = {}
     inside: Counter[str] = Counter()
+    case_of_word: dict[str, str] = {}  # a long text repeats its names: each word's case judged once
     for e in found:
         if e.type != "PERSON":
             continue
@@ -38,7 +39,10 @@ def recurrences(text: str, found: list[Entity], gazetteer: Gazetteer, skip: froz
             low = word.lower()
             inside[low] += 1
             if len(word) > 1 and not word.isdigit() and low not in skip:
-                cases.setdefault(low, set()).add(case_of(word))
+                case = case_of_word.get(word)
+                if case is None:
+                    case = case_of_word[word] = case_of(word)
+                cases.setdefault(low, set()).add(case)
     if not cases:
         return []
     # Most names occur once: walk the words only when one may recur. A substring count of the
@@ -61,7 +65,9 @@ def recurrences(text: str, found: list[Entity], gazetteer: Gazetteer, skip: froz
         i = bisect_right(starts, start) - 1
         if (i >= 0 and found[i].end > start) or (i + 1 < len(found) and found[i + 1].start < end):
             continue  # already part of a finding
-        case = case_of(word)
+        case = case_of_word.get(word)
+        if case is None:
+            case = case_of_word[word] = case_of(word)
         if case not in "TULM":
             continue
         if gazetteer.classes(word)[4] and (case not in seen or _opens_sentence(text, start)):
@@ -74,5 +80,7 @@ def recurrences(text: str, found: list[Entity], gazetteer: Gazetteer, skip: froz
 
 
 def _opens_sentence(text: str, at: int) -> bool:
-    before = text[:at].rstrip(" \t")
-    return not before or before[-1] in _SENTENCE_OPENERS
+    i = at - 1
+    while i >= 0 and text[i] in " \t":  # (not text[:at].rstrip(): that copies the whole prefix, quadratic in a long text)
+        i -= 1
+    return i < 0 or text[i] in _SENTENCE_OPENERS
