@@ -80,7 +80,7 @@ def test_a_recurring_dictionary_word_is_not_taken_for_the_name_it_was_part_of(de
     text = "Rose Green called about her order. Green means the parcel left; the green button confirms it."
     found = people(detector, text)
     assert "Rose Green" in found
-    assert all(text.count(f) and f.lower() != "green" for f in found), found
+    assert all(f.lower() != "green" for f in found), found
 
 
 def test_looking_back_from_a_recurrence_costs_the_same_in_any_text():

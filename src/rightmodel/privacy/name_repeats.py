@@ -27,11 +27,9 @@ SCORE = 0.8
 def recurrences(text: str, found: list[Entity], gazetteer: Gazetteer, skip: frozenset[str]) -> list[Entity]:
     """PERSON spans for the other occurrences of found names' words; `found` sorted by start and
     non-overlapping (a detector's answer); `skip`: lower-case words never propagated."""
-    from rightmodel.privacy.name_tagger import case_of
-
     cases: dict[str, set[str]] = {}
     inside: Counter[str] = Counter()
-    case_of_word: dict[str, str] = {}  # a long text repeats its names: each word's case judged once
+    case_of_word = _CaseOf()  # a long text repeats its names: each word's case judged once
     for e in found:
         if e.type != "PERSON":
             continue
@@ -39,10 +37,7 @@ def recurrences(text: str, found: list[Entity], gazetteer: Gazetteer, skip: froz
             low = word.lower()
             inside[low] += 1
             if len(word) > 1 and not word.isdigit() and low not in skip:
-                case = case_of_word.get(word)
-                if case is None:
-                    case = case_of_word[word] = case_of(word)
-                cases.setdefault(low, set()).add(case)
+                cases.setdefault(low, set()).add(case_of_word[word])
     if not cases:
         return []
     # Most names occur once: walk the words only when one may recur. A substring count of the
@@ -65,9 +60,7 @@ def recurrences(text: str, found: list[Entity], gazetteer: Gazetteer, skip: froz
         i = bisect_right(starts, start) - 1
         if (i >= 0 and found[i].end > start) or (i + 1 < len(found) and found[i + 1].start < end):
             continue  # already part of a finding
-        case = case_of_word.get(word)
-        if case is None:
-            case = case_of_word[word] = case_of(word)
+        case = case_of_word[word]
         if case not in "TULM":
             continue
         if gazetteer.classes(word)[4] and (case not in seen or _opens_sentence(text, start)):
@@ -77,6 +70,16 @@ def recurrences(text: str, found: list[Entity], gazetteer: Gazetteer, skip: froz
         else:
             out.append(Entity(start, end, "PERSON", SCORE, "tagger"))
     return out
+
+
+class _CaseOf(dict):
+    """word -> name_tagger.case_of(word), computed on first use."""
+
+    def __missing__(self, word: str) -> str:
+        from rightmodel.privacy.name_tagger import case_of
+
+        case = self[word] = case_of(word)
+        return case
 
 
 def _opens_sentence(text: str, at: int) -> bool:
