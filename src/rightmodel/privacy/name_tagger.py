@@ -28,6 +28,7 @@ import numpy as np
 from rightmodel.privacy.config import DEFAULT_NAME_THRESHOLD
 from rightmodel.privacy.entities import Entity
 from rightmodel.privacy.gazetteer import Gazetteer
+from rightmodel.privacy.name_spans import widen
 from rightmodel.privacy.name_scoring import BOUNDARY, Info, Pass, Passes, TokenTable, neighbour_scores, runs
 
 MODEL_PATH = Path(__file__).resolve().parent / "data" / "name_tagger.npz"
@@ -350,12 +351,17 @@ class NameTagger:
 
     @staticmethod
     def _spans(starts: TokenStarts, words: list[str], infos: list[Info], p: np.ndarray, threshold: float, score: float) -> list[Entity]:
-        out: list[Entity] = []
+        spans: list[tuple[int, int]] = []
         for first, last in runs(p, threshold, min(EXTEND, threshold)):
             while last >= first and "p" in infos[last].flags:
                 last -= 1  # a name does not end in a particle
             while first <= last and "p" in infos[first].flags and infos[first].case == "L":
-                first += 1
-            if first <= last:
-                out.append(Entity(starts[first], starts[last] + len(words[last]), "PERSON", score, "tagger"))
-        return out
+                first += 1  # ...nor starts with one, unless a surname follows it (name_spans.widen)
+            if first > last:
+                continue
+            first, last = widen(first, last, infos)
+            if spans and first <= spans[-1][1] + 1:
+                first = min(first, spans[-1][0])
+                last = max(last, spans.pop()[1])
+            spans.append((first, last))
+        return [Entity(starts[first], starts[last] + len(words[last]), "PERSON", score, "tagger") for first, last in spans]
