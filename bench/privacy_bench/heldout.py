@@ -20,6 +20,8 @@ develop the detector, filled with seeded values; gold character spans recorded a
   stops being blind once its misses are studied). build_heldout2(n, seed=2027) fills it with the same
   machinery; build_heldout, load_heldout_templates and heldout_info take a `templates` path (default:
   the first set's file, whose output is unchanged).
+- A third held-out set: bench/privacy/heldout3_templates.yaml, written on 2026-12-07 by someone who had not
+  seen the detector, its templates, its training data or the texts of sets 1 and 2; build_heldout3(n, seed=2028).
 
 Seeded and deterministic: build_heldout(n, seed) returns the same samples for the same inputs.
 Run this file (`python bench/privacy_bench/heldout.py [--set 2] [-n N] [--seed S]`, or
@@ -50,6 +52,10 @@ TEMPLATES = CONF / "heldout_templates.yaml"
 # its training data or the first set's texts), built with its own seed: build_heldout2.
 TEMPLATES2 = CONF / "heldout2_templates.yaml"
 SEED2 = 2027
+# The third held-out set (written 2026-12-07 by someone who had not seen the detector, its templates, its
+# training data or the texts of sets 1 and 2), built with its own seed: build_heldout3.
+TEMPLATES3 = CONF / "heldout3_templates.yaml"
+SEED3 = 2028
 SLOT = re.compile(r"\{([A-Z][A-Z]*)([0-9]*)(?::([A-Za-z0-9_]+))?\}")
 SLOT_TYPE = {"PERSON": "PERSON", "EMAIL": "EMAIL_ADDRESS", "PHONE": "PHONE_NUMBER", "CARD": "CREDIT_CARD",
              "IBAN": "IBAN_CODE", "SSN": "US_SSN", "IP": "IP_ADDRESS"}
@@ -196,6 +202,12 @@ def build_heldout2(n: int = 1500, seed: int = SEED2) -> list[Sample]:
     return build_heldout(n, seed, TEMPLATES2)
 
 
+def build_heldout3(n: int = 1500, seed: int = SEED3) -> list[Sample]:
+    """The third held-out set: bench/privacy/heldout3_templates.yaml filled like build_heldout, with
+    its own seed (the name lists and value generators are the same)."""
+    return build_heldout(n, seed, TEMPLATES3)
+
+
 def heldout_info(samples: list[Sample], templates: Path | str = TEMPLATES) -> dict[str, Any]:
     """Counts for a report: texts, entities per type and kind, names per shape and source. `templates`
     is the file the samples were built from (for the template counts and the "how" line)."""
@@ -224,17 +236,17 @@ def heldout_info(samples: list[Sample], templates: Path | str = TEMPLATES) -> di
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Print the counts and 10 examples of the first held-out set, or of the second with --set 2."""
+    """Print the counts and 10 examples of the first held-out set, or of the second or third with --set 2 / 3."""
     import argparse
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--set", choices=("1", "2"), default="1", help="1: heldout_templates.yaml (seed 2026); "
-                    "2: heldout2_templates.yaml (seed 2027)")
+    ap.add_argument("--set", choices=("1", "2", "3"), default="1", help="1: heldout_templates.yaml (seed 2026); "
+                    "2: heldout2_templates.yaml (seed 2027); 3: heldout3_templates.yaml (seed 2028)")
     ap.add_argument("-n", type=int, default=1500)
     ap.add_argument("--seed", type=int, default=None)
     args = ap.parse_args(argv)
-    templates = TEMPLATES2 if args.set == "2" else TEMPLATES
-    seed = args.seed if args.seed is not None else (SEED2 if args.set == "2" else 2026)
+    templates = {"2": TEMPLATES2, "3": TEMPLATES3}.get(args.set, TEMPLATES)
+    seed = args.seed if args.seed is not None else {"2": SEED2, "3": SEED3}.get(args.set, 2026)
     samples = build_heldout(args.n, seed, templates)
     info = heldout_info(samples, templates)
     golds = [g for s in samples for g in s.gold]
