@@ -97,3 +97,54 @@ def test_looking_back_from_a_recurrence_costs_the_same_in_any_text():
     answers = {_opens_sentence(text, at) for _ in range(200)}
     assert time.perf_counter() - started < 0.05
     assert answers == {False} and _opens_sentence("Done. Green", 6) and _opens_sentence("Green", 0)
+
+
+@pytest.mark.parametrize("text, name", [
+    ("Original payment by bin Rashidi on Monday.", "bin Rashidi"),  # a surname's particle
+    ("Maintainer: de Vaucelles", "de Vaucelles"),
+    ("Photos from Emory Walwyn arrived this morning.", "Emory Walwyn"),  # an unlisted given name before a found surname
+    ("Adjuster on file: Kowalczyk, Brigitte.", "Kowalczyk, Brigitte"),  # inverted: one span, one placeholder
+    ("Escalated by Hennessy, Orla after the call.", "Hennessy, Orla"),
+])
+def test_a_found_name_takes_the_rest_of_the_same_name_with_it(detector, text, name):
+    """The tagger scores words one by one and used to leave a name's particle or its other half
+    out of the span ("Rashidi" redacted, "bin" sent; "Walwyn" redacted, "Emory" sent)."""
+    assert name in people(detector, text), people(detector, text)
+
+
+def test_a_lone_letter_is_not_grown_into_a_name(detector):
+    assert people(detector, "hey its me again, did u get my msg?") == []
+
+
+@pytest.mark.parametrize("text, names", [
+    ('{"first_name": "Mina", "last_name": "Okafor", "plan": "pro"}', ["Mina", "Okafor"]),
+    ("INSERT INTO members (first_name, surname, tier) VALUES ('Tove', 'Lindqvist', 'gold'), ('Arvo', 'Pesonen', 'basic');",
+     ["Tove", "Lindqvist", "Arvo", "Pesonen"]),
+    ("id,given_name,family_name,plan\n17,Tove,Lindqvist,gold\n18,Arvo,Pesonen,basic", ["Tove", "Lindqvist", "Arvo", "Pesonen"]),
+    ("Cardholder: ines vidal", ["ines vidal"]),
+])
+def test_a_field_that_holds_names_marks_its_value(detector, text, names):
+    """In `{"first_name": "Mina"}` the key is out of the tagger's two-word window; the field says it."""
+    found = people(detector, text)
+    for name in names:
+        at = text.index(name)
+        assert any(text.index(f) <= at and at + len(name) <= text.index(f) + len(f) for f in found), (name, found)
+
+
+@pytest.mark.parametrize("text", [
+    '{"name": "Widget Pro", "sku": "WP-1"}',
+    "metadata:\n  name: web\n  labels:\n    app: web",
+    "name,qty,price\ngadget,3,2.50\nwidget,1,4.00",
+    "Assistant: Sure, I can help with that.",
+    "Author: Release Bot",
+    '{"first_name": "the customer\'s", "note": "n/a"}',
+])
+def test_a_field_that_may_hold_a_name_needs_a_value_that_looks_like_one(detector, text):
+    assert people(detector, text) == []
+
+
+def test_field_names_are_sorted_by_what_they_hold():
+    from rightmodel.privacy.name_fields import field_kind
+
+    assert [field_kind(k) for k in ("first_name", "LastName", "card-holder", "SURNAME", "name", "Author", "sku", "filename")] == \
+        ["name", "name", "name", "name", "maybe", "maybe", None, None]
