@@ -1,14 +1,15 @@
 """What the synthetic set cannot show: names and formats from sources the detector was not developed
 on, prompts with no personal data at all, and how detection time grows with text length.
 
-- held-out sets: bench/privacy/heldout_templates.yaml and heldout2_templates.yaml filled by
+- held-out sets: bench/privacy/heldout_templates.yaml, heldout2_templates.yaml and heldout3_templates.yaml filled by
   heldout.py with US Census names and Faker locales never used by the project, in every shape
   (lower case, "First M Last", "Last, First", a given name or surname alone, JSON-escaped), each
-  written by someone who had not seen the detector; the first has since been read in development
-  (its misses), the second not;
+  written by someone who had not seen the detector; the first two have since been read in development
+  (their misses), the third not;
 - PII-free prompts: the MMLU questions shipped in datasets/routellm_mmlu (unique prompts; a seeded
-  sample for the slower detectors) and the instruction prompts of bench/privacy/instructions.txt and
-  instructions2.txt (the second written like heldout2, blind) — the share of prompts a detector
+  sample for the slower detectors) and the instruction prompts of bench/privacy/instructions.txt,
+  instructions2.txt and instructions3.txt (the second and third written like heldout2 and heldout3;
+  only counts of the second and third were ever seen) — the share of prompts a detector
   would alter at all;
 """
 
@@ -27,6 +28,7 @@ from privacy_bench.common import CONF, ROOT, Span, ratio
 
 INSTRUCTIONS = CONF / "instructions.txt"
 INSTRUCTIONS2 = CONF / "instructions2.txt"  # a second set, written 2026-12-06 without seeing the detector or the first
+INSTRUCTIONS3 = CONF / "instructions3.txt"  # a third, written 2026-12-07 the same way, blind
 
 
 def instruction_prompts(path: Path | str = INSTRUCTIONS) -> list[str]:
@@ -68,11 +70,13 @@ def false_positives(dets: list[Any], sample: int, seed: int, examples: int) -> d
     mmlu = mmlu_prompts()
     rng = random.Random(seed)
     mmlu_sample = rng.sample(mmlu, min(sample, len(mmlu)))
-    instructions, instructions2 = instruction_prompts(), instruction_prompts(INSTRUCTIONS2)
-    out: dict[str, Any] = {"instructions": {}, "instructions2": {}, "mmlu_sample": {}, "mmlu_all": {}}
+    instructions, instructions2, instructions3 = (instruction_prompts(), instruction_prompts(INSTRUCTIONS2),
+                                                  instruction_prompts(INSTRUCTIONS3))
+    out: dict[str, Any] = {"instructions": {}, "instructions2": {}, "instructions3": {}, "mmlu_sample": {}, "mmlu_all": {}}
     for det in dets:
         out["instructions"][det.name] = altered(det.detect, instructions, examples)
-        out["instructions2"][det.name] = altered(det.detect, instructions2, 0)  # blind: counts, no examples
+        out["instructions2"][det.name] = altered(det.detect, instructions2, 0)  # counts only: never read
+        out["instructions3"][det.name] = altered(det.detect, instructions3, 0)  # blind: counts, no examples
         out["mmlu_sample"][det.name] = altered(det.detect, mmlu_sample, examples)
     default = next(d for d in dets if d.name == "rightmodel")
     out["mmlu_all"]["rightmodel"] = altered(default.detect, mmlu, examples)
@@ -86,13 +90,19 @@ def render(out: dict[str, Any], labels: dict[str, str], types: tuple[str, ...], 
              "bench/privacy/heldout_templates.yaml filled by bench/privacy_bench/heldout.py (seed 2026)",
              "written by someone who had not seen the detector, its templates or its training data; its misses have since been "
              "read while changing the detector (2026-12-06), so it is no longer blind — set 2 below is"),
-            ("heldout2", "Held-out set 2: blind",
+            ("heldout2", "Held-out set 2: written outside the project, since read in development",
              "bench/privacy/heldout2_templates.yaml filled by build_heldout2 (seed 2027)",
              "written 2026-12-06 by someone who had not seen the detector, its templates, its training data or set 1's texts; "
-             "no one developing the detector has read its texts or misses (this report shows none; privacy.json keeps counts only)"))
+             "blind for one round, its misses were read on 2026-12-07 to change the detector (name spans, name fields), so "
+             "it is no longer blind — set 3 below is"),
+            ("heldout3", "Held-out set 3: blind",
+             "bench/privacy/heldout3_templates.yaml filled by build_heldout3 (seed 2028)",
+             "written 2026-12-07 by someone who had not seen the detector, its templates, its training data or the texts of sets "
+             "1 and 2; no one developing the detector has read its texts or misses (this report shows none; privacy.json keeps "
+             "counts only)"))
     for key, title, source, how in sets:
         if out.get(key):
-            lines += _render_heldout(out[key], title, source, how, labels, types, targets, show_misses=key == "heldout")
+            lines += _render_heldout(out[key], title, source, how, labels, types, targets, show_misses=key != "heldout3")
     fp = out.get("false_positives")
     if fp:
         names = [n for n in labels if n in fp["instructions"]]
@@ -103,7 +113,8 @@ def render(out: dict[str, Any], labels: dict[str, str], types: tuple[str, ...], 
                   "\"Mr. Smith sued...\"), which a name detector cannot tell from a customer's name.", "",
                   "| prompts | n | " + " | ".join(labels[n] for n in names) + " |", "|---|---|" + "---|" * len(names)]
         for key, title in (("instructions", "instruction prompts (instructions.txt)"),
-                           ("instructions2", "instruction prompts, second set, blind (instructions2.txt)"),
+                           ("instructions2", "instruction prompts, second set, counts only ever seen (instructions2.txt)"),
+                           ("instructions3", "instruction prompts, third set, blind (instructions3.txt)"),
                            ("mmlu_sample", "MMLU questions (seeded sample)")):
             if key not in fp:
                 continue
