@@ -23,10 +23,9 @@ IGNORE = -100  # label of tokens that carry no loss (torch's cross-entropy ignor
 class LoraSettings:
     rank: int = 8
     alpha: int = 16
-    dropout: float = 0.05  # on the adapter's input: a mild regulariser against memorising the training phrasings
+    dropout: float = 0.0
     epochs: int = 2
     learning_rate: float = 2e-4
-    warmup: float = 0.05  # share of the steps the learning rate ramps up over; then it decays linearly to zero
     batch_size: int = 4
     max_tokens: int = 512  # longer examples are cut from the left of the prompt (the answer is kept)
     seed: int = 0
@@ -83,7 +82,6 @@ def train_lora(base: Path, examples: list[list[dict[str, str]]], out: Path, sett
 
     import torch
     from peft import LoraConfig, get_peft_model
-    from transformers import get_linear_schedule_with_warmup
 
     started = time.perf_counter()
     torch.set_num_threads(settings.threads)
@@ -95,8 +93,6 @@ def train_lora(base: Path, examples: list[list[dict[str, str]]], out: Path, sett
                                                   target_modules=settings.target_modules, task_type="CAUSAL_LM"))
     peft_model.to(device).train()
     optim = torch.optim.AdamW([p for p in peft_model.parameters() if p.requires_grad], lr=settings.learning_rate)
-    total_steps = settings.epochs * -(-len(encoded) // settings.batch_size)
-    schedule = get_linear_schedule_with_warmup(optim, round(settings.warmup * total_steps), total_steps)
     order = random.Random(settings.seed)
     losses: list[float] = []
     steps = 0
@@ -113,7 +109,6 @@ def train_lora(base: Path, examples: list[list[dict[str, str]]], out: Path, sett
             loss = peft_model(input_ids=ids, attention_mask=mask, labels=labels).loss
             loss.backward()
             optim.step()
-            schedule.step()
             optim.zero_grad()
             losses.append(float(loss.detach()))
             steps += 1
