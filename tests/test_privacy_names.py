@@ -148,3 +148,11 @@ def test_field_names_are_sorted_by_what_they_hold():
 
     assert [field_kind(k) for k in ("first_name", "LastName", "card-holder", "SURNAME", "name", "Author", "sku", "filename")] == \
         ["name", "name", "name", "name", "maybe", "maybe", None, None]
+
+
+def test_a_name_span_does_not_run_across_the_end_of_a_sentence(detector):
+    """"Anna." keeps its full stop as one token, so "met Anna. John Smith called" once became one
+    span "Anna. John Smith": two people behind one placeholder."""
+    text = "John Smith met Anna. John Smith met Anna. John Smith met Anna."
+    assert all(". " not in f and "." not in f[:-1] for f in people(detector, text)), people(detector, text)
+    assert "John M. Smith" in people(detector, "We met Ada Lindqvist and John M. Smith today.")

@@ -20,16 +20,39 @@ MAX_PARTICLES = 3
 CAPITALISED = frozenset("TUM")  # title case, capitals, mixed ("McMurtrie"); lower case joins only lower case
 
 
+# Short words the tokenizer keeps with their full stop that stand inside a name ("Prof. Ada Lind",
+# "John Smith Jr."): a run of name tokens is not cut after them (sentences).
+ABBREVIATIONS = frozenset("mr mrs ms mx dr prof capt rev herr frau mme mlle sgt hon gen col lt pres gov sen rep st sr sra "
+                          "srta jr fr sir ing mgr bc dott sig".split())
+
+
+def sentences(first: int, last: int, infos: list[Info]) -> list[tuple[int, int]]:
+    """A run of name tokens cut where a sentence ends inside it: "Anna." + "John Smith" ("met
+    Anna. John Smith called") are two people, two placeholders. The tokenizer keeps the full stop
+    of a short capitalised word ("Anna.", "Dr.", "M."), so the cut is at such a word that is no
+    initial and no title, before a capitalised one."""
+    out = []
+    start = first
+    for i in range(first, last):
+        low = infos[i].low
+        if low.endswith(".") and len(low) > 2 and low[:-1] not in ABBREVIATIONS and infos[i + 1].case in CAPITALISED:
+            out.append((start, i))
+            start = i + 1
+    out.append((start, last))
+    return out
+
+
 def widen(first: int, last: int, infos: list[Info]) -> tuple[int, int]:
     """(first, last) token of a found name, grown over the parts of the same name next to it.
     A lone letter ("u", "A.") is no name to grow from: the detector drops it (detector._lone_letter)."""
     if first == last and len(infos[first].low.rstrip(".")) == 1:
         return first, last
     first = _particles_before(first, infos)
-    if first > 0 and _same_case(infos[first - 1], infos[first]) and _before_name(infos[first - 1]):
+    if first > 0 and _same_case(infos[first - 1], infos[first]) and _before_name(infos[first - 1]) \
+            and not infos[first - 1].low.endswith("."):  # "Anna." ends a sentence, not a name
         first -= 1  # "Lee" + "Waters", "betty" + "de la aguayo", "Emory" + "Walwyn"
-    if last + 1 < len(infos) and infos[last].case != "I" and _same_case(infos[last], infos[last + 1]) \
-            and _surname_like(infos[last + 1]):
+    if last + 1 < len(infos) and infos[last].case != "I" and not infos[last].low.endswith(".") \
+            and _same_case(infos[last], infos[last + 1]) and _surname_like(infos[last + 1]):
         last += 1  # "Shane" + "Crawford"
     if sum("p" not in infos[i].flags for i in range(first, last + 1)) == 1:
         first, last = _inverted(first, last, infos)

@@ -28,7 +28,7 @@ import numpy as np
 from rightmodel.privacy.config import DEFAULT_NAME_THRESHOLD
 from rightmodel.privacy.entities import Entity
 from rightmodel.privacy.gazetteer import Gazetteer
-from rightmodel.privacy.name_spans import widen
+from rightmodel.privacy.name_spans import sentences, widen
 from rightmodel.privacy.name_scoring import BOUNDARY, Info, Pass, Passes, TokenTable, neighbour_scores, runs
 
 MODEL_PATH = Path(__file__).resolve().parent / "data" / "name_tagger.npz"
@@ -354,7 +354,7 @@ class NameTagger:
     @staticmethod
     def _spans(starts: TokenStarts, words: list[str], infos: list[Info], p: np.ndarray, threshold: float, score: float) -> list[Entity]:
         spans: list[tuple[int, int]] = []
-        for first, last in runs(p, threshold, min(EXTEND, threshold)):
+        for first, last in (part for run in runs(p, threshold, min(EXTEND, threshold)) for part in sentences(*run, infos)):
             while last >= first and "p" in infos[last].flags:
                 last -= 1  # a name does not end in a particle
             while first <= last and "p" in infos[first].flags and infos[first].case == "L":
@@ -362,7 +362,7 @@ class NameTagger:
             if first > last:
                 continue
             first, last = widen(first, last, infos)
-            if spans and first <= spans[-1][1] + 1:
+            if spans and first <= spans[-1][1]:
                 first = min(first, spans[-1][0])
                 last = max(last, spans.pop()[1])
             spans.append((first, last))
