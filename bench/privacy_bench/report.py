@@ -311,13 +311,14 @@ def which_is_better(out: dict[str, Any]) -> list[str]:
 def _tagger_training(tr: dict[str, Any] | None) -> str:
     if not tr:
         return ""
+    from rightmodel.privacy.config import DEFAULT_NAME_THRESHOLD
     return (f"The default detector's PERSON tagger (src/rightmodel/privacy/name_tagger.py) is trained on synthetic texts of its own "
             "(src/rightmodel/privacy/train_names*.py: templates, real sentences from the shipped datasets with names put in, and "
             "name-free instructions, questions, code and other languages, and decoys — dictionary words, names of programming "
             "languages and words of other languages — where names stand) with names from names-dataset, and reads a gazetteer "
             "of given names and surnames that also marks English dictionary words (Webster's web2 list). Its threshold "
-            "(privacy.name_threshold 0.7) was picked after seeing the held-out set's PERSON recall and the PII-free prompt rates "
-            f"below, so those are not blind either. {tr['gold_name_tokens_in_gazetteer']:,} of the {tr['gold_name_tokens']:,} tokens of this "
+            f"(privacy.name_threshold {DEFAULT_NAME_THRESHOLD}) was picked after seeing held-out sets 1 and 2's PERSON recall and the "
+            f"PII-free prompt rates below, so those are not blind either. {tr['gold_name_tokens_in_gazetteer']:,} of the {tr['gold_name_tokens']:,} tokens of this "
             f"set's gold names ({100 * tr['gold_name_tokens_in_gazetteer'] / max(1, tr['gold_name_tokens']):.0f}%) are in that "
             f"gazetteer, and {tr['gold_names_all_tokens_in_gazetteer']:,} of its {tr['gold_names']:,} names have every token there. "
             "None of this set's templates was used in training; the tagger was revised after seeing this bench's results, so it "
