@@ -156,3 +156,18 @@ def test_a_name_span_does_not_run_across_the_end_of_a_sentence(detector):
     text = "John Smith met Anna. John Smith met Anna. John Smith met Anna."
     assert all(". " not in f and "." not in f[:-1] for f in people(detector, text)), people(detector, text)
     assert "John M. Smith" in people(detector, "We met Ada Lindqvist and John M. Smith today.")
+
+
+def test_a_word_an_address_in_the_text_spells_is_a_name(detector):
+    """"Hiring manager Radde." gives the tagger nothing to go on; fradde82@... in the same text does."""
+    assert "Radde" in people(detector, "Hiring manager Radde. CVs to fradde82@example.org please.")
+    assert people(detector, "Write to support@example.com or billing@example.com; the support team answers.") == []
+
+
+def test_an_address_that_runs_a_name_together_marks_both_words():
+    from rightmodel.privacy.name_echoes import echoes
+    from rightmodel.privacy.name_tagger import NameTagger
+
+    text = "Ticket from " + " " * 24 + ": ysolde vantreeck wants a refund"  # the address itself is blanked, as in detection
+    found = echoes(text, ["ysoldevantreeck@example.net"], NameTagger().info)
+    assert [text[e.start:e.end] for e in found] == ["ysolde vantreeck"]

@@ -8,6 +8,7 @@ from rightmodel.bounds import WorkCancelled
 from rightmodel.privacy.code_spans import without_code
 from rightmodel.privacy.config import NER_ENTITIES, PrivacyConfig
 from rightmodel.privacy.entities import Entity, resolve_overlaps
+from rightmodel.privacy.name_echoes import echoes
 from rightmodel.privacy.name_fields import find_field_names
 from rightmodel.privacy.normalize import normalise
 
@@ -106,6 +107,9 @@ class Detector:
             if self.tagger is not None:
                 found.extend(e for e in without_code(plain, self.tagger.find(plain, unsure)) if not _lone_letter(plain, e))
                 found.extend(find_field_names(plain, self.tagger.info))
+                emails = [norm.text[e.start:e.end] for e in found if e.type == "EMAIL_ADDRESS"]
+                if emails:
+                    found.extend(echoes(plain, emails, self.tagger.info))
         resolved = resolve_overlaps(found, self.custom_types)
         if norm.identity:
             return resolved
