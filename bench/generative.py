@@ -143,7 +143,9 @@ def main(argv: list[str] | None = None) -> int:
                         "few words each, or the full one the zero-shot base gets")
     p.add_argument("--data-seed", type=int, default=0, help="seed of the frame split and of the messages (another seed: other test frames)")
     p.add_argument("--epochs", type=int, default=1)
-    p.add_argument("--lr", type=float, default=4e-4)
+    # 8e-4 since 2026-12-07: chosen over 4e-4 (and over 4e-4 with warm-up, linear decay and dropout 0.05) on the
+    # calibration splits of --data-seed 0 and 1 (94.0 / 94.3% exact vs 87.7 / 96.7% and 88.3 / 90.7%), never on the test splits.
+    p.add_argument("--lr", type=float, default=8e-4, help="LoRA learning rate (default 8e-4, picked on the calibration splits)")
     p.add_argument("--reuse", action="store_true", help="keep a finished training run in --work (its card and wall time) and cached evaluations")
     p.add_argument("--training-load", default=None, help="with --reuse: how loaded the box was during the reused training run (free text for the report)")
     p.add_argument("--skip-speed", action="store_true", help="no speed step (e.g. the bench lock is held by another bench); the report says so")
