@@ -347,7 +347,9 @@ def test_big_batches_end_at_their_deadline_and_do_not_starve_small_requests(gw):
             r = own.post(path, json=body)
         big.append((path, r.status_code, r.json(), time.monotonic() - started))
 
-    jobs = [("/v1/embeddings", {"input": [LONG_TEXT] * 64})] * 3 + [("/v1/classify", {"model": "intent", "input": [LONG_TEXT] * 64})] * 2
+    # Six big embedding batches on two cores: more work than fits the 4 s deadline on any machine
+    # here (three fitted on a fast one: one finished in time and the "all 504" check failed).
+    jobs = [("/v1/embeddings", {"input": [LONG_TEXT] * 64})] * 6 + [("/v1/classify", {"model": "intent", "input": [LONG_TEXT] * 64})] * 2
     threads = [threading.Thread(target=big_request, args=job) for job in jobs]
     for thread in threads:
         thread.start()
@@ -364,10 +366,12 @@ def test_big_batches_end_at_their_deadline_and_do_not_starve_small_requests(gw):
         assert statistics.median(loaded[name]) < 4 * alone[name] + 0.1, (name, alone[name], loaded[name])
         assert max(loaded[name]) < 1.0, (name, loaded[name])
     embeds = [b for b in big if b[0] == "/v1/embeddings"]
-    assert all(status == 504 for _, status, _, _ in embeds)  # 64 texts of 256 tokens need more than batch_deadline_s 4 s
-    for _, _, payload, elapsed in embeds:
-        assert payload["error"]["code"] == "deadline_exceeded" and "texts were embedded by then" in payload["error"]["message"]
-        assert elapsed < 4 + 2
+    assert all(status in (200, 504) for _, status, _, _ in embeds)
+    assert sum(status == 504 for _, status, _, _ in embeds) >= 3  # the batches queued behind others run out of time
+    for _, status, payload, elapsed in embeds:
+        if status == 504:
+            assert payload["error"]["code"] == "deadline_exceeded" and "texts were embedded by then" in payload["error"]["message"]
+        assert elapsed < 4 + 2  # answered or cut off at the deadline, never later
     assert all(status in (200, 504) for _, status, _, _ in big)
     # Abandoned chunks stop between chunks: the pool is idle again within a chunk's time.
     deadline = time.time() + 3

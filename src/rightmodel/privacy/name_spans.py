@@ -80,14 +80,17 @@ def _given_name(info: Info) -> bool:
 
 
 def _before_name(info: Info) -> bool:
-    """Right before a found name: any given name but a stop word ("Warren", "Milo" though they are
-    words too), or a word no list or dictionary holds ("Emory", "ghulaam"; in lower case at least
-    four letters, so "lol" and "pls" stay out)."""
+    """Right before a found name: a given name that is no word ("Emory" is listed, "ask" is a word
+    some list holds too: "ask billie smith"), a capitalised one that is ("Milo"; an everyday word
+    only if a top name: "Mark"), or a word no list or dictionary holds ("ghulaam"; in lower case at
+    least four letters, so "lol" and "pls" stay out)."""
     if _word(info):
         return False
+    if info.gaz[3] == "d":  # a dictionary word: a name only capitalised, and an everyday one only if a top name ("Mark")
+        return info.case in CAPITALISED and info.gaz[0] != "0" and (info.gaz[2] != "c" or info.gaz[0] == "1")
     if info.gaz[0] != "0":
         return True
-    return info.gaz[:2] == "00" and info.gaz[3] != "d" and info.case != "U" and (info.case != "L" or len(info.low) >= 4)
+    return info.gaz[:2] == "00" and info.case != "U" and (info.case != "L" or len(info.low) >= 4)
 
 
 def _surname_like(info: Info) -> bool:
