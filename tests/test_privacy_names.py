@@ -171,3 +171,52 @@ def test_an_address_that_runs_a_name_together_marks_both_words():
     text = "Ticket from " + " " * 24 + ": ysolde vantreeck wants a refund"  # the address itself is blanked, as in detection
     found = echoes(text, ["ysoldevantreeck@example.net"], NameTagger().info)
     assert [text[e.start:e.end] for e in found] == ["ysolde vantreeck"]
+
+
+def test_recurrence_search_visits_exactly_the_words_a_full_walk_would():
+    """The recurrence pass finds candidate words by substring search instead of walking every word
+    of the text; it must visit the same tokens a left-to-right walk yields, including inside
+    hyphen and apostrophe compounds ("ab-ba", "o'ab") where a hit is no word start."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from rightmodel.privacy.name_repeats import _WORD, _word_starts
+
+    @settings(max_examples=400, deadline=None)
+    @given(st.text(alphabet="abAB_'’-. \n", max_size=40), st.lists(st.sampled_from(["a", "ab", "ba", "b_"]), min_size=1, max_size=3))
+    def check(text, words):
+        low = text.lower()
+        walk = [m.start() for m in _WORD.finditer(text) if any(low.startswith(w, m.start()) for w in words)]
+        assert _word_starts(text, low, words) == walk
+
+    check()
+
+
+def test_a_long_text_full_of_names_finds_their_recurrences(detector):
+    """Chunk seams of a long text leave some occurrences to the recurrence pass; all are covered."""
+    text = "John Smith met Anna. " * 20_000
+    covered = bytearray(len(text))
+    for e in detector.detect(text):
+        covered[e.start:e.end] = b"\x01" * (e.end - e.start)
+    for name in ("John", "Smith", "Anna"):
+        at = text.find(name)
+        while at >= 0:
+            assert covered[at], (name, at)
+            at = text.find(name, at + 1)
+
+
+@pytest.mark.parametrize("text,name", [
+    ("John Smith met Anna.", "Anna"),
+    ("Thanks for the help. I will call Ivan.", "Ivan"),
+    ("The refund went to Li. She confirmed it.", "Li"),
+])
+def test_a_short_name_that_ends_a_sentence_is_found(detector, text, name):
+    """A name of up to four letters before a full stop was one token with it ("Anna.", read like
+    "Inc.") and the tagger never found it."""
+    assert name in people(detector, text)
+
+
+def test_abbreviations_with_a_full_stop_stay_abbreviations(detector):
+    text = "See Fig. 3 of the report from Acme Inc. dated Jan. 5, section No. 4."
+    assert people(detector, text) == []
+

@@ -20,6 +20,7 @@ from rightmodel.privacy.entities import Entity
 from rightmodel.privacy.gazetteer import Gazetteer
 
 _WORD = re.compile(r"\w+(?:['’-]\w+)*")
+_WORD_CHAR = re.compile(r"\w")
 _SENTENCE_OPENERS = frozenset(".!?:;\n-•*\"(|#>–—“«")
 SCORE = 0.8
 
@@ -40,18 +41,24 @@ def recurrences(text: str, found: list[Entity], gazetteer: Gazetteer, skip: froz
                 cases.setdefault(low, set()).add(case_of_word[word])
     if not cases:
         return []
-    # Most names occur once: walk the words only when one may recur. A substring count of the
+    # Most names occur once: look further only for words that may recur. A substring count of the
     # lower-cased text is at least the word count (possessives included), so equal means no repeat.
     low_text = text.lower()
-    if not any(low_text.count(w) > inside[w] for w in cases):
+    recurring = [w for w in cases if low_text.count(w) > inside[w]]
+    if not recurring:
         return []
     starts = [e.start for e in found]
     out: list[Entity] = []
-    # One pass over the text's words (no per-text regex to compile: names differ from text to text).
-    for m in _WORD.finditer(text):
+    # Visit only the words that may be recurrences, found by substring search (C speed), not every
+    # word of the text: a long text full of names (issue 17's 'John Smith met Anna.' x 50,000) made
+    # a walk over all its words the slowest step. No per-text regex to compile either.
+    for start in _word_starts(text, low_text, recurring):
+        m = _WORD.match(text, start)
+        if m is None:
+            continue
         word = m.group()
+        end = m.end()
         seen = cases.get(word.lower())
-        start, end = m.span()
         if seen is None and word[-2:] in ("'s", "’s"):  # "okafor's laptop"
             word, end = word[:-2], end - 2
             seen = cases.get(word.lower())
@@ -70,6 +77,30 @@ def recurrences(text: str, found: list[Entity], gazetteer: Gazetteer, skip: froz
         else:
             out.append(Entity(start, end, "PERSON", SCORE, "tagger"))
     return out
+
+
+def _word_starts(text: str, low_text: str, words: list[str]) -> list[int]:
+    """Sorted starts of the `_WORD` tokens that begin with one of `words` (lower case): the same
+    tokens a left-to-right `_WORD.finditer` yields, so a hit inside a longer word or a hyphenated
+    or apostrophe compound ("smith-jones", "o'smith") is no token start and is dropped."""
+    if len(low_text) != len(text):  # lower() changed a length ("İ"): positions would not line up
+        return [m.start() for m in _WORD.finditer(text)]
+    hits: set[int] = set()
+    for w in words:
+        at = low_text.find(w)
+        while at >= 0:
+            hits.add(at)
+            at = low_text.find(w, at + 1)
+    return [at for at in sorted(hits) if _starts_word(text, at)]
+
+
+def _starts_word(text: str, at: int) -> bool:
+    if at == 0:
+        return True
+    if _WORD_CHAR.match(text, at - 1):
+        return False
+    # a joiner between two word characters continues the word before it
+    return not (text[at - 1] in "'’-" and at >= 2 and _WORD_CHAR.match(text, at - 2))
 
 
 class _CaseOf(dict):

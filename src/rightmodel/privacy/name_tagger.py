@@ -60,10 +60,39 @@ def _stop_words() -> frozenset[str]:
     return ENGLISH_STOP_WORDS
 
 
-def tokens(text: str) -> tuple[TokenStarts, list[str]]:
-    """Start offsets and text of every token: one C-level findall; offsets found only when asked."""
+def tokens(text: str, gazetteer: Gazetteer | None = None) -> tuple[TokenStarts, list[str]]:
+    """Start offsets and text of every token: one C-level findall; offsets found only when asked.
+    With a gazetteer, a short name that ends a sentence loses the full stop TOKEN took for an
+    abbreviation's ("met Anna." -> "Anna", "."): the tagger knows "Anna", not "Anna."."""
     words = TOKEN.findall(text)
+    if gazetteer is not None and _SHORT_DOTTED.search(text):
+        words = [piece for w in words for piece in _split_dotted(w, gazetteer)]
     return TokenStarts(text, words), words
+
+
+_SHORT_DOTTED = re.compile(r"\b[A-Z][\w'’-]{1,3}\.")
+# Abbreviations that stay one token with their full stop, though some are names somewhere ("Don").
+_ABBREVIATIONS = frozenset(
+    "mr mrs ms mx dr prof rev hon sr sra srta jr st fr mme mlle hr fru pan sgt lt col gen capt cpt maj adm gov sen rep pres "
+    "inc ltd co corp llc plc bros dept est approx no nos vol vols fig figs eq ch sec art para pp ed eds trans "
+    "jan feb mar apr jun jul aug sep sept oct nov dec mon tue tues wed thu thur thurs fri sat sun "
+    "ave rd blvd str hwy mt ft av ste apt bldg fl etc vs al cf viz".split()
+)
+
+
+def _split_dotted(word: str, gazetteer: Gazetteer) -> tuple[str, ...]:
+    if len(word) < 3 or len(word) > 5 or word[-1] != "." or not word[0].isupper():
+        return (word,)
+    return _dotted_name(word, gazetteer)
+
+
+@lru_cache(maxsize=8192)
+def _dotted_name(word: str, gazetteer: Gazetteer) -> tuple[str, ...]:
+    core = word[:-1]
+    if core.lower() in _ABBREVIATIONS or not core.isalpha():
+        return (word,)
+    first, last, *_ = gazetteer.classes(core)
+    return (core, ".") if first or last else (word,)
 
 
 class TokenStarts:
@@ -252,7 +281,7 @@ def features(words: list[str], infos: list[Info], i: int, info: Callable[[str], 
 
 def analyse(text: str, gazetteer: Gazetteer) -> tuple[TokenStarts, list[str], list[Info]]:
     """Tokens' start offsets, texts and descriptions."""
-    starts, words = tokens(text)
+    starts, words = tokens(text, gazetteer)
     described = {w: _info(w, gazetteer) for w in set(words)}
     return starts, words, list(map(described.__getitem__, words))
 

@@ -292,3 +292,23 @@ def _technologies() -> list[str]:
         names = {part for name, *_ in get_all_lexers() for part in name.replace("/", " ").split() if part[:1].isalpha() and len(part) > 2}
         _LISTS["tech"] = sorted(names)
     return _LISTS["tech"]
+
+
+# A name that ends a sentence, with only the verb or preposition before it to say it is one ("I met
+# Anna. She ..."): a short name there used to be read as an abbreviation ("Anna." like "Inc."), and
+# the templates above rarely ended a sentence on a name. Places and decoys end sentences too.
+TEMPLATES += [
+    "I met {N}. {R}", "{R} I spoke with {N}.", "Yesterday I called {N}. {R}", "We hired {N}.", "It was sent to {N}!",
+    "Is that {N}?", "Say hi to {N}.", "My manager is {N}.", "She is married to {N}.", "He works with {N}. {R}",
+    "The parcel was signed for by {N}.", "Last week we visited {N}. {R}", "I owe money to {N}.", "Ask {N}.", "Ask {N}. {R}",
+    "Talk to {N}, not {N2}.", "This one is for {N}.", "{R} Ping {N}.", "Do you know {N}?", "Have you seen {N}? {R}",
+    "The transfer went to {N}.", "My tutor was {N}. {R}", "I was helped by {N}.", "We thanked {N}. {R}", "Invite {N}.",
+    "Our neighbour is {N}. {R}", "They fired {N}.", "Nobody answered except {N}.", "Please pay {N}.", "i met {N}. {R}",
+    "ask {N}.", "we spoke to {N} and {N2}.", "{R} Contact: {N}.", "The winner is {N}!", "Guess who called? {N}.",
+    "I trust {N}. {R}", "Paid by {N}.", "Who is {N}? {R}", "Email from {N}. {R}", "He introduced me to {N}.",
+]
+
+NEGATIVE += [
+    "I moved to {L}. {R}", "{R} It was made by {C}.", "We shipped it to {K}.", "It only works with {P}.", "{R} Ask {A}.",
+    "The meeting is on {W}. {R}", "I bought it at {C}!", "Is it available in {L}?", "We switched to {P}. {R}", "See {W}.",
+]
