@@ -220,3 +220,25 @@ def test_abbreviations_with_a_full_stop_stay_abbreviations(detector):
     text = "See Fig. 3 of the report from Acme Inc. dated Jan. 5, section No. 4."
     assert people(detector, text) == []
 
+
+@pytest.mark.parametrize("text,names", [
+    ("[12:47 am] ralph: omw, 10 min\n[12:49 am] kofi: ok see you", ["ralph", "kofi"]),
+    ("2023-05-01 09:12 <Marguerite> is the build green?\n2023-05-01 09:13 <tavita> yes", ["Marguerite", "tavita"]),
+    ("Oriane 6:48 PM: rolling back the release\nDaud 6:50 PM: thanks", ["Oriane", "Daud"]),
+    ("12/10/2022, 17:24 - Ikaika: are you coming?\n12/10/2022, 17:25 - Mirela: yes", ["Ikaika", "Mirela"]),
+    ("lucille: r u coming\nagnieszka: 5 min\nlucille: k", ["lucille", "agnieszka"]),
+])
+def test_chat_speakers_are_names(detector, text, names):
+    found = people(detector, text)
+    assert all(n in found for n in names), found
+
+
+@pytest.mark.parametrize("text", [
+    "[4am] deploy-bot: build passed, promoting to staging\n[5am] deploy-bot: canary healthy",
+    "2020-04-24T10:19:17Z WARN auth: failed login\n2020-04-24 10:19:18 kernel: eth0 up",
+    "[10:00] System: restarting\n[10:01] Assistant: done",
+    "Note: be brief\nAnswer: yes\nContext: none",
+    "Input: the review text\nOutput: positive\nFormat: one word",
+])
+def test_bots_log_components_and_labels_are_not_speakers(detector, text):
+    assert people(detector, text) == []
