@@ -242,3 +242,37 @@ def test_chat_speakers_are_names(detector, text, names):
 ])
 def test_bots_log_components_and_labels_are_not_speakers(detector, text):
     assert people(detector, text) == []
+
+
+def test_an_at_mention_of_a_listed_name_is_a_name(detector):
+    found = people(detector, "cc @Matteo @Randolph, can you check the error budget?")
+    assert "Randolph" in found and any("Matteo" in f for f in found)
+
+
+@pytest.mark.parametrize("text", ["@here please review", "@property\ndef size(self): ...", "write to jo@maria.com today"])
+def test_handles_that_are_no_names_and_emails_are_not_mentions(detector, text):
+    assert not any(e.source == "speaker" for e in detector.detect(text))
+
+
+def test_the_other_items_of_a_list_of_names_are_names(detector):
+    text = "Seating plan for 6: Allen, Magaly, kaombwe, Kyle, Camille, Lisette."
+    found = " ".join(people(detector, text))
+    assert all(n in found for n in ("Allen", "Magaly", "kaombwe", "Kyle", "Camille", "Lisette")), found
+
+
+def test_a_table_column_of_names_takes_its_unfound_cells(detector):
+    text = ("| Name | Team | SKU |\n|---|---|---|\n| Amarachi Onwuka | Platform | SKU-1 |\n"
+            "| Emmanuelle | Design | SKU-2 |\n| Mary R. Guerriero | Platform | SKU-3 |")
+    found = people(detector, text)
+    assert "Emmanuelle" in found
+    assert not any(w in " ".join(found) for w in ("Name", "Platform", "Design"))
+
+
+@pytest.mark.parametrize("text", [
+    "We sell apples, pears, plums and cherries.",
+    "Offices: Paris, London, Berlin and Rome.",
+    "first_name,last_name,email\nAwani,Nail,a@x.io\nMoussa,Mahmoudi,m@y.io\nLois,Minder,l@z.io",
+])
+def test_lists_of_other_things_and_headers_are_not_names(detector, text):
+    found = people(detector, text)
+    assert not any(w in " ".join(found) for w in ("apples", "cherries", "Paris", "Rome", "first_name", "email")), found

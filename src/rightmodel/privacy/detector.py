@@ -10,6 +10,7 @@ from rightmodel.privacy.config import NER_ENTITIES, PrivacyConfig
 from rightmodel.privacy.entities import Entity, resolve_overlaps
 from rightmodel.privacy.name_echoes import echoes
 from rightmodel.privacy.name_fields import find_field_names
+from rightmodel.privacy.name_lists import list_mates
 from rightmodel.privacy.name_speakers import find_speakers
 from rightmodel.privacy.normalize import normalise
 
@@ -109,6 +110,7 @@ class Detector:
                 found.extend(e for e in without_code(plain, self.tagger.find(plain, unsure)) if not _lone_letter(plain, e))
                 found.extend(find_field_names(plain, self.tagger.info))
                 found.extend(find_speakers(plain, self.tagger.info))
+                found.extend(list_mates(plain, [e for e in found if e.type == "PERSON"], self.tagger.info))
                 emails = [norm.text[e.start:e.end] for e in found if e.type == "EMAIL_ADDRESS"]
                 if emails:
                     found.extend(echoes(plain, emails, self.tagger.info))

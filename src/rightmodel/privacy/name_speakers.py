@@ -8,6 +8,7 @@ shape says "speaker" plainly. Two strengths of evidence:
 - a time stamp before or after the speaker, or IRC's angle brackets: the slot holds a speaker,
   so one to three words of letters count whatever they are, except role words ("System", "Bot",
   "User") and stop words;
+- an @mention ("cc @Matteo"): the handle counts when it is a listed name, as below;
 - no time stamp ("lucille: r u coming", "shasta — yesterday: ..."): the same shape is also a
   label ("Note: ...", "Nombre: ..."), so it counts only when at least two lines of the text have
   it and every word of the speaker is a given name or surname some list holds and no dictionary
@@ -39,19 +40,23 @@ _IRC = re.compile(rf"^[ \t]*<@?(?P<n>{_NAME})>[ \t]", re.MULTILINE)
 # lucille: r u coming / shasta — yesterday: code review
 _BARE = re.compile(rf"^[ \t]*(?P<n>{_NAME})(?:[ \t]*:|[ \t]+[–—-])[ \t]+\S", re.MULTILINE)
 
+# @Matteo, DM from @Khaan (not an e-mail, a decorator or @here): a handle that is a listed name.
+_MENTION = re.compile(r"(?<![\w@.])@(?P<n>[^\W\d_][\w'’-]{1,30})(?![\w@])(?!\.\w)")
+
 _ROLES = frozenset(
     "user users assistant system bot admin administrator moderator mod host support agent customer client server operator "
     "everyone all team me you human ai model note info warning error debug notice ci cron daemon service monitor alert alerts "
     "build deploy release webhook integration app warn err crit fatal trace "
     # components a log line names where a chat line names its speaker
     "auth kernel sshd systemd cron crond nginx apache httpd postgres postgresql mysql redis docker kubelet api web worker "
-    "scheduler db http https proxy gateway router network dns dhcp smtp ssh sudo login main root default daemon".split())
+    "scheduler db http https proxy gateway router network dns dhcp smtp ssh sudo login main root default daemon "
+    "here channel everyone".split())
 SCORE = 0.85
 
 
 def find_speakers(text: str, describe: Callable[[str], Info]) -> list[Entity]:
     """PERSON spans of chat speakers (see the module docstring)."""
-    if ":" not in text and ">" not in text and "—" not in text and "-" not in text:
+    if not any(c in text for c in ":>—-@"):
         return []
     found: list[Entity] = []
     for pattern, groups in ((_BEFORE, ("a", "b")), (_AFTER, ("n",)), (_IRC, ("n",))):
@@ -59,6 +64,9 @@ def find_speakers(text: str, describe: Callable[[str], Info]) -> list[Entity]:
             g = next(g for g in groups if m.group(g) is not None)
             if _speaker(m.group(g), describe):
                 found.append(Entity(m.start(g), m.end(g), "PERSON", SCORE, "speaker"))
+    if "@" in text:
+        found.extend(Entity(m.start("n"), m.end("n"), "PERSON", SCORE, "speaker") for m in _MENTION.finditer(text)
+                     if _listed_name(m.group("n"), describe))
     bare = [(m.start("n"), m.end("n")) for m in _BARE.finditer(text) if _listed_name(m.group("n"), describe)]
     if len(bare) >= 2:
         found.extend(Entity(a, b, "PERSON", SCORE, "speaker") for a, b in bare)

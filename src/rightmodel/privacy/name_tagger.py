@@ -28,6 +28,7 @@ import numpy as np
 from rightmodel.privacy.config import DEFAULT_NAME_THRESHOLD
 from rightmodel.privacy.entities import Entity
 from rightmodel.privacy.gazetteer import Gazetteer
+from rightmodel.privacy.name_spans import ABBREVIATIONS as NAME_ABBREVIATIONS
 from rightmodel.privacy.name_spans import sentences, widen
 from rightmodel.privacy.name_scoring import BOUNDARY, Info, Pass, Passes, TokenTable, neighbour_scores, runs
 
@@ -71,11 +72,11 @@ def tokens(text: str, gazetteer: Gazetteer | None = None) -> tuple[TokenStarts, 
 
 
 _SHORT_DOTTED = re.compile(r"\b[A-Z][\w'’-]{1,3}\.")
-# Abbreviations that stay one token with their full stop, though some are names somewhere ("Don").
-_ABBREVIATIONS = frozenset(
-    "mr mrs ms mx dr prof rev hon sr sra srta jr st fr mme mlle hr fru pan sgt lt col gen capt cpt maj adm gov sen rep pres "
-    "inc ltd co corp llc plc bros dept est approx no nos vol vols fig figs eq ch sec art para pp ed eds trans "
-    "jan feb mar apr jun jul aug sep sept oct nov dec mon tue tues wed thu thur thurs fri sat sun "
+# Abbreviations that stay one token with their full stop, though some are names somewhere ("Don"):
+# the titles and suffixes that stand inside names, and other common ones.
+DOTTED_WORDS = NAME_ABBREVIATIONS | frozenset(
+    "hr fru pan cpt maj adm inc ltd co corp llc plc bros dept est approx no nos vol vols fig figs eq ch sec art para pp ed "
+    "eds trans jan feb mar apr jun jul aug sep sept oct nov dec mon tue tues wed thu thur thurs fri sat sun "
     "ave rd blvd str hwy mt ft av ste apt bldg fl etc vs al cf viz".split()
 )
 
@@ -89,7 +90,7 @@ def _split_dotted(word: str, gazetteer: Gazetteer) -> tuple[str, ...]:
 @lru_cache(maxsize=8192)
 def _dotted_name(word: str, gazetteer: Gazetteer) -> tuple[str, ...]:
     core = word[:-1]
-    if core.lower() in _ABBREVIATIONS or not core.isalpha():
+    if core.lower() in DOTTED_WORDS or not core.isalpha():
         return (word,)
     first, last, *_ = gazetteer.classes(core)
     return (core, ".") if first or last else (word,)
