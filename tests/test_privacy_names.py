@@ -276,3 +276,18 @@ def test_a_table_column_of_names_takes_its_unfound_cells(detector):
 def test_lists_of_other_things_and_headers_are_not_names(detector, text):
     found = people(detector, text)
     assert not any(w in " ".join(found) for w in ("apples", "cherries", "Paris", "Rome", "first_name", "email")), found
+
+
+@pytest.mark.parametrize("word", ["Apologise", "Summarise", "Organise", "Analyse", "colour", "Centre", "Catalogue", "Defence"])
+def test_british_spellings_are_dictionary_words(gazetteer, word):
+    assert gazetteer.classes(word)[4], word
+
+
+@pytest.mark.parametrize("name", ["Denise", "Louise", "Terence", "Clarence", "Seymour"])
+def test_names_with_british_looking_endings_are_not_dictionary_words(gazetteer, name):
+    assert not gazetteer.classes(name)[4], name
+
+
+def test_a_british_imperative_opening_a_prompt_is_not_a_name(detector):
+    text = "Draft a polite reply to a customer whose parcel arrived damaged. Apologise, offer a refund, and ask for a photo."
+    assert people(detector, text) == []

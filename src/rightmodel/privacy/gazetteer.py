@@ -29,6 +29,13 @@ GAZETTEER_PATH = Path(__file__).resolve().parent / "data" / "name_gazetteer.npz"
 INFLECTIONS = (("ies", "y"), ("es", ""), ("s", ""), ("ied", "y"), ("ed", ""), ("ed", "e"), ("ing", ""), ("ing", "e"), ("ly", ""),
                ("ier", "y"), ("iest", "y"))
 
+# British spellings of American dictionary words (the dictionary is Webster's): "Summarise",
+# "Apologise", "colour", "centre" are vocabulary, not names. Longest endings first.
+BRITISH = (("isations", "izations"), ("isation", "ization"), ("ising", "izing"), ("ised", "ized"), ("ises", "izes"),
+           ("iser", "izer"), ("ise", "ize"), ("ysing", "yzing"), ("ysed", "yzed"), ("yse", "yze"), ("ourite", "orite"),
+           ("ourable", "orable"), ("ouring", "oring"), ("oured", "ored"), ("ours", "ors"), ("our", "or"), ("tres", "ters"),
+           ("tre", "ter"), ("ogues", "ogs"), ("ogue", "og"), ("ence", "ense"), ("lled", "led"), ("lling", "ling"))
+
 # Popularity class of a name: 0 not a name; 1 top 100 in some country; 2 top 1,000; 3 top 5,000.
 RANK_CLASSES = (100, 1000, 5000)
 
@@ -81,4 +88,8 @@ class Gazetteer:
                 i = self._row(folded[: -len(ending)] + stem_end)
                 if i >= 0 and self.dictionary[i]:
                     return True
+        for ending, american in BRITISH:
+            if folded.endswith(ending) and len(folded) - len(ending) >= 2:
+                i = self._row(folded[: -len(ending)] + american)
+                return i >= 0 and bool(self.dictionary[i])
         return False
