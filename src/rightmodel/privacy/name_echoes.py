@@ -32,7 +32,15 @@ def echoes(text: str, emails: list[str], describe: Callable[[str], Info]) -> lis
     if not segments:
         return []
     tails = {s[1:] for s in segments}
-    words = [(m.start(), m.end(), fold(m.group()).replace("-", "")) for m in _WORD.finditer(text)]
+    folded: dict[str, str] = {}  # a long text repeats its words: fold each once
+
+    def fold_once(word: str) -> str:
+        out = folded.get(word)
+        if out is None:
+            out = folded[word] = fold(word).replace("-", "")
+        return out
+
+    words = [(m.start(), m.end(), fold_once(m.group())) for m in _WORD.finditer(text)]
     found: list[Entity] = []
     for i, (start, end, word) in enumerate(words):
         if len(word) < MIN_LETTERS:

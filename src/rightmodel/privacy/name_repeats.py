@@ -41,10 +41,11 @@ def recurrences(text: str, found: list[Entity], gazetteer: Gazetteer, skip: froz
                 cases.setdefault(low, set()).add(case_of_word[word])
     if not cases:
         return []
-    # Most names occur once: look further only for words that may recur. A substring count of the
-    # lower-cased text is at least the word count (possessives included), so equal means no repeat.
+    # Most names occur once: look further only for words that recur. One C-level tokenisation of
+    # the text counts every word (a count per name word would rescan the text once per name).
     low_text = text.lower()
-    recurring = [w for w in cases if low_text.count(w) > inside[w]]
+    counts = Counter(_WORD.findall(low_text))
+    recurring = [w for w in cases if counts[w] + counts[w + "'s"] + counts[w + "’s"] > inside[w]]
     if not recurring:
         return []
     starts = [e.start for e in found]

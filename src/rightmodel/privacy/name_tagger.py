@@ -67,7 +67,13 @@ def tokens(text: str, gazetteer: Gazetteer | None = None) -> tuple[TokenStarts, 
     abbreviation's ("met Anna." -> "Anna", "."): the tagger knows "Anna", not "Anna."."""
     words = TOKEN.findall(text)
     if gazetteer is not None and _SHORT_DOTTED.search(text):
-        words = [piece for w in words for piece in _split_dotted(w, gazetteer)]
+        split: list[str] = []
+        for w in words:
+            if w[-1] == "." and 3 <= len(w) <= 5 and w[0].isupper():
+                split.extend(_dotted_name(w, gazetteer))
+            else:
+                split.append(w)
+        words = split
     return TokenStarts(text, words), words
 
 
@@ -79,12 +85,6 @@ DOTTED_WORDS = NAME_ABBREVIATIONS | frozenset(
     "eds trans jan feb mar apr jun jul aug sep sept oct nov dec mon tue tues wed thu thur thurs fri sat sun "
     "ave rd blvd str hwy mt ft av ste apt bldg fl etc vs al cf viz".split()
 )
-
-
-def _split_dotted(word: str, gazetteer: Gazetteer) -> tuple[str, ...]:
-    if len(word) < 3 or len(word) > 5 or word[-1] != "." or not word[0].isupper():
-        return (word,)
-    return _dotted_name(word, gazetteer)
 
 
 @lru_cache(maxsize=8192)
