@@ -18,7 +18,7 @@ exported with a second output so the embedding comes from the served artifact to
 embedder (rightmodel.specialists.embedder: all-MiniLM-L6-v2 as shipped, fp32 ONNX, not fine-tuned),
 for a kNN term in a space that fine-tuning has not collapsed onto the 77 intents.
 
-Usage: python bench/confidence_cache.py --variant full|unknown|base [--epochs N] [--deadline HH:MM]
+Usage: python bench/confidence_cache.py --variant full|unknown|base [--epochs N] [--deadline HH:MM] [--seed N] [--threads N]
 """
 
 from __future__ import annotations
@@ -137,7 +137,7 @@ def onnx_outputs(directory: Path, texts, batch_size: int = 64) -> tuple[np.ndarr
     return logits, pooled
 
 
-def train(fit, known, epochs: int | None, deadline: datetime | None, log):
+def train(fit, known, epochs: int | None, deadline: datetime | None, log, seed: int = SEED, threads: int = 1):
     """train_classifier with the default recipe; if the measured pace would overrun `deadline`,
     abort after a short probe and retrain with as many epochs as fit (at least 2)."""
     from rightmodel.specialists.train import TrainConfig, auto_epochs, train_classifier
@@ -145,7 +145,7 @@ def train(fit, known, epochs: int | None, deadline: datetime | None, log):
     epochs = epochs or auto_epochs(len(fit))
     cut_from = None
     while True:
-        config = TrainConfig(epochs=epochs, threads=1, seed=SEED)
+        config = TrainConfig(epochs=epochs, threads=threads, seed=seed)
         started = time.time()
         last = [0.0]
 
@@ -183,7 +183,7 @@ def base_embeddings(log) -> None:
     fit, calibration, test, _ = splits("full")
     embedder = Embedder(ensure_embedder(CACHE / "embedders"), threads=1)
     arrays = {}
-    for name, part in (("calibration", calibration), ("test", test), ("fit", fit)):
+    for name, part in (("calibration", calibration), ("test", test)) + ((("fit", fit),) if not member else ()):
         arrays[f"{name}_labels"] = np.array([labs[0] for labs in part.labels])
         arrays[f"{name}_base_embedding"] = embedder.embed(part.texts)
         log(f"base embeddings for {name}")
@@ -196,10 +196,15 @@ def main() -> None:
     parser.add_argument("--variant", choices=("full", "unknown", "base"), required=True)
     parser.add_argument("--epochs", type=int, default=None, help="default: auto_epochs of the fit size")
     parser.add_argument("--deadline", default=None, help="UTC HH:MM by which training must be done")
+    parser.add_argument("--seed", type=int, default=SEED,
+                        help=f"training seed (initialisation and batch order; default {SEED}). The splits never change. "
+                             "Another seed writes an ensemble member to cache/<variant>-seed<N>/ with fp32 outputs of "
+                             "calibration and test rows only (bench/confidence.py --ensemble reads them)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     args = parser.parse_args()
     import torch
 
-    torch.set_num_threads(1)
+    torch.set_num_threads(args.threads)
     log = lambda m: print(time.strftime("%H:%M:%S"), args.variant, m, flush=True)  # noqa: E731
     if args.variant == "base":
         return base_embeddings(log)
@@ -209,15 +214,16 @@ def main() -> None:
         deadline = datetime.now(timezone.utc).replace(hour=h, minute=m, second=0, microsecond=0)
     fit, calibration, test, known = splits(args.variant)
     log(f"fit {len(fit)}, calibration {len(calibration)}, test {len(test)}, {len(known)} known intents")
-    out = CACHE / args.variant
+    member = args.seed != SEED
+    out = CACHE / (f"{args.variant}-seed{args.seed}" if member else args.variant)
     out.mkdir(parents=True, exist_ok=True)
     started = time.time()
-    trained, cut_from = train(fit, known, args.epochs, deadline, log)
+    trained, cut_from = train(fit, known, args.epochs, deadline, log, args.seed, args.threads)
     seconds = time.time() - started
     log(f"trained {trained.epochs} epochs in {trained.seconds:.0f} s")
     torch.save(trained.model.state_dict(), out / "state_dict.pt")
     arrays: dict[str, np.ndarray] = {}
-    for name, part in (("calibration", calibration), ("test", test), ("fit", fit)):
+    for name, part in (("calibration", calibration), ("test", test)) + ((("fit", fit),) if not member else ()):
         arrays[f"{name}_labels"] = np.array([labs[0] for labs in part.labels])
         arrays[f"{name}_fp32_logits"], arrays[f"{name}_fp32_embedding"] = torch_outputs(trained, part.texts)
         log(f"fp32 outputs for {name}")
@@ -228,6 +234,9 @@ def main() -> None:
             "n": {"fit": len(fit), "calibration": len(calibration), "test": len(test)},
             "finished": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
     (out / "meta.json").write_text(json.dumps(meta, indent=2))
+    if member:
+        log("done (ensemble member: fp32 outputs only)")
+        return
     with tempfile.TemporaryDirectory() as tmp:
         export_with_embedding(trained, Path(tmp))
         int8: dict[str, np.ndarray] = {}
