@@ -79,19 +79,22 @@ def evaluate(score: np.ndarray, correct: np.ndarray, cal: np.ndarray, new: np.nd
             "accepted_accuracy": float(correct[new][accepted].mean()) if n else None}
 
 
-def table(all_members: dict[int, dict], cal: np.ndarray, new: np.ndarray) -> dict:
-    out: dict = {}
+def ensembles(all_members: dict[int, dict], cal: np.ndarray):
+    """(row key, labels, score, prediction) for every member alone and every combination of
+    members under each ensemble score (one model: the three scores are the same, shown once)."""
     seeds = sorted(all_members)
     for k in range(1, len(seeds) + 1):
         for combo in combinations(seeds, k):
             members = [all_members[s] for s in combo]
-            y = members[0]["y"]
             for name, (score, pred) in scores(members, cal).items():
                 if k == 1 and name != "mean probability":
-                    continue  # one model: the three scores are the same
-                out[f"{'+'.join(map(str, combo))} | {name if k > 1 else 'temperature-scaled max probability'}"] = evaluate(
-                    score, pred == y, cal, new)
-    return out
+                    continue
+                key = f"{'+'.join(map(str, combo))} | {name if k > 1 else 'temperature-scaled max probability'}"
+                yield key, members[0]["y"], score, pred
+
+
+def table(all_members: dict[int, dict], cal: np.ndarray, new: np.ndarray) -> dict:
+    return {key: evaluate(score, pred == y, cal, new) for key, y, score, pred in ensembles(all_members, cal)}
 
 
 def resplits(all_members: dict[int, dict], n: int, seed: int = 2026) -> dict:
@@ -141,27 +144,20 @@ def unknown_table(all_members: dict[int, dict], cal: np.ndarray, new: np.ndarray
     from rightmodel.routing.calibration import calibrate_threshold
 
     out: dict = {}
-    seeds = sorted(all_members)
-    for k in range(1, len(seeds) + 1):
-        for combo in combinations(seeds, k):
-            members = [all_members[s] for s in combo]
-            y = members[0]["y"]
-            is_known = y[new] >= 0
-            for name, (score, pred) in scores(members, cal).items():
-                if k == 1 and name != "mean probability":
-                    continue
-                correct = pred == y
-                t = calibrate_threshold(score[cal], correct[cal], TARGET, DELTA, "expected").threshold
-                accepted = score[new] >= t
-                unknown_sorted = np.sort(score[new][~is_known])
-                cut = unknown_sorted[int(np.ceil(0.9 * len(unknown_sorted))) - 1]
-                out[f"{'+'.join(map(str, combo))} | {name if k > 1 else 'temperature-scaled max probability'}"] = {
-                    "auroc": float(roc_auc_score(is_known, score[new])),
-                    "known_coverage": float((accepted & is_known).sum() / is_known.sum()),
-                    "known_accepted_accuracy": float(correct[new][accepted & is_known].mean()) if (accepted & is_known).any() else None,
-                    "unknown_escalated": float(1 - (accepted & ~is_known).sum() / (~is_known).sum()),
-                    "hindsight_known_coverage_at_90pct_unknown_escalated": float((score[new][is_known] > cut).mean()),
-                }
+    for key, y, score, pred in ensembles(all_members, cal):
+        is_known = y[new] >= 0
+        correct = pred == y
+        t = calibrate_threshold(score[cal], correct[cal], TARGET, DELTA, "expected").threshold
+        accepted = score[new] >= t
+        unknown_sorted = np.sort(score[new][~is_known])
+        cut = unknown_sorted[int(np.ceil(0.9 * len(unknown_sorted))) - 1]
+        out[key] = {
+            "auroc": float(roc_auc_score(is_known, score[new])),
+            "known_coverage": float((accepted & is_known).sum() / is_known.sum()),
+            "known_accepted_accuracy": float(correct[new][accepted & is_known].mean()) if (accepted & is_known).any() else None,
+            "unknown_escalated": float(1 - (accepted & ~is_known).sum() / (~is_known).sum()),
+            "hindsight_known_coverage_at_90pct_unknown_escalated": float((score[new][is_known] > cut).mean()),
+        }
     return out
 
 
