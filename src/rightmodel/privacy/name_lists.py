@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import csv
 import re
+from bisect import bisect_left
 from collections.abc import Callable, Iterator
 
 from rightmodel.privacy.entities import Entity
 from rightmodel.privacy.name_scoring import Info
 
-_WORD = r"(?:[^\W\d_]\.|[^\W\d_][\w'’-]*)"
+_WORD = r"\b(?!(?:and|or)\b)(?:[^\W\d_]\.|[^\W\d_][\w'’-]*)"  # "Kyle and Camille" is two items
 _ITEM = rf"{_WORD}(?:[ ]{_WORD}){{0,2}}"
 # At most one space before a separator: a value the patterns found is blanked to spaces before the
 # name passes run, and "Card ____, holder Kiplagat" is no list.
@@ -51,8 +52,7 @@ def _groups(text: str) -> Iterator[tuple[list[Span], int]]:
     many of them may be a header (a column's first cell is not held against it)."""
     if "," in text or "&" in text or " and " in text or ";" in text:
         for m in _ENUMERATION.finditer(text):
-            yield [(m.start() + i.start(), m.start() + i.end()) for i in _ITEM_RE.finditer(m.group())
-                   if i.group() not in ("and",)], 0
+            yield [(m.start() + i.start(), m.start() + i.end()) for i in _ITEM_RE.finditer(m.group())], 0
     if "\n" in text:
         for column in _columns(text):
             yield column, 1
@@ -116,8 +116,6 @@ def _by_column(rows: list[list[Span]]) -> Iterator[list[Span]]:
 
 
 def _overlaps(found: list[Span], a: int, b: int) -> bool:
-    from bisect import bisect_left
-
     i = bisect_left(found, (b,))
     return i > 0 and found[i - 1][1] > a
 
