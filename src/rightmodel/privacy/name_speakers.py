@@ -48,9 +48,9 @@ _ROLES = frozenset(
     "everyone all team me you human ai model note info warning error debug notice ci cron daemon service monitor alert alerts "
     "build deploy release webhook integration app warn err crit fatal trace "
     # components a log line names where a chat line names its speaker
-    "auth kernel sshd systemd cron crond nginx apache httpd postgres postgresql mysql redis docker kubelet api web worker "
-    "scheduler db http https proxy gateway router network dns dhcp smtp ssh sudo login main root default daemon "
-    "here channel everyone".split())
+    "auth kernel sshd systemd crond nginx apache httpd postgres postgresql mysql redis docker kubelet api web worker "
+    "scheduler db http https proxy gateway router network dns dhcp smtp ssh sudo login main root default "
+    "here channel".split())
 SCORE = 0.85
 
 
