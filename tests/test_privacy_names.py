@@ -291,3 +291,20 @@ def test_names_with_british_looking_endings_are_not_dictionary_words(gazetteer, 
 def test_a_british_imperative_opening_a_prompt_is_not_a_name(detector):
     text = "Draft a polite reply to a customer whose parcel arrived damaged. Apologise, offer a refund, and ask for a photo."
     assert people(detector, text) == []
+
+
+def test_tables_and_lists_with_stray_carriage_returns_do_not_break_detection(detector):
+    """The schema fuzz test sent '\\r' inside a comma-separated line and the csv module raised
+    (a 500 at the gateway). Any mix of delimiters, quotes and line breaks must be read or skipped."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    assert detector.detect("Anna Smith, Bob Jones\nx,\r0\ny,z") is not None
+    assert detector.detect("first_name,last_name\nAnna,Smith\r\nBob,Jo\rnes\n") is not None
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.text(alphabet="Ab ,;|\t\r\n\"'@:-", max_size=60))
+    def check(text):
+        detector.detect(text)
+
+    check()

@@ -163,9 +163,18 @@ def _csv_columns(text: str) -> Iterator[tuple[int, int, str]]:
         pos += len(line) + 1
 
 
+def csv_fields(line: str, delimiter: str, quote: str = '"') -> list[str] | None:
+    """One line's fields as the csv module reads them, or None when it cannot (a carriage return
+    inside a field of a request body is no CSV: "new-line character seen in unquoted field")."""
+    try:
+        return next(csv.reader([line], delimiter=delimiter, quotechar=quote, skipinitialspace=True), [])
+    except csv.Error:
+        return None
+
+
 def _row_fields(text: str, offset: int, row: str, columns: list[str | None], quote: str) -> Iterator[tuple[int, int, str]]:
-    values = next(csv.reader([row], quotechar=quote, skipinitialspace=True), [])
-    if len(values) != len(columns):
+    values = csv_fields(row, ",", quote)
+    if values is None or len(values) != len(columns):
         return
     at = 0
     for value, kind in zip(values, columns):

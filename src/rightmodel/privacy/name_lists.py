@@ -11,12 +11,12 @@ also a listed name) is taken for one too.
 
 from __future__ import annotations
 
-import csv
 import re
 from bisect import bisect_left
 from collections.abc import Callable, Iterator
 
 from rightmodel.privacy.entities import Entity
+from rightmodel.privacy.name_fields import csv_fields
 from rightmodel.privacy.name_scoring import Info
 
 _WORD = r"\b(?!(?:and|or)\b)(?:[^\W\d_]\.|[^\W\d_][\w'’-]*)"  # "Kyle and Camille" is two items
@@ -85,8 +85,8 @@ def _cells(line: str, offset: int) -> tuple[list[Span] | None, str | None]:
         return _split(line, offset, inner_start, inner_end, "|"), "|"
     for d in ("\t", ",", ";"):
         if d in line:
-            values = next(csv.reader([line], delimiter=d, skipinitialspace=True), [])
-            if len(values) < 2:
+            values = csv_fields(line, d)
+            if values is None or len(values) < 2:
                 return None, None
             spans, at = [], 0
             for v in values:
