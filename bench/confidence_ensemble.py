@@ -165,6 +165,10 @@ def render(result: dict) -> str:
     def pct(x: float | None, d: int = 1) -> str:
         return "n/a" if x is None else f"{100 * x:.{d}f}%"
 
+    def rows(block: dict, cells) -> list[str]:
+        """One table row per "members | score" key: the key's two parts, then `cells(result)`."""
+        return [f"| {key} | {cells(r)} |" for key, r in block.items()]
+
     lines = ["# Ensembles of fine-tuned specialists for the 99% threshold (issue 22)", "",
              f"Measured {result['measured_at']} with `{result['command']}` ({result['seconds']} s). "
              "Members: the Banking77 specialist of bench/confidence_cache.py trained with seeds "
@@ -176,20 +180,16 @@ def render(result: dict) -> str:
              "## Calibration split → official test", "",
              "| members | score | test accuracy | AURC | oracle coverage @99% | **coverage @99% / accepted accuracy** |",
              "|---|---|---|---|---|---|"]
-    for key, r in result["official"].items():
-        combo, name = key.split(" | ")
-        lines.append(f"| {combo} | {name} | {pct(r['accuracy'], 2)} | {r['aurc']:.4f} | {pct(r['oracle_coverage_at_99'])} | "
-                     f"**{pct(r['coverage'])} / {pct(r['accepted_accuracy'], 2)}** |")
+    lines += rows(result["official"], lambda r: f"{pct(r['accuracy'], 2)} | {r['aurc']:.4f} | {pct(r['oracle_coverage_at_99'])} | "
+                                                f"**{pct(r['coverage'])} / {pct(r['accepted_accuracy'], 2)}**")
     rs = result.get("resplits")
     if rs:
         lines += ["", f"## Re-splits: calibration + test pooled, re-split {rs['splits']} times (1,000 / 3,080)", "",
                   "| members | score | mean coverage @99% | 10th pct | mean accepted accuracy | splits below 99.0% | mean oracle coverage | mean AURC |",
                   "|---|---|---|---|---|---|---|---|"]
-        for key, r in rs["rows"].items():
-            combo, name = key.split(" | ")
-            lines.append(f"| {combo} | {name} | {pct(r['coverage_mean'])} | {pct(r['coverage_p10'])} | "
-                         f"{pct(r['accepted_accuracy_mean'], 2)} | {pct(r['share_below_0.99'], 0)} | "
-                         f"{pct(r['oracle_coverage_mean'])} | {r['aurc_mean']:.4f} |")
+        lines += rows(rs["rows"], lambda r: f"{pct(r['coverage_mean'])} | {pct(r['coverage_p10'])} | "
+                                            f"{pct(r['accepted_accuracy_mean'], 2)} | {pct(r['share_below_0.99'], 0)} | "
+                                            f"{pct(r['oracle_coverage_mean'])} | {r['aurc_mean']:.4f}")
     uk = result.get("unknown")
     if uk:
         lines += ["", "## Unknown intents: members trained on 60 of the 77 intents, scored on all 77", "",
@@ -198,10 +198,8 @@ def render(result: dict) -> str:
                   "are answered. The last column picks the threshold *on test* (a ceiling for the score, not a rule).", "",
                   "| members | score | AUROC known vs unknown | known answered @99% | their accuracy | **unknown escalated** | known answered at 90% unknown escalated (hindsight) |",
                   "|---|---|---|---|---|---|---|"]
-        for key, r in uk.items():
-            combo, name = key.split(" | ")
-            lines.append(f"| {combo} | {name} | {r['auroc']:.3f} | {pct(r['known_coverage'])} | {pct(r['known_accepted_accuracy'], 2)} | "
-                         f"**{pct(r['unknown_escalated'])}** | {pct(r['hindsight_known_coverage_at_90pct_unknown_escalated'])} |")
+        lines += rows(uk, lambda r: f"{r['auroc']:.3f} | {pct(r['known_coverage'])} | {pct(r['known_accepted_accuracy'], 2)} | "
+                                    f"**{pct(r['unknown_escalated'])}** | {pct(r['hindsight_known_coverage_at_90pct_unknown_escalated'])}")
     ce = result.get("confident_errors")
     if ce:
         lines += ["", f"## Errors among the {pct(ce['share'], 0)} of test answers the 3-model ensemble is surest of", "",

@@ -172,15 +172,25 @@ def csv_fields(line: str, delimiter: str, quote: str = '"') -> list[str] | None:
         return None
 
 
+def locate(line: str, values: list[str]) -> list[tuple[int, int] | None]:
+    """Where each of a line's csv values stands in it, left to right; None for an empty value or
+    one not written verbatim (a quoted value with doubled quotes)."""
+    out: list[tuple[int, int] | None] = []
+    at = 0
+    for value in values:
+        found = line.find(value, at) if value else -1
+        if found < 0:
+            out.append(None)
+            continue
+        out.append((found, found + len(value)))
+        at = found + len(value)
+    return out
+
+
 def _row_fields(text: str, offset: int, row: str, columns: list[str | None], quote: str) -> Iterator[tuple[int, int, str]]:
     values = csv_fields(row, ",", quote)
     if values is None or len(values) != len(columns):
         return
-    at = 0
-    for value, kind in zip(values, columns):
-        found = row.find(value, at) if value else -1
-        if found < 0:
-            continue
-        at = found + len(value)
-        if kind:
-            yield offset + found, offset + found + len(value), kind
+    for span, kind in zip(locate(row, values), columns):
+        if span is not None and kind:
+            yield offset + span[0], offset + span[1], kind

@@ -16,7 +16,7 @@ from bisect import bisect_left
 from collections.abc import Callable, Iterator
 
 from rightmodel.privacy.entities import Entity
-from rightmodel.privacy.name_fields import csv_fields
+from rightmodel.privacy.name_fields import csv_fields, locate
 from rightmodel.privacy.name_scoring import Info
 
 _WORD = r"\b(?!(?:and|or)\b)(?:[^\W\d_]\.|[^\W\d_][\w'’-]*)"  # "Kyle and Camille" is two items
@@ -88,13 +88,8 @@ def _cells(line: str, offset: int) -> tuple[list[Span] | None, str | None]:
             values = csv_fields(line, d)
             if values is None or len(values) < 2:
                 return None, None
-            spans, at = [], 0
-            for v in values:
-                v = v.strip()
-                found = line.find(v, at) if v else -1
-                spans.append((offset + found, offset + found + len(v)) if found >= 0 else (offset, offset))
-                at = found + len(v) if found >= 0 else at
-            return spans, d
+            spans = locate(line, [v.strip() for v in values])
+            return [(offset + s[0], offset + s[1]) if s else (offset, offset) for s in spans], d
     return None, None
 
 
