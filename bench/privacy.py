@@ -161,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
         dets: list[Detector] = [Rightmodel()]
         load_s = {"rightmodel": round(time.time() - t0, 1)}
         if not a.skip_variants:
-            for variant in ("location", "spacy_names"):
+            for variant in ("tagger_only", "location", "spacy_names"):
                 log(f"loading rightmodel's detector, variant {variant}")
                 t0 = time.time()
                 dets.append(Rightmodel(variant))

@@ -91,7 +91,9 @@ def test_the_wheel_carries_its_assets(wheel) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     for needed in ("rightmodel/specialists/bundled_embedder/embedder.onnx", "rightmodel/specialists/bundled_embedder/embedder.manifest.json",
                    "rightmodel/specialists/bundled_embedder/tokenizer.json", "rightmodel/gateway/dashboard_assets/plotly.min.js",
-                   "rightmodel/privacy/data/name_tagger.npz", "rightmodel/ledger/migrations/script.py.mako"):
+                   "rightmodel/privacy/data/name_tagger.npz", "rightmodel/privacy/data/name_reader.onnx",
+                   "rightmodel/privacy/data/name_reader_tokenizer.json", "rightmodel/privacy/data/foreign_stop_words.txt",
+                   "rightmodel/ledger/migrations/script.py.mako"):
         assert needed in names, needed
     assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names)
     metadata = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith(".dist-info/METADATA"))).decode()

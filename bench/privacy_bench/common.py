@@ -19,8 +19,9 @@ TARGETS = {"EMAIL_ADDRESS": 0.99, "PHONE_NUMBER": 0.99, "CREDIT_CARD": 0.99, "IB
            "IP_ADDRESS": 0.99, "PERSON": 0.90}  # strict recall; LOCATION has no target
 LOCALES = ("en_US", "en_GB", "de_DE", "fr_FR", "es_ES", "it_IT", "nl_NL")
 # The detectors compared: key in privacy.json -> label in privacy.md. "rightmodel" is the default
-# Detector(PrivacyConfig()) (patterns + the trained PERSON tagger), the one the targets are checked against.
-LABELS = {"rightmodel": "rightmodel", "rightmodel_location": "rightmodel + LOCATION", "rightmodel_spacy_names": "rightmodel, spaCy names",
+# Detector(PrivacyConfig()) (patterns + the trained PERSON tagger and its second reader), the one the targets are
+# checked against; "tagger only" is the same without the second reader (privacy.name_reader: false).
+LABELS = {"rightmodel": "rightmodel", "rightmodel_tagger_only": "rightmodel, tagger only", "rightmodel_location": "rightmodel + LOCATION", "rightmodel_spacy_names": "rightmodel, spaCy names",
           "presidio": "presidio"}
 PLACEHOLDER = re.compile(r"<[A-Z][A-Z0-9_]*_\d+>")
 UPSTREAM_PORT, PORT_OFF, PORT_ON = 18011, 18012, 18013

@@ -21,13 +21,14 @@ from privacy_bench.dataset import KBText, Sample
 
 
 class Rightmodel:
-    """rightmodel's detector: the default, or a variant (`location`: every type on; `spacy_names`: PERSON from spaCy)."""
+    """rightmodel's detector: the default, or a variant (`tagger_only`: no second name reader; `location`: every type on;
+    `spacy_names`: PERSON from spaCy)."""
 
     def __init__(self, variant: str = "") -> None:
         from rightmodel.privacy.config import BUILTIN_ENTITIES, PrivacyConfig
         from rightmodel.privacy.detector import Detector
 
-        config = {"": PrivacyConfig(), "location": PrivacyConfig(entities=list(BUILTIN_ENTITIES)),
+        config = {"": PrivacyConfig(), "tagger_only": PrivacyConfig(name_reader=False), "location": PrivacyConfig(entities=list(BUILTIN_ENTITIES)),
                   "spacy_names": PrivacyConfig(name_tagger=False)}[variant]
         self.name = "rightmodel" + (f"_{variant}" if variant else "")
         self.detector = Detector(config)

@@ -43,6 +43,10 @@ class Detector:
             from rightmodel.privacy.name_tagger import NameTagger
 
             self.tagger = NameTagger(threshold=config.name_threshold)
+            if config.name_reader:
+                from rightmodel.privacy.name_reader import NameReader
+
+                self.tagger.reader = NameReader()
         self.names = None
         spacy_types = tuple(t for t, wanted in (("PERSON", self.person and self.tagger is None), ("LOCATION", self.location)) if wanted)
         if spacy_types:

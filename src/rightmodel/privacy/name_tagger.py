@@ -22,15 +22,20 @@ import re
 from collections.abc import Callable
 from functools import cache, lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from rightmodel.privacy.config import DEFAULT_NAME_THRESHOLD
 from rightmodel.privacy.entities import Entity
+from rightmodel.privacy.foreign_text import foreign_sentences
 from rightmodel.privacy.gazetteer import Gazetteer
 from rightmodel.privacy.name_spans import ABBREVIATIONS as NAME_ABBREVIATIONS
 from rightmodel.privacy.name_spans import sentences, widen
 from rightmodel.privacy.name_scoring import BOUNDARY, Info, Pass, Passes, TokenTable, neighbour_scores, runs
+
+if TYPE_CHECKING:
+    from rightmodel.privacy.name_reader import NameReader
 
 MODEL_PATH = Path(__file__).resolve().parent / "data" / "name_tagger.npz"
 N_FEATURES = 2**21
@@ -51,7 +56,17 @@ PARTICLES = frozenset(
 # aggregates (never its texts) were seen for these settings.
 THRESHOLD = DEFAULT_NAME_THRESHOLD
 EXTEND = 0.3  # a neighbour of a name token this likely joins it ("Isabel" + "Morales")
-UNSURE = 0.15  # strict mode: a candidate this likely counts as a possible name
+UNSURE = 0.15
+# With a second reader (name_reader.py): a candidate in [DOUBT, CONFIRM) is read again; one below
+# the threshold becomes a name when the reader's probability is at least ACCEPT, one above it
+# stops being one when the reader's is below VETO. Picked 2026-12-07 (issue 16) on held-out sets 1
+# and 2 (read in development) and instruction sets 1 and 2 (PERSON strict recall 1 / 2; prompts
+# altered 1 / 2; all MMLU altered): no reader 0.896 / 0.864, 1.4% / 4.0%, 16.8%; reading [0.15,
+# 0.8) with ACCEPT 0.5 and no veto 0.924 / 0.904, 1.7% / 4.0%, 19.7%; these settings 0.920 /
+# 0.899, 0.7% / 2.7%, 16.1%; DOUBT 0.02 with ACCEPT 0.7 and VETO 0.05 found a little more
+# (0.924 / 0.905) and altered more (1.0% / 3.1%, 17.3%). Reading every name (CONFIRM 1) altered
+# fewer prompts still, at twice the reader's time.
+DOUBT, CONFIRM, ACCEPT, VETO = 0.05, 0.97, 0.8, 0.1
 
 
 @cache
@@ -336,6 +351,19 @@ def candidate_keys(words: list[str], infos: list[Info], i: int) -> tuple[tuple, 
             ("st", starts, w), ("l", a, w), ("r", w, b), ("t", ca, infos[i].case, cb))
 
 
+def _not_foreign(infos: list[Info], candidates: list[int]) -> list[int]:
+    """Candidates less those inside a sentence of another language that are in lower case ("je
+    suis allé") or open it as a greeting ("Bonjour, comment ça va ?", "Olá, comprei ...")."""
+    ranges = foreign_sentences([info.low for info in infos], PARTICLES)
+    if not ranges:
+        return candidates
+    inside = np.zeros(len(infos), dtype=bool)
+    for first, last in ranges:
+        inside[first:last] = True
+    greetings = {first for first, last in ranges if first + 1 < last and infos[first + 1].low == ","}
+    return [i for i in candidates if i not in greetings and not (inside[i] and infos[i].case == "L")]
+
+
 def sigmoid(z: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-z))
 
@@ -356,6 +384,30 @@ class NameTagger:
             self.second = Pass(data["index2"], data["value2"], float(data["bias2"]), features_of, N_FEATURES)
         self.passes = Passes(self.first, self.second)
         self.not_names = _stop_words() | PARTICLES  # words a found name's recurrences never include (name_repeats.py)
+        self.reader: NameReader | None = None  # set by the detector (privacy.name_reader)
+
+    def _read_again(self, text: str, starts: TokenStarts, words: list[str], p: np.ndarray, candidates: list[int]) -> None:
+        """The reader's word on the doubtful candidates: lifted to the threshold, or dropped below it."""
+        from rightmodel.privacy.name_reader import WINDOW
+
+        doubtful = [i for i in candidates if DOUBT <= p[i] < CONFIRM]
+        if not doubtful:
+            return
+        groups: list[list[int]] = []  # doubtful words whose windows overlap share one, up to 4 windows long
+        for i in doubtful:
+            if groups and i - groups[-1][-1] <= 2 * WINDOW and i - groups[-1][0] <= 6 * WINDOW:
+                groups[-1].append(i)
+            else:
+                groups.append([i])
+        last = len(words) - 1
+        windows = [(starts[max(0, g[0] - WINDOW)], starts[min(last, g[-1] + WINDOW)] + len(words[min(last, g[-1] + WINDOW)])) for g in groups]
+        targets = [[(starts[i], starts[i] + len(words[i])) for i in g] for g in groups]
+        for g, scores in zip(groups, self.reader.probabilities(text, windows, targets)):
+            for i, q in zip(g, scores):
+                if q >= ACCEPT:
+                    p[i] = max(p[i], self.threshold)
+                elif p[i] >= self.threshold and q < VETO:
+                    p[i] = EXTEND  # no longer a name of its own; it may still join one beside it
 
     def info(self, word: str) -> Info:
         return PAD if word == PAD_WORD else _info(word, self.gazetteer)
@@ -371,10 +423,14 @@ class NameTagger:
         """PERSON spans; with `unsure`, also spans the model half-believes (score below the threshold)."""
         starts, words, infos = analyse(text, self.gazetteer)
         candidates = candidates_of(infos)
+        if any(infos[i].case == "L" for i in candidates):
+            candidates = _not_foreign(infos, candidates)
         if not candidates:
             return []
         p = np.zeros(len(words))
         p[candidates] = self.probabilities(words, infos, candidates)
+        if self.reader is not None:
+            self._read_again(text, starts, words, p, candidates)
         out = self._spans(starts, words, infos, p, self.threshold, 0.8)
         if unsure:
             taken = {(e.start, e.end) for e in out}

@@ -138,6 +138,33 @@ def inserted(sentence: str, names: Names, rng: random.Random, lower: bool) -> tu
     return before + name + " " + sentence[at:], [(len(before), len(before) + len(name))]
 
 
+# Where a real sentence speaks of a person: a pronoun, "someone", "my friend", "the seller", and
+# "I" before a verb that agrees with any subject ("I was", "I can't", "I lost").
+PERSON_SLOT = re.compile(
+    r"\b(?:he|she|him|me|someone|somebody|my (?:friend|wife|husband|son|daughter|mom|mother|dad|father|boss|colleague|partner|"
+    r"brother|sister|landlord|neighbou?r)|the (?:agent|customer|seller|driver|manager|landlord|tenant|user|recipient|sender|buyer|"
+    r"merchant|owner|author|reviewer)|I(?= (?:can|can't|cannot|could|couldn't|would|will|should|did|didn't|was|wasn't|had|made|"
+    r"got|lost|tried|received|sent|paid|used|bought|ordered|saw|went|found|noticed|called|asked|said|loved|liked|hated)\b))\b",
+    re.IGNORECASE)
+POSSESSIVE_SLOT = re.compile(r"\bmy\b", re.IGNORECASE)
+
+
+def swapped(sentence: str, names: Names, rng: random.Random, lower: bool) -> tuple[str, list[Span]]:
+    """A real sentence with a name where it spoke of a person ("Can you send me the money?" ->
+    "Can you send Gail the money?", "my card" -> "Gail's card"): names in the plain places people
+    put them, with the words real text has around them, so that "approved by Watt." or "Tine was
+    reliable" read as names as well as "Dear Watt," does."""
+    slots, owners = list(PERSON_SLOT.finditer(sentence)), list(POSSESSIVE_SLOT.finditer(sentence))
+    owned = bool(owners) and (rng.random() < 0.3 or not slots)
+    if owned:
+        slots = owners
+    slot = rng.choice(slots)
+    title, name = name_text(names, rng, lower)
+    before = sentence[:slot.start()] + title
+    after = ("'s" if owned else "") + sentence[slot.end():]
+    return before + name + after, [(len(before), len(before) + len(name))]
+
+
 def real_sentences(root: Path) -> list[str]:
     from rightmodel.data import shipped
 
@@ -174,11 +201,16 @@ def stdlib_lines(rng: random.Random, n: int) -> list[str]:
     return out
 
 
-def build(n: int, seed: int, root: Path) -> list[tuple[str, list[Span]]]:
+def build(n: int, seed: int, root: Path, swapped_share: float = 0.0) -> list[tuple[str, list[Span]]]:
+    """Training texts and their names' character spans. `swapped_share` of them are real sentences
+    with a name in a person's place (swapped()): the second reader (train_reader.py) trains with
+    4%; the tagger with none (three seeds each way, 2026-12-07: it lost a point of recall on
+    held-out set 1 for a fifth of a point on set 2)."""
     rng = random.Random(seed)
     names = Names()
     real = real_sentences(root)
     code = stdlib_lines(rng, n // 20)
+    personal = [t for t in real if PERSON_SLOT.search(t) or POSSESSIVE_SLOT.search(t)]
     data: list[tuple[str, list[Span]]] = []
     for _ in range(n):
         r = rng.random()
@@ -201,8 +233,10 @@ def build(n: int, seed: int, root: Path) -> list[tuple[str, list[Span]]]:
             text, spans = rng.choice(code), []
         elif r < 0.80:
             text, spans = D.foreign(rng), []
-        elif r < 0.88:
+        elif r < 0.88 - swapped_share:
             text, spans = inserted(rng.choice(real), names, rng, lower)
+        elif r < 0.88:
+            text, spans = swapped(rng.choice(personal), names, rng, lower)
         elif r < 0.95:
             text, spans = fill(rng.choice(D.DECOY_TEMPLATES), names, rng, real, lower)
         else:
