@@ -88,25 +88,49 @@ def test_the_reader_scores_a_name_above_a_word(with_reader) -> None:
     assert p_name > 0.5 > p_word
 
 
-def test_the_reader_reads_a_bounded_number_of_windows(with_reader, monkeypatch) -> None:
-    import rightmodel.privacy.name_reader as name_reader
-
-    reader = with_reader.tagger.reader
-    rows = []
+def _count_rows(reader, monkeypatch) -> list[int]:
+    rows: list[int] = []
     real_run = reader.session.run
 
     def counting_run(names, feeds):
         rows.append(feeds["input_ids"].shape[0])
         return real_run(names, feeds)
 
-    monkeypatch.setattr(reader, "session", type("S", (), {"run": staticmethod(counting_run)})())
-    monkeypatch.setattr(name_reader, "MAX_WINDOWS", 3)
+    monkeypatch.setattr(reader, "session", type("Session", (), {"run": staticmethod(counting_run)})())
+    return rows
+
+
+def test_the_reader_reads_what_its_budget_grants(with_reader, monkeypatch) -> None:
+    from rightmodel.privacy.name_reader import ReadingBudget
+
+    reader = with_reader.tagger.reader
+    rows = _count_rows(reader, monkeypatch)
     text = " ".join(f"Note {k}: approved by Watt." for k in range(10))
     windows = [(m, m + 20) for m in range(0, 200, 20)]
     targets = [[(a, a + 4)] for a, _ in windows]
-    scores = reader.probabilities(text, windows, targets)
-    assert sum(rows) == 3
+    budget = ReadingBudget(3)
+    scores = reader.probabilities(text, windows, targets, budget)
+    assert sum(rows) == 3 and budget.windows == 0
     assert all(np.isnan(s[0]) for s in scores[3:])  # not read: no verdict
+    assert all(np.isnan(s[0]) for s in reader.probabilities(text, windows, targets, budget))
+    assert sum(rows) == 3
+
+
+def test_one_request_reads_a_bounded_number_of_windows_however_many_fields_it_has(monkeypatch) -> None:
+    """Ten thousand doubtful names in many messages, or in one long one, cost the reader at most
+    MAX_WINDOWS windows per request: its work per request is bounded, not just linear."""
+    from rightmodel.privacy.gate import PrivacyGate
+    from rightmodel.privacy.name_reader import MAX_WINDOWS
+
+    gate = PrivacyGate(PrivacyConfig())
+    rows = _count_rows(gate.detector.tagger.reader, monkeypatch)
+    line = "Questions go to Véronique."
+    many = {"model": "m", "messages": [{"role": "user", "content": f"{line} ({k})"} for k in range(300)]}
+    gate.inspect(many, "redact")
+    assert 0 < sum(rows) <= MAX_WINDOWS
+    rows.clear()
+    gate.inspect({"model": "m", "messages": [{"role": "user", "content": " ".join([line] * 12000)}]}, "redact")
+    assert 0 < sum(rows) <= MAX_WINDOWS
 
 
 def test_windows_of_any_length_are_batched_without_error(with_reader) -> None:

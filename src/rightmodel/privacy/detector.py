@@ -11,6 +11,7 @@ from rightmodel.privacy.entities import Entity, resolve_overlaps
 from rightmodel.privacy.name_echoes import echoes
 from rightmodel.privacy.name_fields import find_field_names
 from rightmodel.privacy.name_lists import list_mates
+from rightmodel.privacy.name_reader import ReadingBudget
 from rightmodel.privacy.name_speakers import find_speakers
 from rightmodel.privacy.normalize import normalise
 
@@ -58,8 +59,11 @@ class Detector:
     def custom_types(self) -> frozenset[str]:
         return self.patterns.custom_types
 
-    def detect(self, text: str, unsure: bool = False, cancelled: Callable[[], bool] | None = None) -> list[Entity]:
+    def detect(self, text: str, unsure: bool = False, cancelled: Callable[[], bool] | None = None,
+               budget: ReadingBudget | None = None) -> list[Entity]:
         """Findings in `text`; with `unsure`, also names the tagger half-believes (for strict local-only).
+        `budget`: what the second name reader may still read, shared by the calls of one request
+        (None: a fresh budget for this call; ReadingBudget(0): tagger only).
 
         A text longer than CHUNK_CHARS is read in overlapping chunks, `cancelled` checked between
         them (WorkCancelled when it says stop): the cost stays linear and a caller that has gone
@@ -67,7 +71,9 @@ class Detector:
         """
         if not text or text.isspace():
             return []
-        found = self._chunked(text, unsure, cancelled) if len(text) > CHUNK_CHARS else self._detect(text, unsure)
+        if budget is None:
+            budget = ReadingBudget()
+        found = self._chunked(text, unsure, cancelled, budget) if len(text) > CHUNK_CHARS else self._detect(text, unsure, budget)
         if self.tagger is not None and any(e.type == "PERSON" for e in found):
             from rightmodel.privacy.name_repeats import recurrences
 
@@ -77,7 +83,7 @@ class Detector:
                 found = sorted(found + more, key=lambda e: e.start)
         return found
 
-    def _chunked(self, text: str, unsure: bool, cancelled: Callable[[], bool] | None) -> list[Entity]:
+    def _chunked(self, text: str, unsure: bool, cancelled: Callable[[], bool] | None, budget: ReadingBudget) -> list[Entity]:
         """Each chunk owns what starts in its core and reads CHUNK_OVERLAP characters of context on
         both sides, so a value or a name at a seam is judged with the same context as anywhere else."""
         found: list[Entity] = []
@@ -85,7 +91,7 @@ class Detector:
             if cancelled is not None and cancelled():
                 raise WorkCancelled("privacy detection stopped: its request has gone")
             lo = max(0, start - CHUNK_OVERLAP)
-            new = [e.shifted(lo) for e in self._detect(text[lo:start + CHUNK_CHARS + CHUNK_OVERLAP], unsure)
+            new = [e.shifted(lo) for e in self._detect(text[lo:start + CHUNK_CHARS + CHUNK_OVERLAP], unsure, budget)
                    if start <= e.start + lo < start + CHUNK_CHARS]
             # Only an entity of the previous chunk that runs past this seam can overlap a new one.
             tail = len(found)
@@ -99,7 +105,7 @@ class Detector:
             found.extend(new)
         return found
 
-    def _detect(self, text: str, unsure: bool) -> list[Entity]:
+    def _detect(self, text: str, unsure: bool, budget: ReadingBudget) -> list[Entity]:
         norm = normalise(text)
         plain = norm.text
         found = self.patterns.find(plain)
@@ -111,7 +117,7 @@ class Detector:
             if self.names is not None:
                 found.extend(self.names.find(plain[:NER_MAX_CHARS]))
             if self.tagger is not None:
-                found.extend(e for e in without_code(plain, self.tagger.find(plain, unsure)) if not _lone_letter(plain, e))
+                found.extend(e for e in without_code(plain, self.tagger.find(plain, unsure, budget)) if not _lone_letter(plain, e))
                 found.extend(find_field_names(plain, self.tagger.info))
                 found.extend(find_speakers(plain, self.tagger.info))
                 found.extend(list_mates(plain, [e for e in found if e.type == "PERSON"], self.tagger.info))

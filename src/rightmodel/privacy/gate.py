@@ -22,6 +22,7 @@ from rightmodel.bounds import WorkCancelled
 from rightmodel.privacy.config import PrivacyConfig, strictest
 from rightmodel.privacy.redact import Redaction
 from rightmodel.privacy.entities import Entity, resolve_overlaps
+from rightmodel.privacy.name_reader import ReadingBudget
 from rightmodel.privacy.scan import TextField, counts, junctions, text_fields
 
 INLINE_CHARS = 512  # shorter requests are scanned on the event loop; longer ones in a worker thread
@@ -95,19 +96,20 @@ class PrivacyGate:
         # Strict local-only: a name the tagger half-believes keeps the request local too. Nothing
         # is redacted under local-only, so a false alarm costs a local answer, never a garbled prompt.
         unsure = strict and policy == "local-only"
+        budget = ReadingBudget()  # the second name reader's windows, for the whole request
         for f in fields:
             if cancelled is not None and cancelled():
                 raise WorkCancelled("privacy detection stopped: its request has gone")
-            f.entities = self.detector.detect(f.text, unsure, cancelled)
-        self._across_fields(fields)
+            f.entities = self.detector.detect(f.text, unsure, cancelled, budget)
+        self._across_fields(fields, budget)
         return Inspection(policy=policy, fields=fields, entities=counts(fields))
 
-    def _across_fields(self, fields: list[TextField]) -> None:
+    def _across_fields(self, fields: list[TextField], budget: ReadingBudget) -> None:
         """Values split between two fields (two messages): found at the junctions, redacted on both sides."""
         text, spots = junctions(fields)
         if not spots:
             return
-        found = self.detector.detect(text)
+        found = self.detector.detect(text, budget=budget)
         if not found:
             return
         touched: set[int] = set()

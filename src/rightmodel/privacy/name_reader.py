@@ -13,6 +13,7 @@ Training: `python -m rightmodel.privacy.train_reader` (see there).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -21,10 +22,23 @@ READER_PATH = Path(__file__).resolve().parent / "data" / "name_reader.onnx"
 TOKENIZER_PATH = Path(__file__).resolve().parent / "data" / "name_reader_tokenizer.json"
 WINDOW = 5  # words either side of a doubtful one (8 found no more names, at 1.4x the cost)
 MAX_PIECES = 96  # word pieces per window, special tokens included (a window's words past it are not read)
-# Windows read per text at most, the first ones: the reader's cost per text stays bounded (about
-# 0.2 s on one core); later doubtful words keep the tagger's verdict.
-MAX_WINDOWS = 256
+# Windows read per request at most, the first ones (ReadingBudget): the reader's cost per request
+# stays bounded whatever it holds, a megabyte or ten thousand fields (about 50 ms on one core);
+# later doubtful words keep the tagger's verdict. A ~1 KB request needs about two.
+MAX_WINDOWS = 64
 BATCH = 16  # windows per run, of similar length (less padding)
+
+
+@dataclass
+class ReadingBudget:
+    """The windows the reader may still read for one request (a Detector call makes its own)."""
+
+    windows: int = MAX_WINDOWS
+
+    def take(self, wanted: int) -> int:
+        granted = max(0, min(wanted, self.windows))
+        self.windows -= granted
+        return granted
 
 
 class NameReader:
@@ -43,13 +57,16 @@ class NameReader:
         self.tokenizer.enable_truncation(MAX_PIECES)
         self.tokenizer.no_padding()
 
-    def probabilities(self, text: str, windows: list[tuple[int, int]], targets: list[list[tuple[int, int]]]) -> list[list[float]]:
+    def probabilities(self, text: str, windows: list[tuple[int, int]], targets: list[list[tuple[int, int]]],
+                      budget: ReadingBudget | None = None) -> list[list[float]]:
         """windows: character ranges to read; targets[k]: character spans inside window k to score.
-        A target the reader did not read (its window past MAX_WINDOWS, or its words past
+        A target the reader did not read (its window past what `budget` grants, or its words past
         MAX_PIECES) scores NaN: no verdict, so the tagger's stands."""
-        read = windows[:MAX_WINDOWS]
+        read = windows[:(budget or ReadingBudget()).take(len(windows))]
         encodings = self.tokenizer.encode_batch([text[a:b] for a, b in read])
         out: list[list[float]] = [[float("nan")] * len(spans) for spans in targets]
+        if not read:
+            return out
         order = sorted(range(len(read)), key=lambda k: len(encodings[k].ids))
         for chunk in (order[k:k + BATCH] for k in range(0, len(order), BATCH)):
             width = max(len(encodings[k].ids) for k in chunk)

@@ -35,7 +35,7 @@ from rightmodel.privacy.name_spans import sentences, widen
 from rightmodel.privacy.name_scoring import BOUNDARY, Info, Pass, Passes, TokenTable, neighbour_scores, runs
 
 if TYPE_CHECKING:
-    from rightmodel.privacy.name_reader import NameReader
+    from rightmodel.privacy.name_reader import NameReader, ReadingBudget
 
 MODEL_PATH = Path(__file__).resolve().parent / "data" / "name_tagger.npz"
 N_FEATURES = 2**21
@@ -386,7 +386,8 @@ class NameTagger:
         self.not_names = _stop_words() | PARTICLES  # words a found name's recurrences never include (name_repeats.py)
         self.reader: NameReader | None = None  # set by the detector (privacy.name_reader)
 
-    def _read_again(self, text: str, starts: TokenStarts, words: list[str], p: np.ndarray, candidates: list[int]) -> None:
+    def _read_again(self, text: str, starts: TokenStarts, words: list[str], p: np.ndarray, candidates: list[int],
+                    budget: ReadingBudget | None) -> None:
         """The reader's word on the doubtful candidates: lifted to the threshold, or dropped below it."""
         from rightmodel.privacy.name_reader import WINDOW
 
@@ -402,7 +403,7 @@ class NameTagger:
         last = len(words) - 1
         windows = [(starts[max(0, g[0] - WINDOW)], starts[min(last, g[-1] + WINDOW)] + len(words[min(last, g[-1] + WINDOW)])) for g in groups]
         targets = [[(starts[i], starts[i] + len(words[i])) for i in g] for g in groups]
-        for g, scores in zip(groups, self.reader.probabilities(text, windows, targets)):
+        for g, scores in zip(groups, self.reader.probabilities(text, windows, targets, budget)):
             for i, q in zip(g, scores):
                 if q >= ACCEPT:
                     p[i] = max(p[i], self.threshold)
@@ -419,8 +420,9 @@ class NameTagger:
         first = sigmoid(raw_first)
         return sigmoid(raw_second + neighbour_scores(self.second, len(words), cands, first))
 
-    def find(self, text: str, unsure: bool = False) -> list[Entity]:
-        """PERSON spans; with `unsure`, also spans the model half-believes (score below the threshold)."""
+    def find(self, text: str, unsure: bool = False, budget: ReadingBudget | None = None) -> list[Entity]:
+        """PERSON spans; with `unsure`, also spans the model half-believes (score below the threshold).
+        `budget`: what the second reader may still read for this request (None: a fresh one)."""
         starts, words, infos = analyse(text, self.gazetteer)
         candidates = candidates_of(infos)
         if any(infos[i].case == "L" for i in candidates):
@@ -430,7 +432,7 @@ class NameTagger:
         p = np.zeros(len(words))
         p[candidates] = self.probabilities(words, infos, candidates)
         if self.reader is not None:
-            self._read_again(text, starts, words, p, candidates)
+            self._read_again(text, starts, words, p, candidates, budget)
         out = self._spans(starts, words, infos, p, self.threshold, 0.8)
         if unsure:
             taken = {(e.start, e.end) for e in out}
