@@ -100,20 +100,18 @@ def _count_rows(reader, monkeypatch) -> list[int]:
     return rows
 
 
-def test_the_reader_reads_what_its_budget_grants(with_reader, monkeypatch) -> None:
+def test_the_tagger_has_read_what_its_budget_grants(with_reader, monkeypatch) -> None:
     from rightmodel.privacy.name_reader import ReadingBudget
 
-    reader = with_reader.tagger.reader
-    rows = _count_rows(reader, monkeypatch)
-    text = " ".join(f"Note {k}: approved by Watt." for k in range(10))
-    windows = [(m, m + 20) for m in range(0, 200, 20)]
-    targets = [[(a, a + 4)] for a, _ in windows]
+    rows = _count_rows(with_reader.tagger.reader, monkeypatch)
+    text = "\n\n".join(f"Note {k}: all questions about this part of the budget go to Véronique." for k in range(10))
     budget = ReadingBudget(3)
-    scores = reader.probabilities(text, windows, targets, budget)
+    with_reader.tagger.find(text, budget=budget)
     assert sum(rows) == 3 and budget.windows == 0
-    assert all(np.isnan(s[0]) for s in scores[3:])  # not read: no verdict
-    assert all(np.isnan(s[0]) for s in reader.probabilities(text, windows, targets, budget))
+    with_reader.tagger.find(text, budget=budget)
     assert sum(rows) == 3
+    with_reader.tagger.find(text)  # a fresh budget
+    assert sum(rows) == 3 + 10
 
 
 def test_one_request_reads_a_bounded_number_of_windows_however_many_fields_it_has(monkeypatch) -> None:

@@ -57,16 +57,14 @@ class NameReader:
         self.tokenizer.enable_truncation(MAX_PIECES)
         self.tokenizer.no_padding()
 
-    def probabilities(self, text: str, windows: list[tuple[int, int]], targets: list[list[tuple[int, int]]],
-                      budget: ReadingBudget | None = None) -> list[list[float]]:
+    def probabilities(self, text: str, windows: list[tuple[int, int]], targets: list[list[tuple[int, int]]]) -> list[list[float]]:
         """windows: character ranges to read; targets[k]: character spans inside window k to score.
-        A target the reader did not read (its window past what `budget` grants, or its words past
-        MAX_PIECES) scores NaN: no verdict, so the tagger's stands."""
-        read = windows[:(budget or ReadingBudget()).take(len(windows))]
-        encodings = self.tokenizer.encode_batch([text[a:b] for a, b in read])
+        A target the reader did not see (its words past MAX_PIECES) scores NaN: no verdict."""
+        read = windows
         out: list[list[float]] = [[float("nan")] * len(spans) for spans in targets]
         if not read:
             return out
+        encodings = self.tokenizer.encode_batch([text[a:b] for a, b in read])
         order = sorted(range(len(read)), key=lambda k: len(encodings[k].ids))
         for chunk in (order[k:k + BATCH] for k in range(0, len(order), BATCH)):
             width = max(len(encodings[k].ids) for k in chunk)

@@ -389,7 +389,7 @@ class NameTagger:
     def _read_again(self, text: str, starts: TokenStarts, words: list[str], p: np.ndarray, candidates: list[int],
                     budget: ReadingBudget | None) -> None:
         """The reader's word on the doubtful candidates: lifted to the threshold, or dropped below it."""
-        from rightmodel.privacy.name_reader import WINDOW
+        from rightmodel.privacy.name_reader import WINDOW, ReadingBudget
 
         doubtful = [i for i in candidates if DOUBT <= p[i] < CONFIRM]
         if not doubtful:
@@ -400,10 +400,15 @@ class NameTagger:
                 groups[-1].append(i)
             else:
                 groups.append([i])
+        # Only the windows the budget grants are located: finding every token's offset would cost
+        # a megabyte of prose a fifth of a second for windows never read.
+        groups = groups[:(budget if budget is not None else ReadingBudget()).take(len(groups))]
+        if not groups:
+            return
         last = len(words) - 1
         windows = [(starts[max(0, g[0] - WINDOW)], starts[min(last, g[-1] + WINDOW)] + len(words[min(last, g[-1] + WINDOW)])) for g in groups]
         targets = [[(starts[i], starts[i] + len(words[i])) for i in g] for g in groups]
-        for g, scores in zip(groups, self.reader.probabilities(text, windows, targets, budget)):
+        for g, scores in zip(groups, self.reader.probabilities(text, windows, targets)):
             for i, q in zip(g, scores):
                 if q >= ACCEPT:
                     p[i] = max(p[i], self.threshold)
