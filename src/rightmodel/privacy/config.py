@@ -93,7 +93,7 @@ class PrivacyConfig(BaseModel):
     name_reader: bool = Field(
         True,
         description="a second reader (a small pretrained encoder) for the words the tagger is unsure of: more names found, fewer "
-                    "prompts altered, about a millisecond more per 1 KB request (bench/results/privacy.md)",
+                    "prompts altered, about 2-3 ms more per 1 KB request and 58 MiB of memory (bench/results/privacy.md)",
     )
     strict: bool = Field(
         False,

@@ -56,7 +56,7 @@ PARTICLES = frozenset(
 # aggregates (never its texts) were seen for these settings.
 THRESHOLD = DEFAULT_NAME_THRESHOLD
 EXTEND = 0.3  # a neighbour of a name token this likely joins it ("Isabel" + "Morales")
-UNSURE = 0.15
+UNSURE = 0.15  # strict mode: a candidate this likely counts as a possible name
 # With a second reader (name_reader.py): a candidate in [DOUBT, CONFIRM) is read again; one below
 # the threshold becomes a name when the reader's probability is at least ACCEPT, one above it
 # stops being one when the reader's is below VETO. Picked 2026-12-07 (issue 16) on held-out sets 1
@@ -394,7 +394,7 @@ class NameTagger:
         doubtful = [i for i in candidates if DOUBT <= p[i] < CONFIRM]
         if not doubtful:
             return
-        groups: list[list[int]] = []  # doubtful words whose windows overlap share one, up to 4 windows long
+        groups: list[list[int]] = []  # doubtful words whose windows overlap share one (at most 8 * WINDOW words)
         for i in doubtful:
             if groups and i - groups[-1][-1] <= 2 * WINDOW and i - groups[-1][0] <= 6 * WINDOW:
                 groups[-1].append(i)
@@ -406,7 +406,8 @@ class NameTagger:
         if not groups:
             return
         last = len(words) - 1
-        windows = [(starts[max(0, g[0] - WINDOW)], starts[min(last, g[-1] + WINDOW)] + len(words[min(last, g[-1] + WINDOW)])) for g in groups]
+        ends = [min(last, g[-1] + WINDOW) for g in groups]
+        windows = [(starts[max(0, g[0] - WINDOW)], starts[end] + len(words[end])) for g, end in zip(groups, ends)]
         targets = [[(starts[i], starts[i] + len(words[i])) for i in g] for g in groups]
         for g, scores in zip(groups, self.reader.probabilities(text, windows, targets)):
             for i, q in zip(g, scores):
