@@ -20,7 +20,7 @@ import numpy as np
 
 READER_PATH = Path(__file__).resolve().parent / "data" / "name_reader.onnx"
 TOKENIZER_PATH = Path(__file__).resolve().parent / "data" / "name_reader_tokenizer.json"
-WINDOW = 5  # words either side of a doubtful one (8 found no more names, at 1.4x the cost)
+WINDOW = 5  # words either side of a doubtful one (8 found no more names, at 1.3x the cost)
 MAX_PIECES = 96  # word pieces per window, special tokens included (a window's words past it are not read)
 # Windows read per request at most, the first ones (ReadingBudget): the reader's cost per request
 # stays bounded whatever it holds, a megabyte or ten thousand fields (about 50 ms on one core);
@@ -42,7 +42,7 @@ class ReadingBudget:
 
 
 class NameReader:
-    """`probabilities(text, spans)`: for each (start, end) character span, the highest
+    """`probabilities(text, windows, targets)`: for each target character span, the highest
     probability the encoder gives one of its word pieces, read in the window given with it."""
 
     def __init__(self, model: Path = READER_PATH, tokenizer: Path = TOKENIZER_PATH, threads: int = 1) -> None:
@@ -60,12 +60,11 @@ class NameReader:
     def probabilities(self, text: str, windows: list[tuple[int, int]], targets: list[list[tuple[int, int]]]) -> list[list[float]]:
         """windows: character ranges to read; targets[k]: character spans inside window k to score.
         A target the reader did not see (its words past MAX_PIECES) scores NaN: no verdict."""
-        read = windows
         out: list[list[float]] = [[float("nan")] * len(spans) for spans in targets]
-        if not read:
+        if not windows:
             return out
-        encodings = self.tokenizer.encode_batch([text[a:b] for a, b in read])
-        order = sorted(range(len(read)), key=lambda k: len(encodings[k].ids))
+        encodings = self.tokenizer.encode_batch([text[a:b] for a, b in windows])
+        order = sorted(range(len(windows)), key=lambda k: len(encodings[k].ids))
         for chunk in (order[k:k + BATCH] for k in range(0, len(order), BATCH)):
             width = max(len(encodings[k].ids) for k in chunk)
             ids = np.zeros((len(chunk), width), dtype=np.int64)
@@ -75,7 +74,7 @@ class NameReader:
                 mask[row, :len(encodings[k].ids)] = 1
             (p,) = self.session.run(None, {"input_ids": ids, "attention_mask": mask})
             for row, k in enumerate(chunk):
-                offset = read[k][0]
+                offset = windows[k][0]
                 pieces = [(a + offset, b + offset) for a, b in encodings[k].offsets]
                 for t, (start, end) in enumerate(targets[k]):
                     inside = [p[row, j] for j, (a, b) in enumerate(pieces) if a < b and start <= a and b <= end]
