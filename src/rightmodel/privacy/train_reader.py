@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> None:
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=args.lr, total_steps=steps, pct_start=0.1)
     model.train()
     for step in range(steps):
-        ids, mask, labels = _labelled(tokenizer, train[step * args.batch:(step + 1) * args.batch], 96)
+        ids, mask, labels = _labelled(tokenizer, train[step * args.batch:(step + 1) * args.batch], MAX_PIECES)
         loss = torch.nn.functional.cross_entropy(model.logits(ids, mask).view(-1, 2), labels.view(-1), ignore_index=-100)
         optimizer.zero_grad()
         loss.backward()
