@@ -205,7 +205,7 @@ def build(n: int, seed: int, root: Path, swapped_share: float = 0.0) -> list[tup
     """Training texts and their names' character spans. `swapped_share` of them are real sentences
     with a name in a person's place (swapped()): the second reader (train_reader.py) trains with
     4%; the tagger with none (three seeds each way, 2026-12-07: it lost a point of recall on
-    held-out set 1 for a fifth of a point on set 2)."""
+    held-out set 1 for a third of a point on set 2)."""
     rng = random.Random(seed)
     names = Names()
     real = real_sentences(root)
