@@ -185,3 +185,15 @@ def test_the_reader_trains_and_exports(tmp_path) -> None:
     start = text.index("Ragnhild")
     [[p_name, p_word]] = reader.probabilities(text, [(0, len(text))], [[(start, start + 8), (3, 7)]])
     assert p_name > p_word
+
+
+def test_a_greeting_that_opens_a_sentence_of_another_language_is_no_candidate(tagger_only) -> None:
+    """Whatever its case: the rule runs whenever there are candidates, not only lower-case ones."""
+    from rightmodel.privacy.name_tagger import _not_foreign, analyse
+
+    text = "Bonjour, je vous écris pour une question sur la facture."
+    _, words, infos = analyse(text, tagger_only.tagger.gazetteer)
+    assert _not_foreign(infos, [0]) == []  # "Bonjour" alone
+    english = "Anna, je vous écris."  # two French stop words: not another language's sentence
+    _, words, infos = analyse(english, tagger_only.tagger.gazetteer)
+    assert _not_foreign(infos, [0]) == [0]

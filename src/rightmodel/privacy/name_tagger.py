@@ -431,7 +431,7 @@ class NameTagger:
         `budget`: what the second reader may still read for this request (None: a fresh one)."""
         starts, words, infos = analyse(text, self.gazetteer)
         candidates = candidates_of(infos)
-        if any(infos[i].case == "L" for i in candidates):
+        if candidates:
             candidates = _not_foreign(infos, candidates)
         if not candidates:
             return []

