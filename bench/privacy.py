@@ -27,12 +27,12 @@ What it measures, and how:
 4. Detection latency on ~1 KB texts (concatenated labelled texts; real review sentences from
    datasets/reviews_sentiment with labelled texts inserted), one text at a time after warm-up,
    with the detector's name cache cleared before each text; the three detectors interleaved.
-5. What the synthetic set cannot show (privacy_bench/unseen.py): three held-out labelled sets written
-   independently of the detector (bench/privacy/heldout_templates.yaml; heldout2_templates.yaml and
-   heldout3_templates.yaml, each written once the one before had been used in development; US Census
+5. What the synthetic set cannot show (privacy_bench/unseen.py): four held-out labelled sets written
+   independently of the detector (bench/privacy/heldout_templates.yaml; heldout2_templates.yaml,
+   heldout3_templates.yaml and heldout4_templates.yaml, each written once the one before had been used in development; US Census
    names and Faker locales the project never used; about a third of the names in lower case), the
    share of PII-free prompts each detector alters (the shipped MMLU questions and
-   bench/privacy/instructions.txt, instructions2.txt, instructions3.txt),
+   bench/privacy/instructions.txt, instructions2.txt, instructions3.txt, instructions4.txt),
    and detection time per KB at 10 KB, 100 KB and 1 MB.
 6. Through the gateway: a stand-in upstream (tests/upstream_server.py) and two `rightmodel serve`
    processes (bench/privacy/detect-off.yaml, detect-on.yaml: defaults, i.e. detect and redact),
@@ -80,9 +80,10 @@ from privacy_bench.common import LABELS, ROOT, TARGETS, TYPES, BenchError, Span,
 from privacy_bench.dataset import Sample, build_dataset, kb_texts, load_reviews, load_templates, tagger_training_overlap  # noqa: E402
 from privacy_bench.detectors import (Detector, Presidio, Rightmodel, added_spans, latency, paired, privacy_step, run_detector,  # noqa: E402
                                      score)
-from privacy_bench.heldout import TEMPLATES, TEMPLATES2, TEMPLATES3, build_heldout, build_heldout2, build_heldout3, heldout_info  # noqa: E402
+from privacy_bench.heldout import (TEMPLATES, TEMPLATES2, TEMPLATES3, TEMPLATES4, build_heldout, build_heldout2, build_heldout3,  # noqa: E402
+                                   build_heldout4, heldout_info)
 from privacy_bench import cost  # noqa: E402
-from privacy_bench.unseen import false_positives  # noqa: E402
+from privacy_bench.unseen import BLIND_SET, false_positives  # noqa: E402
 from privacy_bench.gateway_run import BenchLock, GatewayBench, environment, privacy_digests, wait_quiet  # noqa: E402
 from privacy_bench.report import print_summary, render  # noqa: E402
 
@@ -194,14 +195,14 @@ def main(argv: list[str] | None = None) -> int:
                                                            "PERSON", a.examples)
         del all_preds
         for key, held, templates in (("heldout", build_heldout(), TEMPLATES), ("heldout2", build_heldout2(), TEMPLATES2),
-                                     ("heldout3", build_heldout3(), TEMPLATES3)):
+                                     ("heldout3", build_heldout3(), TEMPLATES3), ("heldout4", build_heldout4(), TEMPLATES4)):
             out[key] = {"info": heldout_info(held, templates), "training_overlap": tagger_training_overlap(held), "accuracy": {}}
             for det in dets:
                 log(f"{det.name}: detecting on {len(held)} texts of {key}")
                 preds, _ = run_detector(det, [x.text for x in held])
                 res = score(held, preds, a.examples)
                 res.pop("_strict_flags")
-                if key == "heldout3":  # blind: keep counts, drop the texts (misses, false positives, templates)
+                if key == BLIND_SET:  # blind: keep counts, drop the texts (misses, false positives, templates)
                     for k in ("misses", "false_positives", "by_template"):
                         res.pop(k)
                 out[key]["accuracy"][det.name] = res

@@ -197,3 +197,41 @@ def test_a_greeting_that_opens_a_sentence_of_another_language_is_no_candidate(ta
     english = "Anna, je vous écris."  # two French stop words: not another language's sentence
     _, words, infos = analyse(english, tagger_only.tagger.gazetteer)
     assert _not_foreign(infos, [0]) == [0]
+
+
+@pytest.mark.parametrize("text", [
+    "Refund to IBAN PT71628681327525220152403, reference 4471.",
+    '{"payout": {"iban": "SA0657410282468531223103", "currency": "SAR"}}',
+    "How do I configure the rate limiter with RATE_LIMIT_RPS and RATE_LIMIT_BURST?",
+    "ive asked the landlord already and she said no",
+])
+def test_labels_identifiers_and_chat_shorthand_are_not_names(tagger_only, with_reader, text) -> None:
+    assert persons(tagger_only, text) == []
+    assert persons(with_reader, text) == []
+
+
+def test_never_names_stay_candidates_but_are_no_name_nor_part_of_one(tagger_only) -> None:
+    """The rule zeroes a label word's score after both passes, so its neighbours score as the
+    tagger trained ("ip" stays a candidate whose first-pass belief the second pass reads), and a
+    found name does not grow over it."""
+    from rightmodel.privacy.name_tagger import analyse, candidates_of, never_names
+
+    text = "Customer anna kowalski, ip 10.0.0.7, asked asap"
+    _, words, infos = analyse(text, tagger_only.tagger.gazetteer)
+    candidates = candidates_of(infos)
+    assert [words[i] for i in never_names(infos, candidates)] == ["ip", "asap"]
+    assert persons(tagger_only, text) == ["kowalski"]  # not "kowalski, ip" (an inverted "Last, First")
+
+
+def test_courtesy_titles_are_not_read_again(with_reader, monkeypatch) -> None:
+    reader = with_reader.tagger.reader
+    read: list[list[str]] = []
+    real = reader.probabilities
+
+    def spy(text, windows, targets):
+        read.append([text[a:b] for spans in targets for a, b in spans])
+        return real(text, windows, targets)
+
+    monkeypatch.setattr(reader, "probabilities", spy)
+    with_reader.detect("Sehr geehrte Frau Oyelaran, Mme Véronique and Herr Uphus are copied.")
+    assert not any(word.rstrip(".") in ("Frau", "Mme", "Herr") for words in read for word in words)

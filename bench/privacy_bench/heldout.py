@@ -22,6 +22,10 @@ develop the detector, filled with seeded values; gold character spans recorded a
   the first set's file, whose output is unchanged).
 - A third held-out set: bench/privacy/heldout3_templates.yaml, written on 2026-12-07 by someone who had not
   seen the detector, its templates, its training data or the texts of sets 1 and 2; build_heldout3(n, seed=2028).
+  Blind for one round; its misses were read on 2026-12-07 (second session) to change the detector.
+- A fourth held-out set: bench/privacy/heldout4_templates.yaml, written on 2026-12-07 by someone who had not
+  seen the detector, its templates, its training data, its results or the texts of sets 1-3;
+  build_heldout4(n, seed=2029).
 
 Seeded and deterministic: build_heldout(n, seed) returns the same samples for the same inputs.
 Run this file (`python bench/privacy_bench/heldout.py [--set 2] [-n N] [--seed S]`, or
@@ -56,6 +60,10 @@ SEED2 = 2027
 # training data or the texts of sets 1 and 2), built with its own seed: build_heldout3.
 TEMPLATES3 = CONF / "heldout3_templates.yaml"
 SEED3 = 2028
+# The fourth (written 2026-12-07, once set 3's misses had been read, by someone who had seen none of the
+# detector, its templates, its training data, its results or the texts of sets 1-3): build_heldout4.
+TEMPLATES4 = CONF / "heldout4_templates.yaml"
+SEED4 = 2029
 SLOT = re.compile(r"\{([A-Z][A-Z]*)([0-9]*)(?::([A-Za-z0-9_]+))?\}")
 SLOT_TYPE = {"PERSON": "PERSON", "EMAIL": "EMAIL_ADDRESS", "PHONE": "PHONE_NUMBER", "CARD": "CREDIT_CARD",
              "IBAN": "IBAN_CODE", "SSN": "US_SSN", "IP": "IP_ADDRESS"}
@@ -208,6 +216,12 @@ def build_heldout3(n: int = 1500, seed: int = SEED3) -> list[Sample]:
     return build_heldout(n, seed, TEMPLATES3)
 
 
+def build_heldout4(n: int = 1500, seed: int = SEED4) -> list[Sample]:
+    """The fourth held-out set: bench/privacy/heldout4_templates.yaml filled like build_heldout, with
+    its own seed (the name lists and value generators are the same)."""
+    return build_heldout(n, seed, TEMPLATES4)
+
+
 def heldout_info(samples: list[Sample], templates: Path | str = TEMPLATES) -> dict[str, Any]:
     """Counts for a report: texts, entities per type and kind, names per shape and source. `templates`
     is the file the samples were built from (for the template counts and the "how" line)."""
@@ -236,17 +250,18 @@ def heldout_info(samples: list[Sample], templates: Path | str = TEMPLATES) -> di
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Print the counts and 10 examples of the first held-out set, or of the second or third with --set 2 / 3."""
+    """Print the counts and 10 examples of the first held-out set, or of another with --set 2 / 3 / 4."""
     import argparse
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--set", choices=("1", "2", "3"), default="1", help="1: heldout_templates.yaml (seed 2026); "
-                    "2: heldout2_templates.yaml (seed 2027); 3: heldout3_templates.yaml (seed 2028)")
+    ap.add_argument("--set", choices=("1", "2", "3", "4"), default="1", help="1: heldout_templates.yaml (seed 2026); "
+                    "2: heldout2_templates.yaml (seed 2027); 3: heldout3_templates.yaml (seed 2028); 4: heldout4_templates.yaml "
+                    "(seed 2029)")
     ap.add_argument("-n", type=int, default=1500)
     ap.add_argument("--seed", type=int, default=None)
     args = ap.parse_args(argv)
-    templates = {"2": TEMPLATES2, "3": TEMPLATES3}.get(args.set, TEMPLATES)
-    seed = args.seed if args.seed is not None else {"2": SEED2, "3": SEED3}.get(args.set, 2026)
+    templates = {"2": TEMPLATES2, "3": TEMPLATES3, "4": TEMPLATES4}.get(args.set, TEMPLATES)
+    seed = args.seed if args.seed is not None else {"2": SEED2, "3": SEED3, "4": SEED4}.get(args.set, 2026)
     samples = build_heldout(args.n, seed, templates)
     info = heldout_info(samples, templates)
     golds = [g for s in samples for g in s.gold]

@@ -1,16 +1,16 @@
 """What the synthetic set cannot show: names and formats from sources the detector was not developed
 on, prompts with no personal data at all, and how detection time grows with text length.
 
-- held-out sets: bench/privacy/heldout_templates.yaml, heldout2_templates.yaml and heldout3_templates.yaml filled by
-  heldout.py with US Census names and Faker locales never used by the project, in every shape
-  (lower case, "First M Last", "Last, First", a given name or surname alone, JSON-escaped), each
-  written by someone who had not seen the detector; the first two have since been read in development
-  (their misses), the third not;
+- held-out sets: bench/privacy/heldout_templates.yaml, heldout2_templates.yaml, heldout3_templates.yaml and
+  heldout4_templates.yaml filled by heldout.py with US Census names and Faker locales never used by the
+  project, in every shape (lower case, "First M Last", "Last, First", a given name or surname alone,
+  JSON-escaped), each written by someone who had not seen the detector; the first three have since been
+  read in development (their misses), the fourth (BLIND_SET) not;
 - PII-free prompts: the MMLU questions shipped in datasets/routellm_mmlu (unique prompts; a seeded
   sample for the slower detectors) and the instruction prompts of bench/privacy/instructions.txt,
-  instructions2.txt and instructions3.txt (the second and third written like heldout2 and heldout3;
-  only counts of the second and third were ever seen) — the share of prompts a detector
-  would alter at all;
+  instructions2.txt, instructions3.txt and instructions4.txt (the second to fourth written like heldout2-4;
+  only counts of the second and fourth were ever seen, the third's alterations were read once it had
+  been measured blind) — the share of prompts a detector would alter at all;
 """
 
 from __future__ import annotations
@@ -28,7 +28,9 @@ from privacy_bench.common import CONF, ROOT, Span, ratio
 
 INSTRUCTIONS = CONF / "instructions.txt"
 INSTRUCTIONS2 = CONF / "instructions2.txt"  # a second set, written 2026-12-06 without seeing the detector or the first
-INSTRUCTIONS3 = CONF / "instructions3.txt"  # a third, written 2026-12-07 the same way, blind
+INSTRUCTIONS3 = CONF / "instructions3.txt"  # a third, written 2026-12-07 the same way; its alterations since read
+INSTRUCTIONS4 = CONF / "instructions4.txt"  # a fourth, written 2026-12-07 once the third had been read: blind
+BLIND_SET = "heldout4"  # the held-out set no one developing the detector has read: its report keeps counts only
 
 
 def instruction_prompts(path: Path | str = INSTRUCTIONS) -> list[str]:
@@ -70,13 +72,14 @@ def false_positives(dets: list[Any], sample: int, seed: int, examples: int) -> d
     mmlu = mmlu_prompts()
     rng = random.Random(seed)
     mmlu_sample = rng.sample(mmlu, min(sample, len(mmlu)))
-    instructions, instructions2, instructions3 = (instruction_prompts(), instruction_prompts(INSTRUCTIONS2),
-                                                  instruction_prompts(INSTRUCTIONS3))
-    out: dict[str, Any] = {"instructions": {}, "instructions2": {}, "instructions3": {}, "mmlu_sample": {}, "mmlu_all": {}}
+    sets = {"instructions": (instruction_prompts(), examples),
+            "instructions2": (instruction_prompts(INSTRUCTIONS2), 0),  # counts only: never read
+            "instructions3": (instruction_prompts(INSTRUCTIONS3), examples),
+            "instructions4": (instruction_prompts(INSTRUCTIONS4), 0)}  # blind: counts, no examples
+    out: dict[str, Any] = {key: {} for key in sets} | {"mmlu_sample": {}, "mmlu_all": {}}
     for det in dets:
-        out["instructions"][det.name] = altered(det.detect, instructions, examples)
-        out["instructions2"][det.name] = altered(det.detect, instructions2, 0)  # counts only: never read
-        out["instructions3"][det.name] = altered(det.detect, instructions3, 0)  # blind: counts, no examples
+        for key, (prompts, shown) in sets.items():
+            out[key][det.name] = altered(det.detect, prompts, shown)
         out["mmlu_sample"][det.name] = altered(det.detect, mmlu_sample, examples)
     default = next(d for d in dets if d.name == "rightmodel")
     out["mmlu_all"]["rightmodel"] = altered(default.detect, mmlu, examples)
@@ -95,14 +98,19 @@ def render(out: dict[str, Any], labels: dict[str, str], types: tuple[str, ...], 
              "written 2026-12-06 by someone who had not seen the detector, its templates, its training data or set 1's texts; "
              "blind for one round, its misses were read on 2026-12-07 to change the detector (name spans, name fields), so "
              "it is no longer blind — set 3 below is"),
-            ("heldout3", "Held-out set 3: blind",
+            ("heldout3", "Held-out set 3: written outside the project, since read in development",
              "bench/privacy/heldout3_templates.yaml filled by build_heldout3 (seed 2028)",
              "written 2026-12-07 by someone who had not seen the detector, its templates, its training data or the texts of sets "
-             "1 and 2; no one developing the detector has read its texts or misses (this report shows none; privacy.json keeps "
-             "counts only)"))
+             "1 and 2; blind for one round, its misses and false positives were read later that day to change the detector "
+             "(a case-aware second reader, label words and identifiers), so it is no longer blind — set 4 below is"),
+            ("heldout4", "Held-out set 4: blind",
+             "bench/privacy/heldout4_templates.yaml filled by build_heldout4 (seed 2029)",
+             "written 2026-12-07 by someone who had not seen the detector, its templates, its training data, its results or the "
+             "texts of sets 1-3; no one developing the detector has read its texts or misses (this report shows none; "
+             "privacy.json keeps counts only)"))
     for key, title, source, how in sets:
         if out.get(key):
-            lines += _render_heldout(out[key], title, source, how, labels, types, targets, show_misses=key != "heldout3")
+            lines += _render_heldout(out[key], title, source, how, labels, types, targets, show_misses=key != BLIND_SET)
     fp = out.get("false_positives")
     if fp:
         names = [n for n in labels if n in fp["instructions"]]
@@ -114,7 +122,8 @@ def render(out: dict[str, Any], labels: dict[str, str], types: tuple[str, ...], 
                   "| prompts | n | " + " | ".join(labels[n] for n in names) + " |", "|---|---|" + "---|" * len(names)]
         for key, title in (("instructions", "instruction prompts (instructions.txt)"),
                            ("instructions2", "instruction prompts, second set, counts only ever seen (instructions2.txt)"),
-                           ("instructions3", "instruction prompts, third set, blind (instructions3.txt)"),
+                           ("instructions3", "instruction prompts, third set, read since (instructions3.txt)"),
+                           ("instructions4", "instruction prompts, fourth set, blind (instructions4.txt)"),
                            ("mmlu_sample", "MMLU questions (seeded sample)")):
             if key not in fp:
                 continue

@@ -351,6 +351,27 @@ def candidate_keys(words: list[str], infos: list[Info], i: int) -> tuple[tuple, 
             ("st", starts, w), ("l", a, w), ("r", w, b), ("t", ca, infos[i].case, cb))
 
 
+# Never a name, whatever the tagger scores them (they stay candidates: its second pass reads its first
+# pass's beliefs about them, as in training): words that label the data beside them ("IBAN: BE69...",
+# {"iban": ...}; some name list holds "Iban", "Ip"); identifiers (RATE_LIMIT_RPS, max_retries); and in
+# lower case, chat shorthand and contractions typed without their apostrophe ("ive asked", "asap").
+LABEL_WORDS = frozenset("iban ssn cvv cvc ip".split())
+CHAT_WORDS = frozenset("ive im youre youve youll theyre theyve weve dont didnt doesnt isnt wasnt arent werent "
+                       "wouldnt couldnt shouldnt thats whats lets hes shes asap pls plz thx lol omg btw fyi imo idk tbh".split())
+# Courtesy titles: beside a name, never part of its span, so the second reader need not read them.
+COURTESY_TITLES = frozenset("mr mrs ms miss mx dr prof herr frau mme mlle mevr dhr sig sra srta dott".split())
+
+
+def never_names(infos: list[Info], candidates: list[int]) -> list[int]:
+    """The candidates that are label words, identifiers or chat shorthand (see LABEL_WORDS)."""
+    out = []
+    for i in candidates:
+        info = infos[i]
+        if info.low in LABEL_WORDS or ("_" in info.low and info.case in "UL") or (info.case == "L" and info.low in CHAT_WORDS):
+            out.append(i)
+    return out
+
+
 def _not_foreign(infos: list[Info], candidates: list[int]) -> list[int]:
     """Candidates less those inside a sentence of another language that are in lower case ("je
     suis allé") or open it as a greeting ("Bonjour, comment ça va ?", "Olá, comprei ...")."""
@@ -391,7 +412,7 @@ class NameTagger:
         """The reader's word on the doubtful candidates: lifted to the threshold, or dropped below it."""
         from rightmodel.privacy.name_reader import WINDOW, ReadingBudget
 
-        doubtful = [i for i in candidates if DOUBT <= p[i] < CONFIRM]
+        doubtful = [i for i in candidates if DOUBT <= p[i] < CONFIRM and words[i].lower().rstrip(".") not in COURTESY_TITLES]
         if not doubtful:
             return
         groups: list[list[int]] = []  # doubtful words whose windows overlap share one (at most 8 * WINDOW words)
@@ -437,6 +458,9 @@ class NameTagger:
             return []
         p = np.zeros(len(words))
         p[candidates] = self.probabilities(words, infos, candidates)
+        for i in never_names(infos, candidates):
+            p[i] = 0.0
+            infos[i] = infos[i]._replace(flags=infos[i].flags + "s")  # nor does a found name grow over it (name_spans)
         if self.reader is not None:
             self._read_again(text, starts, words, p, candidates, budget)
         out = self._spans(starts, words, infos, p, self.threshold, 0.8)
