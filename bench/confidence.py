@@ -8,6 +8,8 @@ tuned on. Scores (rightmodel.routing.acceptance):
   msp          max softmax probability (served today)
   temperature  max probability after temperature scaling fitted on calibration (NLL)
   margin       top-1 minus top-2 probability
+  energy       T * logsumexp(logits / T) with the fitted temperature (an out-of-distribution
+               score: Liu et al. 2020), squashed into (0, 1) around its calibration median
   knn          mean cosine similarity to the 10 nearest training embeddings of the predicted class
   mahalanobis  1 / (1 + d²/dim), d = distance to the predicted class's mean (shared covariance)
   knn:base     the same kNN similarity in the space of the *base* encoder (all-MiniLM-L6-v2 as
@@ -56,7 +58,7 @@ RULES = ("expected", "high-probability")
 # on most calibration draws, at less cost than `high-probability`? (issue 22, default rule)
 MARGIN_TARGETS = (0.9925, 0.995)
 DELTA = 0.1
-SCORES = ("msp", "temperature", "margin", "knn", "mahalanobis", "knn:base", "lr:temp+knn", "lr:temp+knn:base",
+SCORES = ("msp", "temperature", "margin", "energy", "knn", "mahalanobis", "knn:base", "lr:temp+knn", "lr:temp+knn:base",
           "agree:base", "lr:temp+agree+knn", "lr:all", "gate:temp|knn", "gate:temp|knn:base")
 BASE_HEAD_C = 10.0  # inverse regularization of the base-embedding head; fixed once, not tuned on test
 GATE_LEVEL = 0.05  # share of in-distribution calibration requests the kNN gate may escalate
@@ -126,7 +128,7 @@ def scores_for(rows: dict, cal: np.ndarray, new: np.ndarray) -> tuple[dict, dict
     """Every score on calibration rows `cal` and new rows `new`; whatever is fitted (temperature,
     logistic regressions) is fitted on `cal` only. Returns (cal scores, new scores, fitted)."""
     from rightmodel.routing.acceptance import (
-        crossfit_correctness, fit_temperature, logit, margin, max_probability, softmax,
+        crossfit_correctness, energy, fit_temperature, logit, margin, max_probability, softmax, squash_to_unit,
     )
 
     known = rows["y"][cal] >= 0
@@ -136,6 +138,7 @@ def scores_for(rows: dict, cal: np.ndarray, new: np.ndarray) -> tuple[dict, dict
         "msp": max_probability(rows["probs"]),
         "temperature": max_probability(scaled),
         "margin": margin(rows["probs"]),
+        "energy": squash_to_unit(energy(rows["logits"], t), energy(rows["logits"][cal], t)),
         "knn": rows["knn"],
         "mahalanobis": 1.0 / (1.0 + rows["maha_d2"] / rows["dim"]),
     }

@@ -183,7 +183,7 @@ def base_embeddings(log) -> None:
     fit, calibration, test, _ = splits("full")
     embedder = Embedder(ensure_embedder(CACHE / "embedders"), threads=1)
     arrays = {}
-    for name, part in (("calibration", calibration), ("test", test)) + ((("fit", fit),) if not member else ()):
+    for name, part in (("calibration", calibration), ("test", test), ("fit", fit)):
         arrays[f"{name}_labels"] = np.array([labs[0] for labs in part.labels])
         arrays[f"{name}_base_embedding"] = embedder.embed(part.texts)
         log(f"base embeddings for {name}")

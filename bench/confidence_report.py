@@ -6,6 +6,7 @@ NAMES = {
     "msp": "max probability (today)",
     "temperature": "temperature-scaled max probability",
     "margin": "margin top1 − top2",
+    "energy": "energy score T·logsumexp(logits/T)",
     "knn": "kNN cosine to predicted class (k=10)",
     "mahalanobis": "Mahalanobis to predicted class",
     "lr:temp+knn": "LR(temperature, kNN), cross-fitted",

@@ -54,3 +54,16 @@ def test_crossfit_correctness_is_out_of_fold_and_informative():
     assert cal.shape == (400,) and new.shape == (200,)
     assert np.all((0 <= cal) & (cal <= 1)) and np.all((0 <= new) & (new <= 1))
     assert aurc(new, correct[400:]) < aurc(-new, correct[400:])
+
+
+def test_energy_keeps_the_logits_size_that_the_softmax_divides_out() -> None:
+    from rightmodel.routing.acceptance import energy, max_probability, softmax, squash_to_unit
+
+    small = np.array([[2.0, 0.0, 0.0]])
+    large = small + 10.0  # the same softmax, larger logits
+    assert np.allclose(max_probability(softmax(small)), max_probability(softmax(large)))
+    assert energy(large)[0] > energy(small)[0]
+    scores = np.array([-50.0, 1.0, 2.0, 3.0, 400.0])
+    squashed = squash_to_unit(scores, reference=np.array([1.0, 2.0, 3.0]))
+    assert np.all((squashed > 0) & (squashed < 1)) and np.all(np.diff(squashed) > 0)  # order kept, inside the grid
+    assert squashed[2] == 0.5  # the reference's median

@@ -8,6 +8,9 @@ an empirical question; bench/confidence.py measures it. The candidates here:
 
 - max softmax probability (what the runtime serves today), optionally temperature-scaled;
 - margin between the two largest probabilities;
+- the energy score (Liu et al. 2020), temperature times the log-sum-exp of logits / temperature:
+  it keeps the logits' overall size, which the softmax divides out, and is proposed as a better
+  sign of an unfamiliar input than the max probability;
 - kNN cosine similarity of the request's embedding to the training embeddings of the predicted
   class, and a class-conditional Mahalanobis distance with a shared covariance: both see how far
   a request sits from the training data, which a softmax cannot (it is confident far from data);
@@ -64,6 +67,24 @@ def margin(probs: np.ndarray) -> np.ndarray:
     """Top-1 minus top-2 probability, in [0, 1]: small when two intents compete."""
     top2 = np.sort(np.asarray(probs), axis=1)[:, -2:]
     return top2[:, 1] - top2[:, 0]
+
+
+def energy(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    """Negative free energy, T * logsumexp(logits / T): higher for inputs like the training data.
+    Unbounded; squash_to_unit maps it into [0, 1] for the threshold grid."""
+    from scipy.special import logsumexp
+
+    return temperature * logsumexp(np.asarray(logits, dtype=np.float64) / temperature, axis=1)
+
+
+def squash_to_unit(x: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """A monotone map of an unbounded score into (0, 1), centred on the median of `reference`
+    (calibration rows) with its interquartile range as scale. Ranks, hence AURC and which rows a
+    threshold separates, are unchanged. An arctangent rather than a logistic: its tails approach
+    0 and 1 slowly, so far-out scores do not collapse into ties at 1.0."""
+    q1, mid, q3 = np.quantile(reference, [0.25, 0.5, 0.75])
+    z = (np.asarray(x, dtype=np.float64) - mid) / max(q3 - q1, 1e-9)
+    return 0.5 + np.arctan(z) / np.pi
 
 
 def normalize(x: np.ndarray) -> np.ndarray:
