@@ -102,7 +102,7 @@ def render(out: dict[str, Any], labels: dict[str, str], types: tuple[str, ...], 
              "bench/privacy/heldout3_templates.yaml filled by build_heldout3 (seed 2028)",
              "written 2026-12-07 by someone who had not seen the detector, its templates, its training data or the texts of sets "
              "1 and 2; blind for one round, its misses and false positives were read later that day to change the detector "
-             "(a case-aware second reader, label words and identifiers), so it is no longer blind — set 4 below is"),
+             "(label words, identifiers and chat shorthand that are never names), so it is no longer blind — set 4 below is"),
             ("heldout4", "Held-out set 4: blind",
              "bench/privacy/heldout4_templates.yaml filled by build_heldout4 (seed 2029)",
              "written 2026-12-07 by someone who had not seen the detector, its templates, its training data, its results or the "

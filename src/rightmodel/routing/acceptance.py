@@ -71,7 +71,7 @@ def margin(probs: np.ndarray) -> np.ndarray:
 
 def energy(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
     """Negative free energy, T * logsumexp(logits / T): higher for inputs like the training data.
-    Unbounded; squash_to_unit maps it into [0, 1] for the threshold grid."""
+    Unbounded; squash_to_unit maps it into (0, 1) for the threshold grid."""
     from scipy.special import logsumexp
 
     return temperature * logsumexp(np.asarray(logits, dtype=np.float64) / temperature, axis=1)
