@@ -26,6 +26,10 @@ tuned on. Scores (rightmodel.routing.acceptance):
   gate:temp|knn  temperature score, set to 0 when knn is below its 5th percentile on the
                calibration rows (a label-free novelty gate: about 5% of in-distribution requests
                escalate because of it, whatever their label); gate:temp|knn:base with knn:base
+  novelty@S    what the gateway serves with `tasks.<name>.novelty: S` (rightmodel.specialists.
+               novelty): the max probability, set to 0 when the cosine similarity of the request's
+               base embedding to its nearest training text (any intent) is below the gate that S
+               of the calibration rows fall below; S = 0.05 and 0.1
 
 Then `resplits`: calibration and test rows pooled and re-split at random (1,000 / 3,080) many
 times, everything refitted per split, to show how often the realized accuracy of accepted
@@ -59,7 +63,8 @@ RULES = ("expected", "high-probability")
 MARGIN_TARGETS = (0.9925, 0.995)
 DELTA = 0.1
 SCORES = ("msp", "temperature", "margin", "energy", "knn", "mahalanobis", "knn:base", "lr:temp+knn", "lr:temp+knn:base",
-          "agree:base", "lr:temp+agree+knn", "lr:all", "gate:temp|knn", "gate:temp|knn:base")
+          "agree:base", "lr:temp+agree+knn", "lr:all", "gate:temp|knn", "gate:temp|knn:base", "novelty@0.05", "novelty@0.1")
+NOVELTY_SHARES = (0.05, 0.1)
 BASE_HEAD_C = 10.0  # inverse regularization of the base-embedding head; fixed once, not tuned on test
 GATE_LEVEL = 0.05  # share of in-distribution calibration requests the kNN gate may escalate
 
@@ -103,7 +108,7 @@ def label_free(data: dict) -> dict:
     pred = probs.argmax(axis=1)
     fit = data["fit"]
     maha = Mahalanobis.fit(fit["embedding"], fit["y"], len(data["known"]))
-    base = agree = None
+    base = agree = nearest = None
     if "base" in fit:
         from sklearn.linear_model import LogisticRegression
 
@@ -115,13 +120,23 @@ def label_free(data: dict) -> dict:
         second = np.zeros((len(rows_base), len(data["known"])))
         second[:, head.classes_] = head.predict_proba(normalize(rows_base))
         agree = second[np.arange(len(pred)), pred]
+        nearest = nearest_training_text(fit["base"], rows_base)
     return {
-        "knn_base": base, "agree_base": agree,
+        "knn_base": base, "agree_base": agree, "nearest_base": nearest,
         "logits": logits, "y": y, "pred": pred, "correct": pred == y, "probs": probs,
         "knn": knn_similarity(emb, pred, fit["embedding"], fit["y"], k=10),
         "maha_d2": maha.distance2(emb, pred), "dim": emb.shape[1],
         "n_calibration": len(data["calibration"]["y"]),
     }
+
+
+def nearest_training_text(fit_rows: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """The served novelty index's similarity of each row to its nearest fit row (base space)."""
+    from rightmodel.routing.acceptance import normalize
+    from rightmodel.specialists.novelty import NoveltyIndex
+
+    index = NoveltyIndex(rows=normalize(fit_rows).astype(np.float32), calibration=np.zeros(0, np.float32), base_model="bench")
+    return index.nearest(normalize(rows).astype(np.float32)).astype(np.float64)
 
 
 def scores_for(rows: dict, cal: np.ndarray, new: np.ndarray) -> tuple[dict, dict, dict]:
@@ -164,6 +179,16 @@ def scores_for(rows: dict, cal: np.ndarray, new: np.ndarray) -> tuple[dict, dict
             s_cal[f"gate:temp|{name}"] = np.where(base[name][cal] >= gate, base["temperature"][cal], 0.0)
             s_new[f"gate:temp|{name}"] = np.where(base[name][new] >= gate, base["temperature"][new], 0.0)
             fitted[f"gate_{name}"] = gate
+    if rows.get("nearest_base") is not None:
+        from rightmodel.specialists.novelty import NoveltyIndex
+
+        near = rows["nearest_base"]
+        index = NoveltyIndex(rows=np.zeros((0, 1), np.float32), calibration=np.sort(near[cal]).astype(np.float32), base_model="bench")
+        for share in NOVELTY_SHARES:
+            gate = index.gate(share)
+            s_cal[f"novelty@{share}"] = np.where(near[cal] >= gate, base["msp"][cal], 0.0)
+            s_new[f"novelty@{share}"] = np.where(near[new] >= gate, base["msp"][new], 0.0)
+            fitted[f"novelty_gate@{share}"] = gate
     return s_cal, s_new, fitted
 
 

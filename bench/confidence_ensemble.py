@@ -137,14 +137,37 @@ def confident_errors(all_members: dict[int, dict], cal: np.ndarray, new: np.ndar
                        for i in picked]}
 
 
-def unknown_table(all_members: dict[int, dict], cal: np.ndarray, new: np.ndarray) -> dict:
+NOVELTY_SHARES = (0.05, 0.1)
+
+
+def with_novelty(rows, nearest: np.ndarray | None, cal: np.ndarray):
+    """Each (key, labels, score, prediction), then for single members and the whole ensemble the
+    same score behind the served novelty gate (specialists/novelty.py) at each share: 0 when the
+    row's base embedding is less like its nearest training text than that share of calibration rows."""
+    from rightmodel.specialists.novelty import NoveltyIndex
+
+    rows = list(rows)
+    yield from rows
+    if nearest is None:
+        return
+    index = NoveltyIndex(rows=np.zeros((0, 1), np.float32), calibration=np.sort(nearest[cal]).astype(np.float32), base_model="bench")
+    widest = max(key.split(" | ")[0].count("+") for key, *_ in rows)
+    for key, y, score, pred in rows:
+        members, name = key.split(" | ")
+        if members.count("+") not in (0, widest) or (members.count("+") and name != "mean probability"):
+            continue
+        for share in NOVELTY_SHARES:
+            yield f"{key}, novelty gate {share}", y, np.where(nearest >= index.gate(share), score, 0.0), pred
+
+
+def unknown_table(all_members: dict[int, dict], cal: np.ndarray, new: np.ndarray, nearest: np.ndarray | None = None) -> dict:
     """Specialists trained on 60 of 77 intents: known requests answered vs unknown ones escalated."""
     from sklearn.metrics import roc_auc_score
 
     from rightmodel.routing.calibration import calibrate_threshold
 
     out: dict = {}
-    for key, y, score, pred in ensembles(all_members, cal):
+    for key, y, score, pred in with_novelty(ensembles(all_members, cal), nearest, cal):
         is_known = y[new] >= 0
         correct = pred == y
         t = calibrate_threshold(score[cal], correct[cal], TARGET, DELTA, "expected").threshold
@@ -159,6 +182,18 @@ def unknown_table(all_members: dict[int, dict], cal: np.ndarray, new: np.ndarray
             "hindsight_known_coverage_at_90pct_unknown_escalated": float((score[new][is_known] > cut).mean()),
         }
     return out
+
+
+def novelty_similarity(cache: Path) -> np.ndarray | None:
+    """Each unknown-variant calibration and test row's similarity to its nearest fit row in the
+    base encoder's space (bench/confidence_cache.py --variant base), calibration rows first."""
+    from confidence import load, nearest_training_text
+
+    if not (cache / "base" / "base.npz").exists():
+        return None
+    data = load("unknown", "fp32", cache)
+    rows = np.concatenate([data["calibration"]["base"], data["test"]["base"]])
+    return nearest_training_text(data["fit"]["base"], rows)
 
 
 def render(result: dict) -> str:
@@ -237,7 +272,7 @@ def main() -> None:
         unknown = {s: member_arrays(s, args.cache, "unknown") for s in seeds}
         u_first = unknown[seeds[0]]
         u_cal, u_new = np.arange(u_first["n_calibration"]), np.arange(u_first["n_calibration"], len(u_first["y"]))
-        result["unknown"] = unknown_table(unknown, u_cal, u_new)
+        result["unknown"] = unknown_table(unknown, u_cal, u_new, novelty_similarity(args.cache))
     if args.resplits:
         result["resplits"] = resplits(members, args.resplits)
     result["seconds"] = round(time.time() - started, 1)

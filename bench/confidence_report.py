@@ -17,6 +17,8 @@ NAMES = {
     "lr:temp+agree+knn": "LR(temperature, second-model agreement, kNN), cross-fitted",
     "lr:temp+knn:base": "LR(temperature, kNN, base kNN), cross-fitted",
     "gate:temp|knn:base": "temperature, gated by base kNN ≥ its 5th calibration percentile",
+    "novelty@0.05": "max probability with the served novelty gate at 0.05 (nearest training text, base space)",
+    "novelty@0.1": "max probability with the served novelty gate at 0.1 (nearest training text, base space)",
 }
 
 

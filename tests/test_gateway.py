@@ -8,6 +8,7 @@ Thresholds are set per task in the constellation to force each route determinist
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 from pathlib import Path
 
@@ -323,3 +324,26 @@ def test_a_missing_specialist_stops_startup_with_one_clear_line(served, tmp_path
     result = run_cli("serve", "--config", str(path), "--home", str(served), "--port", "0", timeout=60)
     assert result.returncode == 2
     assert "models.x" in result.stderr and "ghost" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_novelty_gate_escalates_what_the_specialist_never_saw(served, frontier, tmp_path):
+    """tasks.intent.novelty: a request unlike every training text escalates even though the
+    threshold accepts every answer; one like them is answered locally. Both rows carry the
+    similarity and the gate."""
+    home = tmp_path / "gw-novel"
+    home.mkdir()
+    config = constellation(served, frontier.v1, ALWAYS_ACCEPT, novelty=0.1)
+    args = ("--home", str(served), "--journal-dir", str(home / "journal"), "--ledger-url", f"sqlite:///{home / 'ledger.db'}")
+    with running_gateway(config, home, extra_args=args) as gw:
+        c = client(gw)
+        familiar = c.chat.completions.create(model="intent", messages=[{"role": "user", "content": "My new card still hasn't arrived"}])
+        assert familiar.model_extra["rightmodel"]["route"] == "specialist"
+        novel = c.chat.completions.create(
+            model="intent", messages=[{"role": "user", "content": "Write a haiku about garbage collection in the JVM"}])
+        meta = novel.model_extra["rightmodel"]
+        assert meta["route"] == "escalated" and meta["model"] == "big"
+        assert "unlike its training texts" in meta["reason"] and "escalated to big" in meta["reason"]
+        rows = gw.ledger_rows(expect=2)
+        seen = [json.loads(r["extra"])["novelty"] for r in rows]
+        assert seen[0]["similarity"] >= seen[0]["gate"] > seen[1]["similarity"]
+        assert all(s["share"] == 0.1 for s in seen)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from rightmodel.evaluate.card import calibrated_threshold, read_card
 from rightmodel.specialists.batching import MicroBatcher
+from rightmodel.specialists.novelty import NoveltyIndex
 from rightmodel.specialists.runtime import SpecialistRuntime
 
 
@@ -41,6 +42,7 @@ class SpecialistBackend:
         self.threshold = calibrated_threshold(card)
         self.target_accuracy = card.get("calibration", {}).get("target_accuracy")
         self.batcher = MicroBatcher(self.runtime, max_batch=max_batch, max_wait_ms=max_wait_ms)
+        self.novelty = NoveltyIndex.load(self.version.path)  # None for a version trained before the index existed
 
     @property
     def labels(self) -> list[str]:

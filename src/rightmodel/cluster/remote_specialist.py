@@ -66,6 +66,7 @@ class RemoteSpecialist:
         self.target_accuracy = info.target_accuracy
         self.runtime = info  # `.multi_label`, `.max_length`, `.labels`
         self.batcher = InFlight()
+        self.novelty = None  # the novelty gate runs only for specialists served in the gateway's process
 
     @classmethod
     def open(cls, name: str, handle: Any, ref: str) -> "RemoteSpecialist":

@@ -247,6 +247,12 @@ class TaskConfig(Strict):
     # `guess` and `error` never send an unsure request to a remote model (requests only a
     # generative model can answer, e.g. with `tools`, still go to escalate_to).
     on_unsure: Literal["escalate", "guess", "error"] = "escalate"
+    # Opt-in, classify tasks: a request the specialist is confident about is still treated as unsure
+    # (escalated, or on_unsure) when it is less like the specialist's training texts than all but this
+    # share of its calibration texts, e.g. 0.05 (rightmodel/specialists/novelty.py). It catches
+    # requests of intents the specialist was never trained on, at the cost of about this share of
+    # ordinary ones; the card's `novelty` section shows both on the evaluation split.
+    novelty: float | None = Field(None, gt=0, lt=0.5)
 
 
 class DefaultsConfig(Strict):

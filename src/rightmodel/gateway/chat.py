@@ -21,7 +21,7 @@ from rightmodel.backends.base import ChatResult, ChatStream, UpstreamError, Usag
 from rightmodel.bounds import JsonTooDeep
 from rightmodel.constellation.config import TaskConfig
 from rightmodel.constellation.costs import estimate_prompt_tokens, estimate_tokens
-from rightmodel.gateway import answers, shadow, shadow_generative
+from rightmodel.gateway import answers, novelty_gate, shadow, shadow_generative
 from rightmodel.gateway.generative_task import local_answer
 from rightmodel.gateway.deadlines import Scope, bounded
 from rightmodel.gateway.errors import APIError, no_route
@@ -183,9 +183,12 @@ async def serve_specialist(state: GatewayState, t: Ticket, body: dict[str, Any],
     threshold = decision.threshold if decision.threshold is not None else backend.threshold
     local_cost = state.costs.local(cls.compute_s)
     prompt_estimate = estimate_prompt_tokens(body["messages"])
-    if decision.escalates and not backend.accepts(cls.confidence, decision.threshold):
+    unsure = None if backend.accepts(cls.confidence, decision.threshold) else f"confidence {cls.confidence:.4f} < threshold {threshold:.4f}"
+    if unsure is None and not decision.must_answer:
+        unsure = await novelty_gate.novel(state, t, backend, task_cfg, text, scope)
+    if decision.escalates and unsure:
         t.escalated = True
-        t.reason = f"{decision.reason}; confidence {cls.confidence:.4f} < threshold {threshold:.4f}"
+        t.reason = f"{decision.reason}; {unsure}"
         target = decision.escalate_to if decision.pick is None else await learned_pick(state, t, decision)
         t.reason = f"{t.reason}, escalated to {target}"
         t.extra["specialist"] = {"model": cls.version, "label": cls.label, "compute_ms": round(cls.compute_s * 1000, 3)}
@@ -198,14 +201,14 @@ async def serve_specialist(state: GatewayState, t: Ticket, body: dict[str, Any],
     t.labels = list(cls.labels)
     if decision.must_answer:
         t.reason = f"{decision.reason}; confidence {cls.confidence:.4f} (answers whatever its confidence)"
-    elif not backend.accepts(cls.confidence, decision.threshold):
+    elif unsure:
         if decision.on_unsure == "error":
-            return unsure_error(state, t, cls, threshold, local_cost, prompt_estimate)
+            return unsure_error(state, t, cls, threshold, unsure, local_cost, prompt_estimate)
         if decision.on_unsure != "guess":
-            return unavailable_escalation(state, t, body, cls, threshold, local_cost, prompt_estimate)
+            return unavailable_escalation(state, t, body, cls, threshold, unsure, local_cost, prompt_estimate)
         # on_unsure: guess: the label is the answer, marked unsure (rightmodel field, header, ledger extra).
         t.extra["unsure"] = True
-        t.reason = f"{decision.reason}; confidence {cls.confidence:.4f} < threshold {threshold:.4f}, answered as an unsure guess (on_unsure: guess)"
+        t.reason = f"{decision.reason}; {unsure}, answered as an unsure guess (on_unsure: guess)"
     else:
         t.reason = f"{decision.reason}; confidence {cls.confidence:.4f} >= threshold {threshold:.4f}"
     text_out = answers.answer_text(cls, answers.wants_json(body, task_cfg.answer if task_cfg else "label"), backend.runtime.multi_label)
@@ -249,7 +252,7 @@ async def serve_generative_specialist(state: GatewayState, t: Ticket, body: dict
 
 
 def unavailable_escalation(
-    state: GatewayState, t: Ticket, body: dict[str, Any], cls, threshold: float, local_cost: float, prompt_estimate: int
+    state: GatewayState, t: Ticket, body: dict[str, Any], cls, threshold: float, unsure: str, local_cost: float, prompt_estimate: int
 ) -> Response:
     """Below threshold with nowhere to escalate: say so, never pass the guess off as an answer.
 
@@ -258,7 +261,7 @@ def unavailable_escalation(
     """
     t.route = "escalation_unavailable"
     t.labels = None  # the client got no answer; the guess is in extra.specialist
-    t.reason = f"{t.reason}; confidence {cls.confidence:.4f} < threshold {threshold:.4f} and no escalation target is configured"
+    t.reason = f"{t.reason}; {unsure} and no escalation target is configured"
     t.usage = Usage(prompt_tokens=cls.tokens, completion_tokens=0, reported=True)
     t.cost = local_cost
     t.counterfactual = state.costs.counterfactual(Usage(prompt_estimate, estimate_tokens(cls.label)))
@@ -277,7 +280,7 @@ def unavailable_escalation(
     return Response(orjson.dumps(payload), media_type=JSON, headers=info.headers())
 
 
-def unsure_error(state: GatewayState, t: Ticket, cls, threshold: float, local_cost: float, prompt_estimate: int) -> Response:
+def unsure_error(state: GatewayState, t: Ticket, cls, threshold: float, unsure: str, local_cost: float, prompt_estimate: int) -> Response:
     """Below threshold, and the task's ``on_unsure`` is ``error``: an OpenAI-shaped 503
     ``specialist_unsure`` instead of an empty answer.
 
@@ -293,8 +296,7 @@ def unsure_error(state: GatewayState, t: Ticket, cls, threshold: float, local_co
     """
     t.route = "escalation_unavailable"
     t.labels = None  # the client got no answer; the guess is in extra.specialist
-    t.reason = (f"{t.reason}; confidence {cls.confidence:.4f} < threshold {threshold:.4f} and task {t.task} "
-                f"has on_unsure: error")
+    t.reason = f"{t.reason}; {unsure} and task {t.task} has on_unsure: error"
     t.usage = Usage(prompt_tokens=cls.tokens, completion_tokens=0, reported=True)
     t.cost = local_cost
     t.counterfactual = state.costs.counterfactual(Usage(prompt_estimate, estimate_tokens(cls.label)))
@@ -304,8 +306,8 @@ def unsure_error(state: GatewayState, t: Ticket, cls, threshold: float, local_co
     meta = {**info.to_dict(), "status": "unsure", "best_guess": _best_guess(cls)}
     err = APIError(
         503,
-        f"the specialist of task {t.task} is not confident enough to answer (confidence {cls.confidence:.4f} < threshold "
-        f"{threshold:.4f}) and the task is configured with on_unsure: error, so no answer was given; its best guess is in "
+        f"the specialist of task {t.task} is not confident enough to answer ({unsure}) and the task is configured with "
+        f"on_unsure: error, so no answer was given; its best guess is in "
         f"the 'rightmodel' field",
         code="specialist_unsure",
         headers={**info.headers(), "x-should-retry": "false"},

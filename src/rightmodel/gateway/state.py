@@ -129,6 +129,23 @@ class GatewayState:
             self.registry.close()
 
 
+def check_novelty(constellation: Constellation, specialists: dict[str, Any]) -> None:
+    """A task with `novelty` needs a classify specialist whose version carries a novelty index
+    (trained by this release or later, served in this process): startup says so rather than
+    serving without the gate the configuration asks for."""
+    for name, task in constellation.tasks.items():
+        if task.novelty is None:
+            continue
+        backend = specialists.get(task.specialist or "")
+        if backend is None:
+            raise ConfigError(f"tasks.{name}.novelty: needs a classify specialist (tasks.{name}.specialist naming a "
+                              "`kind: specialist` model)")
+        if getattr(backend, "novelty", None) is None:
+            raise ConfigError(f"tasks.{name}.novelty: {backend.ref} has no novelty index (a version trained before it "
+                              "existed, or one served by Ray Serve replicas): retrain it with `rightmodel train`, or drop "
+                              f"tasks.{name}.novelty")
+
+
 def check_generative_thresholds(constellation: Constellation, remotes: dict[str, ChatBackend]) -> None:
     """A task whose specialist is a generate model needs an acceptance threshold (the task's
     `threshold`, the model's, or its card's): without one nothing could tell an answer worth
@@ -238,6 +255,7 @@ def build_state(constellation: Constellation, settings: GatewaySettings, open_sp
     http = HttpClient()
     remotes = {name: build_remote(name, cfg, http, settings.inference_threads, registry) for name, cfg in constellation.remote_models().items()}
     check_generative_thresholds(constellation, remotes)
+    check_novelty(constellation, specialists)
     capturer = build_capturer(constellation, settings)
     shadow_outcomes = None
     if any(t.shadow in constellation.generators() for t in constellation.tasks.values()):

@@ -28,6 +28,7 @@ from rightmodel.routing.certify import best_certifiable, certifiable, certify_li
 from rightmodel.specialists.crossfit import GUARANTEE, OutOfFold, out_of_fold_scores
 from rightmodel.specialists.encoder import describe_base, resolve_base
 from rightmodel.specialists.export import MODEL_FILE, export_specialist
+from rightmodel.specialists.novelty import novelty_line, write_novelty
 from rightmodel.specialists.runtime import SpecialistRuntime, confidence_of
 from rightmodel.specialists.train import ProgressCallback, TrainConfig, TrainedModel, train_classifier
 
@@ -191,11 +192,12 @@ def package_and_register(
         fp32_path = staged.parent / f"{staged.name}.fp32.onnx"
         try:
             export_specialist(trained, staged, keep_fp32=fp32_path)
-            card = evaluate_build(request, trained, splits, staged, fp32_path)
+            card = evaluate_build(request, trained, splits, staged, fp32_path, novelty_cache=registry.home / "cache")
         finally:
             fp32_path.unlink(missing_ok=True)
         for line in card["certify"]["lines"]:
             log(line)
+        log(novelty_line(request.task, card["novelty"]))
         card["data"]["train_hash"] = data.content_hash()
         if data.system_prompts:
             card["data"]["system_prompts"] = list(data.system_prompts[:10])
@@ -221,9 +223,10 @@ def package_and_register(
 
 
 def evaluate_build(
-    request: BuildRequest, trained, splits: Splits, staged: Path, fp32_path: Path
+    request: BuildRequest, trained, splits: Splits, staged: Path, fp32_path: Path, novelty_cache: Path | None = None
 ) -> dict:
-    """Score the int8 artifact (and fp32 for the delta), calibrate, time it; return the card."""
+    """Score the int8 artifact (and fp32 for the delta), calibrate, time it; return the card.
+    With `novelty_cache` (where the gateway's embedder is built), also the novelty index."""
     runtime = SpecialistRuntime(staged)
     fp32 = SpecialistRuntime(staged, model_file=str(fp32_path))
     ev = splits.evaluation
@@ -274,6 +277,11 @@ def evaluate_build(
         certify["targets_without_margin"] = certifiable(cal_conf, cal_correct, request.target_accuracy, request.delta,
                                                         request.calibration_method)
     shifted = [evaluate_shifted(request, path, runtime, calibrations, trained.multi_label) for path in request.shifted_paths]
+    novelty = None
+    if novelty_cache is not None:
+        cal_texts = splits.fit.texts if cross_fitted else splits.calibration.texts
+        novelty = write_novelty(novelty_cache, staged, splits.fit.texts, cal_texts, ev.texts, eval_conf, eval_correct,
+                                chosen["on_calibration"]["threshold"], request.config.seed)
     latency = measure_latency(lambda batch: runtime.predict_proba(batch, batch_size=64), list(ev.texts))
     fit_texts = set(splits.fit.texts)
     return {
@@ -316,6 +324,7 @@ def evaluate_build(
         "cross_fit": splits.out_of_fold.to_dict() if cross_fitted else None,
         "certify": certify,
         "shifted": shifted,
+        "novelty": novelty,
         "latency": latency,
         "size": {
             "model_bytes": (staged / MODEL_FILE).stat().st_size,
