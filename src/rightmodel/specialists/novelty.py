@@ -23,7 +23,7 @@ from typing import Protocol, Sequence
 import numpy as np
 
 NOVELTY_FILE = "novelty.npz"
-MAX_ROWS = 50_000  # training texts kept: ~77 MB of float32 at 384 dimensions, ~5 ms per request at the cap
+MAX_ROWS = 50_000  # training texts kept: 73 MB of float32 at 384 dimensions (bench/results/novelty-cost.md: time)
 CHUNK = 2048  # query rows per matrix product: bounds the (chunk × rows) similarity matrix
 
 
