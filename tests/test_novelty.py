@@ -91,6 +91,8 @@ def test_the_trained_version_carries_its_index_and_card_section(built):
     section = read_card(path)["novelty"]
     assert section["rows"] > 0 and section["calibration_texts"] > 0
     assert set(section["on_eval"]["with"]) == {str(s) for s in SHARES}
+    shown = (path / "card.md").read_text()
+    assert "Requests unlike the training texts" in shown and "| 0.05 (gate " in shown
     backend = SpecialistBackend("intent-v", built["registry"], built["version"].ref)
     assert backend.novelty is not None and backend.novelty.rows.shape[0] == section["rows"]
 

@@ -83,6 +83,8 @@ def render_markdown(card: dict) -> str:
         lines += ["", "### Where the data moves", "",
                   "The chosen threshold on the calibration split, the evaluation set and each labelled file from "
                   "another distribution given at training (`--shifted-eval`):", "", "```", *shift_lines(card), "```", ""]
+    if card.get("novelty"):
+        lines += ["", "### Requests unlike the training texts (opt-in: `tasks.<task>.novelty`)", "", *novelty_lines(card["novelty"]), ""]
     for method, result in card.get("calibration_methods", {}).items():
         c, e = result["on_calibration"], result["on_eval"]
         lines.append(
@@ -108,6 +110,18 @@ def render_markdown(card: dict) -> str:
         lines.append(f"| {label} | {row['precision']:.3f} | {row['recall']:.3f} | {row['f1']:.3f} | {row['support']} |")
     lines += ["", "## Hyperparameters", "", "```json", json.dumps(card["hyperparameters"], indent=2), "```", ""]
     return "\n".join(lines)
+
+
+def novelty_lines(section: dict) -> list[str]:
+    """The novelty gate's effect on the evaluation set at the chosen threshold, per setting."""
+    without = section["on_eval"]["without"]
+    lines = [f"Index: {section['rows']:,} training texts embedded with {section['base_model']}; gates from "
+             f"{section['calibration_texts']:,} calibration texts. On the evaluation set at the chosen threshold:", "",
+             "| novelty | flagged as unlike | coverage | accepted accuracy |", "|---|---|---|---|",
+             f"| off | - | {pct(without['coverage'])} | {pct(without['accepted_accuracy'])} |"]
+    for share, r in section["on_eval"]["with"].items():
+        lines.append(f"| {share} (gate {r['gate']:.3f}) | {pct(r['flagged'])} | {pct(r['coverage'])} | {pct(r['accepted_accuracy'])} |")
+    return lines
 
 
 def shift_lines(card: dict) -> list[str]:
