@@ -97,6 +97,21 @@ def test_the_trained_version_carries_its_index_and_card_section(built):
     assert backend.novelty is not None and backend.novelty.rows.shape[0] == section["rows"]
 
 
+def test_a_ray_ingress_reads_the_index_of_the_version_its_replica_loaded(built, tmp_path):
+    """serve --ray: the replica describes the version (VersionInfo, sent to the ingress), and the
+    ingress, which runs the gate, loads the index from the version's directory."""
+    from dataclasses import replace
+
+    from rightmodel.backends.specialist import SpecialistBackend
+    from rightmodel.cluster.remote_specialist import RemoteSpecialist, VersionInfo
+
+    info = VersionInfo.of(SpecialistBackend("intent-v", built["registry"], built["version"].ref))
+    assert info.path == str(built["version"].path)
+    remote = RemoteSpecialist("intent-v", handle=None, info=info)
+    assert remote.novelty is not None and len(remote.novelty.rows) > 0
+    assert RemoteSpecialist("intent-v", handle=None, info=replace(info, path=str(tmp_path))).novelty is None
+
+
 def test_startup_refuses_a_gate_the_specialist_cannot_give():
     from rightmodel.constellation.config import Constellation
     from rightmodel.errors import ConfigError

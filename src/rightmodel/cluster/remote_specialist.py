@@ -15,9 +15,11 @@ awaitable (a DeploymentResponse), which keeps this module testable without a clu
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from rightmodel.backends.specialist import Classification
+from rightmodel.specialists.novelty import NoveltyIndex
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,7 @@ class VersionInfo:
     max_length: int
     threshold: float
     target_accuracy: float | None
+    path: str = ""  # the version's directory: where the ingress finds its novelty index (one machine, or a shared registry)
 
     @classmethod
     def of(cls, backend: Any) -> "VersionInfo":
@@ -38,6 +41,7 @@ class VersionInfo:
         return cls(
             ref=backend.ref, task=backend.version.task, labels=tuple(backend.labels), multi_label=bool(backend.runtime.multi_label),
             max_length=int(backend.runtime.max_length), threshold=float(backend.threshold), target_accuracy=backend.target_accuracy,
+            path=str(backend.version.path),
         )
 
 
@@ -66,7 +70,9 @@ class RemoteSpecialist:
         self.target_accuracy = info.target_accuracy
         self.runtime = info  # `.multi_label`, `.max_length`, `.labels`
         self.batcher = InFlight()
-        self.novelty = None  # the novelty gate runs only for specialists served in the gateway's process
+        # The novelty gate runs here, in the ingress (it needs the gateway's embedder): its index is
+        # read from the version directory the replica loaded, if this machine sees it.
+        self.novelty = NoveltyIndex.load(Path(info.path)) if info.path else None
 
     @classmethod
     def open(cls, name: str, handle: Any, ref: str) -> "RemoteSpecialist":

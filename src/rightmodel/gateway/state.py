@@ -131,7 +131,7 @@ class GatewayState:
 
 def check_novelty(constellation: Constellation, specialists: dict[str, Any]) -> None:
     """A task with `novelty` needs a classify specialist whose version carries a novelty index
-    (trained by this release or later, served in this process): startup says so rather than
+    (trained by this release or later, its directory readable here): startup says so rather than
     serving without the gate the configuration asks for."""
     for name, task in constellation.tasks.items():
         if task.novelty is None:
@@ -142,8 +142,8 @@ def check_novelty(constellation: Constellation, specialists: dict[str, Any]) -> 
                               "`kind: specialist` model)")
         if getattr(backend, "novelty", None) is None:
             raise ConfigError(f"tasks.{name}.novelty: {backend.ref} has no novelty index (a version trained before it "
-                              "existed, or one served by Ray Serve replicas): retrain it with `rightmodel train`, or drop "
-                              f"tasks.{name}.novelty")
+                              "existed, or Ray Serve replicas on a machine whose registry this one cannot read): retrain it "
+                              f"with `rightmodel train`, or drop tasks.{name}.novelty")
 
 
 def check_generative_thresholds(constellation: Constellation, remotes: dict[str, ChatBackend]) -> None:
