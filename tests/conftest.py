@@ -78,6 +78,19 @@ def built(tmp_path_factory, tiny_files):
     return {"home": home, "registry": registry, "version": version, **tiny_files}
 
 
+@pytest.fixture(autouse=True)
+def _no_findings_memo(monkeypatch):
+    """In this process, detection tests read every text afresh: many compare two reads of one text
+    under different settings, which the detector's memo of findings (privacy/findings_cache.py)
+    would answer from the first read. tests/test_findings_cache.py turns it back on; gateways the
+    tests start as processes run with it, as shipped."""
+    try:
+        import rightmodel.privacy.detector as detector
+    except ImportError:
+        return
+    monkeypatch.setattr(detector, "CACHE_MIN_CHARS", 1 << 60)
+
+
 def run_cli(*args: str, home: Path | None = None, timeout: int = 300, **kwargs):
     """Run the installed `rightmodel` entry point in a real subprocess."""
     import subprocess

@@ -68,6 +68,8 @@ Detector = Rightmodel | Presidio
 def _cache_clearer(detector: Any) -> tuple[Callable[[], None], str]:
     """A function that empties the detector's per-text caches, and a note saying which it found."""
     found: list[tuple[str, Callable[[], None]]] = []
+    if getattr(detector, "cache", None) is not None:  # findings of whole texts (privacy/findings_cache.py)
+        found.append(("Detector.cache.clear()", detector.cache.clear))
     for owner_name in ("names", "patterns", "tagger"):
         owner = getattr(detector, owner_name, None)
         if owner is None:

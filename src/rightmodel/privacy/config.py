@@ -95,6 +95,11 @@ class PrivacyConfig(BaseModel):
         description="a second reader (a small pretrained encoder) for the words the tagger is unsure of: more names found, fewer "
                     "prompts altered, about 2-3 ms more per 1 KB request and 58 MiB of memory (bench/results/privacy.md)",
     )
+    cache_entries: int = Field(
+        4096, ge=0,
+        description="findings of this many recently read texts (64+ characters) are kept, keyed by a digest of the text (never the "
+                    "text), so a system prompt every request repeats is read once; 0 turns it off",
+    )
     strict: bool = Field(
         False,
         description="for local-only requests, also count names the tagger is unsure of as sensitive (tasks can set privacy_strict)",

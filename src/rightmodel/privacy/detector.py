@@ -8,6 +8,7 @@ from rightmodel.bounds import WorkCancelled
 from rightmodel.privacy.code_spans import without_code
 from rightmodel.privacy.config import NER_ENTITIES, PrivacyConfig
 from rightmodel.privacy.entities import Entity, resolve_overlaps
+from rightmodel.privacy.findings_cache import MIN_CHARS as CACHE_MIN_CHARS, FindingsCache
 from rightmodel.privacy.name_echoes import echoes
 from rightmodel.privacy.name_fields import find_field_names
 from rightmodel.privacy.name_lists import list_mates
@@ -48,6 +49,7 @@ class Detector:
                 from rightmodel.privacy.name_reader import NameReader
 
                 self.tagger.reader = NameReader()
+        self.cache = FindingsCache(config.cache_entries) if config.cache_entries else None
         self.names = None
         spacy_types = tuple(t for t, wanted in (("PERSON", self.person and self.tagger is None), ("LOCATION", self.location)) if wanted)
         if spacy_types:
@@ -73,6 +75,20 @@ class Detector:
             return []
         if budget is None:
             budget = ReadingBudget()
+        key = None
+        if self.cache is not None and len(text) >= CACHE_MIN_CHARS:
+            key = FindingsCache.key(text, unsure)
+            hit = self.cache.get(key)
+            if hit is not None and budget.windows >= hit.windows:
+                budget.take(hit.windows)
+                return list(hit.found)
+        before = budget.windows
+        found = self._find(text, unsure, cancelled, budget)
+        if key is not None and budget.windows > 0:  # a read the budget cut short is not kept
+            self.cache.put(key, found, before - budget.windows)
+        return found
+
+    def _find(self, text: str, unsure: bool, cancelled: Callable[[], bool] | None, budget: ReadingBudget) -> list[Entity]:
         found = self._chunked(text, unsure, cancelled, budget) if len(text) > CHUNK_CHARS else self._detect(text, unsure, budget)
         if self.tagger is not None and any(e.type == "PERSON" for e in found):
             from rightmodel.privacy.name_repeats import recurrences
