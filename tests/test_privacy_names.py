@@ -308,3 +308,23 @@ def test_tables_and_lists_with_stray_carriage_returns_do_not_break_detection(det
         detector.detect(text)
 
     check()
+
+
+def test_folding_ascii_words_takes_the_short_way_to_the_same_result() -> None:
+    """gazetteer.fold skips Unicode decomposition for ASCII words; it must fold them exactly as
+    the full path does (case, straight apostrophes), and still fold the rest the full way."""
+    import random
+    import string
+    import unicodedata
+
+    from rightmodel.privacy.gazetteer import fold
+
+    def full(word: str) -> str:
+        decomposed = unicodedata.normalize("NFKD", word.casefold())
+        return "".join(c for c in decomposed if not unicodedata.combining(c) and c not in "'’")
+
+    rng = random.Random(5)
+    words = ["O'Brien", "D’Angelo", "MÜLLER", "Straße", "İstanbul", "", "x-y'z"]
+    words += ["".join(rng.choice(string.printable + "’éñßİ") for _ in range(rng.randint(1, 10))) for _ in range(5000)]
+    assert [fold(w) for w in words] == [full(w) for w in words]
+    assert fold("O'Brien") == "obrien" and fold("MÜLLER") == "muller"

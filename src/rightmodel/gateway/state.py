@@ -231,8 +231,10 @@ def build_state(constellation: Constellation, settings: GatewaySettings, open_sp
             except RightmodelError as exc:
                 raise ConfigError(f"models.{name}: cannot load {cfg.ref(name)} from the registry at {home}: {exc}") from None
         embedder = None
-        wants_examples = any(t.recognise.examples for t in constellation.tasks.values())
-        if settings.load_embedder or (settings.load_embedder is None and wants_examples):
+        # Loaded before serving when a task needs it on its request path: example prompts to
+        # recognise, or a novelty gate (its first request would otherwise wait for the load).
+        wants_embedder = any(t.recognise.examples or t.novelty for t in constellation.tasks.values())
+        if settings.load_embedder or (settings.load_embedder is None and wants_embedder):
             embedder = load_embedder(settings)
         from rightmodel.router.serving import load_policies
 

@@ -42,6 +42,8 @@ RANK_CLASSES = (100, 1000, 5000)
 
 def fold(word: str) -> str:
     """Lower case, accents and apostrophes dropped: "Müller" and "muller", "O'Brien" and "obrien" meet."""
+    if word.isascii():  # most words: no accents to drop (the same result, several times faster)
+        return word.lower().replace("'", "")
     decomposed = unicodedata.normalize("NFKD", word.casefold())
     return "".join(c for c in decomposed if not unicodedata.combining(c) and c not in "'’")
 
