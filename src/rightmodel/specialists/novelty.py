@@ -24,7 +24,7 @@ import numpy as np
 
 NOVELTY_FILE = "novelty.npz"
 MAX_ROWS = 50_000  # training texts kept: 73 MB of float32 at 384 dimensions (bench/results/novelty-cost.md: time)
-CHUNK = 2048  # query rows per matrix product: bounds the (chunk × rows) similarity matrix
+CHUNK = 256  # query rows per matrix product: the (chunk × rows) similarity matrix stays under 52 MB at MAX_ROWS
 
 
 class TextEmbedder(Protocol):
@@ -37,6 +37,8 @@ class TextEmbedder(Protocol):
 
 @dataclass(frozen=True)
 class NoveltyIndex:
+    """A version's training texts as base-encoder vectors, and where its calibration texts fall."""
+
     rows: np.ndarray  # (n, d) float32, unit length: the training texts (at most MAX_ROWS of them)
     calibration: np.ndarray  # sorted nearest similarity of each calibration text to `rows`
     base_model: str  # the embedder the vectors come from: the gateway must embed with the same
