@@ -125,6 +125,9 @@ def stack(upstream, tmp_path_factory):  # noqa: F811
         s.add("restart", KeySpec(tenant="gamma", budget_usd=2.5 * COST, budget_period="monthly"))
         s.add("admin", KeySpec(tenant="ops", admin=True))
         assert wait_for(lambda: httpx.post(f"{gw.v1}/chat/completions", json=chat(), timeout=30).status_code == 401)
+        # The gateway reloads keys on its own clock: closed (above) can come from a reload that saw
+        # only the first keys. The admin key was added last; once it works, every key is loaded.
+        assert wait_for(lambda: httpx.get(f"{gw.url}/admin/keys", headers=bearer(s.keys["admin"]), timeout=30).status_code == 200)
         yield s
     finally:
         stop_gateway(s.gw)
