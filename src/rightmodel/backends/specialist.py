@@ -7,6 +7,7 @@ confidence whether its label is the answer or the request escalates.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 from rightmodel.evaluate.card import calibrated_threshold, read_card
 from rightmodel.specialists.batching import MicroBatcher
@@ -42,7 +43,12 @@ class SpecialistBackend:
         self.threshold = calibrated_threshold(card)
         self.target_accuracy = card.get("calibration", {}).get("target_accuracy")
         self.batcher = MicroBatcher(self.runtime, max_batch=max_batch, max_wait_ms=max_wait_ms)
-        self.novelty = NoveltyIndex.load(self.version.path)  # None for a version trained before the index existed
+
+    @cached_property
+    def novelty(self) -> NoveltyIndex | None:
+        """The version's novelty index (None if trained before it existed), read on first use: only
+        a task with `novelty` needs it (gateway/state.check_novelty reads it before serving)."""
+        return NoveltyIndex.load(self.version.path)
 
     @property
     def labels(self) -> list[str]:

@@ -15,6 +15,7 @@ awaitable (a DeploymentResponse), which keeps this module testable without a clu
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -70,15 +71,18 @@ class RemoteSpecialist:
         self.target_accuracy = info.target_accuracy
         self.runtime = info  # `.multi_label`, `.max_length`, `.labels`
         self.batcher = InFlight()
-        # The novelty gate runs here, in the ingress (it needs the gateway's embedder): its index is
-        # read from the version directory the replica loaded, if this machine sees it.
-        self.novelty = NoveltyIndex.load(Path(info.path)) if info.path else None
 
     @classmethod
     def open(cls, name: str, handle: Any, ref: str) -> "RemoteSpecialist":
         """Resolve and load `ref` on a replica of the deployment (blocking: call it off the event loop)."""
         info = handle.describe.remote(ref).result()
         return cls(name, handle, info)
+
+    @cached_property
+    def novelty(self) -> NoveltyIndex | None:
+        """The novelty gate runs here, in the ingress (it needs the gateway's embedder): its index
+        is read, on first use, from the version directory the replica loaded, if this machine sees it."""
+        return NoveltyIndex.load(Path(self.info.path)) if self.info.path else None
 
     @property
     def labels(self) -> list[str]:

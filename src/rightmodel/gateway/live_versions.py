@@ -91,6 +91,8 @@ def load(state: Any, name: str, exact_ref: str) -> SpecialistBackend:
     """The new version, verified, loaded and run once (the first run of a session is the slow one)."""
     backend = state.open_specialist(name, exact_ref)
     backend.warm(WARM_TEXT)
+    if any(t.specialist == name and t.novelty for t in state.constellation.tasks.values()):
+        backend.novelty  # noqa: B018 - read the index here, off the event loop, not on the first gated request
     return backend
 
 
