@@ -135,3 +135,19 @@ def test_novelty_outside_its_range_is_a_config_error(share):
     with pytest.raises(ValidationError, match="novelty"):
         Constellation.model_validate({"models": {"intent-v": {"kind": "specialist", "task": "intent"}},
                                       "tasks": {"intent": {"specialist": "intent-v", "novelty": share}}})
+
+
+def test_a_task_without_novelty_never_reads_the_index():
+    """The index is read on first use; a task that does not ask for the gate must not be that use
+    (it would load tens of MB on the event loop of an ordinary request)."""
+    import asyncio
+
+    from rightmodel.gateway import novelty_gate
+
+    class Backend:
+        @property
+        def novelty(self):
+            raise AssertionError("the index was read for a task without novelty")
+
+    for task in (None, SimpleNamespace(novelty=None)):
+        assert asyncio.run(novelty_gate.novel(None, None, Backend(), task, "hello", None)) is None

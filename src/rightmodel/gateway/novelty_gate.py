@@ -21,9 +21,9 @@ async def novel(state: GatewayState, t: Ticket, backend: Any, task_cfg: Any, tex
     """Why the request counts as novel, or None (not novel, or no gate on this task). The
     similarity and the gate go into the ledger row (extra.novelty) either way."""
     share = getattr(task_cfg, "novelty", None)
-    index = getattr(backend, "novelty", None)
     if not share:
         return None
+    index = getattr(backend, "novelty", None)  # read before serving (state.check_novelty, live_versions.load)
     if index is None:  # a version promoted live without an index (startup refuses one; see state.check_novelty)
         t.extra["novelty"] = {"share": share, "skipped": f"{backend.ref} has no novelty index"}
         return None
