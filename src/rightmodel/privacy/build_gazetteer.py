@@ -12,9 +12,15 @@ words in Wikipedia and books), with names included when they are frequent words 
 "dictionary word" flag marks the lower-case entries of Webster's Second International (1934, public
 domain; the `web2` list of the `english-words` package, MIT): ~210k English words, rare ones
 included ("photosynthesis", "leasehold"), proper nouns left out (web2 writes those capitalised).
-It tells the tagger that an unknown capitalised word is vocabulary, not a rare name.
+It tells the tagger that an unknown capitalised word is vocabulary, not a rare name. Words coined
+since 1934 ("handyman", "coworker", "smartphone", "apoptosis") come from SCOWL's largest American
+and British lists (Debian's wamerican-huge and wbritish-huge, permissive licence; like web2 they
+write proper nouns capitalised): their lower-case entries count too, except those some country
+ranks in its top 1,000 names ("charlotte", "bonnie", "john" are lower-case SCOWL entries as well).
+Only 64-bit hashes of the words are shipped, never the lists.
 
     pip install english-words==2.0.2   # [dev] extra; read here only, never at run time
+    apt-get download wamerican-huge wbritish-huge && for f in w*-huge_*.deb; do dpkg-deb -x "$f" /; done
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import pickle
+import re
 from pathlib import Path
 
 import numpy as np
@@ -84,14 +91,36 @@ def dictionary_words() -> set[str]:
     return {fold(w) for w in get_english_words_set(["web2"], lower=False, alpha=True) if w.islower() and len(w) > 1}
 
 
+SCOWL_LISTS = (Path("/usr/share/dict/american-english-huge"), Path("/usr/share/dict/british-english-huge"))
+WORD = re.compile(r"[^\W\d_]+(?:-[^\W\d_]+)*")
+
+
+def modern_words(paths: tuple[Path, ...], first: dict[str, int], last: dict[str, int]) -> set[str]:
+    """Folded lower-case entries of word lists that write proper nouns capitalised, minus top-1,000
+    names: an everyday word that is also a popular name stays a name candidate in lower case."""
+    out: set[str] = set()
+    for path in paths:
+        if not path.exists():
+            raise SystemExit(f"{path} is missing: see this module's docstring for where the SCOWL lists come from")
+        for line in path.read_text(encoding="utf-8").splitlines():
+            word = line.strip()
+            if word.islower() and len(word) > 1 and WORD.fullmatch(word):
+                folded = fold(word)
+                if not 0 < min(first.get(folded, 9) or 9, last.get(folded, 9) or 9) <= 2:
+                    out.add(folded)
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=GAZETTEER_PATH)
     parser.add_argument("--clusters", type=int, default=256)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--words", type=Path, nargs="*", default=list(SCOWL_LISTS),
+                        help="word lists whose lower-case entries are not proper nouns (default: SCOWL's, see above)")
     args = parser.parse_args(argv)
     first, last, common = names_from_dataset("first"), names_from_dataset("last"), common_words(args.clusters, args.seed)
-    dictionary = dictionary_words()
+    dictionary = dictionary_words() | modern_words(tuple(args.words), first, last)
     words = sorted(set(first) | set(last) | set(common) | dictionary)
     hashes = np.array([word_hash(w) for w in words], dtype=np.uint64)
     order = np.argsort(hashes)
