@@ -318,7 +318,7 @@ def _tagger_training(tr: dict[str, Any] | None) -> str:
             "(src/rightmodel/privacy/train_names*.py: templates, real sentences from the shipped datasets with names put in, and "
             "name-free instructions, questions, code and other languages, and decoys — dictionary words, names of programming "
             "languages and words of other languages — where names stand) with names from names-dataset, and reads a gazetteer "
-            "of given names and surnames that also marks English dictionary words (Webster's web2 list). Its threshold "
+            "of given names and surnames that also marks English dictionary words (Webster's web2 list and SCOWL's largest American and British lists). Its threshold "
             f"(privacy.name_threshold {DEFAULT_NAME_THRESHOLD}) was picked after seeing held-out sets 1 and 2's PERSON recall and the "
             f"PII-free prompt rates below, so those are not blind either. {tr['gold_name_tokens_in_gazetteer']:,} of the {tr['gold_name_tokens']:,} tokens of this "
             f"set's gold names ({100 * tr['gold_name_tokens_in_gazetteer'] / max(1, tr['gold_name_tokens']):.0f}%) are in that "

@@ -8,9 +8,10 @@ country from 105 countries), a popularity class, and for the whole words of a BE
 (English word frequency) a "common word" flag. Words are stored as 64-bit hashes of their
 case- and accent-folded form: 5 MB in memory, one binary search per distinct word. Common words
 also carry a cluster of their pretrained embedding (build_gazetteer.py) for the tagger's context.
-A "dictionary word" flag marks ~210k English dictionary words that are not proper nouns
-(Webster's web2 list), so that "Photosynthesis" or "Leasehold", which no name list and no
-frequent-word list holds, reads as vocabulary rather than as a rare name; an inflected form
+A "dictionary word" flag marks ~360k English words that are not proper nouns (Webster's web2
+list, and SCOWL's largest lists for words coined since: "handyman", "smartphone"), so that
+"Photosynthesis" or "Leasehold", which no name list and no frequent-word list holds, reads as
+vocabulary rather than as a rare name; an inflected form
 ("renders", "assigned", "bales") counts when its stem is such a word, and so do hyphenated words
 made of dictionary words ("near-earth", "one-fourth").
 """
@@ -62,7 +63,7 @@ class Gazetteer:
             self.last = data["last"]
             self.common = data["common"]  # bool per key
             self.cluster = data["cluster"]  # uint16 per key: 0 for words outside the vocabulary
-            self.dictionary = data["dictionary"]  # bool per key: a lower-case entry of web2
+            self.dictionary = data["dictionary"]  # bool per key: a lower-case entry of web2 or SCOWL
 
     def _row(self, folded: str) -> int:
         h = np.uint64(word_hash(folded))
