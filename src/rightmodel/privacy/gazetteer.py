@@ -6,7 +6,7 @@ knowing that isabel and morales are names people have. The shipped gazetteer
 ~600k given names and surnames of the `names-dataset` package (Apache-2.0; popularity ranks per
 country from 105 countries), a popularity class, and for the whole words of a BERT vocabulary
 (English word frequency) a "common word" flag. Words are stored as 64-bit hashes of their
-case- and accent-folded form: 5 MB in memory, one binary search per distinct word. Common words
+case- and accent-folded form: 11 MB in memory, one binary search per distinct word. Common words
 also carry a cluster of their pretrained embedding (build_gazetteer.py) for the tagger's context.
 A "dictionary word" flag marks ~360k English words that are not proper nouns (Webster's web2
 list, and SCOWL's largest lists for words coined since: "handyman", "smartphone"), so that
