@@ -106,7 +106,7 @@ def modern_words(paths: tuple[Path, ...], first: dict[str, int], last: dict[str,
             word = line.strip()
             if word.islower() and len(word) > 1 and WORD.fullmatch(word):
                 folded = fold(word)
-                if not 0 < min(first.get(folded, 9) or 9, last.get(folded, 9) or 9) <= 2:
+                if min(first.get(folded, 9), last.get(folded, 9)) > 2:  # classes 1-2: a top-1,000 name
                     out.add(folded)
     return out
 
