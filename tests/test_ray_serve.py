@@ -196,23 +196,17 @@ def test_a_promotion_under_load_fails_no_request_and_every_replica_follows_withi
         assert runs in ([v1, v2], [v2]), (worker, runs)
     assert any(r["model"] == v1 for r in mine)
     # Ray's proxy may send a whole run to one ingress replica; an idle one must serve v2 too.
-    for worker, model in answers_per_worker(gw, headers, {0, 1} - served).items():
+    for worker, model in answers_per_worker(gw, secrets["plain"], {0, 1} - served).items():
         assert model == {v2}, (worker, model)
 
 
-def answers_per_worker(gw: Gateway, headers: dict, workers: set[int], within: float = 30.0) -> dict[int, set[str]]:
+def answers_per_worker(gw: Gateway, secret: str, workers: set[int], within: float = 30.0) -> dict[int, set[str]]:
     """Send bursts of requests until each of `workers` has answered some; the models each answered with."""
     out: dict[int, set[str]] = {}
     seen = len(gw.ledger_rows(timeout=0))
     deadline = time.monotonic() + within
-
-    async def send() -> None:
-        async with httpx.AsyncClient(base_url=gw.v1, timeout=30) as client:
-            await asyncio.gather(*(client.post("/chat/completions", json=chat("where is my card?", model="intent-specialist"), headers=headers)
-                                   for _ in range(16)))
-
     while workers - out.keys() and time.monotonic() < deadline:
-        asyncio.run(send())
+        asyncio.run(burst(gw.v1, secret, 16, **chat("where is my card?", model="intent-specialist")))
         rows = gw.ledger_rows(expect=seen + 16)
         seen = len(rows)
         for r in rows[-16:]:
