@@ -19,7 +19,6 @@ embedder (rightmodel.specialists.embedder: all-MiniLM-L6-v2 as shipped, fp32 ONN
 for a kNN term in a space that fine-tuning has not collapsed onto the 77 intents.
 
 Usage: python bench/confidence_cache.py --variant full|unknown|base [--epochs N] [--deadline HH:MM] [--seed N] [--threads N]
-       [--head linear|cosine]
 """
 
 from __future__ import annotations
@@ -138,8 +137,7 @@ def onnx_outputs(directory: Path, texts, batch_size: int = 64) -> tuple[np.ndarr
     return logits, pooled
 
 
-def train(fit, known, epochs: int | None, deadline: datetime | None, log, seed: int = SEED, threads: int = 1,
-          head: str = "linear"):
+def train(fit, known, epochs: int | None, deadline: datetime | None, log, seed: int = SEED, threads: int = 1):
     """train_classifier with the default recipe; if the measured pace would overrun `deadline`,
     abort after a short probe and retrain with as many epochs as fit (at least 2)."""
     from rightmodel.specialists.train import TrainConfig, auto_epochs, train_classifier
@@ -147,7 +145,7 @@ def train(fit, known, epochs: int | None, deadline: datetime | None, log, seed: 
     epochs = epochs or auto_epochs(len(fit))
     cut_from = None
     while True:
-        config = TrainConfig(epochs=epochs, threads=threads, seed=seed, head=head)
+        config = TrainConfig(epochs=epochs, threads=threads, seed=seed)
         started = time.time()
         last = [0.0]
 
@@ -203,9 +201,6 @@ def main() -> None:
                              "Another seed writes an ensemble member to cache/<variant>-seed<N>/ with fp32 outputs of "
                              "calibration and test rows only (bench/confidence.py --ensemble reads them)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
-    parser.add_argument("--head", choices=("linear", "cosine"), default="linear",
-                        help="the specialist's head (TrainConfig.head). `cosine` writes to cache/cosine/<variant>/, "
-                             "which bench/confidence.py reads with --cache bench/results/cache/cosine")
     args = parser.parse_args()
     import torch
 
@@ -220,16 +215,10 @@ def main() -> None:
     fit, calibration, test, known = splits(args.variant)
     log(f"fit {len(fit)}, calibration {len(calibration)}, test {len(test)}, {len(known)} known intents")
     member = args.seed != SEED
-    root = CACHE
-    if args.head != "linear":
-        root = CACHE / args.head
-        root.mkdir(parents=True, exist_ok=True)
-        if not (root / "base").exists():
-            (root / "base").symlink_to(CACHE / "base", target_is_directory=True)
-    out = root / (f"{args.variant}-seed{args.seed}" if member else args.variant)
+    out = CACHE / (f"{args.variant}-seed{args.seed}" if member else args.variant)
     out.mkdir(parents=True, exist_ok=True)
     started = time.time()
-    trained, cut_from = train(fit, known, args.epochs, deadline, log, args.seed, args.threads, args.head)
+    trained, cut_from = train(fit, known, args.epochs, deadline, log, args.seed, args.threads)
     seconds = time.time() - started
     log(f"trained {trained.epochs} epochs in {trained.seconds:.0f} s")
     torch.save(trained.model.state_dict(), out / "state_dict.pt")

@@ -139,32 +139,6 @@ def test_reproducible_training_same_seed_same_weights(tiny_files):
     assert not np.array_equal(predict_proba_torch(a, texts), predict_proba_torch(c, texts))
 
 
-def test_cosine_head_trains_with_a_margin_exports_and_refuses_multi_label(tiny_files, tmp_path):
-    import torch
-
-    from rightmodel.data import LabelledSet, read_labelled
-    from rightmodel.errors import ConfigError
-    from rightmodel.specialists.export import export_specialist
-    from rightmodel.specialists.runtime import SpecialistRuntime
-    from rightmodel.specialists.train import TrainConfig, train_classifier
-
-    data = read_labelled(tiny_files["train"])
-    small = data.subset(range(0, len(data), 3))
-    trained = train_classifier(small, config=TrainConfig(epochs=2, batch_size=8, head="cosine", cosine_scale=20.0))
-    head = trained.model.head
-    assert not hasattr(head, "bias")
-    pooled = torch.randn(3, head.in_features)
-    with torch.no_grad():  # logits are scale x cosine: bounded by the scale whatever the embedding's norm
-        assert head(pooled * 1000).abs().max() <= 20.0 + 1e-4
-        torch.testing.assert_close(head(pooled), head(pooled * 7))
-    export_specialist(trained, tmp_path)
-    probs = SpecialistRuntime(tmp_path, threads=1).predict_proba(["card still not here"])
-    assert probs.shape == (1, len(trained.labels)) and abs(float(probs.sum()) - 1.0) < 1e-4
-    multi = LabelledSet.from_pairs(["a", "b"], [("x",), ("x", "y")], multi_label=True)
-    with pytest.raises(ConfigError, match="single-label"):
-        train_classifier(multi, config=TrainConfig(epochs=1, head="cosine"))
-
-
 def test_negative_sampling_prior_correction_restores_full_data_odds():
     import math
 

@@ -65,34 +65,10 @@ def describe_base(base: str | Path | None) -> str:
     return str(Path(base).expanduser().resolve())
 
 
-HEADS = ("linear", "cosine")
-
-
-def build_classifier(
-    base_dir: Path, num_labels: int, dropout: float = 0.1, head: str = "linear", cosine_scale: float = 30.0
-) -> "torch.nn.Module":
-    """Encoder + mean pooling + a head, returning logits for input_ids/attention_mask.
-
-    `head="cosine"` scores each class by the cosine between the pooled embedding and a learned
-    class direction, times `cosine_scale`: trained with an additive margin (train.py), classes
-    become tight angular clusters, which is what separates unknown requests (Lin & Xu 2019).
-    """
+def build_classifier(base_dir: Path, num_labels: int, dropout: float = 0.1) -> "torch.nn.Module":
+    """Encoder + mean pooling + linear head, returning logits for input_ids/attention_mask."""
     import torch
     from transformers import AutoModel
-
-    if head not in HEADS:
-        raise ConfigError(f"head must be one of {', '.join(HEADS)}, got {head!r}")
-
-    class CosineHead(torch.nn.Module):
-        def __init__(self, in_features: int, out_features: int) -> None:
-            super().__init__()
-            self.in_features, self.out_features, self.scale = in_features, out_features, cosine_scale
-            self.weight = torch.nn.Parameter(torch.empty(out_features, in_features))
-            torch.nn.init.xavier_uniform_(self.weight)
-
-        def forward(self, pooled: torch.Tensor) -> torch.Tensor:
-            unit = torch.nn.functional.normalize(pooled, dim=-1)
-            return self.scale * unit @ torch.nn.functional.normalize(self.weight, dim=-1).T
 
     class SpecialistClassifier(torch.nn.Module):
         def __init__(self) -> None:
@@ -103,7 +79,7 @@ def build_classifier(
                 raise ConfigError(f"cannot load base encoder from {base_dir}: {exc}") from exc
             hidden = self.encoder.config.hidden_size
             self.dropout = torch.nn.Dropout(dropout)
-            self.head = CosineHead(hidden, num_labels) if head == "cosine" else torch.nn.Linear(hidden, num_labels)
+            self.head = torch.nn.Linear(hidden, num_labels)
 
         def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
             hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state

@@ -15,7 +15,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Sequence
 
-from rightmodel.errors import ConfigError
 from rightmodel.specialists.encoder import build_classifier, resolve_base
 
 if TYPE_CHECKING:
@@ -42,11 +41,6 @@ class TrainConfig:
     # Multi-label only: share of label-less rows used per epoch (a fresh sample each epoch);
     # the head's biases are corrected afterwards so probabilities keep the true prior.
     negative_rate: float = 1.0
-    # Single-label only: "cosine" trains a cosine head with an additive margin (CosFace / LMCL):
-    # the target class's logit is lowered by scale * margin during training, never at inference.
-    head: str = "linear"
-    cosine_scale: float = 30.0
-    cosine_margin: float = 0.35
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -138,10 +132,7 @@ def train_classifier(
     input_ids = encoded["input_ids"]
     targets = encode_targets(data, labels)
 
-    if config.head != "linear" and data.multi_label:
-        raise ConfigError("the cosine head is for single-label tasks")
-    model = build_classifier(base_dir, len(labels), dropout=config.dropout, head=config.head,
-                             cosine_scale=config.cosine_scale)
+    model = build_classifier(base_dir, len(labels), dropout=config.dropout)
     if config.freeze_embeddings:
         model.encoder.embeddings.word_embeddings.weight.requires_grad_(False)
     head_params = list(model.head.parameters())
@@ -167,7 +158,6 @@ def train_classifier(
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
     loss_fn = torch.nn.BCEWithLogitsLoss() if data.multi_label else torch.nn.CrossEntropyLoss()
     target_dtype = torch.float32 if data.multi_label else torch.long
-    margin = config.cosine_scale * config.cosine_margin if config.head == "cosine" else 0.0
     rng = random.Random(config.seed)
     lengths = [len(ids) for ids in input_ids]
     pad_id = tokenizer.pad_token_id or 0
@@ -184,10 +174,7 @@ def train_classifier(
             batch = [rows[i] for i in batch]
             ids_tensor, mask_tensor = pad_batch([input_ids[i] for i in batch], pad_id)
             logits = model(ids_tensor, mask_tensor)
-            batch_targets = torch.tensor([targets[i] for i in batch], dtype=target_dtype)
-            if margin:
-                logits = logits - margin * torch.nn.functional.one_hot(batch_targets, len(labels))
-            loss = loss_fn(logits, batch_targets)
+            loss = loss_fn(logits, torch.tensor([targets[i] for i in batch], dtype=target_dtype))
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
