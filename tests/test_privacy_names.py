@@ -53,6 +53,30 @@ def test_capitalised_vocabulary_in_prompts_is_not_a_name(detector, text):
     assert people(detector, text) == []
 
 
+@pytest.mark.parametrize("text", [
+    "Explain the difference between RAM and a disk cache.",
+    "We need three ERP quotes by the end of the month.",
+    "The shop is open Mon-Fri and closed on Sundays.",
+    "Compare the figures for Jan-Mar with last year's.",
+])
+def test_short_acronyms_and_day_ranges_are_not_names(detector, text):
+    # "Ram" and "Erp" are a given name and a surname somewhere; alone in capitals they are acronyms
+    assert people(detector, text) == []
+
+
+@pytest.mark.parametrize("text, name", [
+    ("hey IAN, the invoice is attached", "IAN"),
+    ("Dear ANA, thanks for the quick reply.", "ANA"),
+    ("Signed for by JO KIM at the door.", "JO KIM"),
+    ("please ask MORALES about the refund", "MORALES"),
+])
+def test_names_in_capitals_stay_names(detector, text, name):
+    at = text.index(name)
+    found = [e for e in detector.detect(text) if e.type == "PERSON"]
+    letters = [i for i in range(at, at + len(name)) if text[i].isalnum()]
+    assert all(any(e.start <= i < e.end for e in found) for i in letters), (text, people(detector, text))
+
+
 @pytest.mark.parametrize("text, name", [
     ("please ask tina h. pitts to sign the form", "tina h. pitts"),
     ("Reviewer: Ragnhild Jepsen", "Ragnhild Jepsen"),

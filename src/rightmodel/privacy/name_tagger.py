@@ -247,15 +247,27 @@ def candidates_of(infos: list[Info]) -> list[int]:
     return [i for i, k in enumerate(kinds) if (k == "y" and not _shaped_out(infos, i)) or (k == "c" and is_candidate(infos, i))]
 
 
+ADDRESSING_WORDS = frozenset("hi hey hello dear thanks thank thx cheers cc ping ask tell call @".split())
+CALENDAR_ABBREVIATIONS = frozenset("mon tue tues wed thu thur thurs fri sat sun jan feb mar apr may jun jul aug sep sept oct nov dec".split())
+
+
 def _shaped_out(infos: list[Info], i: int) -> bool:
     """Shapes that are not names whatever the word: a short word right after a number is a unit
-    ("72 Wh", "5 GB"); a word in capitals that no name list ranks in its top 1,000 with nothing
+    ("72 Wh", "5 GB"); a range of days or months ("Mon-Fri"); a word in capitals with nothing
     capitalised within two words is an acronym or identifier in running text ("a small CLI tool",
-    "instead of VLOOKUP") — a name in capitals comes with another ("JOHN SMITH", "SMITH, JOHN")."""
+    "instead of VLOOKUP", "between RAM and storage") — a name in capitals comes with another
+    ("JOHN SMITH", "SMITH, JOHN"). Kept: a word in capitals that some country ranks in its top
+    1,000 names and is longer than an acronym ("ask MORALES") or follows a greeting ("hey IAN")."""
     info = infos[i]
-    if i and infos[i - 1].case == "D" and len(info.low.rstrip(".")) <= 3 and info.case in "TUM":
+    core = info.low.rstrip(".")
+    if i and infos[i - 1].case == "D" and len(core) <= 3 and info.case in "TUM":
         return True
-    if info.case != "U" or info.gaz[0] in "12" or info.gaz[1] in "12":
+    if "h" in info.flags and all(part in CALENDAR_ABBREVIATIONS for part in core.split("-")):
+        return True
+    if info.case != "U":
+        return False
+    ranked = info.gaz[0] in "12" or info.gaz[1] in "12"
+    if ranked and (len(core) > 3 or (i and infos[i - 1].low in ADDRESSING_WORDS)):
         return False
     return not any(infos[j].case in "TUIM" for j in range(max(0, i - 2), min(len(infos), i + 3)) if j != i)
 
