@@ -67,6 +67,7 @@ def test_short_acronyms_and_day_ranges_are_not_names(detector, text):
 @pytest.mark.parametrize("text, name", [
     ("hey IAN, the invoice is attached", "IAN"),
     ("Dear ANA, thanks for the quick reply.", "ANA"),
+    ("the form was signed by ANA yesterday", "ANA"),
     ("Signed for by JO KIM at the door.", "JO KIM"),
     ("please ask MORALES about the refund", "MORALES"),
 ])

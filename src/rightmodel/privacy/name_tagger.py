@@ -247,7 +247,7 @@ def candidates_of(infos: list[Info]) -> list[int]:
     return [i for i, k in enumerate(kinds) if (k == "y" and not _shaped_out(infos, i)) or (k == "c" and is_candidate(infos, i))]
 
 
-ADDRESSING_WORDS = frozenset("hi hey hello dear thanks thank thx cheers cc ping ask tell call @".split())
+ADDRESSING_WORDS = frozenset("hi hey hello dear thanks thank thx cheers cc ping ask tell call contact by from to @".split())
 CALENDAR_ABBREVIATIONS = frozenset("mon tue tues wed thu thur thurs fri sat sun jan feb mar apr may jun jul aug sep sept oct nov dec".split())
 
 
@@ -257,7 +257,8 @@ def _shaped_out(infos: list[Info], i: int) -> bool:
     capitalised within two words is an acronym or identifier in running text ("a small CLI tool",
     "instead of VLOOKUP", "between RAM and storage") — a name in capitals comes with another
     ("JOHN SMITH", "SMITH, JOHN"). Kept: a word in capitals that some country ranks in its top
-    1,000 names and is longer than an acronym ("ask MORALES") or follows a greeting ("hey IAN")."""
+    1,000 names and is longer than an acronym ("ask MORALES") or follows a greeting or a handover
+    ("hey IAN", "signed by ANA")."""
     info = infos[i]
     core = info.low.rstrip(".")
     if i and infos[i - 1].case == "D" and len(core) <= 3 and info.case in "TUM":
