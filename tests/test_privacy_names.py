@@ -48,34 +48,14 @@ def test_dictionary_words_are_flagged_and_names_are_not(gazetteer):
     "- Catalyst\n- Enzyme\n- Substrate\nWhich of these is consumed by the reaction?",
     "Convert this YAML to TOML and keep the comments.",
     "Summarise the leasehold terms below for the tenant, in plain words.",
-])
-def test_capitalised_vocabulary_in_prompts_is_not_a_name(detector, text):
-    assert people(detector, text) == []
-
-
-@pytest.mark.parametrize("text", [
+    # "Ram" and "Erp" are a given name and a surname somewhere; alone in capitals they are acronyms
     "Explain the difference between RAM and a disk cache.",
     "We need three ERP quotes by the end of the month.",
     "The shop is open Mon-Fri and closed on Sundays.",
     "Compare the figures for Jan-Mar with last year's.",
 ])
-def test_short_acronyms_and_day_ranges_are_not_names(detector, text):
-    # "Ram" and "Erp" are a given name and a surname somewhere; alone in capitals they are acronyms
+def test_capitalised_vocabulary_in_prompts_is_not_a_name(detector, text):
     assert people(detector, text) == []
-
-
-@pytest.mark.parametrize("text, name", [
-    ("hey IAN, the invoice is attached", "IAN"),
-    ("Dear ANA, thanks for the quick reply.", "ANA"),
-    ("the form was signed by ANA yesterday", "ANA"),
-    ("Signed for by JO KIM at the door.", "JO KIM"),
-    ("please ask MORALES about the refund", "MORALES"),
-])
-def test_names_in_capitals_stay_names(detector, text, name):
-    at = text.index(name)
-    found = [e for e in detector.detect(text) if e.type == "PERSON"]
-    letters = [i for i in range(at, at + len(name)) if text[i].isalnum()]
-    assert all(any(e.start <= i < e.end for e in found) for i in letters), (text, people(detector, text))
 
 
 @pytest.mark.parametrize("text, name", [
@@ -83,6 +63,11 @@ def test_names_in_capitals_stay_names(detector, text, name):
     ("Reviewer: Ragnhild Jepsen", "Ragnhild Jepsen"),
     ("can you add isabel morales to the invoice?", "isabel morales"),
     ("Dear Mr. Oyelaran, your refund was sent.", "Oyelaran"),
+    ("hey IAN, the invoice is attached", "IAN"),
+    ("Dear ANA, thanks for the quick reply.", "ANA"),
+    ("the form was signed by ANA yesterday", "ANA"),
+    ("Signed for by JO KIM at the door.", "JO KIM"),
+    ("please ask MORALES about the refund", "MORALES"),
 ])
 def test_names_in_several_shapes_are_covered(detector, text, name):
     at = text.index(name)
