@@ -150,8 +150,8 @@ def test_the_reader_finds_names_the_tagger_doubts(tagger_only, with_reader, text
 
 
 def test_the_reader_overrules_a_word_the_tagger_takes_for_a_name(tagger_only, with_reader) -> None:
-    text = 'Extract the error type from this stack trace.\nTraceback (most recent call last):\n  File "app.py", line 3'
-    assert persons(tagger_only, text) == ["Traceback"]
+    text = "Convert 72 degrees Fahrenheit to Celsius and explain the formula."
+    assert persons(tagger_only, text) == ["Celsius"]
     assert persons(with_reader, text) == []
 
 
@@ -168,9 +168,9 @@ def test_names_the_tagger_is_sure_of_are_not_read_again(with_reader, monkeypatch
 def test_strict_mode_still_counts_a_vetoed_word_as_unsure(with_reader) -> None:
     """A veto drops a word below the threshold, not out of sight: strict local-only requests still
     treat it as a possible name."""
-    text = 'Extract the error type from this stack trace.\nTraceback (most recent call last):\n  File "app.py", line 3'
+    text = "Convert 72 degrees Fahrenheit to Celsius and explain the formula."
     unsure = [text[e.start:e.end] for e in with_reader.detect(text, unsure=True) if e.type == "PERSON"]
-    assert "Traceback" in unsure
+    assert "Celsius" in unsure
 
 
 def test_the_reader_trains_and_exports(tmp_path) -> None:
@@ -204,6 +204,9 @@ def test_a_greeting_that_opens_a_sentence_of_another_language_is_no_candidate(ta
     '{"payout": {"iban": "SA0657410282468531223103", "currency": "SAR"}}',
     "How do I configure the rate limiter with RATE_LIMIT_RPS and RATE_LIMIT_BURST?",
     "ive asked the landlord already and she said no",
+    '- "k see u tmrw"',
+    "omw, see u tmrw",
+    "set TOKEN=abcxyzq in the env",  # a word in no list, glued into code: no rare name
 ])
 def test_labels_identifiers_and_chat_shorthand_are_not_names(tagger_only, with_reader, text) -> None:
     assert persons(tagger_only, text) == []
@@ -220,7 +223,7 @@ def test_never_names_stay_candidates_but_are_no_name_nor_part_of_one(tagger_only
     _, words, infos = analyse(text, tagger_only.tagger.gazetteer)
     candidates = candidates_of(infos)
     assert [words[i] for i in never_names(infos, candidates)] == ["ip", "idk"]
-    assert persons(tagger_only, text) == ["kowalski"]  # not "kowalski, ip" (an inverted "Last, First")
+    assert persons(tagger_only, text) == ["anna kowalski"]  # not "anna kowalski, ip" (an inverted "Last, First")
 
 
 def test_courtesy_titles_are_not_read_again(with_reader, monkeypatch) -> None:

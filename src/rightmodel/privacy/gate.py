@@ -104,6 +104,13 @@ class PrivacyGate:
         self._across_fields(fields, budget)
         return Inspection(policy=policy, fields=fields, entities=counts(fields))
 
+    def _two_words_glued(self, name: str) -> bool:
+        """A one-word name found across a junction that no name list holds is the end of one field
+        glued to the start of the next ("ok" + "hi": "okhi"), not a name split in two ("Isabel Mor" +
+        "ales" is found as "Isabel Morales")."""
+        tagger = self.detector.tagger
+        return tagger is not None and not any(c.isspace() for c in name) and tagger.info(name).gaz[:2] == "00"
+
     def _across_fields(self, fields: list[TextField], budget: ReadingBudget) -> None:
         """Values split between two fields (two messages): found at the junctions, redacted on both sides."""
         text, spots = junctions(fields)
@@ -123,6 +130,8 @@ class PrivacyGate:
                 left, right, start, boundary, end = nxt
             if not e.start < boundary < e.end:
                 continue  # inside one field: already found there
+            if e.type == "PERSON" and self._two_words_glued(text[e.start:e.end]):
+                continue
             if _covers(left, len(left.text) - (boundary - e.start), len(left.text), e.type) or _covers(right, 0, e.end - boundary, e.type):
                 continue  # one side is already a whole finding ("hi" + "ann@example.com"): the other is not part of it
             left.entities.append(Entity(len(left.text) - (boundary - e.start), len(left.text), e.type, e.score, e.source))

@@ -96,8 +96,9 @@ def _before_name(info: Info) -> bool:
 def _surname_like(info: Info) -> bool:
     """A surname, or in title case a word no list holds: anything but a dictionary word unless the
     surname lists rank it ("Baker"). In lower case or capitals unknown words are too often
-    something else ("lol", "ASAP"), so there a name list must hold it."""
-    if _word(info) or (info.gaz[3] == "d" and info.gaz[1] == "0"):
+    something else ("lol", "ASAP"), so there a name list must hold it, and a dictionary word in
+    lower case must be a top-1,000 surname ("green", not "says")."""
+    if _word(info) or (info.gaz[3] == "d" and (info.gaz[1] == "0" or (info.case == "L" and info.gaz[1] == "3"))):
         return False
     return info.case in "TM" or _listed(info)
 

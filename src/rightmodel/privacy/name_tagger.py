@@ -227,6 +227,14 @@ def is_candidate(infos: list[Info], i: int) -> bool:
     if len(info.low) == 1:  # "tina h pitts", "tina h. pitts"
         after = i + 2 if i + 2 < n and infos[i + 1].low == "." else i + 1
         return 0 < i and after < n and infos[i - 1].case == "L" and infos[after].case == "L"
+    if info.gaz == "00--" and "s" not in info.flags and not _glued(infos, i):
+        # A lower-case word that no name list, no dictionary and no list of frequent words holds is
+        # as likely a rare name ("thanks, pelaji", "tukufu is sick") as anything, unless it is part
+        # of a path, an address or code.
+        return True
+    if info.gaz[0] == "1" and i + 1 < n and infos[i + 1].case == "L" and infos[i + 1].gaz[3] != "d" and (
+            infos[i + 1].gaz[1] != "0" or infos[i + 1].gaz[:2] == "00"):
+        return True  # "jane mcclafferty": a top-100 given name before a surname, listed or too rare to be
     # "lois swickheimer", "lois k. swickheimer": a rare surname after a given name the gazetteer knows
     before = i - 1
     if before > 0 and infos[before].low == ".":
@@ -245,6 +253,14 @@ def is_candidate(infos: list[Info], i: int) -> bool:
 def candidates_of(infos: list[Info]) -> list[int]:
     kinds = [info.candidate for info in infos]
     return [i for i, k in enumerate(kinds) if (k == "y" and not _shaped_out(infos, i)) or (k == "c" and is_candidate(infos, i))]
+
+
+# Punctuation that glues a word into a path, an address or code ("src/tukufu", "@pelaji", "a=b").
+GLUE = frozenset("/ \\ @ = # ~ $ % & + |".split())
+
+
+def _glued(infos: list[Info], i: int) -> bool:
+    return any(0 <= j < len(infos) and infos[j].low in GLUE for j in (i - 1, i + 1))
 
 
 ADDRESSING_WORDS = frozenset("hi hey hello dear thanks thank thx cheers cc ping ask tell call contact by from to @".split())
@@ -370,7 +386,8 @@ def candidate_keys(words: list[str], infos: list[Info], i: int) -> tuple[tuple, 
 # lower case, chat shorthand and contractions typed without their apostrophe ("ive asked", "asap").
 LABEL_WORDS = frozenset("iban ssn cvv cvc ip".split())
 CHAT_WORDS = frozenset("ive im youre youve youll theyre theyve weve dont didnt doesnt isnt wasnt arent werent "
-                       "wouldnt couldnt shouldnt thats whats lets hes shes asap pls plz thx lol omg btw fyi imo idk tbh".split())
+                       "wouldnt couldnt shouldnt thats whats lets hes shes asap pls plz thx lol omg btw fyi imo idk tbh "
+                       "tmrw tmr ttyl gtg brb nvm hbu ikr afaik iirc wfh lmk smh rn cuz ur".split())
 # Courtesy titles: beside a name, never part of its span, so the second reader need not read them.
 COURTESY_TITLES = frozenset("mr mrs ms miss mx dr prof herr frau mme mlle mevr dhr sig sra srta dott".split())
 
