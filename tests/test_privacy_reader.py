@@ -206,6 +206,7 @@ def test_a_greeting_that_opens_a_sentence_of_another_language_is_no_candidate(ta
     "ive asked the landlord already and she said no",
     '- "k see u tmrw"',
     "omw, see u tmrw",
+    "[7:02 PM] omw, np",
     "set TOKEN=abcxyzq in the env",  # a word in no list, glued into code: no rare name
 ])
 def test_labels_identifiers_and_chat_shorthand_are_not_names(tagger_only, with_reader, text) -> None:

@@ -387,7 +387,7 @@ def candidate_keys(words: list[str], infos: list[Info], i: int) -> tuple[tuple, 
 LABEL_WORDS = frozenset("iban ssn cvv cvc ip".split())
 CHAT_WORDS = frozenset("ive im youre youve youll theyre theyve weve dont didnt doesnt isnt wasnt arent werent "
                        "wouldnt couldnt shouldnt thats whats lets hes shes asap pls plz thx lol omg btw fyi imo idk tbh "
-                       "tmrw tmr ttyl gtg brb nvm hbu ikr afaik iirc wfh lmk smh rn cuz ur".split())
+                       "tmrw tmr ttyl gtg brb nvm hbu ikr afaik iirc wfh lmk smh rn cuz ur omw idc jk np yw".split())
 # Courtesy titles: beside a name, never part of its span, so the second reader need not read them.
 COURTESY_TITLES = frozenset("mr mrs ms miss mx dr prof herr frau mme mlle mevr dhr sig sra srta dott".split())
 
