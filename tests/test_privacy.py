@@ -284,7 +284,7 @@ def test_the_tagger_trains_from_scratch(tmp_path):
     from rightmodel.privacy.name_tagger import NameTagger
 
     out = tmp_path / "tagger.npz"
-    train_names.main(["--sentences", "3000", "--out", str(out)])
+    train_names.main(["--sentences", "3000", "--seeds", "7", "--out", str(out)])  # one seed: each costs ~50 s of L-BFGS here
     tagger = NameTagger(out)
     text = "My wife Ragnhild Jepsen cannot log in."
     assert [text[e.start:e.end] for e in tagger.find(text)] == ["Ragnhild Jepsen"]

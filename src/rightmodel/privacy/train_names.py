@@ -36,6 +36,7 @@ import random
 import re
 import time
 from collections import defaultdict
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -172,6 +173,13 @@ def swapped(sentence: str, names: Names, rng: random.Random, lower: bool) -> tup
     return before + name + after, [(len(before), len(before) + len(name))]
 
 
+@lru_cache(maxsize=1)
+def _names() -> Names:
+    """Loaded once per process: every seed of a bag draws from the same lists (the load takes seconds)."""
+    return Names()
+
+
+@lru_cache(maxsize=2)
 def real_sentences(root: Path) -> list[str]:
     from rightmodel.data import shipped
 
@@ -214,7 +222,7 @@ def build(n: int, seed: int, root: Path, swapped_share: float = 0.0) -> list[tup
     4%; the tagger with none (three seeds each way, 2026-12-07: it lost a point of recall on
     held-out set 1 for a third of a point on set 2)."""
     rng = random.Random(seed)
-    names = Names()
+    names = _names()
     real = real_sentences(root)
     code = stdlib_lines(rng, n // 20)
     personal = [t for t in real if PERSON_SLOT.search(t) or POSSESSIVE_SLOT.search(t)]
