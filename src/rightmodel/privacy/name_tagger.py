@@ -206,7 +206,7 @@ def _candidacy(low: str, case: str, gaz: str, flags: str) -> str:
         return "c"  # "bales", "aloof": a dictionary word and not a top-100 name, only after a known given name
     if first != "0" or last != "0":
         return "y"  # a name somewhere, and not a dictionary word unless a top-100 name ("mark", above)
-    return "c"  # a surname too rare for the gazetteer, if it follows a given name that is in it
+    return "c"  # in no list: a rare name on its own unless glued into code, or a surname after a given name (is_candidate)
 
 
 PAD = Info("<s>", "<s>", "S", "x", "", 0, "n")
@@ -243,9 +243,11 @@ def is_candidate(infos: list[Info], i: int) -> bool:
         before -= 1
     if before < 0 or infos[before].case != "L" or infos[before].gaz[0] in "0x":
         return False
-    # A word no name list holds ("coworker's", "async", "allosteric") after a stop word that some
-    # list has as a given name ("my", "to", "one") is vocabulary; after a given name ("lois") or a
-    # particle ("van de elzas") it may be a surname, and a hyphenated one ("klaus-ulrich") a given name.
+    # A word no name list holds but a dictionary or the frequent words do ("coworker's", "allosteric"),
+    # or one glued into code, after a stop word that some list has as a given name ("my", "the",
+    # "one") is vocabulary; after a given name ("lois") or a particle ("van de elzas") it may be a
+    # surname, and a hyphenated one ("klaus-ulrich") a given name. (A word in no list and no
+    # dictionary, "to async", is a candidate on its own above; the tagger scores that one 0.03.)
     prev = infos[before]
     return not (info.gaz[:2] == "00" and "h" not in info.flags and "s" in prev.flags and "p" not in prev.flags)
 
