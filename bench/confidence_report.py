@@ -107,6 +107,20 @@ def unknown_table(block: dict, rule: str) -> list[str]:
     return lines
 
 
+def per_intent_table(rows: list[dict]) -> list[str]:
+    out = ["| held-out intent | rows | answered as (rows) | mean max probability | escalated: max probability @99% "
+           "| max probability, hindsight | novelty gate 0.1 @99% | LR(all), hindsight |",
+           "|---|---|---|---|---|---|---|---|"]
+    for r in sorted(rows, key=lambda r: r["escalated"]["msp"]["hindsight90"]):
+        e = r["escalated"]
+        cell = lambda name, key: pct(e[name][key]) if name in e else "n/a"  # noqa: E731
+        taken = "; ".join(f"`{name}` ({n})" for name, n in r["taken_for"])
+        out.append(f"| `{r['intent']}` | {r['rows']} | {taken} | {r['mean_max_probability']:.3f} | "
+                   f"{cell('msp', 'expected@0.99')} | {cell('msp', 'hindsight90')} | "
+                   f"{cell('novelty@0.1', 'expected@0.99')} | {cell('lr:all', 'hindsight90')} |")
+    return out
+
+
 def findings(result: dict) -> list[str]:
     """Headline numbers computed from the results, so they cannot drift from the tables."""
     b = result["banking77"]
@@ -142,6 +156,16 @@ def findings(result: dict) -> list[str]:
                      f"the best score ({NAMES.get(top[0], top[0])}) answers "
                      f"{pct(top[1]['hindsight']['known_coverage_at_90pct_unknown_escalated'])} of known requests when 90% "
                      f"of unknown ones escalate.")
+        per = result["unknown_intents"].get("per_intent")
+        if per:
+            passed = sorted(((1 - r["escalated"]["msp"]["hindsight90"]) * r["rows"], r["intent"], r["taken_for"][0][0])
+                            for r in per)[::-1]
+            total = sum(p[0] for p in passed)
+            worst = passed[:3]
+            lines.append(f"- Where the unknown requests that get through come from (max probability, hindsight threshold "
+                         f"escalating 90%): {sum(p[0] for p in worst) / total:.0%} of them belong to 3 of the "
+                         f"{len(per)} held-out intents, answered mostly as one known intent each: "
+                         f"{', '.join(f'`{i}` as `{t}`' for _, i, t in worst)} (table below).")
     return lines
 
 
@@ -184,6 +208,12 @@ def render(result: dict) -> str:
                 "escalated while ≥ 80% of known ones are answered locally."]
         for rule in ("expected", "high-probability"):
             out += ["", f"### rule `{rule}`", ""] + unknown_table(u, rule)
+        if u.get("per_intent"):
+            out += ["", "### Each held-out intent", "",
+                    "Which known intent the specialist answers with, and the share of the intent's test rows that "
+                    "escalate: under the 99% `expected` threshold, and at the hindsight threshold that escalates 90% "
+                    "of all unknown requests (so an intent below 90% there is one the score cannot tell from a known "
+                    "intent).", ""] + per_intent_table(u["per_intent"])
     if result.get("training"):
         out += ["", "## Training", "",
                 "Reproduce: `OMP_NUM_THREADS=1 python bench/confidence_cache.py --variant full --deadline HH:MM` "
