@@ -146,8 +146,27 @@ def test_a_field_that_holds_names_marks_its_value(detector, text, names):
         assert any(text.index(f) <= at and at + len(name) <= text.index(f) + len(f) for f in found), (name, found)
 
 
+@pytest.mark.parametrize("text, names", [
+    ("Viewing booked for 14 Elm Row. Agent: Gary. Keys are with the concierge.", ["Gary"]),
+    ("# rota primary: Olu secondary: Bryn escalation: ops-lead", ["Olu", "Bryn"]),
+    ("Onboarding\n- Laptop: MBP-14 - Buddy: Chen - Start date: 3 March", ["Chen"]),
+    ("Host: Mark. Doors open at seven.", ["Mark"]),
+])
+def test_a_field_value_stops_at_the_next_field_or_sentence(detector, text, names):
+    """A line's value used to run to the line's end, so "Agent: Gary. Keys are with..." or
+    "primary: Olu secondary: ..." never looked like a name and the field said nothing."""
+    found = people(detector, text)
+    for name in names:
+        assert name in found, (name, found)
+
+
 @pytest.mark.parametrize("text", [
     '{"name": "Widget Pro", "sku": "WP-1"}',
+    "Primary: Blue, secondary: Reading",
+    "primary: us-east-1 backup: eu-west-2",
+    "Lead: Generation. Candidate: None",
+    "Summarize the following: Agent: Please reset my password.",
+    "Host: Ubuntu 22.04 - kernel: 6.5 - owner: platform team",
     "metadata:\n  name: web\n  labels:\n    app: web",
     "name,qty,price\ngadget,3,2.50\nwidget,1,4.00",
     "Assistant: Sure, I can help with that.",

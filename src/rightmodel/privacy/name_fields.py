@@ -32,7 +32,9 @@ MAYBE_NAME_FIELDS = frozenset((
     "author owner assignee reporter requester requestor approver reviewer manager agent assistant organizer organiser "
     "attendee host speaker user username from to cc bcc sender recipient witness beneficiary driver adjuster viewer "
     "provider doctor physician nurse teacher student chair approvedby requestedby signedby createdby assignedto "
-    "submittedby reportedby preparedby updatedby modifiedby ownedby handledby escalatedto maintainer").split())
+    "submittedby reportedby preparedby updatedby modifiedby ownedby handledby escalatedto maintainer "
+    "buddy mentor mentee coach supervisor lead interviewer interviewee candidate caller oncall primary secondary "
+    "backup").split())
 
 _VALUE_WORD = re.compile(r"[^\W\d_](?:[^\W\d_]|['’.\-]|\\u[0-9a-fA-F]{4})*\.?$")
 # "key": "value" (JSON), 'key': 'value' (Python), key="value" / key: 'value' (code, logs, YAML).
@@ -42,6 +44,16 @@ _QUOTED = re.compile(
 # Key: value on a line of its own (forms, mail headers, YAML): the value runs to the end of the
 # line or to an e-mail in <...>, a bracket or a separator.
 _LINE = re.compile(r"^[ \t>*#-]*(?P<key>[A-Za-z][A-Za-z _.-]{0,30}?)[ \t]*:[ \t]+(?P<val>[^\n<(\[|;/]{1,100})", re.MULTILINE)
+# The same inside a line, after a space or separator ("primary: Tanner secondary: Eula"): one word
+# as key, so prose with a colon ("Note the following: ...") names no field the lists hold.
+# The value is a lookahead so that the next key on the line is matched too.
+_INLINE = re.compile(r"(?<=[ \t,;|])(?P<key>[A-Za-z][A-Za-z_.-]{0,30}):[ \t]+(?=(?P<val>[^\n<(\[|;/]{1,100}))")
+# Where a line's value stops short of the line's end: the next "key:" on the line, or the end of a
+# sentence ("Agent: Gary. Keys with the concierge") unless the dot closes an initial or a title,
+# or a spaced dash ("Buddy: Chi - Start date: ...").
+_NEXT_KEY = re.compile(r"[ \t]+[A-Za-z][A-Za-z_.-]{0,30}:(?:[ \t]|$)|[ \t]+[-–—][ \t]")
+_SENTENCE_END = re.compile(r"(?<!\b(?:Mr|Ms|Dr|St|Jr|Sr|Lt))(?<!\b(?:Mrs|Rev|Col|Gen|Sgt|Hon))"
+                           r"(?<!\b(?:Prof|Capt))(?<=[^\W\d_]{2})\.[ \t]+(?=\S)")
 _QUERY = re.compile(r"[?&](?P<key>[A-Za-z_]{1,30})=(?P<val>[^&\s#]{1,100})")
 _SQL = re.compile(r"\((?P<cols>[\w\s,`\"\[\]]{3,400})\)\s*VALUES\s*(?P<rows>(?:\([^()\n]{1,2000}\)\s*,?\s*)+)", re.IGNORECASE)
 _SQL_ROW = re.compile(r"\(([^()\n]{1,2000})\)")
@@ -76,10 +88,11 @@ def _candidates(text: str) -> Iterator[tuple[int, int, str]]:
                 g = "v1" if m.group("v1") is not None else "v2"
                 yield m.start(g), m.end(g), kind
     if ":" in text:
-        for m in _LINE.finditer(text):
-            kind = field_kind(m.group("key"))
-            if kind:
-                yield m.start("val"), m.end("val"), kind
+        for pattern in (_LINE, _INLINE):
+            for m in pattern.finditer(text):
+                kind = field_kind(m.group("key"))
+                if kind:
+                    yield m.start("val"), m.start("val") + _line_value_length(m.group("val")), kind
     if "=" in text:
         for m in _QUERY.finditer(text):
             kind = field_kind(m.group("key"))
@@ -89,6 +102,16 @@ def _candidates(text: str) -> Iterator[tuple[int, int, str]]:
         yield from _sql_values(text)
     if "," in text:
         yield from _csv_columns(text)
+
+
+def _line_value_length(value: str) -> int:
+    """How much of a `key: value` line's rest is the value: up to the next key or sentence end."""
+    cut = len(value)
+    for pattern in (_NEXT_KEY, _SENTENCE_END):
+        m = pattern.search(value)
+        if m:
+            cut = min(cut, m.start())
+    return cut
 
 
 def _name_value(text: str, start: int, end: int, kind: str, describe: Callable[[str], Info]) -> tuple[int, int] | None:
@@ -134,6 +157,8 @@ def _looks_like_a_name(infos: list[Info]) -> bool:
     # name and nothing else ("Mildred", "Okafor"), or, capitalised, no word any list knows ("Walwyn").
     if any(i.gaz[2:] == "cd" and "1" not in i.gaz[:2] for i in parts) or any(i.gaz[3] == "d" and i.gaz[:2] == "00" for i in parts):
         return False
+    if len(parts) == 1 and parts[0].case == "T" and parts[0].gaz[0] == "1":
+        return True  # a top-100 given name alone in a person's field: "Agent: Mark", "Buddy: Chi"
     return any(i.gaz[:2] != "00" and i.gaz[3] != "d" for i in parts) or (cases <= set("TM") and all(i.gaz[:2] == "00" for i in parts))
 
 
