@@ -167,6 +167,7 @@ def test_a_field_value_stops_at_the_next_field_or_sentence(detector, text, names
     "Lead: Generation. Candidate: None",
     "Summarize the following: Agent: Please reset my password.",
     "Host: Ubuntu 22.04 - kernel: 6.5 - owner: platform team",
+    "Translate the text below to: French",
     "metadata:\n  name: web\n  labels:\n    app: web",
     "name,qty,price\ngadget,3,2.50\nwidget,1,4.00",
     "Assistant: Sure, I can help with that.",

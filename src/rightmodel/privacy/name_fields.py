@@ -48,6 +48,8 @@ _LINE = re.compile(r"^[ \t>*#-]*(?P<key>[A-Za-z][A-Za-z _.-]{0,30}?)[ \t]*:[ \t]
 # as key, so prose with a colon ("Note the following: ...") names no field the lists hold.
 # The value is a lookahead so that the next key on the line is matched too.
 _INLINE = re.compile(r"(?<=[ \t,;|])(?P<key>[A-Za-z][A-Za-z_.-]{0,30}):[ \t]+(?=(?P<val>[^\n<(\[|;/]{1,100}))")
+# Inside a line these keys are prose more often than fields ("Translate the text below to: French").
+_PROSE_KEYS = frozenset(("to", "from", "cc", "bcc"))
 # Where a line's value stops short of the line's end: the next "key:" on the line, or the end of a
 # sentence ("Agent: Gary. Keys with the concierge") unless the dot closes an initial or a title,
 # or a spaced dash ("Buddy: Chi - Start date: ...").
@@ -91,7 +93,7 @@ def _candidates(text: str) -> Iterator[tuple[int, int, str]]:
         for pattern in (_LINE, _INLINE):
             for m in pattern.finditer(text):
                 kind = field_kind(m.group("key"))
-                if kind:
+                if kind and not (pattern is _INLINE and m.group("key").lower() in _PROSE_KEYS):
                     yield m.start("val"), m.start("val") + _line_value_length(m.group("val")), kind
     if "=" in text:
         for m in _QUERY.finditer(text):
