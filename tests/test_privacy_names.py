@@ -53,6 +53,9 @@ def test_dictionary_words_are_flagged_and_names_are_not(gazetteer):
     "We need three ERP quotes by the end of the month.",
     "The shop is open Mon-Fri and closed on Sundays.",
     "Compare the figures for Jan-Mar with last year's.",
+    # the same places with the word meant as a word
+    "we walked on with grace and hope",
+    "thanks will do, see you monday",
 ])
 def test_capitalised_vocabulary_in_prompts_is_not_a_name(detector, text):
     assert people(detector, text) == []
@@ -73,6 +76,9 @@ def test_capitalised_vocabulary_in_prompts_is_not_a_name(detector, text):
     ("my landlord adeyemi-brown never replied", "adeyemi-brown"),
     ("member: jane okonkwo-bright", "jane okonkwo-bright"),
     ("policy holder: mary ellingsworth", "mary ellingsworth"),
+    # a top given name that is also a word, in lower case where a person is addressed or spoken with
+    ("spoke with kelly, not interested right now", "kelly"),
+    ("thanks rose, see you on monday", "rose"),
 ])
 def test_names_in_several_shapes_are_covered(detector, text, name):
     at = text.index(name)

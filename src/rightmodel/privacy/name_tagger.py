@@ -232,6 +232,8 @@ def is_candidate(infos: list[Info], i: int) -> bool:
         # as likely a rare name ("thanks, pelaji", "tukufu is sick") as anything, unless it is part
         # of a path, an address or code.
         return True
+    if info.gaz[0] == "1" and i > 0 and infos[i - 1].low in ADDRESSED_BY:
+        return True  # "thanks rose", "spoke with kelly": a top-100 given name where one is addressed
     if info.gaz[0] == "1" and i + 1 < n and infos[i + 1].case == "L" and infos[i + 1].gaz[3] != "d" and (
             infos[i + 1].gaz[1] != "0" or infos[i + 1].gaz[:2] == "00"):
         return True  # "jane mcclafferty": a top-100 given name before a surname, listed or too rare to be
@@ -265,6 +267,8 @@ def _glued(infos: list[Info], i: int) -> bool:
     return any(0 <= j < len(infos) and infos[j].low in GLUE for j in (i - 1, i + 1))
 
 
+# Words after which a lower-case word may be the person addressed or spoken with ("thanks rose").
+ADDRESSED_BY = frozenset("hi hey hello dear thanks thank thx cheers cc ping ask tell with".split())
 ADDRESSING_WORDS = frozenset("hi hey hello dear thanks thank thx cheers cc ping ask tell call contact by from to @".split())
 CALENDAR_ABBREVIATIONS = frozenset("mon tue tues wed thu thur thurs fri sat sun jan feb mar apr may jun jul aug sep sept oct nov dec".split())
 
