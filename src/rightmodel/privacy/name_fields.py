@@ -41,8 +41,8 @@ _VALUE_WORD = re.compile(r"[^\W\d_](?:[^\W\d_]|['’.\-]|\\u[0-9a-fA-F]{4})*\.?$
 _QUOTED = re.compile(
     r"""(?:"(?P<k1>[A-Za-z][\w .-]{0,40})"|'(?P<k2>[A-Za-z][\w .-]{0,40})'|(?<![\w.$])(?P<k3>[A-Za-z][A-Za-z_]{0,40}))"""
     r"""\s*[:=]\s*(?:"(?P<v1>(?:[^"\\\n]|\\.){1,100})"|'(?P<v2>[^'\n]{1,100})')""")
-# Key: value on a line of its own (forms, mail headers, YAML): the value runs to the end of the
-# line or to an e-mail in <...>, a bracket or a separator.
+# Key: value on a line of its own (forms, mail headers, YAML): the value runs to an e-mail in
+# <...>, a bracket or a separator, and then stops at the next key or sentence (_line_value_length).
 _LINE = re.compile(r"^[ \t>*#-]*(?P<key>[A-Za-z][A-Za-z _.-]{0,30}?)[ \t]*:[ \t]+(?P<val>[^\n<(\[|;/]{1,100})", re.MULTILINE)
 # The same inside a line, after a space or separator ("primary: Tanner secondary: Eula"): one word
 # as key, so prose with a colon ("Note the following: ...") names no field the lists hold.

@@ -201,7 +201,9 @@ def _candidacy(low: str, case: str, gaz: str, flags: str) -> str:
         return "n"
     first, last, dictionary = gaz[0], gaz[1], gaz[3] == "d"
     if dictionary and gaz[2] == "c":
-        return "c"  # "man", "tea", "song": top names somewhere, but in lower case the everyday word
+        # "man", "tea", "song": top names somewhere, but in lower case the everyday word, unless
+        # beside a given name or after a word that addresses someone ("thanks rose": is_candidate)
+        return "c"
     if dictionary and first != "1" and last != "1":
         return "c"  # "bales", "aloof": a dictionary word and not a top-100 name, only after a known given name
     if first != "0" or last != "0":
