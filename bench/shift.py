@@ -73,7 +73,8 @@ def selective(runtime, texts, labels, threshold: float) -> dict:
     return {"coverage": at["coverage"], "accepted_accuracy": at["accepted_accuracy"], "accepted": at["accepted"]}
 
 
-def run(name: str, train, shifted, recipe: dict, target: float, epochs: int | None, threads: int, log) -> dict:
+def run(name: str, train, shifted, recipe: dict, target: float, epochs: int | None, threads: int, log,
+        margin: float | None = None) -> dict:
     from rightmodel.evaluate.card import read_card
     from rightmodel.registry import Registry
     from rightmodel.specialists.pipeline import BuildRequest, build_specialist
@@ -84,7 +85,7 @@ def run(name: str, train, shifted, recipe: dict, target: float, epochs: int | No
         data_file = Path(home) / "train.jsonl"
         train.to_jsonl(data_file)
         registry = Registry(Path(home) / "registry")
-        request = BuildRequest(task="shift", train_path=data_file, target_accuracy=target, multi_label=train.multi_label,
+        request = BuildRequest(task="shift", train_path=data_file, target_accuracy=target, multi_label=train.multi_label, calibration_margin=margin,
                                config=TrainConfig(threads=threads, **{**recipe, **({"epochs": epochs} if epochs else {})}))
         started = time.perf_counter()
         version = build_specialist(request, registry, log=lambda m: log(f"  [{name}] {m}"))
@@ -169,6 +170,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--only", default=",".join(SHIFTS), help=f"shifts to run, of {', '.join(SHIFTS)} (default: all)")
     parser.add_argument("--claudette-folds", default="0", help="CLAUDETTE document folds to run, of 0-4 (default 0)")
+    parser.add_argument("--calibration-margin", type=float, default=None,
+                        help="as `rightmodel train --calibration-margin` (default: the rule's own); a run with it is kept "
+                             "apart from the default one")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--epochs", type=int, default=None, help="Override the epochs of every shift's recipe.")
     parser.add_argument("--target", type=float, default=0.95, help="The target the shipped threshold certifies "
@@ -203,7 +207,9 @@ def main() -> None:
         if key not in chosen:
             continue
         for name, train, shifted, recipe in shift(args):
-            r = run(name, train, shifted, recipe, args.target, args.epochs, args.threads, log)
+            if args.calibration_margin is not None:
+                name += f" [calibration margin {args.calibration_margin:.0%}]"
+            r = run(name, train, shifted, recipe, args.target, args.epochs, args.threads, log, args.calibration_margin)
             r["command"], r["threads"] = meta["command"], args.threads
             runs[name] = r
             log(f"{name}: pass {r['pass']}; " + "; ".join(f"{v['rule']} @ {v['target_accuracy']:.0%}: {v['shifted']}" for v in r["rules"]))
