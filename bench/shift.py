@@ -85,8 +85,9 @@ def run(name: str, train, shifted, recipe: dict, target: float, epochs: int | No
         data_file = Path(home) / "train.jsonl"
         train.to_jsonl(data_file)
         registry = Registry(Path(home) / "registry")
-        request = BuildRequest(task="shift", train_path=data_file, target_accuracy=target, multi_label=train.multi_label, calibration_margin=margin,
-                               config=TrainConfig(threads=threads, **{**recipe, **({"epochs": epochs} if epochs else {})}))
+        config = TrainConfig(threads=threads, **{**recipe, **({"epochs": epochs} if epochs else {})})
+        request = BuildRequest(task="shift", train_path=data_file, target_accuracy=target, multi_label=train.multi_label,
+                               calibration_margin=margin, config=config)
         started = time.perf_counter()
         version = build_specialist(request, registry, log=lambda m: log(f"  [{name}] {m}"))
         seconds = time.perf_counter() - started
@@ -202,7 +203,7 @@ def main() -> None:
             r.setdefault("command", old["meta"].get("command"))
             r.setdefault("threads", old["meta"].get("threads"))
             previous[r["shift"]] = r
-    runs = {name: r for name, r in previous.items()}
+    runs = dict(previous)
     for key, shift in SHIFTS.items():
         if key not in chosen:
             continue
