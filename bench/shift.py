@@ -177,7 +177,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--epochs", type=int, default=None, help="Override the epochs of every shift's recipe.")
     parser.add_argument("--target", type=float, default=0.95, help="The target the shipped threshold certifies "
-                        "(the card also assesses 99/95/90/80%; the model does not depend on it).")
+                        "(the card also assesses 99/95/90/80%%; the model does not depend on it).")
     args = parser.parse_args()
     import torch
 
