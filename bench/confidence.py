@@ -341,8 +341,7 @@ def per_unknown_intent(rows: dict, new: np.ndarray, s_new: dict, scores: dict, i
         for name in PER_INTENT_SCORES:
             if name not in s_new:
                 continue
-            unknown = np.sort(s_new[name][~is_known])
-            hind = unknown[int(np.ceil(0.9 * len(unknown))) - 1]
+            hind = hindsight_cut(s_new[name], is_known, 0.9)
             entry["escalated"][name] = {
                 "expected@0.99": float((s_new[name][m] < scores[name]["rules"]["expected@0.99"]["threshold"]).mean()),
                 "hindsight90": float((s_new[name][m] <= hind).mean()),
@@ -351,15 +350,17 @@ def per_unknown_intent(rows: dict, new: np.ndarray, s_new: dict, scores: dict, i
     return out
 
 
+def hindsight_cut(score: np.ndarray, is_known: np.ndarray, share: float) -> float:
+    """The threshold picked *on test* at or below which `share` of the unknown requests fall."""
+    unknown = np.sort(score[~is_known])
+    return float(unknown[min(len(unknown) - 1, int(np.ceil(share * len(unknown))) - 1)])
+
+
 def hindsight(score: np.ndarray, is_known: np.ndarray) -> dict:
     """Known-request coverage when the threshold is picked *on test* so that 90% (80%) of unknown
     requests fall below it: a ceiling for the score's separation, not a rule anyone could run."""
-    unknown = np.sort(score[~is_known])
-    out = {}
-    for share in (0.9, 0.8):
-        t = unknown[min(len(unknown) - 1, int(np.ceil(share * len(unknown))) - 1)]
-        out[f"known_coverage_at_{int(share * 100)}pct_unknown_escalated"] = float((score[is_known] > t).mean())
-    return out
+    return {f"known_coverage_at_{int(share * 100)}pct_unknown_escalated":
+            float((score[is_known] > hindsight_cut(score, is_known, share)).mean()) for share in (0.9, 0.8)}
 
 
 def main() -> None:

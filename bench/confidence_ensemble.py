@@ -162,6 +162,7 @@ def with_novelty(rows, nearest: np.ndarray | None, cal: np.ndarray):
 
 def unknown_table(all_members: dict[int, dict], cal: np.ndarray, new: np.ndarray, nearest: np.ndarray | None = None) -> dict:
     """Specialists trained on 60 of 77 intents: known requests answered vs unknown ones escalated."""
+    from confidence import hindsight_cut
     from sklearn.metrics import roc_auc_score
 
     from rightmodel.routing.calibration import calibrate_threshold
@@ -172,8 +173,7 @@ def unknown_table(all_members: dict[int, dict], cal: np.ndarray, new: np.ndarray
         correct = pred == y
         t = calibrate_threshold(score[cal], correct[cal], TARGET, DELTA, "expected").threshold
         accepted = score[new] >= t
-        unknown_sorted = np.sort(score[new][~is_known])
-        cut = unknown_sorted[int(np.ceil(0.9 * len(unknown_sorted))) - 1]
+        cut = hindsight_cut(score[new], is_known, 0.9)
         out[key] = {
             "auroc": float(roc_auc_score(is_known, score[new])),
             "known_coverage": float((accepted & is_known).sum() / is_known.sum()),

@@ -73,8 +73,9 @@ def layer_embeddings(variant: str) -> tuple[dict, list[str]]:
 
 
 def hindsight_known_coverage(score: np.ndarray, is_known: np.ndarray, escalated: float = 0.9) -> float:
-    unknown = np.sort(score[~is_known])
-    return float((score[is_known] > unknown[int(np.ceil(escalated * len(unknown))) - 1]).mean())
+    from confidence import hindsight_cut
+
+    return float((score[is_known] > hindsight_cut(score, is_known, escalated)).mean())
 
 
 def layer_scores(fit: np.ndarray, y_fit: np.ndarray, n_classes: int, rows: np.ndarray) -> dict[str, np.ndarray]:

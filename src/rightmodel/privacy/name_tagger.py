@@ -269,9 +269,11 @@ def _glued(infos: list[Info], i: int) -> bool:
     return any(0 <= j < len(infos) and infos[j].low in GLUE for j in (i - 1, i + 1))
 
 
-# Words after which a lower-case word may be the person addressed or spoken with ("thanks rose").
-ADDRESSED_BY = frozenset("hi hey hello dear thanks thank thx cheers cc ping ask tell with".split())
 ADDRESSING_WORDS = frozenset("hi hey hello dear thanks thank thx cheers cc ping ask tell call contact by from to @".split())
+# Words after which a lower-case word may be the person addressed or spoken with ("thanks rose"):
+# the greetings and requests above, and "with"; not "by", "from", "to", "call" or "contact",
+# which as often precede a thing ("call support") as a person.
+ADDRESSED_BY = (ADDRESSING_WORDS - {"call", "contact", "by", "from", "to", "@"}) | {"with"}
 CALENDAR_ABBREVIATIONS = frozenset("mon tue tues wed thu thur thurs fri sat sun jan feb mar apr may jun jul aug sep sept oct nov dec".split())
 
 
