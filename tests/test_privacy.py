@@ -38,6 +38,8 @@ SAMPLES = [
     ("Er ist unter 030 12345678 erreichbar.", ("PHONE_NUMBER", "030 12345678")),
     ("Rufen Sie 089/2900298 an.", ("PHONE_NUMBER", "089/2900298")),  # a slash, as German numbers are written
     ("tel:4155550132 or call 415.555.0132", ("PHONE_NUMBER", "415.555.0132")),
+    ("GET /contact?tel=4155550132", ("PHONE_NUMBER", "4155550132")),  # a parameter's value, named a phone number
+    ("Ring me on 0612.345678 tonight.", ("PHONE_NUMBER", "0612.345678")),  # one dot, but called a number to ring
     ("Card 4539 1488 0343 6467 was charged twice.", ("CREDIT_CARD", "4539 1488 0343 6467")),
     ("Pay to GB82 WEST 1234 5698 7654 32 please.", ("IBAN_CODE", "GB82 WEST 1234 5698 7654 32")),
     ("My SSN is 219-09-9999.", ("US_SSN", "219-09-9999")),
@@ -64,6 +66,12 @@ def test_detects_each_type(detector, text, expected):
     ('2024-12-23T06:30:41.613181+00:00 INFO api: GET /v1/orders/#4898015 200 2.87s', {"PHONE_NUMBER"}),
     ('{"order_id": "#6979615", "request_id": "15998809-627a-44ec-aa09-65cc29b37320"}', {"PHONE_NUMBER"}),
     ("Deploy 20251207.4 finished; invoice 2025/7438 is overdue.", {"PHONE_NUMBER"}),
+    # numbers of technical prompts and exam questions: a parameter, periods, a decimal, bits, an amount
+    ('What does "Strict-Transport-Security: max-age=31536000; includeSubDomains" do?', {"PHONE_NUMBER"}),
+    ("The First Opium War of 1839-1842; the Postwar Era, 1945 - 1965.", {"PHONE_NUMBER"}),
+    ("It sold 300.5849 gallons. A. 11111111, 00000001 B. 1001 0011 C. 1.6 1.0 0.25", {"PHONE_NUMBER"}),
+    ("The surface area of Mars is about 145000000 square km.", {"PHONE_NUMBER"}),
+    ("Invoice no. 2026-118 is overdue.", {"PHONE_NUMBER"}),
 ])
 def test_lookalikes_are_not_flagged(detector, text, kinds):
     hits = found(detector, text)

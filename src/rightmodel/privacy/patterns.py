@@ -30,6 +30,15 @@ _PHONE_CANDIDATE = re.compile(
 _BUILD_NUMBER = re.compile(r"\d\.\d$")
 # A year, a slash and a serial ("2024/0036") numbers invoices and files; a national number written with a slash starts with 0.
 _YEAR_SERIAL = re.compile(r"^(?:19|20)\d\d/\d{1,6}$")
+# ...or with a dash, when a word like "invoice" or "no." names it ("Invoice no. 2026-118").
+_YEAR_SERIAL_DASHED = re.compile(r"^(?:19|20)\d\d-\d{1,6}$")
+# Two years, the second later ("1837-1843", "1945 - 1965"): a period, not a phone number.
+_YEAR_RANGE = re.compile(r"^(1\d\d\d|20\d\d)[ \t]*[-/][ \t]*(1\d\d\d|20\d\d)$")
+# One dot between two digit groups: a decimal number ("300.5849"), alone or among numbers spaced
+# apart, not a phone number (dotted numbers have two dots or more: 415.555.0132, 01.23.45.67.89).
+_DECIMAL = re.compile(r"^\d+\.\d+$|^[^+]*(?:^|\s)\d+\.\d+(?:\s|$)")  # ...alone, or one of a list ("1.6 1.0 0.25")
+_BINARY = re.compile(r"^[01 \t.\-]+$")  # only 0s and 1s: bits ("1001 0011", "11111111"), never a phone number
+_ROUND = re.compile(r"0000$")  # a bare run ending in four zeros: an amount or a count ("2500000"), not a phone number
 _DATE = re.compile(r"^(?:\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.](?:\d{4}|\d{2}))(?:$|[ T]\d)")  # a date, maybe + time
 _EXTENSION = re.compile(r"[ \t]*(?:x|ext\.?|extension|#)[ \t]*\d{1,6}$", re.IGNORECASE)
 _CONTEXT_TERMS = ("phone", "tel", "call", "mobile", "cell", "fax", "whatsapp", "sms", "text me", "ring", "contact", "reach",
@@ -145,8 +154,9 @@ def phones(text: str, regions: tuple[str, ...], covered: bytearray | None = None
     Scores: with a +/00 country code 0.9 if valid, else 0.6 if possible (right length); written
     with separators or brackets 0.75 valid / 0.5 possible; a bare digit run 0.6 / 0.45 next to a
     word like "phone"/"call", else 0.45 when valid in a region unless a word like "order" or
-    "invoice" names it, and 0.2 when merely possible or so named (below the default 0.4).
-    Dates (2024-05-03, 03.05.2024) are never phone numbers.
+    "invoice" names it (or its shape does: a parameter's value after "=", bits, four closing
+    zeros), and 0.2 when merely possible or so named (below the default 0.4). Dates (2024-05-03,
+    03.05.2024), periods (1837-1843), decimals (300.5849) and bits (1001 0011) are never phone numbers.
     """
 
     out: list[Entity] = []
@@ -175,7 +185,12 @@ def phones(text: str, regions: tuple[str, ...], covered: bytearray | None = None
                 # The common case, kept lean: a bare national run, judged by its context words alone.
                 context = contexts and (context_words.said(start - 40, start, _PHONE_CONTEXT_BEFORE, True)
                                         or context_words.said(end, end + 50, _PHONE_CONTEXT_AFTER))
-                named = not context and id_words.said(start - 30, start, _ID_CONTEXT_BEFORE, True)
+                # A run that is a parameter's value ("max-age=31536000") or bits or a round amount is
+                # named by its shape as "order 123" names one: a phone number among them needs a word
+                # like "phone" or "tel" beside it ("tel=4155550132").
+                named = not context and (text[start - 1:start] == "=" or _ROUND.search(raw) is not None
+                                         or _BINARY.match(raw) is not None
+                                         or id_words.said(start - 30, start, _ID_CONTEXT_BEFORE, True))
                 valid_score, possible_score, _, need_possible = run_context if context else run_named if named else run_plain
                 if valid_score < min_score:
                     continue
@@ -189,7 +204,12 @@ def phones(text: str, regions: tuple[str, ...], covered: bytearray | None = None
                 continue
         else:
             number = _EXTENSION.sub("", raw) if _EXTENSION_HINT.search(raw) else raw
-            if _DATE.match(number) or _BUILD_NUMBER.search(number) or _YEAR_SERIAL.match(number):
+            if _DATE.match(number) or _BUILD_NUMBER.search(number) or _YEAR_SERIAL.match(number) or _BINARY.match(number):
+                continue
+            if (_DECIMAL.match(number) or _later_year(number)) and not (contexts and (
+                    context_words.said(start - 40, start, _PHONE_CONTEXT_BEFORE, True) or context_words.said(end, end + 50, _PHONE_CONTEXT_AFTER))):
+                continue  # a decimal or a period, unless the text calls it a number to ring
+            if _YEAR_SERIAL_DASHED.match(number) and id_words.said(start - 30, start, _ID_CONTEXT_BEFORE, True):
                 continue
             ascii_digits = _NON_DIGIT.sub("", number) if number.isascii() else None
             digits = len(ascii_digits) if ascii_digits is not None else sum(c.isdigit() for c in number)
@@ -215,6 +235,11 @@ def phones(text: str, regions: tuple[str, ...], covered: bytearray | None = None
             continue
         out.append(Entity(start, end, "PHONE_NUMBER", valid_score if valid else possible_score if possible else no_score, "phone"))
     return out
+
+
+def _later_year(number: str) -> bool:
+    m = _YEAR_RANGE.match(number)
+    return m is not None and m.group(1) < m.group(2)
 
 
 class _ShapeScores:

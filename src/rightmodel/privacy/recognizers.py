@@ -233,8 +233,10 @@ class IpRecognizer:
             return
         for m in _IPV6.finditer(text):
             value = m.group(0)
-            # "::" alone (unspecified) and digit-free hex ("dead::beef", C++'s "a::b") are not addresses people leak.
-            if value.split("/")[0] != "::" and _A_DIGIT.search(value) is not None and _ip(value):
+            # "::" alone (unspecified), one group beside "::" ("::1", a slice's "b[::2]") and digit-free
+            # hex ("dead::beef", C++'s "a::b") are not addresses people leak.
+            address = value.split("/")[0].split("%")[0]
+            if sum(1 for g in address.split(":") if g) >= 2 and _A_DIGIT.search(value) is not None and _ip(value):
                 yield Entity(m.start(), m.end(), self.entity_type, _IP_SCORE, "pattern")
 
 
