@@ -2,8 +2,9 @@
 
 A specialist is trained on some sources of a task and scored on a source it never saw, next to
 a held-out split of its own sources. The threshold is set as `rightmodel train` sets it by
-default (rule `expected`; cross-fitted calibration for files this size, with its margin), and the
-card's other thresholds are scored too: the same rule without the margin, and `high-probability`.
+default (rule `expected` with a quarter of the error budget held back; cross-fitted calibration for files
+this size, a split for larger ones), and the card's other thresholds are scored too: the same rule without the
+margin, and `high-probability`.
 
 Shifts (leave one source out; nothing here is tuned on the held-out source):
   reviews    UCI Sentiment Labelled Sentences: trained on amazon + imdb (2,000 sentences), shifted =

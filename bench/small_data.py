@@ -4,9 +4,9 @@ Two samples drawn from the shipped Banking77 *training* data (seeded): 500 rows 
 (100 each) and 1,000 rows over 20 intents (50 each). Each is trained exactly as `rightmodel
 train --target-accuracy 0.95` would (defaults otherwise: 10% carved for evaluation, epochs from
 the data size), once with split calibration (10% of the rest held out) and once cross-fitted
-(5 folds over all non-evaluation rows; the `expected` rule then holds back a quarter of the
-error budget, routing.calibration.CROSSFIT_MARGIN, and the card also records the thresholds
-without it, which this bench scores too). The shipped threshold is then applied to the official
+(5 folds over all non-evaluation rows). The `expected` rule holds back a quarter of the error
+budget (routing.calibration.DEFAULT_MARGIN: since 2026-12-08 on a split too, cross-fitted only
+before), and the card also records the thresholds without it, which this bench scores too. The shipped threshold is then applied to the official
 Banking77 *test* split restricted to the sampled intents (40 per intent), which no model saw.
 
 Reported per run: coverage (share answered locally) and accuracy of the local answers on that

@@ -141,7 +141,7 @@ def build(small_file, home, mode):
 
 @pytest.mark.slow
 def test_cross_fit_certifies_where_a_split_cannot(small_file, tmp_path):
-    from rightmodel.routing.calibration import CROSSFIT_MARGIN, NEVER_ACCEPT, calibrate_threshold
+    from rightmodel.routing.calibration import DEFAULT_MARGIN, NEVER_ACCEPT, calibrate_threshold
 
     # split: 65 non-evaluation rows leave ~7 calibration answers, fewer than the 9 that 90% needs
     _, _, split_splits, split_card, split_log = build(small_file, tmp_path / "a", "split")
@@ -156,11 +156,11 @@ def test_cross_fit_certifies_where_a_split_cannot(small_file, tmp_path):
     assert splits.calibration is splits.fit and n == 65
     assert len(oof.confidence) == n and sorted(set(oof.fold_of)) == [0, 1, 2] and (oof.confidence > 0).all()
     # the shipped threshold is the one the pooled out-of-fold scores give
-    expected = calibrate_threshold(oof.confidence, oof.correct, 0.9, margin=CROSSFIT_MARGIN)
+    expected = calibrate_threshold(oof.confidence, oof.correct, 0.9, margin=DEFAULT_MARGIN)
     assert card["calibration"]["threshold"] == expected.threshold < 1.0
-    assert card["calibration"]["margin"] == CROSSFIT_MARGIN == card["certify"]["margin"]
+    assert card["calibration"]["margin"] == DEFAULT_MARGIN == card["certify"]["margin"]
     assert card["certify"]["targets_without_margin"][0]["threshold"] <= card["certify"]["targets"][0]["threshold"]
-    assert split_card["calibration"]["margin"] == 0.0  # a split keeps the plain rule
+    assert split_card["calibration"]["margin"] == DEFAULT_MARGIN == 0.25  # a split holds the same quarter back
     assert card["calibration"]["n_calibration"] == n and card["calibration"]["coverage"] > 0
     assert card["data"]["n_train"] == n  # the shipped model trained on every non-evaluation row
     assert "not an exact split-conformal guarantee" in card["calibration_guarantee"]

@@ -172,9 +172,10 @@ def build_app() -> typer.Typer:
         folds: int = typer.Option(5, "--folds", min=2, max=20, help="Cross-fit folds."),
         calibration_margin: Optional[float] = typer.Option(
             None, "--calibration-margin", min=0.0, max=0.9,
-            help="Share of the error budget the 'expected' rule holds back (0.25 at a 95% target certifies 96.25%). "
-            "Default: 0.25 when calibration is cross-fitted (fold models are less confident than the shipped one), "
-            "0 on a held-out split.",
+            help="Share of the error budget the 'expected' rule holds back (0.25 at a 95% target certifies 96.25%), "
+            "so that the promised accuracy survives a new calibration draw, new sources and, when cross-fitted, a "
+            "shipped model more confident than its fold models. Default 0.25; 0 is the plain rule (more local answers, "
+            "a promise that holds on average for data like the calibration answers).",
         ),
         shifted_eval: Optional[list[Path]] = typer.Option(
             None, "--shifted-eval", metavar="FILE",

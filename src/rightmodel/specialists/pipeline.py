@@ -23,7 +23,7 @@ from rightmodel.evaluate.card import write_card
 from rightmodel.evaluate.latency import measure_latency
 from rightmodel.evaluate.metrics import classification_metrics, exact_match
 from rightmodel.registry.store import validate_task
-from rightmodel.routing.calibration import CROSSFIT_MARGIN, METHODS, calibrate_threshold, crossfit_summary, summarize
+from rightmodel.routing.calibration import DEFAULT_MARGIN, METHODS, calibrate_threshold, crossfit_summary, summarize
 from rightmodel.routing.certify import best_certifiable, certifiable, certify_lines
 from rightmodel.specialists.crossfit import GUARANTEE, OutOfFold, out_of_fold_scores
 from rightmodel.specialists.encoder import describe_base, resolve_base
@@ -65,8 +65,8 @@ class BuildRequest:
     calibration_method: str = "expected"  # or "high-probability" (see routing.calibration)
     calibration_mode: str = "auto"  # "split", "cross-fit", or "auto" (cross-fit below CROSSFIT_BELOW answers)
     folds: int = 5  # cross-fit folds
-    # Share of the error budget the `expected` rule holds back; None: CROSSFIT_MARGIN when the
-    # answers are cross-fitted, 0 on a split (routing.calibration says why).
+    # Share of the error budget the `expected` rule holds back; None: DEFAULT_MARGIN, on cross-fitted
+    # answers and on a split alike (routing.calibration says why); 0: the plain rule.
     calibration_margin: float | None = None
     # Labelled files of the same task from elsewhere (another source, period or wording): the card
     # shows the threshold's coverage and accepted accuracy there beside the calibration split's.
@@ -246,9 +246,7 @@ def evaluate_build(
     eval_conf = confidence_of(probs, trained.multi_label, runtime.decision_threshold)
     eval_correct = exact_match(ev.labels, preds)
     cross_fitted = splits.out_of_fold is not None
-    margin = request.calibration_margin
-    if margin is None:
-        margin = CROSSFIT_MARGIN if cross_fitted else 0.0
+    margin = DEFAULT_MARGIN if request.calibration_margin is None else request.calibration_margin
     calibrations = {}
     for method in METHODS:
         on_cal = calibrate_threshold(cal_conf, cal_correct, request.target_accuracy, request.delta, method, margin=margin)
