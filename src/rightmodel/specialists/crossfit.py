@@ -2,8 +2,8 @@
 
 Why: with a few hundred labelled rows, the usual 10% calibration split holds 40-60 answers,
 too few to certify a high accuracy target (the `expected` rule needs at least 1/(1-target) - 1
-accepted answers with no error: 99 for 99%), so the specialist never answers locally. Here
-every labelled (non-evaluation) row serves once as calibration evidence:
+accepted answers with no error: 99 for 99%, 133 with the default margin), so the specialist never
+answers locally. Here every labelled (non-evaluation) row serves once as calibration evidence:
 
 1. split the rows into k stratified folds;
 2. for each fold, fine-tune a model with the same recipe on the other k-1 folds, export it to
