@@ -45,6 +45,9 @@ def test_email(text: str, expected: list[str]) -> None:
     ("not Luhn 4111 1111 1111 1112", []),
     ("mixed separators 4111 1111-1111 1111", []),
     ("a longer run 41111111111111110000000", []),
+    ("card 4539 1488 0343 6467 12/26 123", ["4539 1488 0343 6467"]),  # the expiry's month is not a 19th digit
+    ("label 1ZVGS3386273085712 and parcel 5097 7741 7727 2096 0563 44", []),  # tracking numbers that pass Luhn
+    ("parcel 1189 6820 7485 6660 9888 67 arrived", []),  # ...or whose fours from the second group on would
 ])
 def test_card(text: str, expected: list[str]) -> None:
     assert spans(CardRecognizer(), text) == expected
@@ -85,6 +88,8 @@ def test_ssn(text: str, expected: list[str]) -> None:
     ("version 1.2.3.4.5 and 192.168.1.300", []),
     ("std::vector<int> a::b at 12:30:45 and ::", []),
     ("print(b[::2]) or ::1", []),  # a slice; one group beside "::" is no host of anyone's
+    # a dotted quad a word calls a version is one; the host beside it is still an address
+    ("upgrading to 6.17.7.54 (version 2.25.6.73, firmware 7.17.3.19) broke host 10.0.0.1", ["10.0.0.1"]),
 ])
 def test_ip(text: str, expected: list[str]) -> None:
     assert sorted(spans(IpRecognizer(), text)) == sorted(expected)

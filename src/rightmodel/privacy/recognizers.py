@@ -77,11 +77,14 @@ class EmailRecognizer:
 
 # Cards: 12-19 digits with any leading digit, compact or grouped as cards are printed (fours;
 # 4-6-4/5) by spaces, dashes or dots. Issuer prefixes come and go; a Luhn-valid number is what
-# leaks. Other groupings are phone numbers ("0049 89 2900298").
+# leaks. Other groupings are phone numbers ("0049 89 2900298"). Not a card: digits glued to a
+# word's letters (a tracking number's "1ZVGS3386273085712"), or part of a longer grouped number,
+# fours that run on for two more groups or follow another group ("5097 7741 7727 2096 0563 44",
+# "1189 6820 7485 6660 9888 67"): one in ten digit runs passes Luhn by chance.
 _CARD = re.compile(
-    r"\d(?<![\d+-]\d)(?<!\d\.\d)"  # the first digit, not after a digit, "+", "-" or "1."
+    r"\d(?<![\d+-]\d)(?<!\d\.\d)(?<![A-Za-z]\d)(?<!\d[ .-]\d)"  # the first digit, not after a digit, "+", "-", "1.", a letter or a group
     r"(?:\d{11,18}"  # compact
-    r"|\d{3}(?P<s>[ .-])\d{4}(?:(?P=s)\d{4}){1,2}(?:(?P=s)\d{1,3})?"  # 4-4-4, 4-4-4-4, 4-4-4-4-3
+    r"|\d{3}(?P<s>[ .-])\d{4}(?:(?P=s)\d{4}){1,2}(?:(?P=s)\d{1,3})?(?!(?P=s)\d{4}(?P=s)\d)"  # 4-4-4, 4-4-4-4, 4-4-4-4-3
     r"|\d{3}(?P<t>[ .-])\d{6}(?P=t)\d{4,5})"  # 4-6-4 (Diners), 4-6-5 (Amex)
     r"(?![\d-])(?!\.\d)"
 )
@@ -96,8 +99,16 @@ class CardRecognizer:
         from stdnum import luhn
 
         for m in _CARD.finditer(text):
-            if luhn.is_valid(_CARD_SEPARATORS.sub("", m.group(0))):
-                yield Entity(m.start(), m.end(), self.entity_type, VALIDATED, "pattern")
+            value, end = m.group(0), m.end()
+            if not luhn.is_valid(_CARD_SEPARATORS.sub("", value)):
+                # fours and a short group: a 19-digit card, or a 16-digit one and the month of the
+                # expiry date that follows it ("4539 1488 0343 6467 12/26")
+                cut = value.rfind(m.group("s")) if m.group("s") and value.count(m.group("s")) == 4 \
+                    and text.startswith("/", end) else -1
+                if cut < 0 or not luhn.is_valid(_CARD_SEPARATORS.sub("", value[:cut])):
+                    continue
+                end = m.start() + cut
+            yield Entity(m.start(), end, self.entity_type, VALIDATED, "pattern")
 
 
 # An IBAN starts with a country code and two check digits, in any case ("de44 5001 ...").
@@ -208,6 +219,10 @@ _IPV6 = re.compile(
     r"(?:(?<=:)\d{1,3}(?:\.\d{1,3}){3})?(?:%[0-9A-Za-z]{1,16})?(?:/\d{1,3})?(?![\w:])(?!\.\d)"
 )
 _IP_SCORE = 0.6  # as presidio's: a dotted quad is sometimes a version number
+# ...and is one when a word says so just before it ("version 2.25.6.73", "upgrading to 7.29.0.58",
+# "firmware 7.17.3.19"); read backwards from the quad, like patterns.py's context phrases.
+_VERSION_BEFORE = re.compile(r"[\s(:#.]{0,3}(?:noisrev|rev|erawmrif|esaeler|dliub|hctap|v|ot\s+(?:gnidargpu|dedargpu|edargpu|gnitadpu|detadpu|etadpu))(?!\w)",
+                             re.IGNORECASE)
 _A_DIGIT = re.compile(r"\d")
 
 
@@ -227,7 +242,7 @@ class IpRecognizer:
 
     def find(self, text: str) -> Iterator[Entity]:
         for m in _IPV4.finditer(text):
-            if _ip(m.group(0)):
+            if _ip(m.group(0)) and not _VERSION_BEFORE.match(text[max(0, m.start() - 24):m.start()][::-1]):
                 yield Entity(m.start(), m.end(), self.entity_type, _IP_SCORE, "pattern")
         if ":" not in text:
             return
