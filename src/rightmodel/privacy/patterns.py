@@ -183,14 +183,13 @@ def phones(text: str, regions: tuple[str, ...], covered: bytearray | None = None
                 international, formatted = True, False
             else:
                 # The common case, kept lean: a bare national run, judged by its context words alone.
-                context = contexts and (context_words.said(start - 40, start, _PHONE_CONTEXT_BEFORE, True)
-                                        or context_words.said(end, end + 50, _PHONE_CONTEXT_AFTER))
+                context = contexts and _phone_word_beside(context_words, start, end)
                 # A run that is a parameter's value ("max-age=31536000") or bits or a round amount is
                 # named by its shape as "order 123" names one: a phone number among them needs a word
                 # like "phone" or "tel" beside it ("tel=4155550132").
                 named = not context and (text[start - 1:start] == "=" or _ROUND.search(raw) is not None
                                          or _BINARY.match(raw) is not None
-                                         or id_words.said(start - 30, start, _ID_CONTEXT_BEFORE, True))
+                                         or _id_word_before(id_words, start))
                 valid_score, possible_score, _, need_possible = run_context if context else run_named if named else run_plain
                 if valid_score < min_score:
                     continue
@@ -206,10 +205,9 @@ def phones(text: str, regions: tuple[str, ...], covered: bytearray | None = None
             number = _EXTENSION.sub("", raw) if _EXTENSION_HINT.search(raw) else raw
             if _DATE.match(number) or _BUILD_NUMBER.search(number) or _YEAR_SERIAL.match(number) or _BINARY.match(number):
                 continue
-            if (_DECIMAL.match(number) or _later_year(number)) and not (contexts and (
-                    context_words.said(start - 40, start, _PHONE_CONTEXT_BEFORE, True) or context_words.said(end, end + 50, _PHONE_CONTEXT_AFTER))):
+            if (_DECIMAL.match(number) or _later_year(number)) and not (contexts and _phone_word_beside(context_words, start, end)):
                 continue  # a decimal or a period, unless the text calls it a number to ring
-            if _YEAR_SERIAL_DASHED.match(number) and id_words.said(start - 30, start, _ID_CONTEXT_BEFORE, True):
+            if _YEAR_SERIAL_DASHED.match(number) and _id_word_before(id_words, start):
                 continue
             ascii_digits = _NON_DIGIT.sub("", number) if number.isascii() else None
             digits = len(ascii_digits) if ascii_digits is not None else sum(c.isdigit() for c in number)
@@ -220,9 +218,8 @@ def phones(text: str, regions: tuple[str, ...], covered: bytearray | None = None
             formatted = _SEPARATOR.search(number.strip()) is not None
             international = bare.startswith(("+", "00"))
         # Context words change the score of international and bare runs only; "order" only of bare ones.
-        context = contexts and (international or not formatted) and (
-            context_words.said(start - 40, start, _PHONE_CONTEXT_BEFORE, True) or context_words.said(end, end + 50, _PHONE_CONTEXT_AFTER))
-        named = not (international or formatted or context) and id_words.said(start - 30, start, _ID_CONTEXT_BEFORE, True)
+        context = contexts and (international or not formatted) and _phone_word_beside(context_words, start, end)
+        named = not (international or formatted or context) and _id_word_before(id_words, start)
         valid_score, possible_score, no_score, need_possible = scores.of(international, bare.startswith("+"), formatted, context, named)
         if valid_score < min_score:
             continue  # even a valid number written this way would be dropped: skip libphonenumber
@@ -235,6 +232,16 @@ def phones(text: str, regions: tuple[str, ...], covered: bytearray | None = None
             continue
         out.append(Entity(start, end, "PHONE_NUMBER", valid_score if valid else possible_score if possible else no_score, "phone"))
     return out
+
+
+def _phone_word_beside(words: _Words, start: int, end: int) -> bool:
+    """A word like "phone" or "call" in the 40 characters before the candidate or the 50 after."""
+    return words.said(start - 40, start, _PHONE_CONTEXT_BEFORE, True) or words.said(end, end + 50, _PHONE_CONTEXT_AFTER)
+
+
+def _id_word_before(words: _Words, start: int) -> bool:
+    """A word like "order" or "invoice" naming the candidate, in the 30 characters before it."""
+    return words.said(start - 30, start, _ID_CONTEXT_BEFORE, True)
 
 
 def _later_year(number: str) -> bool:
