@@ -46,6 +46,11 @@ def test_email(text: str, expected: list[str]) -> None:
     ("mixed separators 4111 1111-1111 1111", []),
     ("a longer run 41111111111111110000000", []),
     ("card 4539 1488 0343 6467 12/26 123", ["4539 1488 0343 6467"]),  # the expiry's month is not a 19th digit
+    ("card 4539 1488 0343 6467 12 26 123", ["4539 1488 0343 6467"]),  # ...nor with the card's own separator
+    ("card 4539-1488-0343-6467-12-26.", ["4539-1488-0343-6467"]),
+    ("card 4539.1488.0343.6467.12.2026 ok", ["4539.1488.0343.6467"]),
+    ("nineteen digits 4222 2222 2222 2222 224 26", ["4222 2222 2222 2222 224"]),  # a three-digit group is the card's
+    ("card 4539 1488 0343 6467 13 26", []),  # 13 is no month: one 20-digit number, as before
     ("label 1ZVGS3386273085712 and parcel 5097 7741 7727 2096 0563 44", []),  # tracking numbers that pass Luhn
     ("parcel 1189 6820 7485 6660 9888 67 arrived", []),  # ...or whose fours from the second group on would
 ])

@@ -84,7 +84,9 @@ class EmailRecognizer:
 _CARD = re.compile(
     r"\d(?<![\d+-]\d)(?<!\d\.\d)(?<![A-Za-z]\d)(?<!\d[ .-]\d)"  # the first digit, not after a digit, "+", "-", "1.", a letter or a group
     r"(?:\d{11,18}"  # compact
-    r"|\d{3}(?P<s>[ .-])\d{4}(?:(?P=s)\d{4}){1,2}(?:(?P=s)\d{1,3})?(?!(?P=s)\d{4}(?P=s)\d)"  # 4-4-4, 4-4-4-4, 4-4-4-4-3
+    r"|\d{3}(?P<s>[ .-])\d{4}(?:(?P=s)\d{4}){1,2}"  # 4-4-4, 4-4-4-4...
+    r"(?P<tail>(?P=s)(?:\d\d(?P<exp>(?P=s)\d\d(?:\d\d)?)?|\d{1,3}))?"  # ...-3 (19 digits), or -MM-YY(YY): an expiry
+    r"(?!(?P=s)\d{4}(?P=s)\d)"
     r"|\d{3}(?P<t>[ .-])\d{6}(?P=t)\d{4,5})"  # 4-6-4 (Diners), 4-6-5 (Amex)
     r"(?![\d-])(?!\.\d)"
 )
@@ -99,16 +101,24 @@ class CardRecognizer:
         from stdnum import luhn
 
         for m in _CARD.finditer(text):
-            value, end = m.group(0), m.end()
-            if not luhn.is_valid(_CARD_SEPARATORS.sub("", value)):
-                # fours and a short group: a 19-digit card, or a 16-digit one and the month of the
-                # expiry date that follows it ("4539 1488 0343 6467 12/26")
-                cut = value.rfind(m.group("s")) if m.group("s") and value.count(m.group("s")) == 4 \
-                    and text.startswith("/", end) else -1
-                if cut < 0 or not luhn.is_valid(_CARD_SEPARATORS.sub("", value[:cut])):
-                    continue
-                end = m.start() + cut
-            yield Entity(m.start(), end, self.entity_type, VALIDATED, "pattern")
+            start = m.start()
+            for end in _card_ends(m, text):
+                if luhn.is_valid(_CARD_SEPARATORS.sub("", text[start:end])):
+                    yield Entity(start, end, self.entity_type, VALIDATED, "pattern")
+                    break
+
+
+def _card_ends(m: re.Match[str], text: str) -> list[int]:
+    """Where the card a _CARD match holds may end, the likelier first. Fours and a two-digit group
+    may be a 16-digit card and the month of the expiry date after it: "4539 1488 0343 6467 12/26",
+    or with the card's own separator, "... 6467 12 26" (then never one 20-digit number)."""
+    if m.group("tail") is None:
+        return [m.end()]
+    short = text[m.start("tail"):m.start("exp") if m.group("exp") else m.end("tail")]  # the separator and the group after the fours
+    fours = m.start("tail") if len(short) == 3 and text.count(m.group("s"), m.start(), m.start("tail")) == 3 else -1
+    if m.group("exp"):
+        return [fours] if fours > 0 and 1 <= int(short[1:]) <= 12 else [m.start("exp")]
+    return [m.end(), fours] if fours > 0 and text.startswith("/", m.end()) else [m.end()]
 
 
 # An IBAN starts with a country code and two check digits, in any case ("de44 5001 ...").
