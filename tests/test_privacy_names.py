@@ -79,6 +79,8 @@ def test_capitalised_vocabulary_in_prompts_is_not_a_name(detector, text):
     # a top given name that is also a word, in lower case where a person is addressed or spoken with
     ("spoke with kelly, not interested right now", "kelly"),
     ("thanks rose, see you on monday", "rose"),
+    ("hi, bob here again about the refund", "bob"),  # ...across a comma
+    ("cheers, rose", "rose"),
 ])
 def test_names_in_several_shapes_are_covered(detector, text, name):
     at = text.index(name)
@@ -126,11 +128,19 @@ def test_looking_back_from_a_recurrence_costs_the_same_in_any_text():
     ("Photos from Emory Walwyn arrived this morning.", "Emory Walwyn"),  # an unlisted given name before a found surname
     ("Adjuster on file: Kowalczyk, Brigitte.", "Kowalczyk, Brigitte"),  # inverted: one span, one placeholder
     ("Escalated by Hennessy, Orla after the call.", "Hennessy, Orla"),
+    ("from: jane doe <jd@example.org>", "jane doe"),  # a top given name that is also a word, before a found surname
+    ("signed, jane doe", "jane doe"),
 ])
 def test_a_found_name_takes_the_rest_of_the_same_name_with_it(detector, text, name):
     """The tagger scores words one by one and used to leave a name's particle or its other half
     out of the span ("Rashidi" redacted, "bin" sent; "Walwyn" redacted, "Emory" sent)."""
     assert name in people(detector, text), people(detector, text)
+
+
+@pytest.mark.parametrize("text, name", [("hi, bob here", "bob"), ("Hi, Bob here", "Bob"), ("Hello, Maria, your order shipped", "Maria")])
+def test_a_greeting_before_a_comma_is_not_taken_for_a_surname(detector, text, name):
+    """"Wieland, Linda" is one inverted name; "hi, bob" is a greeting and a name: only the name is redacted."""
+    assert people(detector, text) == [name]
 
 
 def test_a_lone_letter_is_not_grown_into_a_name(detector):

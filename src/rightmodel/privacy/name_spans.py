@@ -17,6 +17,8 @@ from rightmodel.privacy.name_scoring import Info
 # tagger's list: words English uses on their own ("do", "ten", "e", "y") never join a name here.
 SURNAME_PARTICLES = frozenset("van von de der den del della di da das dos du des la bin ibn bint ben al el zu ter mac mc".split())
 MAX_PARTICLES = 3
+# Before a comma they address the name after it ("hi, bob"), never stand for its surname ("Wieland, Linda").
+GREETINGS = frozenset("hi hey hello dear thanks thank thx cheers".split())
 CAPITALISED = frozenset("TUM")  # title case, capitals, mixed ("McMurtrie"); lower case joins only lower case
 
 
@@ -86,8 +88,9 @@ def _before_name(info: Info) -> bool:
     least four letters, so "lol" and "pls" stay out)."""
     if _word(info):
         return False
-    if info.gaz[3] == "d":  # a dictionary word: a name only capitalised, and an everyday one only if a top name ("Mark")
-        return info.case in CAPITALISED and info.gaz[0] != "0" and (info.gaz[2] != "c" or info.gaz[0] == "1")
+    if info.gaz[3] == "d":  # a dictionary word: a name capitalised, an everyday one only if a top name ("Mark"),
+        # and in lower case only a top-100 given name ("jane" + "doe": before a found name, no longer the word)
+        return info.gaz[0] == "1" or (info.case in CAPITALISED and info.gaz[0] != "0" and info.gaz[2] != "c")
     if info.gaz[0] != "0":
         return True
     return info.gaz[:2] == "00" and info.case != "U" and (info.case != "L" or len(info.low) >= 4)
@@ -120,7 +123,7 @@ def _inverted(first: int, last: int, infos: list[Info]) -> tuple[int, int]:
         return first, last + 2
     if first >= 2 and infos[first - 1].low == ",":
         other, name = infos[first - 2], infos[last]
-        if _same_case(other, name) and _surname_like(other) and (_given_name(name) or other.gaz[1] != "0"):
+        if other.low not in GREETINGS and _same_case(other, name) and _surname_like(other) and (_given_name(name) or other.gaz[1] != "0"):
             return _particles_before(first - 2, infos), last
     return first, last
 

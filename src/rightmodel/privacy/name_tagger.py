@@ -31,7 +31,7 @@ from rightmodel.privacy.entities import Entity
 from rightmodel.privacy.foreign_text import foreign_sentences
 from rightmodel.privacy.gazetteer import Gazetteer
 from rightmodel.privacy.name_spans import ABBREVIATIONS as NAME_ABBREVIATIONS
-from rightmodel.privacy.name_spans import sentences, widen
+from rightmodel.privacy.name_spans import GREETINGS, sentences, widen
 from rightmodel.privacy.name_scoring import BOUNDARY, Info, Pass, Passes, TokenTable, neighbour_scores, runs
 
 if TYPE_CHECKING:
@@ -234,8 +234,8 @@ def is_candidate(infos: list[Info], i: int) -> bool:
         # as likely a rare name ("thanks, pelaji", "tukufu is sick") as anything, unless it is part
         # of a path, an address or code.
         return True
-    if info.gaz[0] == "1" and i > 0 and infos[i - 1].low in ADDRESSED_BY:
-        return True  # "thanks rose", "spoke with kelly": a top-100 given name where one is addressed
+    if info.gaz[0] == "1" and _addressed(infos, i):
+        return True  # "thanks rose", "hi, bob", "spoke with kelly": a top-100 given name where one is addressed
     if info.gaz[0] == "1" and i + 1 < n and infos[i + 1].case == "L" and infos[i + 1].gaz[3] != "d" and (
             infos[i + 1].gaz[1] != "0" or infos[i + 1].gaz[:2] == "00"):
         return True  # "jane mcclafferty": a top-100 given name before a surname, listed or too rare to be
@@ -256,6 +256,12 @@ def is_candidate(infos: list[Info], i: int) -> bool:
     return not (info.gaz[:2] == "00" and "h" not in info.flags and "s" in prev.flags and "p" not in prev.flags)
 
 
+def _addressed(infos: list[Info], i: int) -> bool:
+    """Whether word i follows a word that addresses someone, perhaps across a comma or colon ("hi, bob")."""
+    before = i - 1 if i < 1 or infos[i - 1].low not in (",", ":") else i - 2
+    return before >= 0 and infos[before].low in ADDRESSED_BY
+
+
 def candidates_of(infos: list[Info]) -> list[int]:
     kinds = [info.candidate for info in infos]
     return [i for i, k in enumerate(kinds) if (k == "y" and not _shaped_out(infos, i)) or (k == "c" and is_candidate(infos, i))]
@@ -269,7 +275,7 @@ def _glued(infos: list[Info], i: int) -> bool:
     return any(0 <= j < len(infos) and infos[j].low in GLUE for j in (i - 1, i + 1))
 
 
-ADDRESSING_WORDS = frozenset("hi hey hello dear thanks thank thx cheers cc ping ask tell call contact by from to @".split())
+ADDRESSING_WORDS = GREETINGS | frozenset("cc ping ask tell call contact by from to @".split())
 # Words after which a lower-case word may be the person addressed or spoken with ("thanks rose"):
 # the greetings and requests above, and "with"; not "by", "from", "to", "call" or "contact",
 # which as often precede a thing ("call support") as a person.
