@@ -137,10 +137,17 @@ def test_a_found_name_takes_the_rest_of_the_same_name_with_it(detector, text, na
     assert name in people(detector, text), people(detector, text)
 
 
-@pytest.mark.parametrize("text, name", [("hi, bob here", "bob"), ("Hi, Bob here", "Bob"), ("Hello, Maria, your order shipped", "Maria")])
-def test_a_greeting_before_a_comma_is_not_taken_for_a_surname(detector, text, name):
-    """"Wieland, Linda" is one inverted name; "hi, bob" is a greeting and a name: only the name is redacted."""
+@pytest.mark.parametrize("text, name", [("hi, bob here", "bob"), ("Hi, Bob here", "Bob"), ("Hello, Maria, your order shipped", "Maria"),
+                                        ("thanks again.\nbest, tom", "tom"), ("Best, Tom", "Tom")])
+def test_a_greeting_or_sign_off_before_a_comma_is_not_taken_for_a_surname(detector, text, name):
+    """"Wieland, Linda" is one inverted name; "hi, bob" and "best, tom" are a greeting or a sign-off
+    and a name: only the name is redacted."""
     assert people(detector, text) == [name]
+
+
+@pytest.mark.parametrize("text", ['Hey, man, let\'s play a game.', "thanks man!", "thanks, man!"])
+def test_a_word_that_addresses_someone_without_naming_them_is_not_a_name(detector, text):
+    assert people(detector, text) == []
 
 
 def test_a_lone_letter_is_not_grown_into_a_name(detector):

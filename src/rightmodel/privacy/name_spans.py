@@ -17,8 +17,10 @@ from rightmodel.privacy.name_scoring import Info
 # tagger's list: words English uses on their own ("do", "ten", "e", "y") never join a name here.
 SURNAME_PARTICLES = frozenset("van von de der den del della di da das dos du des la bin ibn bint ben al el zu ter mac mc".split())
 MAX_PARTICLES = 3
-# Before a comma they address the name after it ("hi, bob"), never stand for its surname ("Wieland, Linda").
+# Before a comma they address the name after it ("hi, bob") or sign it ("best, tom"), never stand
+# for its surname ("Wieland, Linda").
 GREETINGS = frozenset("hi hey hello dear thanks thank thx cheers".split())
+SIGN_OFFS = frozenset("best regards sincerely yours love warmly cordially respectfully".split())
 CAPITALISED = frozenset("TUM")  # title case, capitals, mixed ("McMurtrie"); lower case joins only lower case
 
 
@@ -123,7 +125,7 @@ def _inverted(first: int, last: int, infos: list[Info]) -> tuple[int, int]:
         return first, last + 2
     if first >= 2 and infos[first - 1].low == ",":
         other, name = infos[first - 2], infos[last]
-        if other.low not in GREETINGS and _same_case(other, name) and _surname_like(other) and (_given_name(name) or other.gaz[1] != "0"):
+        if other.low not in GREETINGS | SIGN_OFFS and _same_case(other, name) and _surname_like(other) and (_given_name(name) or other.gaz[1] != "0"):
             return _particles_before(first - 2, infos), last
     return first, last
 

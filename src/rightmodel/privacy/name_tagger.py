@@ -31,7 +31,7 @@ from rightmodel.privacy.entities import Entity
 from rightmodel.privacy.foreign_text import foreign_sentences
 from rightmodel.privacy.gazetteer import Gazetteer
 from rightmodel.privacy.name_spans import ABBREVIATIONS as NAME_ABBREVIATIONS
-from rightmodel.privacy.name_spans import GREETINGS, sentences, widen
+from rightmodel.privacy.name_spans import GREETINGS, SIGN_OFFS, sentences, widen
 from rightmodel.privacy.name_scoring import BOUNDARY, Info, Pass, Passes, TokenTable, neighbour_scores, runs
 
 if TYPE_CHECKING:
@@ -234,7 +234,7 @@ def is_candidate(infos: list[Info], i: int) -> bool:
         # as likely a rare name ("thanks, pelaji", "tukufu is sick") as anything, unless it is part
         # of a path, an address or code.
         return True
-    if info.gaz[0] == "1" and _addressed(infos, i):
+    if info.gaz[0] == "1" and info.low not in VOCATIVES and _addressed(infos, i):
         return True  # "thanks rose", "hi, bob", "spoke with kelly": a top-100 given name where one is addressed
     if info.gaz[0] == "1" and i + 1 < n and infos[i + 1].case == "L" and infos[i + 1].gaz[3] != "d" and (
             infos[i + 1].gaz[1] != "0" or infos[i + 1].gaz[:2] == "00"):
@@ -257,9 +257,11 @@ def is_candidate(infos: list[Info], i: int) -> bool:
 
 
 def _addressed(infos: list[Info], i: int) -> bool:
-    """Whether word i follows a word that addresses someone, perhaps across a comma or colon ("hi, bob")."""
-    before = i - 1 if i < 1 or infos[i - 1].low not in (",", ":") else i - 2
-    return before >= 0 and infos[before].low in ADDRESSED_BY
+    """Whether word i follows a word that addresses someone, perhaps across a comma or colon ("hi, bob"),
+    or a sign-off and its comma ("best, tom")."""
+    if i >= 2 and infos[i - 1].low in (",", ":"):
+        return infos[i - 2].low in ADDRESSED_BY or (infos[i - 1].low == "," and infos[i - 2].low in SIGN_OFFS)
+    return i >= 1 and infos[i - 1].low in ADDRESSED_BY
 
 
 def candidates_of(infos: list[Info]) -> list[int]:
@@ -280,6 +282,8 @@ ADDRESSING_WORDS = GREETINGS | frozenset("cc ping ask tell call contact by from 
 # the greetings and requests above, and "with"; not "by", "from", "to", "call" or "contact",
 # which as often precede a thing ("call support") as a person.
 ADDRESSED_BY = (ADDRESSING_WORDS - {"call", "contact", "by", "from", "to", "@"}) | {"with"}
+# Words that address someone without naming them, though some country ranks them as given names ("thanks, man").
+VOCATIVES = frozenset("man guy guys dude bro mate buddy pal sir madam boss chief folks".split())
 CALENDAR_ABBREVIATIONS = frozenset("mon tue tues wed thu thur thurs fri sat sun jan feb mar apr may jun jul aug sep sept oct nov dec".split())
 
 
