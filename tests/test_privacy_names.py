@@ -53,6 +53,7 @@ def test_dictionary_words_are_flagged_and_names_are_not(gazetteer):
     "We need three ERP quotes by the end of the month.",
     "The shop is open Mon-Fri and closed on Sundays.",
     "Compare the figures for Jan-Mar with last year's.",
+    "Blood pressure 100/60 mm Hg supine and 80/50 mm Hg standing.",  # a unit of two words
     # the same places with the word meant as a word
     "we walked on with grace and hope",
     "thanks will do, see you monday",

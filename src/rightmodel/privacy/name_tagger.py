@@ -289,7 +289,7 @@ CALENDAR_ABBREVIATIONS = frozenset("mon tue tues wed thu thur thurs fri sat sun 
 
 def _shaped_out(infos: list[Info], i: int) -> bool:
     """Shapes that are not names whatever the word: a short word right after a number is a unit
-    ("72 Wh", "5 GB"); a range of days or months ("Mon-Fri"); a word in capitals with nothing
+    ("72 Wh", "5 GB", "80 mm Hg"); a range of days or months ("Mon-Fri"); a word in capitals with nothing
     capitalised within two words is an acronym or identifier in running text ("a small CLI tool",
     "instead of VLOOKUP", "between RAM and storage") — a name in capitals comes with another
     ("JOHN SMITH", "SMITH, JOHN"). Kept: a word in capitals that some country ranks in its top
@@ -299,6 +299,8 @@ def _shaped_out(infos: list[Info], i: int) -> bool:
     core = info.low.rstrip(".")
     if i and infos[i - 1].case == "D" and len(core) <= 3 and info.case in "TUM":
         return True
+    if i > 1 and infos[i - 1].low in ("mm", "cm") and infos[i - 2].case == "D" and len(core) <= 3 and info.case in "TUM":
+        return True  # ...and a pressure's ("120/80 mm Hg", "5 cm H2O")
     if "h" in info.flags and all(part in CALENDAR_ABBREVIATIONS for part in core.split("-")):
         return True
     if info.case != "U":
