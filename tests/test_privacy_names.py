@@ -138,6 +138,16 @@ def test_a_found_name_takes_the_rest_of_the_same_name_with_it(detector, text, na
     assert name in people(detector, text), people(detector, text)
 
 
+@pytest.mark.parametrize("text, name", [
+    ("Gatekeeper was Nicolas.", "Nicolas"),
+    ("Summarise these standup notes:\nStephanie — yesterday: code review; today: fix flaky test", "Stephanie"),
+    ("Shift handover: Demilade covers the night shift, Thomas is off sick.", "Thomas"),
+])
+def test_a_top_given_name_is_found_in_shapes_the_decoys_taught_against(detector, text, name):
+    """Tagger and reader read these at 0.01-0.5: their training put dictionary words in such places."""
+    assert name in people(detector, text), people(detector, text)
+
+
 @pytest.mark.parametrize("text, name", [("hi, bob here", "bob"), ("Hi, Bob here", "Bob"), ("Hello, Maria, your order shipped", "Maria"),
                                         ("thanks again.\nbest, tom", "tom"), ("Best, Tom", "Tom")])
 def test_a_greeting_or_sign_off_before_a_comma_is_not_taken_for_a_surname(detector, text, name):

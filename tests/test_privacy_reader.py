@@ -141,7 +141,7 @@ def test_windows_of_any_length_are_batched_without_error(with_reader) -> None:
 
 
 @pytest.mark.parametrize("text, name", [
-    ("Questions go to Véronique.", "Véronique"),
+    ("Questions go to Leocadia.", "Leocadia"),  # ("Véronique", a top given name, is found without the reader since GIVEN_NAME_FLOOR)
     ("Questions about the budget go to Oyelaran.", "Oyelaran"),
 ])
 def test_the_reader_finds_names_the_tagger_doubts(tagger_only, with_reader, text, name) -> None:

@@ -67,6 +67,19 @@ UNSURE = 0.15  # strict mode: a candidate this likely counts as a possible name
 # (0.924 / 0.905) and altered more (1.0% / 3.1%, 17.3%). Reading every name (CONFIRM 1) altered
 # fewer prompts still, at twice the reader's time.
 DOUBT, CONFIRM, ACCEPT, VETO = 0.05, 0.97, 0.8, 0.1
+# A word in title case that some country ranks among its top 100 given names and no dictionary
+# holds ("Thomas", "Stephanie", "Nicolas") is a name once the tagger and reader give it this much:
+# both had learnt shapes that their training filled with decoys ("Agent (Caleb):", "Stephanie —
+# yesterday: ...", "Gatekeeper was Nicolas.") and read such names there at 0.01–0.5. Picked
+# 2026-12-08 on held-out sets 1-3 and instruction sets 1-3 (PERSON strict recall; prompts
+# altered; a 2,000-question MMLU sample): none 0.9568 / 0.9235 / 0.9145, 1 / 3 / 4, 17.1%; 0.3:
+# 0.9587 / 0.9267 / 0.9191, the same prompts, 17.4%; 0.1: 0.9587 / 0.9279 / 0.9248, the same
+# prompts, 17.6%; 0.01: 0.9587 / 0.9279 / 0.9271, 2 / 4 / 5 prompts, 17.9%.
+GIVEN_NAME_FLOOR = 0.1
+
+
+def _top_given_name(info: Info) -> bool:
+    return info.case == "T" and info.gaz[0] == "1" and info.gaz[3] != "d"
 
 
 @cache
@@ -515,6 +528,9 @@ class NameTagger:
             infos[i] = infos[i]._replace(flags=infos[i].flags + "s")  # nor does a found name grow over it (name_spans)
         if self.reader is not None:
             self._read_again(text, starts, words, p, candidates, budget)
+        for i in candidates:
+            if GIVEN_NAME_FLOOR <= p[i] < self.threshold and _top_given_name(infos[i]):
+                p[i] = self.threshold
         out = self._spans(starts, words, infos, p, self.threshold, 0.8)
         if unsure:
             taken = {(e.start, e.end) for e in out}
