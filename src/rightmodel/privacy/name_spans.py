@@ -21,6 +21,7 @@ MAX_PARTICLES = 3
 # for its surname ("Wieland, Linda").
 GREETINGS = frozenset("hi hey hello dear thanks thank thx cheers".split())
 SIGN_OFFS = frozenset("best regards sincerely yours love warmly cordially respectfully".split())
+_BEFORE_A_COMMA = GREETINGS | SIGN_OFFS
 CAPITALISED = frozenset("TUM")  # title case, capitals, mixed ("McMurtrie"); lower case joins only lower case
 
 
@@ -125,7 +126,7 @@ def _inverted(first: int, last: int, infos: list[Info]) -> tuple[int, int]:
         return first, last + 2
     if first >= 2 and infos[first - 1].low == ",":
         other, name = infos[first - 2], infos[last]
-        if other.low not in GREETINGS | SIGN_OFFS and _same_case(other, name) and _surname_like(other) and (_given_name(name) or other.gaz[1] != "0"):
+        if other.low not in _BEFORE_A_COMMA and _same_case(other, name) and _surname_like(other) and (_given_name(name) or other.gaz[1] != "0"):
             return _particles_before(first - 2, infos), last
     return first, last
 
